@@ -1,0 +1,18 @@
+//! The one place that differs per architecture: how the exit is made and how a vCPU stops.
+//!
+//! Each module offers `signal(record, mmio_address)` and `halt()`.
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub(crate) use aarch64::{halt, signal};
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86_64::{halt, signal};
+
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::transport;
+#[cfg(target_arch = "x86_64")]
+pub use self::x86_64::transport;

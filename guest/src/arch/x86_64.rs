@@ -1,0 +1,59 @@
+//! x86_64: port I/O, or MMIO when the host published an address.
+
+use ucall_abi::Record;
+
+/// Sends `record` by MMIO when the host published an address, else by port I/O.
+#[inline(always)]
+pub(crate) fn signal(record: &Record, mmio_address: Option<u64>) {
+    match mmio_address {
+        Some(address) => transport::mmio(record, address),
+        None => transport::pio(record),
+    }
+}
+
+pub(crate) fn halt() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// The x86_64 transports, for programs that choose one themselves.
+pub mod transport {
+    use core::arch::asm;
+    use ucall_abi::{PIO_PORT, Record};
+
+    /// Sends `record` with `in al, dx` on [`PIO_PORT`], its address in `rdi`, as the Linux KVM
+    /// selftests do since Linux 6.2.
+    #[inline(always)]
+    pub fn pio(record: &Record) {
+        // SAFETY: reading the ucall port only exits to the host, which reads the record and
+        // resumes the guest; `al` is declared clobbered and no guest memory is written. The asm
+        // may read memory (no `nomem`), so the record is in memory when the exit happens.
+        unsafe {
+            asm!(
+                "in al, dx",
+                in("dx") PIO_PORT,
+                in("rdi") core::ptr::from_ref(record),
+                out("al") _,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
+    /// Sends `record` with one 8-byte store of its address to `address`, as the seed's
+    /// `ucall()` does.
+    #[inline(always)]
+    pub fn mmio(record: &Record, address: u64) {
+        // SAFETY: `address` is the page the host mapped for ucalls and backs with no memory, so
+        // the store only exits to the host. A single `mov` keeps the exit decodable.
+        unsafe {
+            asm!(
+                "mov qword ptr [{address}], {record}",
+                address = in(reg) address,
+                record = in(reg) core::ptr::from_ref(record),
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The guest side of ucalls: calls from a bare-metal KVM guest to its host through one exit.
+//!
+//! A ucall fills a [`Record`] on the guest's stack and makes a single exit that carries the
+//! record's address (see [`ucall_abi`] for the wire format). This crate offers the calls, a
+//! bounded `printf`, assertions that report to the host, a panic handler, and an entry macro, so
+//! a guest program is a few lines long (this one is built and run by the tests as
+//! `tests/guests/src/bin/readme.rs`; a bare-metal program cannot be a doctest):
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//!
+//! use ucall_guest::{guest_assert_eq, guest_printf, sync};
+//!
+//! ucall_guest::entry!(main);
+//!
+//! fn main(vcpu: usize) {
+//!     guest_printf!("hello from vCPU {}", vcpu);
+//!     sync(&[1, 2, 3]);
+//!     guest_assert_eq!(2 + 2, 4);
+//! } // returning from `main` sends DONE
+//! ```
+//!
+//! # Building a guest
+//!
+//! Guests are built for `x86_64-unknown-none` or `aarch64-unknown-none` and linked at a fixed
+//! address with the linker script this crate provides:
+//!
+//! ```text
+//! RUSTFLAGS="-C relocation-model=static -C link-arg=-Tucall-guest.ld" \
+//!     cargo build --release --target x86_64-unknown-none
+//! ```
+//!
+//! # Transports
+//!
+//! On x86_64 a ucall uses MMIO when the host has published an address in
+//! [`ucall_abi::MMIO_ADDR_SYMBOL`], and port I/O otherwise; the same binary works with both. On
+//! aarch64 it always uses MMIO.
+//!
+//! # Features
+//!
+//! - `panic-handler` (default): panics become ABORT ucalls with the message and location. Turn it
+//!   off in programs that bring their own `#[panic_handler]`.
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+
+mod arch;
+pub use arch::transport;
+mod macros;
+mod text;
+
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub use text::TextBuffer;
+pub use ucall_abi::{Command, MAX_ARGS, Record, STRING_MAX_LEN};
+
+/// The address that ucalls store record addresses to, published by the host before the guest
+/// runs; zero when the host has published none. The host finds it by its symbol name.
+#[used]
+#[unsafe(export_name = "ucall_exit_mmio_addr")]
+static UCALL_EXIT_MMIO_ADDR: AtomicU64 = AtomicU64::new(0);
+
+/// The MMIO address the host published in `ucall_exit_mmio_addr`, or `None`.
+///
+/// ```no_run
+/// if let Some(addr) = ucall_guest::mmio_address() {
+///     ucall_guest::guest_printf!("ucalls go to {addr:#x}");
+/// }
+/// ```
+pub fn mmio_address() -> Option<u64> {
+    match UCALL_EXIT_MMIO_ADDR.load(Ordering::Relaxed) {
+        0 => None,
+        addr => Some(addr),
+    }
+}
+
+/// Sends `command` with `args` (at most [`MAX_ARGS`]; extra ones are dropped, missing ones are
+/// zero) to the host, and returns when the host resumes the guest.
+///
+/// ```no_run
+/// use ucall_guest::{ucall, Command};
+///
+/// ucall(Command::Sync, &[1, 2]);
+/// ```
+#[inline]
+pub fn ucall(command: Command, args: &[u64]) {
+    send(&Record::new(command, args));
+}
+
+/// Sends a prepared record to the host.
+///
+/// ```no_run
+/// use ucall_guest::{send, Command, Record};
+///
+/// send(&Record { cmd: Command::Sync as u64, args: [1, 2, 3, 4, 5, 6] });
+/// ```
+#[inline]
+pub fn send(record: &Record) {
+    arch::signal(record, mmio_address());
+}
+
+/// A synchronisation point: sends [`Command::Sync`] with up to six values.
+///
+/// ```no_run
+/// ucall_guest::sync(&[1, 0xfeed]);
+/// ```
+#[inline]
+pub fn sync(args: &[u64]) {
+    ucall(Command::Sync, args);
+}
+
+/// Tells the host that the guest finished successfully ([`Command::Done`]).
+///
+/// ```no_run
+/// ucall_guest::done();
+/// ```
+#[inline]
+pub fn done() {
+    ucall(Command::Done, &[]);
+}
+
+/// Sends formatted text to the host ([`Command::Printf`]). Text longer than
+/// [`STRING_MAX_LEN`] - 1 bytes is truncated at a character boundary; formatting never fails.
+/// [`guest_printf!`] is the usual way to call it.
+///
+/// ```no_run
+/// ucall_guest::printf(format_args!("stage {}", 3));
+/// ```
+pub fn printf(args: fmt::Arguments<'_>) {
+    let mut text = TextBuffer::<STRING_MAX_LEN>::new();
+    text.write_args(args);
+    ucall(Command::Printf, &[text.as_c_ptr() as u64]);
+}
+
+/// Tells the host that the guest failed ([`Command::Abort`]) with a message and its location,
+/// then stops the vCPU. [`guest_assert!`], [`guest_assert_eq!`] and the panic handler call it.
+///
+/// ```no_run
+/// ucall_guest::abort(format_args!("bad value {}", 7), file!(), line!(), column!());
+/// ```
+pub fn abort(message: fmt::Arguments<'_>, file: &str, line: u32, column: u32) -> ! {
+    let mut text = TextBuffer::<STRING_MAX_LEN>::new();
+    text.write_args(message);
+    let mut file_name = TextBuffer::<STRING_MAX_LEN>::new();
+    file_name.push_str(file);
+    let mut args = [0; MAX_ARGS];
+    args[ucall_abi::abort::MESSAGE] = text.as_c_ptr() as u64;
+    args[ucall_abi::abort::LINE] = line.into();
+    args[ucall_abi::abort::FILE] = file_name.as_c_ptr() as u64;
+    args[ucall_abi::abort::COLUMN] = column.into();
+    ucall(Command::Abort, &args);
+    halt()
+}
+
+/// Stops this vCPU for good: the host never gets another ucall from it.
+///
+/// ```no_run
+/// ucall_guest::halt();
+/// ```
+pub fn halt() -> ! {
+    arch::halt()
+}
+
+#[cfg(all(feature = "panic-handler", target_os = "none"))]
+#[panic_handler]
+fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let (file, line, column) = info
+        .location()
+        .map_or(("<unknown>", 0, 0), |l| (l.file(), l.line(), l.column()));
+    abort(format_args!("{}", info.message()), file, line, column)
+}

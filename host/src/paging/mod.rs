@@ -1,0 +1,336 @@
+//! Guest page tables: building them in guest memory and walking them, bounded and checked.
+//!
+//! Each architecture's format implements [`PageTableFormat`]; [`PageTables`] builds tables with
+//! any format, and [`read_virtual`] and [`read_c_string`] read guest-virtual memory through any
+//! format, one page at a time, so nothing outside guest memory is ever touched.
+
+pub mod aarch64;
+pub mod x86_64;
+
+use crate::Error;
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+
+/// The smallest page: the unit in which guest-virtual reads are translated.
+pub const PAGE_SIZE: u64 = 0x1000;
+
+/// How a mapping's memory behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryKind {
+    /// Ordinary, cacheable RAM.
+    Normal,
+    /// Device memory (uncached, no speculation), as the ucall MMIO page should be.
+    Device,
+}
+
+/// A page size that a format can map in one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageSize {
+    /// 4 KiB.
+    Size4K,
+    /// 2 MiB.
+    Size2M,
+}
+
+impl PageSize {
+    /// The size in bytes.
+    pub const fn bytes(self) -> u64 {
+        match self {
+            PageSize::Size4K => 0x1000,
+            PageSize::Size2M => 0x20_0000,
+        }
+    }
+}
+
+/// Where a guest-virtual address leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The guest-physical address.
+    pub gpa: u64,
+    /// The size of the page that maps it.
+    pub page_size: u64,
+}
+
+/// One architecture's page-table format.
+///
+/// `translate` must terminate, never panic and never read outside `memory`, whatever the tables
+/// hold: every malformed table is an [`Error`].
+pub trait PageTableFormat {
+    /// The width of the guest-virtual addresses that the tables translate.
+    fn virtual_address_bits(&self) -> u32;
+
+    /// Writes the entries that map the page at `gva` to `gpa`, taking new tables from `tables`.
+    fn map<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        tables: &mut TableAllocator,
+        root: GuestAddress,
+        mapping: Mapping,
+    ) -> Result<(), Error>;
+
+    /// Translates `gva` through the tables at `root`.
+    fn translate<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        root: GuestAddress,
+        gva: u64,
+    ) -> Result<Translation, Error>;
+}
+
+/// One page to map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The guest-virtual address, aligned to `size`.
+    pub gva: u64,
+    /// The guest-physical address, aligned to `size`.
+    pub gpa: u64,
+    /// The page size.
+    pub size: PageSize,
+    /// How the memory behaves.
+    pub kind: MemoryKind,
+}
+
+impl Mapping {
+    pub(crate) fn check_aligned(&self) -> Result<(), Error> {
+        let page_size = self.size.bytes();
+        if (self.gva | self.gpa) % page_size != 0 {
+            return Err(Error::Misaligned {
+                gva: self.gva,
+                gpa: self.gpa,
+                page_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Hands out zeroed 4 KiB pages for page tables from a range of guest-physical memory.
+///
+/// ```
+/// use ucall_host::paging::TableAllocator;
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+/// let mut tables = TableAllocator::new(GuestAddress(0x1_0000), 0x2000);
+/// assert_eq!(tables.allocate(&memory).unwrap(), GuestAddress(0x1_0000));
+/// assert_eq!(tables.allocate(&memory).unwrap(), GuestAddress(0x1_1000));
+/// assert!(tables.allocate(&memory).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct TableAllocator {
+    start: u64,
+    size: u64,
+    used: u64,
+}
+
+impl TableAllocator {
+    /// Tables will come from the `size` bytes at `start` (rounded to whole pages).
+    pub fn new(start: GuestAddress, size: u64) -> Self {
+        TableAllocator {
+            start: start.0,
+            size: size - size % PAGE_SIZE,
+            used: 0,
+        }
+    }
+
+    /// A zeroed page for a table.
+    pub fn allocate<M: GuestMemory + ?Sized>(&mut self, memory: &M) -> Result<GuestAddress, Error> {
+        if self.used + PAGE_SIZE > self.size {
+            return Err(Error::TableSpaceExhausted {
+                start: self.start,
+                size: self.size,
+            });
+        }
+        let page = GuestAddress(self.start + self.used);
+        memory
+            .write_slice(&[0; PAGE_SIZE as usize], page)
+            .map_err(|e| {
+                Error::Memory(format!("cannot zero a page table at {:#x}: {e}", page.0))
+            })?;
+        self.used += PAGE_SIZE;
+        Ok(page)
+    }
+
+    /// The guest-physical range that tables came from so far.
+    pub fn used(&self) -> std::ops::Range<u64> {
+        self.start..self.start + self.used
+    }
+}
+
+/// A set of page tables in guest memory: a root and the space its tables come from.
+///
+/// ```
+/// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap();
+/// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
+/// tables.identity_map(&memory, 0..0x40_0000, MemoryKind::Normal)?;
+/// assert_eq!(tables.translate(&memory, 0x20_1234)?.gpa, 0x20_1234);
+/// # Ok::<(), ucall_host::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct PageTables<F> {
+    format: F,
+    root: GuestAddress,
+    allocator: TableAllocator,
+}
+
+impl<F: PageTableFormat> PageTables<F> {
+    /// Empty tables whose root and further tables come from the `size` bytes at `start`.
+    pub fn new<M: GuestMemory + ?Sized>(
+        memory: &M,
+        format: F,
+        start: GuestAddress,
+        size: u64,
+    ) -> Result<Self, Error> {
+        let mut allocator = TableAllocator::new(start, size);
+        let root = allocator.allocate(memory)?;
+        Ok(PageTables {
+            format,
+            root,
+            allocator,
+        })
+    }
+
+    /// The root table's guest-physical address (for CR3 or TTBR0_EL1).
+    pub fn root(&self) -> GuestAddress {
+        self.root
+    }
+
+    /// The format.
+    pub fn format(&self) -> &F {
+        &self.format
+    }
+
+    /// The guest-physical range that the tables occupy.
+    pub fn table_range(&self) -> std::ops::Range<u64> {
+        self.allocator.used()
+    }
+
+    /// Maps one page.
+    pub fn map<M: GuestMemory + ?Sized>(
+        &mut self,
+        memory: &M,
+        mapping: Mapping,
+    ) -> Result<(), Error> {
+        self.format
+            .map(memory, &mut self.allocator, self.root, mapping)
+    }
+
+    /// Maps `range` (page-aligned) to the same physical addresses, with 2 MiB pages where the
+    /// range allows and 4 KiB pages elsewhere.
+    pub fn identity_map<M: GuestMemory + ?Sized>(
+        &mut self,
+        memory: &M,
+        range: std::ops::Range<u64>,
+        kind: MemoryKind,
+    ) -> Result<(), Error> {
+        let mut address = range.start;
+        while address < range.end {
+            let size = if address % PageSize::Size2M.bytes() == 0
+                && range.end - address >= PageSize::Size2M.bytes()
+            {
+                PageSize::Size2M
+            } else {
+                PageSize::Size4K
+            };
+            self.map(
+                memory,
+                Mapping {
+                    gva: address,
+                    gpa: address,
+                    size,
+                    kind,
+                },
+            )?;
+            address += size.bytes();
+        }
+        Ok(())
+    }
+
+    /// Translates `gva`.
+    pub fn translate<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        gva: u64,
+    ) -> Result<Translation, Error> {
+        self.format.translate(memory, self.root, gva)
+    }
+}
+
+/// Fills `buf` from guest-virtual memory at `gva`, translating each page on its own, so a buffer
+/// may cross into another mapping and an unmapped page is reported at its own address.
+///
+/// ```
+/// use ucall_host::paging::{read_virtual, x86_64::X86_64, MemoryKind, PageTables};
+/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
+/// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
+/// memory.write_slice(b"ucall", GuestAddress(0x1_0ffe)).unwrap();
+/// let mut buf = [0; 5];
+/// read_virtual(&memory, tables.format(), tables.root(), 0x1_0ffe, &mut buf)?;
+/// assert_eq!(&buf, b"ucall");
+/// # Ok::<(), ucall_host::Error>(())
+/// ```
+pub fn read_virtual<M: GuestMemory + ?Sized, F: PageTableFormat>(
+    memory: &M,
+    format: &F,
+    root: GuestAddress,
+    gva: u64,
+    buf: &mut [u8],
+) -> Result<(), Error> {
+    let mut done = 0;
+    while done < buf.len() {
+        let address = gva.wrapping_add(done as u64);
+        let in_page = (PAGE_SIZE - address % PAGE_SIZE) as usize;
+        let chunk = in_page.min(buf.len() - done);
+        let gpa = format.translate(memory, root, address)?.gpa;
+        memory
+            .read_slice(&mut buf[done..done + chunk], GuestAddress(gpa))
+            .map_err(|_| Error::OutsideMemory { gva: address, gpa })?;
+        done += chunk;
+    }
+    Ok(())
+}
+
+/// Reads the NUL-terminated UTF-8 string at `gva`, of at most `max_len` bytes with its NUL,
+/// reading no further than the NUL's page.
+///
+/// ```
+/// use ucall_host::paging::{read_c_string, x86_64::X86_64, MemoryKind, PageTables};
+/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
+/// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
+/// memory.write_slice(b"hello\0", GuestAddress(0x1_0000)).unwrap();
+/// let text = read_c_string(&memory, tables.format(), tables.root(), 0x1_0000, 1024)?;
+/// assert_eq!(text, "hello");
+/// # Ok::<(), ucall_host::Error>(())
+/// ```
+pub fn read_c_string<M: GuestMemory + ?Sized, F: PageTableFormat>(
+    memory: &M,
+    format: &F,
+    root: GuestAddress,
+    gva: u64,
+    max_len: usize,
+) -> Result<String, Error> {
+    let mut bytes = Vec::new();
+    while bytes.len() < max_len {
+        let address = gva.wrapping_add(bytes.len() as u64);
+        let in_page = (PAGE_SIZE - address % PAGE_SIZE) as usize;
+        let start = bytes.len();
+        bytes.resize(start + in_page.min(max_len - start), 0);
+        read_virtual(memory, format, root, address, &mut bytes[start..])?;
+        if let Some(nul) = bytes[start..].iter().position(|&b| b == 0) {
+            bytes.truncate(start + nul);
+            return String::from_utf8(bytes).map_err(|e| Error::StringNotUtf8 {
+                gva,
+                valid_up_to: e.utf8_error().valid_up_to(),
+            });
+        }
+    }
+    Err(Error::StringUnterminated { gva, max_len })
+}

@@ -1,0 +1,527 @@
+//! x86_64 4-level paging (48-bit virtual addresses), as set up by the host and walked to find
+//! ucall records.
+
+use super::{Mapping, MemoryKind, PageSize, PageTableFormat, TableAllocator, Translation};
+use crate::Error;
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use x86_64::structures::paging::PageTableFlags as Flags;
+
+/// Levels of 4-level paging; level 4 is the root (PML4), level 1 holds 4 KiB pages.
+const LEVELS: u8 = 4;
+/// Bits of virtual address that 4-level paging translates.
+const VIRTUAL_BITS: u32 = 48;
+/// Entries are 8 bytes, 512 to a table.
+const INDEX_MASK: u64 = 0x1ff;
+/// Physical-address bits above 51 are never address bits.
+const MAX_PHYSICAL_BITS: u8 = 52;
+
+/// The x86_64 4-level page-table format, for a CPU with `physical_bits` of physical address
+/// (CPUID 0x80000008 EAX[7:0], as KVM reports it).
+///
+/// ```
+/// use ucall_host::paging::{x86_64::X86_64, PageTableFormat};
+///
+/// assert_eq!(X86_64::new(46).virtual_address_bits(), 48);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct X86_64 {
+    physical_bits: u8,
+}
+
+impl X86_64 {
+    /// The format for a CPU with `physical_bits` of physical address (clamped to 52).
+    pub fn new(physical_bits: u8) -> Self {
+        X86_64 {
+            physical_bits: physical_bits.clamp(12, MAX_PHYSICAL_BITS),
+        }
+    }
+
+    /// Bits 12 up to the physical width: where an entry keeps its address.
+    fn address_mask(&self) -> u64 {
+        ((1u64 << self.physical_bits) - 1) & !0xfff
+    }
+
+    /// Bits that must be zero in every entry: from the physical width up to bit 51.
+    fn reserved_mask(&self) -> u64 {
+        ((1u64 << MAX_PHYSICAL_BITS) - 1) & !((1u64 << self.physical_bits) - 1)
+    }
+
+    fn read_entry<M: GuestMemory + ?Sized>(
+        memory: &M,
+        gva: u64,
+        level: u8,
+        table: u64,
+    ) -> Result<(u64, u64), Error> {
+        let entry_gpa = table + index(gva, level) * 8;
+        let entry = memory
+            .read_obj::<u64>(GuestAddress(entry_gpa))
+            .map_err(|_| Error::TableOutsideMemory {
+                gva,
+                level,
+                table_gpa: table,
+            })?;
+        Ok((entry_gpa, entry))
+    }
+}
+
+/// The index of `gva`'s entry in a table of `level`.
+fn index(gva: u64, level: u8) -> u64 {
+    (gva >> level_shift(level)) & INDEX_MASK
+}
+
+/// log2 of the bytes one entry of `level` covers.
+fn level_shift(level: u8) -> u32 {
+    12 + 9 * (u32::from(level) - 1)
+}
+
+/// Whether `gva` is canonical for 4-level paging: bits 63..47 all equal.
+fn is_canonical(gva: u64) -> bool {
+    let top = (gva as i64) >> (VIRTUAL_BITS - 1);
+    top == 0 || top == -1
+}
+
+impl PageTableFormat for X86_64 {
+    fn virtual_address_bits(&self) -> u32 {
+        VIRTUAL_BITS
+    }
+
+    fn map<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        tables: &mut TableAllocator,
+        root: GuestAddress,
+        mapping: Mapping,
+    ) -> Result<(), Error> {
+        mapping.check_aligned()?;
+        let gva = mapping.gva;
+        if !is_canonical(gva) {
+            return Err(Error::NonCanonical {
+                gva,
+                bits: VIRTUAL_BITS,
+            });
+        }
+        let leaf_level = match mapping.size {
+            PageSize::Size4K => 1,
+            PageSize::Size2M => 2,
+        };
+        let table_flags = Flags::PRESENT | Flags::WRITABLE;
+        let mut table = root.0;
+        for level in (leaf_level + 1..=LEVELS).rev() {
+            let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
+            let flags = Flags::from_bits_truncate(entry);
+            table = if !flags.contains(Flags::PRESENT) {
+                let next = tables.allocate(memory)?;
+                write_entry(memory, entry_gpa, next.0 | table_flags.bits())?;
+                next.0
+            } else if flags.contains(Flags::HUGE_PAGE) {
+                return Err(Error::AlreadyMapped { gva });
+            } else {
+                entry & self.address_mask()
+            };
+        }
+        let (entry_gpa, entry) = Self::read_entry(memory, gva, leaf_level, table)?;
+        if Flags::from_bits_truncate(entry).contains(Flags::PRESENT) {
+            return Err(Error::AlreadyMapped { gva });
+        }
+        let mut flags = Flags::PRESENT | Flags::WRITABLE;
+        if mapping.size == PageSize::Size2M {
+            flags |= Flags::HUGE_PAGE;
+        }
+        if mapping.kind == MemoryKind::Device {
+            flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
+        }
+        write_entry(memory, entry_gpa, mapping.gpa | flags.bits())
+    }
+
+    fn translate<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        root: GuestAddress,
+        gva: u64,
+    ) -> Result<Translation, Error> {
+        if !is_canonical(gva) {
+            return Err(Error::NonCanonical {
+                gva,
+                bits: VIRTUAL_BITS,
+            });
+        }
+        // CR3 may carry PCD/PWT (and a PCID) in its low bits.
+        let mut table = root.0 & self.address_mask();
+        for level in (1..=LEVELS).rev() {
+            let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
+            let flags = Flags::from_bits_truncate(entry);
+            let bad = |why| Error::BadEntry {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+                why,
+            };
+            if !flags.contains(Flags::PRESENT) {
+                return Err(Error::NotMapped {
+                    gva,
+                    level,
+                    entry_gpa,
+                    entry,
+                });
+            }
+            if entry & self.reserved_mask() != 0 {
+                return Err(bad("address bits above the physical address width are set"));
+            }
+            // Bit 7 is PS in levels 4 to 2 (reserved in level 4) and PAT in level 1.
+            let huge = level > 1 && flags.contains(Flags::HUGE_PAGE);
+            if huge && level == LEVELS {
+                return Err(bad("the page-size bit is reserved in a PML4 entry"));
+            }
+            if huge || level == 1 {
+                let page_size = 1u64 << level_shift(level);
+                // In a huge-page entry, bit 12 is PAT and the bits up to the page size are reserved.
+                if huge && entry & (page_size - 1) & !0x1fff & self.address_mask() != 0 {
+                    return Err(bad("reserved bits of a large-page entry are set"));
+                }
+                let frame = entry & self.address_mask() & !(page_size - 1);
+                return Ok(Translation {
+                    gpa: frame | (gva & (page_size - 1)),
+                    page_size,
+                });
+            }
+            table = entry & self.address_mask();
+        }
+        unreachable!("level 1 always returns")
+    }
+}
+
+fn write_entry<M: GuestMemory + ?Sized>(
+    memory: &M,
+    entry_gpa: u64,
+    entry: u64,
+) -> Result<(), Error> {
+    memory
+        .write_obj(entry, GuestAddress(entry_gpa))
+        .map_err(|e| {
+            Error::Memory(format!(
+                "cannot write a page-table entry at {entry_gpa:#x}: {e}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paging::{PageTables, read_c_string, read_virtual};
+    use vm_memory::GuestMemoryMmap;
+
+    const MEMORY: u64 = 0x40_0000;
+    const TABLES: u64 = 0x1000;
+
+    fn memory() -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEMORY as usize)]).unwrap()
+    }
+
+    fn mapped(memory: &GuestMemoryMmap) -> PageTables<X86_64> {
+        let mut tables =
+            PageTables::new(memory, X86_64::new(46), GuestAddress(TABLES), 0x10_000).unwrap();
+        tables
+            .identity_map(memory, 0..MEMORY, MemoryKind::Normal)
+            .unwrap();
+        tables
+    }
+
+    /// The entry that maps `gva` at `level`, after an identity map with 2 MiB pages.
+    fn entry_gpa(
+        memory: &GuestMemoryMmap,
+        tables: &PageTables<X86_64>,
+        gva: u64,
+        level: u8,
+    ) -> u64 {
+        let mut table = tables.root().0;
+        for l in (level + 1..=LEVELS).rev() {
+            let (_, entry) = X86_64::read_entry(memory, gva, l, table).unwrap();
+            table = entry & 0x000f_ffff_ffff_f000;
+        }
+        table + index(gva, level) * 8
+    }
+
+    #[test]
+    fn identity_map_translates_every_address_to_itself() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        for gva in [0, 0xfff, 0x1000, 0x1f_ffff, 0x20_0000, MEMORY - 1] {
+            assert_eq!(tables.translate(&memory, gva).unwrap().gpa, gva);
+        }
+    }
+
+    #[test]
+    fn identity_map_uses_2m_pages_where_aligned() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        assert_eq!(
+            tables.translate(&memory, 0x20_0000).unwrap().page_size,
+            0x20_0000
+        );
+    }
+
+    #[test]
+    fn a_4k_page_maps_anywhere_in_the_address_space() {
+        let memory = memory();
+        let mut tables = mapped(&memory);
+        let gva = 0x5000_0000_0000;
+        let mapping = Mapping {
+            gva,
+            gpa: 0x3000,
+            size: PageSize::Size4K,
+            kind: MemoryKind::Device,
+        };
+        tables.map(&memory, mapping).unwrap();
+        assert_eq!(
+            tables.translate(&memory, gva + 0x12).unwrap(),
+            Translation {
+                gpa: 0x3012,
+                page_size: 0x1000
+            }
+        );
+    }
+
+    #[test]
+    fn mapping_a_mapped_page_again_is_refused() {
+        let memory = memory();
+        let mut tables = mapped(&memory);
+        let mapping = Mapping {
+            gva: 0x1000,
+            gpa: 0x1000,
+            size: PageSize::Size4K,
+            kind: MemoryKind::Normal,
+        };
+        assert!(matches!(
+            tables.map(&memory, mapping),
+            Err(Error::AlreadyMapped { gva: 0x1000 })
+        ));
+    }
+
+    #[test]
+    fn misaligned_mapping_is_refused() {
+        let memory = memory();
+        let mut tables = mapped(&memory);
+        let mapping = Mapping {
+            gva: 0x100_1000,
+            gpa: 0x1000,
+            size: PageSize::Size2M,
+            kind: MemoryKind::Normal,
+        };
+        assert!(matches!(
+            tables.map(&memory, mapping),
+            Err(Error::Misaligned { .. })
+        ));
+    }
+
+    #[test]
+    fn unmapped_address_names_the_level_that_is_not_present() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let err = tables.translate(&memory, 0x8000_0000).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NotMapped {
+                    gva: 0x8000_0000,
+                    level: 3,
+                    entry: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn non_canonical_address_is_refused() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let err = tables
+            .translate(&memory, 0x0000_8000_0000_0000)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::NonCanonical {
+                gva: 0x0000_8000_0000_0000,
+                bits: 48
+            }
+        ));
+    }
+
+    #[test]
+    fn entry_with_address_beyond_physical_width_is_malformed() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
+        let entry: u64 = memory.read_obj(GuestAddress(pde)).unwrap();
+        memory
+            .write_obj(entry | 1 << 47, GuestAddress(pde))
+            .unwrap();
+        let err = tables.translate(&memory, 0x20_0000).unwrap_err();
+        assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn page_size_bit_in_pml4_entry_is_malformed() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let pml4e = tables.root().0;
+        let entry: u64 = memory.read_obj(GuestAddress(pml4e)).unwrap();
+        memory
+            .write_obj(entry | Flags::HUGE_PAGE.bits(), GuestAddress(pml4e))
+            .unwrap();
+        let err = tables.translate(&memory, 0x1000).unwrap_err();
+        assert!(
+            matches!(err, Error::BadEntry { level: 4, why, .. } if why.contains("PML4")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reserved_bits_of_a_2m_page_entry_are_malformed() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
+        let entry: u64 = memory.read_obj(GuestAddress(pde)).unwrap();
+        memory.write_obj(entry | 0x4000, GuestAddress(pde)).unwrap();
+        let err = tables.translate(&memory, 0x20_0000).unwrap_err();
+        assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn table_outside_memory_is_reported_with_its_address() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let pml4e = tables.root().0;
+        memory
+            .write_obj(0x1000_0000u64 | 3, GuestAddress(pml4e))
+            .unwrap();
+        let err = tables.translate(&memory, 0x1000).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TableOutsideMemory {
+                    level: 3,
+                    table_gpa: 0x1000_0000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn table_that_points_to_itself_terminates() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let root = tables.root().0;
+        memory.write_obj(root | 3, GuestAddress(root)).unwrap();
+        // Four levels through the same table end on a "page" that is the table itself.
+        assert_eq!(tables.translate(&memory, 0).unwrap().gpa, root);
+    }
+
+    #[test]
+    fn read_across_a_page_boundary_onto_an_unmapped_page_names_that_page() {
+        let memory = memory();
+        let mut tables =
+            PageTables::new(&memory, X86_64::new(46), GuestAddress(TABLES), 0x10_000).unwrap();
+        let mapping = Mapping {
+            gva: 0x10_0000,
+            gpa: 0x10_0000,
+            size: PageSize::Size4K,
+            kind: MemoryKind::Normal,
+        };
+        tables.map(&memory, mapping).unwrap();
+        let mut buf = [0; 16];
+        let err =
+            read_virtual(&memory, tables.format(), tables.root(), 0x10_0ff8, &mut buf).unwrap_err();
+        assert!(
+            matches!(err, Error::NotMapped { gva: 0x10_1000, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn page_mapped_beyond_memory_is_outside_memory() {
+        let memory = memory();
+        let mut tables = mapped(&memory);
+        let mapping = Mapping {
+            gva: 0x4000_0000,
+            gpa: 0x4000_0000,
+            size: PageSize::Size4K,
+            kind: MemoryKind::Normal,
+        };
+        tables.map(&memory, mapping).unwrap();
+        let mut buf = [0; 8];
+        let err = read_virtual(
+            &memory,
+            tables.format(),
+            tables.root(),
+            0x4000_0000,
+            &mut buf,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::OutsideMemory {
+                    gva: 0x4000_0000,
+                    gpa: 0x4000_0000
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn string_stops_at_its_nul() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        memory
+            .write_slice(b"abc\0def", GuestAddress(0x1_0ffe))
+            .unwrap();
+        let text = read_c_string(&memory, tables.format(), tables.root(), 0x1_0ffe, 1024).unwrap();
+        assert_eq!(text, "abc");
+    }
+
+    #[test]
+    fn string_without_nul_within_bound_is_unterminated() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        memory
+            .write_slice(&[b'x'; 64], GuestAddress(0x1_0000))
+            .unwrap();
+        let err = read_c_string(&memory, tables.format(), tables.root(), 0x1_0000, 64).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::StringUnterminated {
+                    gva: 0x1_0000,
+                    max_len: 64
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn string_of_invalid_utf8_says_where_it_goes_wrong() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        memory
+            .write_slice(b"ab\xff\0", GuestAddress(0x1_0000))
+            .unwrap();
+        let err = read_c_string(&memory, tables.format(), tables.root(), 0x1_0000, 64).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::StringNotUtf8 {
+                    gva: 0x1_0000,
+                    valid_up_to: 2
+                }
+            ),
+            "{err}"
+        );
+    }
+}

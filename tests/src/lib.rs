@@ -1,0 +1,80 @@
+//! Helpers for the integration tests: find a guest built by `cargo xtask`, run it, collect its
+//! ucalls.
+
+use std::path::PathBuf;
+use std::time::Duration;
+use ucall_host::vm::{TransportKind, Vcpu, Vm, VmBuilder};
+use ucall_host::{Error, Ucall};
+
+/// The architecture name under `target/guests/`.
+pub const ARCH: &str = std::env::consts::ARCH;
+
+/// The folder of built guests: `$UCALL_GUEST_DIR`, else `target/guests/<arch>/` (where
+/// `cargo xtask build-guests` puts them).
+pub fn guest_dir() -> PathBuf {
+    std::env::var_os("UCALL_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/guests")
+                .join(ARCH)
+        })
+}
+
+/// The ELF of the guest `name`. Panics with a hint when guests are not built: tests run through
+/// `cargo xtask test`, which builds them.
+pub fn guest(name: &str) -> Vec<u8> {
+    let path = guest_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "guest {} is missing ({e}); run `cargo xtask test` or `cargo xtask build-guests`",
+            path.display()
+        )
+    })
+}
+
+/// A VM for guest `name` with `vcpus` vCPUs.
+pub fn vm(name: &str, transport: TransportKind, vcpus: usize) -> Vm {
+    let elf = guest(name);
+    VmBuilder::new(&elf)
+        .transport(transport)
+        .vcpus(vcpus)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build a VM for {name}: {e}"))
+}
+
+/// The ucalls a vCPU makes up to DONE or ABORT, or up to the first error (returned beside).
+pub fn ucalls_until_end(vcpu: &mut Vcpu) -> (Vec<Ucall>, Option<Error>) {
+    let mut ucalls = Vec::new();
+    loop {
+        match vcpu.next_ucall() {
+            Ok(ucall) => {
+                let end = matches!(ucall, Ucall::Done | Ucall::Abort(_));
+                ucalls.push(ucall);
+                if end {
+                    return (ucalls, None);
+                }
+            }
+            Err(e) => return (ucalls, Some(e)),
+        }
+    }
+}
+
+/// Runs the single-vCPU guest `name` to its end and returns its ucalls; an error fails the test.
+pub fn run(name: &str, transport: TransportKind) -> Vec<Ucall> {
+    let mut vcpu = vm(name, transport, 1).take_vcpus().remove(0);
+    match ucalls_until_end(&mut vcpu) {
+        (ucalls, None) => ucalls,
+        (ucalls, Some(e)) => panic!("guest {name} failed after {ucalls:?}: {e}"),
+    }
+}
+
+/// The transports this architecture offers.
+pub fn transports() -> &'static [TransportKind] {
+    if cfg!(target_arch = "x86_64") {
+        &[TransportKind::Pio, TransportKind::Mmio]
+    } else {
+        &[TransportKind::Mmio]
+    }
+}

@@ -1,0 +1,209 @@
+//! Real guests under real KVM: what a guest sends is what the host gets.
+//!
+//! Every scenario here runs on each architecture the suite is built for.
+
+use ucall_host::decode::Abort;
+use ucall_host::vm::TransportKind;
+use ucall_host::{Error, Ucall};
+use ucall_tests::{run, transports, ucalls_until_end, vm};
+
+fn sync(args: [u64; 6]) -> Ucall {
+    Ucall::Sync { args }
+}
+
+fn expected_stages() -> Vec<Ucall> {
+    let mut expected: Vec<Ucall> = (1..=5)
+        .map(|stage| sync([stage, stage * 100, 0, 0, 0, 0]))
+        .collect();
+    expected.push(Ucall::Done);
+    expected
+}
+
+#[test]
+fn sync_stages_arrive_in_order_with_their_arguments_over_mmio() {
+    assert_eq!(run("sync_stages", TransportKind::Mmio), expected_stages());
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sync_stages_arrive_in_order_with_their_arguments_over_pio() {
+    assert_eq!(run("sync_stages", TransportKind::Pio), expected_stages());
+}
+
+#[test]
+fn a_vcpu_that_sent_done_does_not_run_again() {
+    let mut vcpu = vm("sync_stages", TransportKind::Mmio, 1)
+        .take_vcpus()
+        .remove(0);
+    ucalls_until_end(&mut vcpu);
+    assert!(matches!(
+        vcpu.next_ucall(),
+        Err(Error::Finished { vcpu: 0 })
+    ));
+}
+
+#[test]
+fn printf_text_arrives_exactly() {
+    for &transport in transports() {
+        let ucalls = run("printf", transport);
+        assert_eq!(
+            ucalls,
+            [
+                Ucall::Printf("hello host from 0xc0ffee".into()),
+                Ucall::Done
+            ]
+        );
+    }
+}
+
+#[test]
+fn printf_longer_than_the_string_bound_is_cut_to_1023_bytes() {
+    let ucalls = run("printf_long", TransportKind::Mmio);
+    assert_eq!(ucalls, [Ucall::Printf("x".repeat(1023)), Ucall::Done]);
+}
+
+#[test]
+fn failed_guest_assert_eq_aborts_with_both_values_file_and_line() {
+    let ucalls = run("assert_eq_fails", TransportKind::Mmio);
+    let abort = Abort {
+        message: "assertion `left == right` failed: two + 1 == 4\n  left: 3\n right: 4".into(),
+        file: Some("src/bin/assert_eq_fails.rs".into()),
+        line: 11,
+        column: Some(5),
+    };
+    assert_eq!(ucalls, [sync([1, 0, 0, 0, 0, 0]), Ucall::Abort(abort)]);
+}
+
+#[test]
+fn failed_guest_assert_aborts_with_the_condition() {
+    let ucalls = run("assert_fails", TransportKind::Mmio);
+    let abort = Abort {
+        message: "Failed guest assert: vcpu > 7".into(),
+        file: Some("src/bin/assert_fails.rs".into()),
+        line: 8,
+        column: Some(5),
+    };
+    assert_eq!(ucalls, [Ucall::Abort(abort)]);
+}
+
+#[test]
+fn panic_aborts_with_its_message_and_location() {
+    let ucalls = run("panics", TransportKind::Mmio);
+    let abort = Abort {
+        message: "stage 3 went wrong".into(),
+        file: Some("src/bin/panics.rs".into()),
+        line: 9,
+        column: Some(5),
+    };
+    assert_eq!(ucalls, [Ucall::Abort(abort)]);
+}
+
+#[test]
+fn four_vcpus_make_1000_ucalls_each_none_lost_and_in_order() {
+    for &transport in transports() {
+        let mut vm = vm("many_ucalls", transport, 4);
+        let threads: Vec<_> = vm
+            .take_vcpus()
+            .into_iter()
+            .map(|mut vcpu| std::thread::spawn(move || (vcpu.index(), ucalls_until_end(&mut vcpu))))
+            .collect();
+        for thread in threads {
+            let (index, (ucalls, error)) = thread.join().expect("vCPU thread");
+            assert!(error.is_none(), "vCPU {index}: {error:?}");
+            let mut expected: Vec<Ucall> = (0..1000)
+                .map(|seq| sync([index as u64, seq, 0, 0, 0, 0]))
+                .collect();
+            expected.push(Ucall::Done);
+            assert_eq!(ucalls, expected, "vCPU {index} over {transport:?}");
+        }
+    }
+}
+
+#[test]
+fn probed_mmio_address_is_in_no_memslot_within_the_usable_width_and_identity_mapped() {
+    let vm = vm("sync_stages", TransportKind::Mmio, 1);
+    let gpa = vm
+        .transport()
+        .mmio_gpa
+        .expect("MMIO transport has an address");
+    assert!(!ucall_host::probe::is_backed(vm.memory(), gpa));
+    assert!(gpa < 1 << vm.address_widths().usable_bits());
+    assert_eq!(
+        vm.page_tables()
+            .translate(vm.memory(), gpa)
+            .expect("mapped")
+            .gpa,
+        gpa
+    );
+}
+
+#[test]
+fn mmio_address_is_published_in_the_guest_global() {
+    use vm_memory::{Bytes, GuestAddress};
+    let elf = ucall_tests::guest("sync_stages");
+    let symbol = ucall_host::vm::GuestImage::parse(&elf, elf_machine())
+        .and_then(|image| image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL))
+        .expect("the guest has the symbol");
+    let vm = vm("sync_stages", TransportKind::Mmio, 1);
+    let published: u64 = vm
+        .memory()
+        .read_obj(GuestAddress(symbol))
+        .expect("symbol in memory");
+    assert_eq!(Some(published), vm.transport().mmio_gpa);
+}
+
+fn elf_machine() -> u16 {
+    if cfg!(target_arch = "x86_64") {
+        62
+    } else {
+        183
+    }
+}
+
+#[test]
+fn guest_written_in_c_to_the_seeds_conventions_decodes() {
+    let ucalls = run("seed_guest", TransportKind::Mmio);
+    let [
+        Ucall::Sync { args: first },
+        Ucall::Sync { args: second },
+        Ucall::Abort(abort),
+    ] = &ucalls[..]
+    else {
+        panic!("unexpected ucalls {ucalls:?}");
+    };
+    // GUEST_SYNC(stage) sends the address of "hello" and the stage.
+    assert_eq!((first[1], second[1]), (1, 2));
+    assert_eq!(first[0], second[0]);
+    let expected = Abort {
+        message: "Failed guest assert: answer == 42".into(),
+        file: None,
+        line: 45,
+        column: None,
+    };
+    assert_eq!(abort, &expected);
+}
+
+#[test]
+fn a_guest_that_spins_is_stopped_by_the_watchdog() {
+    let elf = ucall_tests::guest("spins");
+    let timeout = std::time::Duration::from_millis(300);
+    let mut vm = ucall_host::vm::VmBuilder::new(&elf)
+        .timeout(timeout)
+        .build()
+        .expect("VM");
+    let mut vcpu = vm.take_vcpus().remove(0);
+    assert!(
+        matches!(vcpu.next_ucall(), Err(Error::Timeout { vcpu: 0, after }) if after == timeout)
+    );
+}
+
+#[test]
+fn the_documented_guest_program_runs_as_documented() {
+    let ucalls = run("readme", TransportKind::Mmio);
+    let expected = [
+        Ucall::Printf("hello from vCPU 0".into()),
+        sync([1, 2, 3, 0, 0, 0]),
+        Ucall::Done,
+    ];
+    assert_eq!(ucalls, expected);
+}

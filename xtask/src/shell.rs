@@ -1,0 +1,92 @@
+//! Running commands, with the progress lines and errors a person wants to see.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The workspace's root folder (xtask lives one below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `cargo`, as the one running xtask, in the workspace root.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Running a command to completion, failing on a non-zero exit.
+pub trait Run {
+    /// Runs it with inherited stdio; an error names the command and its status.
+    fn run(&mut self) -> Result<(), String>;
+    /// Runs it and returns its stdout.
+    fn output_text(&mut self) -> Result<String, String>;
+}
+
+impl Run for Command {
+    fn run(&mut self) -> Result<(), String> {
+        let status = self
+            .status()
+            .map_err(|e| format!("cannot start {}: {e}", describe(self)))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} failed ({status})", describe(self)))
+        }
+    }
+
+    fn output_text(&mut self) -> Result<String, String> {
+        let output = self
+            .output()
+            .map_err(|e| format!("cannot start {}: {e}", describe(self)))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{} failed ({}): {}",
+                describe(self),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Numbered progress lines for the steps of a long task.
+pub struct Step {
+    total: usize,
+    done: usize,
+    started: Instant,
+}
+
+impl Step {
+    pub fn new(total: usize) -> Self {
+        Step {
+            total,
+            done: 0,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn start(&mut self, what: &str) {
+        self.done += 1;
+        eprintln!(
+            "==> [{}/{}] {what} ({:.0?} so far)",
+            self.done,
+            self.total,
+            self.started.elapsed()
+        );
+    }
+}
