@@ -207,3 +207,24 @@ fn the_documented_guest_program_runs_as_documented() {
     ];
     assert_eq!(ucalls, expected);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn completing_pending_io_leaves_rip_after_the_ucall_instruction() {
+    let mut vcpu = vm("sync_stages", TransportKind::Pio, 1)
+        .take_vcpus()
+        .remove(0);
+    assert_eq!(
+        vcpu.next_ucall().expect("first SYNC"),
+        sync([1, 100, 0, 0, 0, 0])
+    );
+    let before = vcpu.fd().get_regs().expect("registers").rip;
+    ucall_host::vm::complete_pending_io(vcpu.fd()).expect("complete I/O");
+    let after = vcpu.fd().get_regs().expect("registers").rip;
+    // `in al, dx` is one byte long; KVM advances RIP past it when the I/O completes.
+    assert_eq!(after, before + 1);
+    assert_eq!(
+        vcpu.next_ucall().expect("second SYNC"),
+        sync([2, 200, 0, 0, 0, 0])
+    );
+}

@@ -184,10 +184,7 @@ impl<'a> VmBuilder<'a> {
                     kind: MemoryKind::Device,
                 };
                 tables.map(&memory, mapping)?;
-                let symbol = image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?;
-                memory
-                    .write_obj(gpa, GuestAddress(symbol))
-                    .map_err(|e| Error::Memory(format!("cannot publish the ucall address: {e}")))?;
+                write_global(&memory, &image, ucall_abi::MMIO_ADDR_SYMBOL, gpa)?;
                 Transport::mmio(gpa)
             }
         };
@@ -518,6 +515,39 @@ impl Ended {
             },
         }
     }
+}
+
+/// Finishes an exit that KVM completes on the next `KVM_RUN` (the data of an `in` or MMIO read)
+/// without running the guest further, so that registers read next (say with `KVM_GET_REGS`)
+/// show the instruction as completed, as the seed's `vcpu_run_complete_io` does. The ucall run
+/// loop never needs it: it resumes with `KVM_RUN` anyway. Offered for VMMs that inspect a vCPU
+/// between exits.
+pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), Error> {
+    vcpu.set_kvm_immediate_exit(1);
+    let result = vcpu.run().map(drop);
+    vcpu.set_kvm_immediate_exit(0);
+    match result {
+        Err(e) if e.errno() == libc::EINTR => Ok(()),
+        Ok(()) => Ok(()),
+        Err(source) => Err(Error::Kvm {
+            what: "KVM_RUN (complete pending I/O)",
+            source,
+        }),
+    }
+}
+
+/// Writes `value` to the 8-byte guest global `name` of `image`, loaded in `memory`: how the
+/// host publishes the ucall address in `ucall_exit_mmio_addr`.
+pub fn write_global<M: vm_memory::GuestMemory + ?Sized>(
+    memory: &M,
+    image: &GuestImage<'_>,
+    name: &str,
+    value: u64,
+) -> Result<(), Error> {
+    let gpa = image.symbol_gpa(name)?;
+    memory
+        .write_obj(value, GuestAddress(gpa))
+        .map_err(|e| Error::Memory(format!("cannot write guest global {name} at {gpa:#x}: {e}")))
 }
 
 /// Runs a single-vCPU guest to DONE or ABORT, handing each ucall to `on_ucall`, and returns the
