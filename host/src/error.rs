@@ -228,6 +228,28 @@ pub enum Error {
     /// The host could not set up the watchdog.
     #[error("watchdog: {0}")]
     Watchdog(String),
+    /// The guest took an exception it has no handler for (aarch64: the host's vectors stop it).
+    #[error(
+        "vCPU {vcpu} took an exception at {at:#x}: syndrome {syndrome:#x}, fault address {fault_address:#x}"
+    )]
+    GuestException {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// The exception syndrome (ESR_EL1 on aarch64).
+        syndrome: u64,
+        /// Where it happened (ELR_EL1 on aarch64).
+        at: u64,
+        /// The faulting address, for aborts (FAR_EL1 on aarch64).
+        fault_address: u64,
+    },
+    /// Something asked of the host that this architecture does not have.
+    #[error("{what} is not available on {arch}")]
+    Unsupported {
+        /// What was asked for.
+        what: &'static str,
+        /// The architecture.
+        arch: &'static str,
+    },
 }
 
 impl Error {

@@ -9,6 +9,7 @@ use std::process::Command;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     X86_64,
+    Aarch64,
 }
 
 impl Arch {
@@ -16,14 +17,52 @@ impl Arch {
     pub fn target(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-none",
+            Arch::Aarch64 => "aarch64-unknown-none",
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The name of the architecture, as in `target/guests/<name>/` and `std::env::consts::ARCH`.
+    pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
         }
     }
+
+    /// The C compiler for bare-metal guests, the Debian package that has it, and the flags
+    /// that only this architecture takes.
+    fn c_compiler(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        match self {
+            // The kernel's rules for code without SSE state and a red zone.
+            Arch::X86_64 => ("cc", "gcc", &["-mno-red-zone", "-mgeneral-regs-only"]),
+            // A Linux cross compiler serves: -ffreestanding -nostdlib uses none of its libc.
+            Arch::Aarch64 => (
+                "aarch64-linux-gnu-gcc",
+                "gcc-aarch64-linux-gnu",
+                &["-mgeneral-regs-only", "-Wl,--no-warn-rwx-segments"],
+            ),
+        }
+    }
+}
+
+/// Installs Debian `package` with apt-get if `program` is not on the PATH.
+pub fn ensure_program(program: &str, package: &str) -> Result<(), String> {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    if found {
+        return Ok(());
+    }
+    eprintln!("    installing {package} (for {program}) with apt-get");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()
+    };
+    install().or_else(|_| {
+        Command::new("apt-get").arg("update").run()?;
+        install()
+    })
 }
 
 /// Installs a rustup target if it is missing.
@@ -107,7 +146,10 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
         let Some(name) = source.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        Command::new("cc")
+        let (compiler, package, arch_flags) = arch.c_compiler();
+        ensure_program(compiler, package)?;
+        Command::new(compiler)
+            .args(arch_flags)
             .args([
                 "-O2",
                 "-g",
@@ -118,8 +160,6 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
                 "-no-pie",
                 "-fno-stack-protector",
                 "-fno-asynchronous-unwind-tables",
-                "-mno-red-zone",
-                "-mgeneral-regs-only",
                 "-Wall",
                 "-Werror",
                 "-Wl,--build-id=none",

@@ -1,6 +1,8 @@
 //! `cargo xtask`: builds the guests, runs the demo, and runs every check and test.
 
 mod guests;
+mod in_qemu;
+mod qemu;
 mod shell;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,16 +24,41 @@ enum Command {
         /// Seconds a vCPU may run without a ucall before the run fails.
         #[arg(long, default_value_t = 10)]
         timeout: u64,
-        /// How the guest signals ucalls.
-        #[arg(long, value_enum, default_value_t = Transport::Pio)]
-        transport: Transport,
-        /// A bare-metal x86_64 ELF, entered in 64-bit mode at its entry point.
+        /// How the guest signals ucalls (aarch64 has MMIO only).
+        #[arg(long, value_enum)]
+        transport: Option<Transport>,
+        /// The guest's architecture: aarch64 runs inside an arm64 Linux VM in QEMU.
+        #[arg(long, value_enum, default_value_t = GuestArch::X86_64)]
+        arch: GuestArch,
+        /// A bare-metal ELF: x86_64 entered in 64-bit mode, aarch64 at EL1 with the MMU on,
+        /// both identity-mapped with a stack, at the entry point.
         elf: Option<PathBuf>,
     },
-    /// Check formatting and lints, build the guests, run the unit and integration tests.
+    /// Check formatting and lints, build the guests, run the unit and integration tests here,
+    /// then the whole suite on arm64 KVM (VHE, nVHE) and kvm_amd inside QEMU.
     Test,
-    /// Build the test and demo guests into target/guests/.
-    BuildGuests,
+    /// Build the test and demo guests into target/guests/<arch>/.
+    BuildGuests {
+        /// The guests' architecture.
+        #[arg(long, value_enum, default_value_t = GuestArch::X86_64)]
+        arch: GuestArch,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GuestArch {
+    #[value(name = "x86_64")]
+    X86_64,
+    Aarch64,
+}
+
+impl GuestArch {
+    fn guests(self) -> guests::Arch {
+        match self {
+            GuestArch::X86_64 => guests::Arch::X86_64,
+            GuestArch::Aarch64 => guests::Arch::Aarch64,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -46,10 +73,11 @@ fn main() -> ExitCode {
         Command::Run {
             timeout,
             transport,
+            arch,
             elf,
-        } => return run(timeout, transport, elf),
+        } => return run(timeout, transport, arch, elf),
         Command::Test => test(),
-        Command::BuildGuests => guests::build(guests::Arch::X86_64).map(drop),
+        Command::BuildGuests { arch } => guests::build(arch.guests()).map(drop),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,10 +89,15 @@ fn main() -> ExitCode {
 }
 
 /// Runs `elf` (or the demo) with the `ucall-run` runner; its exit code is the runner's.
-fn run(timeout: u64, transport: Transport, elf: Option<PathBuf>) -> ExitCode {
+fn run(
+    timeout: u64,
+    transport: Option<Transport>,
+    arch: GuestArch,
+    elf: Option<PathBuf>,
+) -> ExitCode {
     let elf = match elf {
         Some(elf) => elf,
-        None => match guests::build(guests::Arch::X86_64) {
+        None => match guests::build(arch.guests()) {
             Ok(dir) => dir.join("demo"),
             Err(e) => {
                 eprintln!("xtask: {e}");
@@ -72,10 +105,26 @@ fn run(timeout: u64, transport: Transport, elf: Option<PathBuf>) -> ExitCode {
             }
         },
     };
-    let transport = match transport {
-        Transport::Pio => "pio",
-        Transport::Mmio => "mmio",
+    let transport = match (transport, arch) {
+        (Some(Transport::Pio), _) => "pio",
+        (Some(Transport::Mmio), _) | (None, GuestArch::Aarch64) => "mmio",
+        (None, GuestArch::X86_64) => "pio",
     };
+    if let GuestArch::Aarch64 = arch {
+        let args = [
+            "--timeout".to_string(),
+            timeout.to_string(),
+            "--transport".into(),
+            transport.into(),
+        ];
+        return match in_qemu::run_elf(qemu::Machine::Aarch64Vhe, &elf, &args) {
+            Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let status = cargo()
         .args([
             "run",
@@ -101,10 +150,14 @@ fn run(timeout: u64, transport: Transport, elf: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// The target of the aarch64 host side, and how to link it without a cross toolchain.
+const AARCH64_HOST: &str = "aarch64-unknown-linux-musl";
+const AARCH64_LINKER: &str = "target.aarch64-unknown-linux-musl.linker=\"rust-lld\"";
+
 fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
-    let mut step = Step::new(5);
+    let mut step = Step::new(8);
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -136,22 +189,27 @@ fn test() -> Result<(), String> {
             "warnings",
         ])
         .run()?;
+    for arch in [guests::Arch::X86_64, guests::Arch::Aarch64] {
+        guests::ensure_target(arch.target())?;
+        cargo()
+            .args(["clippy", "--quiet", "-p", "ucall-guest", "--target"])
+            .arg(arch.target())
+            .args([
+                "--target-dir",
+                "target/guests/clippy",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .run()?;
+    }
+    // The host as it is built for the arm64 VMs: its aarch64 modules only compile there.
+    guests::ensure_target(AARCH64_HOST)?;
     cargo()
-        .args([
-            "clippy",
-            "--quiet",
-            "-p",
-            "ucall-guest",
-            "--target",
-            guests::Arch::X86_64.target(),
-        ])
-        .args([
-            "--target-dir",
-            "target/guests/clippy",
-            "--",
-            "-D",
-            "warnings",
-        ])
+        .args(["clippy", "--quiet", "-p", "ucall-host", "-p", "ucall-tests"])
+        .args(["--all-targets", "--features", "ucall-host/runner"])
+        .args(["--target", AARCH64_HOST, "--config", AARCH64_LINKER])
+        .args(["--", "-D", "warnings"])
         .run()?;
 
     step.start("building the guests");
@@ -162,5 +220,22 @@ fn test() -> Result<(), String> {
         .args(["test", "--workspace"])
         .env("UCALL_GUEST_DIR", &guest_dir)
         .run()?;
+
+    step.start("building the aarch64 guests");
+    let aarch64_guests = guests::build(guests::Arch::Aarch64)?;
+
+    step.start("the aarch64 suite on arm64 KVM in QEMU (VHE, then nVHE)");
+    in_qemu::test_suite(
+        guests::Arch::Aarch64,
+        &aarch64_guests,
+        &[qemu::Machine::Aarch64Vhe, qemu::Machine::Aarch64Nvhe],
+    )?;
+
+    step.start("the x86_64 suite on kvm_amd in QEMU");
+    in_qemu::test_suite(
+        guests::Arch::X86_64,
+        &guest_dir,
+        &[qemu::Machine::X86_64KvmAmd],
+    )?;
     Ok(())
 }

@@ -173,6 +173,12 @@ impl<'a> VmBuilder<'a> {
         arch::setup_memory(&memory)?;
 
         let transport = match self.transport {
+            TransportKind::Pio if !arch::HAS_PORT_IO => {
+                return Err(Error::Unsupported {
+                    what: "port I/O ucalls",
+                    arch: std::env::consts::ARCH,
+                });
+            }
             TransportKind::Pio => Transport::pio(),
             TransportKind::Mmio => {
                 let gpa =
@@ -326,7 +332,7 @@ enum Stop {
 enum Ended {
     Halted,
     Shutdown,
-    SystemEvent(String),
+    SystemEvent(u32, Vec<u64>),
     FailEntry(u64),
     InternalError(u32),
     Other(String),
@@ -406,7 +412,7 @@ impl Vcpu {
                 VcpuExit::Hlt => Stop::Ended(Ended::Halted),
                 VcpuExit::Shutdown => Stop::Ended(Ended::Shutdown),
                 VcpuExit::SystemEvent(kind, data) => {
-                    Stop::Ended(Ended::SystemEvent(format!("system event {kind} {data:x?}")))
+                    Stop::Ended(Ended::SystemEvent(kind, data.to_vec()))
                 }
                 VcpuExit::FailEntry(reason, _) => Stop::Ended(Ended::FailEntry(reason)),
                 // SAFETY: KVM filled the `internal` member of the exit union for this exit.
@@ -443,7 +449,13 @@ impl Vcpu {
                 size: *size,
             },
             Stop::Ended(ended) => {
-                return Err(ended.to_error(vcpu, &mut self.fd, &self.memory, &self.format));
+                return Err(ended.to_error(
+                    vcpu,
+                    &mut self.fd,
+                    &self.memory,
+                    &self.format,
+                    self.root,
+                ));
             }
         };
         // A wider MMIO write than 8 bytes cannot be a ucall; say so with its real length.
@@ -486,6 +498,7 @@ impl Ended {
         fd: &mut VcpuFd,
         memory: &GuestMemoryMmap,
         format: &Format,
+        root: GuestAddress,
     ) -> Error {
         match self {
             Ended::Halted => Error::Halted { vcpu },
@@ -493,16 +506,13 @@ impl Ended {
                 vcpu,
                 why: "triple fault or shutdown".into(),
             },
-            Ended::SystemEvent(why) => Error::Shutdown {
-                vcpu,
-                why: why.clone(),
-            },
+            Ended::SystemEvent(kind, data) => arch::system_event_error(fd, vcpu, *kind, data),
             Ended::FailEntry(reason) => Error::FailEntry {
                 vcpu,
                 reason: *reason,
             },
             Ended::InternalError(suberror) => {
-                let detail = arch::describe_position(fd, memory, format);
+                let detail = arch::describe_position(fd, memory, format, root);
                 Error::InternalError {
                     vcpu,
                     suberror: *suberror,

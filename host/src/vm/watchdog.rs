@@ -17,9 +17,16 @@ const POLL: Duration = Duration::from_millis(20);
 #[derive(Default)]
 struct Armed {
     deadline: Option<Instant>,
-    thread: Option<libc::pthread_t>,
+    thread: Option<Thread>,
     fired: bool,
 }
+
+/// A vCPU thread to signal. On musl `pthread_t` is a pointer, which is not `Send`.
+#[derive(Clone, Copy)]
+struct Thread(libc::pthread_t);
+
+// SAFETY: the handle is only passed to `pthread_kill`, never dereferenced; any thread may do that.
+unsafe impl Send for Thread {}
 
 /// One vCPU thread's deadline.
 #[derive(Default)]
@@ -61,7 +68,7 @@ impl Watchdog {
         let mut armed = lock(&self.state);
         armed.deadline = Some(Instant::now() + timeout);
         // SAFETY: pthread_self has no preconditions.
-        armed.thread = Some(unsafe { libc::pthread_self() });
+        armed.thread = Some(Thread(unsafe { libc::pthread_self() }));
         armed.fired = false;
         Guard(self)
     }
@@ -116,7 +123,7 @@ fn watch() {
                     armed.fired = true;
                     // SAFETY: the thread is alive: it disarms (under this lock) before it can
                     // leave the call that armed it.
-                    unsafe { libc::pthread_kill(thread, kick_signal()) };
+                    unsafe { libc::pthread_kill(thread.0, kick_signal()) };
                 } else {
                     next = next.min(deadline);
                 }

@@ -220,12 +220,13 @@ pub fn describe_position<M: GuestMemory + ?Sized>(
     vcpu: &mut VcpuFd,
     memory: &M,
     format: &Format,
+    built: GuestAddress,
 ) -> String {
     let rip = match vcpu.get_regs() {
         Ok(regs) => regs.rip,
         Err(e) => return format!("(rip unreadable: {e})"),
     };
-    let root = page_table_root(vcpu, GuestAddress(0));
+    let root = page_table_root(vcpu, built);
     let mut bytes = [0u8; 15];
     match read_virtual(memory, format, root, rip, &mut bytes) {
         Ok(()) => {
@@ -235,3 +236,14 @@ pub fn describe_position<M: GuestMemory + ?Sized>(
         Err(e) => format!("at rip {rip:#x} ({e})"),
     }
 }
+
+/// The error for a system event (x86_64 guests have no PSCI; KVM reports resets and crashes).
+pub fn system_event_error(_vcpu: &mut VcpuFd, index: usize, kind: u32, data: &[u64]) -> Error {
+    Error::Shutdown {
+        vcpu: index,
+        why: format!("system event {kind} {data:x?}"),
+    }
+}
+
+/// Port I/O ucalls (`in al, dx`) are available.
+pub const HAS_PORT_IO: bool = true;

@@ -2,7 +2,7 @@
  * A guest written the way guests of the Linux 5.10-era KVM selftests are: the record on the
  * stack, zero-filled, up to six variadic arguments, and one 8-byte store of its address to the
  * pointer the host publishes in `ucall_exit_mmio_addr`. Strings are C strings. Written for this
- * project; built with gcc for bare metal.
+ * project; built with gcc for bare metal, for x86_64 and aarch64.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -16,6 +16,11 @@ struct ucall_record {
 
 /* Filled in by the host before the guest runs. */
 uint64_t *ucall_exit_mmio_addr;
+#if defined(__aarch64__)
+#define halt() __asm__ volatile("wfi")
+#else
+#define halt() __asm__ volatile("hlt")
+#endif
 
 static void send(uint64_t cmd, int nargs, ...)
 {
@@ -45,5 +50,5 @@ void _start(void)
 	CHECK(answer == 42);
 	send(UCALL_DONE, 0);
 	for (;;)
-		__asm__ volatile("hlt");
+		halt();
 }

@@ -1,0 +1,234 @@
+//! The suite and the runner on real KVMs inside QEMU: arm64 KVM (VHE and nVHE) for aarch64, and
+//! kvm_amd for x86_64, whose behaviour this machine's own KVM (kvm_pvm) may not share.
+//!
+//! One way for both: build static musl binaries for the VM's architecture, pack them with the
+//! guests and `/init` (`xtask/qemu-init`) into an initramfs, boot Debian's cloud kernel with it
+//! (see [`crate::qemu`]) and read the results from the console markers.
+
+use crate::guests;
+use crate::qemu::{self, Arch, BootOptions, InitCommand, InitConfig, Initramfs, Machine};
+use crate::shell::workspace_root;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where guests are in the VM; the tests find them through `UCALL_GUEST_DIR`.
+const GUEST_DIR: &str = "/guests";
+
+/// A hard limit per boot: the suite takes well under a minute in each VM.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The crates whose test binaries run in the VMs: the integration tests and the host's unit
+/// tests.
+const TEST_PACKAGES: [&str; 2] = ["ucall-tests", "ucall-host"];
+
+fn vm_arch(arch: guests::Arch) -> Arch {
+    match arch {
+        guests::Arch::X86_64 => Arch::X86_64,
+        guests::Arch::Aarch64 => Arch::Aarch64,
+    }
+}
+
+/// What every boot needs: QEMU, the musl target, `/init` and the kernel.
+struct Prepared {
+    init: PathBuf,
+    kernel: qemu::Kernel,
+}
+
+fn prepare(arch: Arch) -> Result<Prepared, String> {
+    let root = workspace_root();
+    qemu::ensure_host_packages(&[arch]).map_err(|e| e.to_string())?;
+    qemu::ensure_rust_target(arch).map_err(|e| e.to_string())?;
+    let init = qemu::build_static(
+        &root.join("Cargo.toml"),
+        "ucall-qemu-init",
+        "ucall-qemu-init",
+        arch,
+    )
+    .map_err(|e| e.to_string())?;
+    let kernel = qemu::kernel(arch, &root.join("target/qemu")).map_err(|e| e.to_string())?;
+    Ok(Prepared { init, kernel })
+}
+
+/// Packs `/init`, the kernel's modules, the guests and `commands` (binary on the host, then
+/// the command) into the initramfs at `out`.
+fn pack(
+    prepared: &Prepared,
+    guest_dir: &Path,
+    commands: &[(PathBuf, InitCommand)],
+    out: &Path,
+) -> Result<(), String> {
+    let mut image = Initramfs::new();
+    let mut config = InitConfig {
+        env: vec![("UCALL_GUEST_DIR".into(), GUEST_DIR.into())],
+        require: vec!["/dev/kvm".into()],
+        ..InitConfig::default()
+    };
+    let err = |e: qemu::Error| e.to_string();
+    image.add_file(&prepared.init, "/init", true).map_err(err)?;
+    for module in &prepared.kernel.modules {
+        let name = file_name(module)?;
+        let at = format!("/lib/modules/{name}");
+        image.add_file(module, &at, false).map_err(err)?;
+        config.modules.push(at);
+    }
+    let guests = std::fs::read_dir(guest_dir)
+        .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?;
+    for guest in guests.flatten().map(|entry| entry.path()) {
+        let at = format!("{GUEST_DIR}/{}", file_name(&guest)?);
+        image.add_file(&guest, &at, false).map_err(err)?;
+    }
+    for (binary, command) in commands {
+        image.add_file(binary, &command.exec, true).map_err(err)?;
+        config.commands.push(command.clone());
+    }
+    image
+        .add_bytes(config.render().map_err(err)?, qemu::INIT_CONFIG_PATH, false)
+        .map_err(err)?;
+    image.write(out).map_err(err)
+}
+
+fn file_name(path: &Path) -> Result<&str, String> {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| format!("{} has no UTF-8 file name", path.display()))
+}
+
+/// Boots `machine` with `initrd`, printing the console (test results included) prefixed with the
+/// machine's name, and returns the report.
+fn boot(
+    machine: Machine,
+    kernel: &Path,
+    initrd: &Path,
+    names: &[&str],
+    echo: bool,
+) -> Result<qemu::RunReport, String> {
+    let options = BootOptions::new(machine, kernel, initrd, BOOT_TIMEOUT);
+    let started = Instant::now();
+    eprintln!("    booting {machine} ({})", qemu_line(&options));
+    let report = qemu::run(&options, names, &mut |line: &str| {
+        let line = line.trim_end();
+        if echo && !line.is_empty() {
+            eprintln!("    [{machine}] {line}");
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    eprintln!(
+        "    {machine}: QEMU ran {:.1?} (boot, tests, power off)",
+        started.elapsed()
+    );
+    Ok(report)
+}
+
+fn qemu_line(options: &BootOptions) -> String {
+    let command = options.command();
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Runs the whole suite of `arch` (the test binaries of [`TEST_PACKAGES`] and every guest) on
+/// each of `machines`; any failure, crash or missing result is an error.
+pub fn test_suite(
+    arch: guests::Arch,
+    guest_dir: &Path,
+    machines: &[Machine],
+) -> Result<(), String> {
+    let vm = vm_arch(arch);
+    let root = workspace_root();
+    let prepared = prepare(vm)?;
+    let mut commands = Vec::new();
+    for package in TEST_PACKAGES {
+        let binaries = qemu::build_static_tests(&root.join("Cargo.toml"), package, vm)
+            .map_err(|e| e.to_string())?;
+        if binaries.is_empty() {
+            return Err(format!("cargo built no test binary for {package}"));
+        }
+        for binary in binaries {
+            // Test binaries are named <crate>-<hash>; the hash keeps names unique.
+            let name = file_name(&binary)?.to_string();
+            let command = InitCommand {
+                name: name.clone(),
+                exec: format!("/bin/{name}"),
+                // One test at a time: every line on the one console stays whole.
+                args: vec!["--test-threads=1".into()],
+                env: Vec::new(),
+            };
+            commands.push((binary, command));
+        }
+    }
+    let initrd = root.join(format!("target/qemu/suite-{}.cpio", arch.name()));
+    pack(&prepared, guest_dir, &commands, &initrd)?;
+    let names: Vec<&str> = commands.iter().map(|(_, c)| c.name.as_str()).collect();
+    for &machine in machines {
+        let report = boot(machine, &prepared.kernel.image, &initrd, &names, true)?;
+        report
+            .check()
+            .map_err(|e| format!("the {arch:?} suite failed in {machine}: {e}"))?;
+        let tests: Vec<String> = report
+            .commands
+            .iter()
+            .map(|c| format!("{} ({} ms)", c.name, c.guest_ms.unwrap_or(0)))
+            .collect();
+        eprintln!(
+            "    {machine}: all passed on kernel {}: {}",
+            report.kernel_release.as_deref().unwrap_or("?"),
+            tests.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs the runner on `elf` in `machine`, printing what it prints; returns its exit status
+/// (2 when it did not finish).
+pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i32, String> {
+    let vm = machine.arch();
+    let root = workspace_root();
+    let prepared = prepare(vm)?;
+    let runner = qemu::build_static_with_features(
+        &root.join("Cargo.toml"),
+        "ucall-host",
+        "ucall-run",
+        "runner",
+        vm,
+    )
+    .map_err(|e| e.to_string())?;
+    let guest_dir = root.join("target/qemu/run-guest");
+    let _ = std::fs::remove_dir_all(&guest_dir);
+    std::fs::create_dir_all(&guest_dir)
+        .and_then(|()| std::fs::copy(elf, guest_dir.join("guest")).map(drop))
+        .map_err(|e| format!("cannot stage {}: {e}", elf.display()))?;
+    let mut args = runner_args.to_vec();
+    args.push(format!("{GUEST_DIR}/guest"));
+    let command = InitCommand {
+        name: "ucall-run".into(),
+        exec: "/bin/ucall-run".into(),
+        args,
+        env: Vec::new(),
+    };
+    let initrd = root.join(format!("target/qemu/run-{}.cpio", vm));
+    pack(&prepared, &guest_dir, &[(runner, command)], &initrd)?;
+    let options = BootOptions::new(machine, &prepared.kernel.image, &initrd, BOOT_TIMEOUT);
+    eprintln!("    booting {machine}");
+    // Only the runner's own lines: between its BEGIN and END markers.
+    let mut inside = false;
+    let report = qemu::run(&options, &["ucall-run"], &mut |line: &str| {
+        if line.contains("UCALL-INIT: BEGIN") {
+            inside = true;
+        } else if line.contains("UCALL-INIT: END") {
+            inside = false;
+        } else if inside {
+            println!("{}", line.trim_end());
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    match report.commands.first().map(|c| &c.outcome) {
+        Some(qemu::Outcome::Exited(code)) => Ok(*code),
+        _ => {
+            let why = report.check().err().map(|e| e.to_string());
+            Err(why.unwrap_or_else(|| "the runner did not finish".into()))
+        }
+    }
+}
