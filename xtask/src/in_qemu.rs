@@ -219,7 +219,8 @@ pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i
             inside = true;
         } else if line.contains("UCALL-INIT: END") {
             inside = false;
-        } else if inside {
+        } else if inside && !line.trim_end().is_empty() {
+            // (/init starts each marker on a new line, which leaves a blank one behind.)
             println!("{}", line.trim_end());
         }
     })
