@@ -228,3 +228,52 @@ fn completing_pending_io_leaves_rip_after_the_ucall_instruction() {
         sync([2, 200, 0, 0, 0, 0])
     );
 }
+
+#[test]
+fn a_guest_that_faults_gets_a_typed_error_not_a_hang() {
+    let mut vcpu = vm("faults", TransportKind::Mmio, 1).take_vcpus().remove(0);
+    let error = vcpu.next_ucall().expect_err("the guest faults");
+    if cfg!(target_arch = "aarch64") {
+        // The host's exception vectors stop the vCPU; ESR_EL1 says "data abort from EL1".
+        assert!(
+            matches!(
+                error,
+                Error::GuestException { vcpu: 0, syndrome, fault_address: 0x7000_0000_0000, .. }
+                    if syndrome >> 26 == 0x25
+            ),
+            "{error}"
+        );
+    } else {
+        // With no IDT, the page fault becomes a triple fault.
+        assert!(matches!(error, Error::Shutdown { vcpu: 0, .. }), "{error}");
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn psci_system_off_ends_the_run_as_a_shutdown() {
+    let mut vcpu = vm("system_off", TransportKind::Mmio, 1)
+        .take_vcpus()
+        .remove(0);
+    let error = vcpu.next_ucall().expect_err("the guest powers off");
+    assert!(
+        matches!(&error, Error::Shutdown { vcpu: 0, why } if why == "PSCI SYSTEM_OFF"),
+        "{error}"
+    );
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn port_io_on_aarch64_is_a_typed_error() {
+    let elf = ucall_tests::guest("sync_stages");
+    let result = ucall_host::vm::VmBuilder::new(&elf)
+        .transport(TransportKind::Pio)
+        .build();
+    assert!(matches!(
+        result,
+        Err(Error::Unsupported {
+            what: "port I/O ucalls",
+            arch: "aarch64"
+        })
+    ));
+}
