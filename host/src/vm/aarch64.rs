@@ -261,3 +261,40 @@ pub fn system_event_error(vcpu: &mut VcpuFd, index: usize, kind: u32, data: &[u6
 
 /// Port I/O does not exist on aarch64.
 pub const HAS_PORT_IO: bool = false;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_register_ids_are_the_kernels_encoding() {
+        // arch/arm64/include/uapi/asm/kvm.h: KVM_REG_ARM_CORE_REG(regs.pc), offset 256 / 4.
+        assert_eq!(REG_PC, 0x6030_0000_0010_0040);
+        assert_eq!(REG_X0, 0x6030_0000_0010_0000);
+    }
+
+    #[test]
+    fn system_register_ids_are_the_kernels_encoding() {
+        // ARM64_SYS_REG(3, 0, 1, 0, 0) and ARM64_SYS_REG(3, 0, 10, 2, 0).
+        assert_eq!(SCTLR_EL1_ID, 0x6030_0000_0013_c080);
+        assert_eq!(MAIR_EL1_ID, 0x6030_0000_0013_c510);
+    }
+
+    #[test]
+    fn output_size_covers_the_ipa_size() {
+        assert_eq!(ips(40), 0b010 << 32);
+        assert_eq!(ips(44), 0b100 << 32);
+        assert_eq!(ips(48), 0b101 << 32);
+        assert_eq!(ips(33), 0b001 << 32);
+    }
+
+    #[test]
+    fn exception_vectors_make_psci_system_reset() {
+        // movz/movk build w0 = 0x8400_0009; `hvc #0`; `b .`.
+        let [movz, movk, hvc, branch] = VECTOR_CODE;
+        let low = (movz >> 5) & 0xffff;
+        let high = (movk >> 5) & 0xffff;
+        assert_eq!(high << 16 | low, 0x8400_0009);
+        assert_eq!((hvc, branch), (0xd400_0002, 0x1400_0000));
+    }
+}
