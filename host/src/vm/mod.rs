@@ -47,6 +47,9 @@ use watchdog::Watchdog;
 /// The page-table format of this host's architecture.
 pub use arch::Format;
 
+/// The ELF machine (`EM_*` number) of this host's guests, for [`GuestImage::parse`].
+pub use arch::ELF_MACHINE;
+
 /// Where things live in guest-physical memory, per architecture.
 #[derive(Clone, Debug)]
 pub struct Layout {
