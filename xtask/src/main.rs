@@ -1,5 +1,6 @@
 //! `cargo xtask`: builds the guests, runs the demo, and runs every check and test.
 
+mod ecosystem;
 mod guests;
 mod shell;
 
@@ -104,7 +105,7 @@ fn run(timeout: u64, transport: Transport, elf: Option<PathBuf>) -> ExitCode {
 fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
-    let mut step = Step::new(5);
+    let mut step = Step::new(9);
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -154,7 +155,13 @@ fn test() -> Result<(), String> {
         ])
         .run()?;
 
-    step.start("building the guests");
+    step.start("cargo doc --no-deps -D warnings (every public item documented, links resolve)");
+    ecosystem::docs()?;
+
+    step.start("cargo package (ucall-abi, ucall-guest, ucall-host: metadata, files, build)");
+    ecosystem::package()?;
+
+    step.start("building the guests (Rust and C) into target/guests/");
     let guest_dir = guests::build(guests::Arch::X86_64)?;
 
     step.start("cargo test (unit tests, then real guests under KVM)");
@@ -162,5 +169,12 @@ fn test() -> Result<(), String> {
         .args(["test", "--workspace"])
         .env("UCALL_GUEST_DIR", &guest_dir)
         .run()?;
+
+    step.start("examples/foreign_vmm.rs: a VMM of its own serves the demo guest's ucalls");
+    ecosystem::foreign_vmm(&guest_dir)?;
+
+    step.start("examples/external-guest: `cargo run --target` with ucall-run as cargo runner");
+    ecosystem::external_guest(guests::Arch::X86_64.target())?;
+    step.finish();
     Ok(())
 }

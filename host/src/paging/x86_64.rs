@@ -16,7 +16,7 @@ const INDEX_MASK: u64 = 0x1ff;
 const MAX_PHYSICAL_BITS: u8 = 52;
 
 /// The x86_64 4-level page-table format, for a CPU with `physical_bits` of physical address
-/// (CPUID 0x80000008 EAX[7:0], as KVM reports it).
+/// (CPUID 0x80000008 `EAX[7:0]`, as KVM reports it).
 ///
 /// ```
 /// use ucall_host::paging::{x86_64::X86_64, PageTableFormat};
