@@ -71,6 +71,23 @@ pub enum TransportKind {
 }
 
 /// Builds a [`Vm`] that runs one guest ELF.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ucall_host::vm::{TransportKind, VmBuilder};
+///
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let mut vm = VmBuilder::new(&elf)
+///     .vcpus(2)
+///     .memory_size(64 << 20)
+///     .transport(TransportKind::Mmio)
+///     .timeout(Duration::from_secs(30))
+///     .build()?;
+/// for mut vcpu in vm.take_vcpus() {
+///     std::thread::spawn(move || vcpu.next_ucall());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct VmBuilder<'a> {
     elf: &'a [u8],
@@ -541,6 +558,18 @@ pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), Error> {
 
 /// Writes `value` to the 8-byte guest global `name` of `image`, loaded in `memory`: how the
 /// host publishes the ucall address in `ucall_exit_mmio_addr`.
+///
+/// ```no_run
+/// use ucall_host::vm::{write_global, GuestImage, ELF_MACHINE};
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 32 << 20)])?;
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+/// image.load(&memory)?;
+/// write_global(&memory, &image, ucall_abi::MMIO_ADDR_SYMBOL, 0x2800_0000_0000)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_global<M: vm_memory::GuestMemory + ?Sized>(
     memory: &M,
     image: &GuestImage<'_>,
@@ -555,6 +584,17 @@ pub fn write_global<M: vm_memory::GuestMemory + ?Sized>(
 
 /// Runs a single-vCPU guest to DONE or ABORT, handing each ucall to `on_ucall`, and returns the
 /// last one.
+///
+/// ```no_run
+/// use ucall_host::vm::{run_to_end, VmBuilder};
+/// use ucall_host::Ucall;
+///
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
+/// let last = run_to_end(&mut vcpu, |ucall| println!("{ucall}"))?;
+/// assert_eq!(last, Ucall::Done);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn run_to_end(vcpu: &mut Vcpu, mut on_ucall: impl FnMut(&Ucall)) -> Result<Ucall, Error> {
     loop {
         let ucall = vcpu.next_ucall()?;
