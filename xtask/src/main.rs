@@ -132,6 +132,8 @@ fn test() -> Result<(), String> {
             "--quiet",
             "--workspace",
             "--all-targets",
+            // The runner binary and its dependencies are behind the `runner` feature.
+            "--all-features",
             "--",
             "-D",
             "warnings",
