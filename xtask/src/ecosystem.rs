@@ -28,7 +28,10 @@ pub fn package() -> Result<(), String> {
     }
     // Packaging a work in progress: the checks are about the crates, not about a clean checkout.
     command.arg("--allow-dirty");
-    eprintln!("    $ cargo package -p {} --allow-dirty", LIBRARY_CRATES.join(" -p "));
+    eprintln!(
+        "    $ cargo package -p {} --allow-dirty",
+        LIBRARY_CRATES.join(" -p ")
+    );
     let output = command
         .output()
         .map_err(|e| format!("cannot start cargo package: {e}"))?;
