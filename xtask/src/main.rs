@@ -172,7 +172,7 @@ fn test() -> Result<(), String> {
         .env("UCALL_GUEST_DIR", &guest_dir)
         .run()?;
 
-    step.start("examples/foreign_vmm.rs: a VMM of its own serves the demo guest's ucalls");
+    step.start("examples/foreign_vmm.rs: a VMM of its own serves real guests (exit 0, 1, 2)");
     ecosystem::foreign_vmm(&guest_dir)?;
 
     step.start("examples/external-guest: `cargo run --target` with ucall-run as cargo runner");
