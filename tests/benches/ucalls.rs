@@ -375,6 +375,12 @@ fn bench() -> Result<()> {
             UcallGetRegs,
         )?,
         ExitBench::new(
+            "SYNC ucall, PIO, transport fixed in the guest",
+            "bench_sync_pio",
+            Pio,
+            Ucall,
+        )?,
+        ExitBench::new(
             "SYNC guest, PIO, host only re-enters",
             "bench_sync",
             Pio,
@@ -393,6 +399,7 @@ fn bench() -> Result<()> {
         "probe: 16 register moves + exit",
         "probe: 16 stores + exit",
         "probe: rep stosq of 5 words (+3 setup) + exit",
+        "probe: a SYNC record's 7 stores + exit (PIO floor)",
     ];
     let first_probe = exits.len();
     for (index, name) in probes.iter().enumerate() {
@@ -502,6 +509,15 @@ fn bench() -> Result<()> {
         ratio("SYNC ucall, MMIO / raw MMIO exit", 3, 1),
         ratio("SYNC ucall + complete-I/O KVM_RUN / raw PIO exit", 4, 0),
         ratio("SYNC ucall + KVM_GET_REGS / raw PIO exit", 5, 0),
+        ratio("SYNC ucall, PIO, fixed transport / raw PIO exit", 6, 0),
+        ratio(
+            "SYNC ucall, PIO / (record stores + raw PIO exit)",
+            2,
+            first_probe + 4,
+        ),
+        // The host's share: the same guest, served by `next_ucall` or by a bare re-entry.
+        ratio("SYNC ucall, PIO / same guest, host only re-enters", 2, 7),
+        ratio("SYNC ucall, MMIO / same guest, host only re-enters", 3, 8),
         per_instruction("guest register move (each, of 16)", 1),
         per_instruction("guest 8-byte store (each, of 16)", 2),
     ];
@@ -609,9 +625,9 @@ fn json(figures: &[Figure], machine: &str) -> String {
         json_string(machine)
     );
     for (i, figure) in figures.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "    {{\"name\": {}, \"unit\": {}, \"median\": {:.3}, \"min\": {:.3}, \"max\": {:.3}, \"rounds\": {}}}{}\n",
+            "    {{\"name\": {}, \"unit\": {}, \"median\": {:.3}, \"min\": {:.3}, \"max\": {:.3}, \"rounds\": {}}}{}",
             json_string(&figure.name),
             json_string(figure.unit),
             figure.median(),

@@ -4,7 +4,9 @@
 //! - vCPU 0: the exit alone (as `bench_raw`);
 //! - vCPU 1: 16 register moves, then the exit;
 //! - vCPU 2: 16 8-byte stores of zero to the stack, then the exit;
-//! - vCPU 3: `rep stosq` of 5 zero words to the stack (with its 3 setup moves), then the exit.
+//! - vCPU 3: `rep stosq` of 5 zero words to the stack (with its 3 setup moves), then the exit;
+//! - vCPU 4: the 7 stores of a SYNC record with one argument, then the exit: the floor of a
+//!   SYNC ucall over port I/O with the record format of the selftests.
 #![no_std]
 #![no_main]
 
@@ -27,12 +29,13 @@ fn main(vcpu: usize) {
     let buffer = buffer.as_mut_ptr();
     let port = ucall_abi::PIO_PORT;
     // One loop per variant, so that every loop is its instructions plus the same `jmp`.
-    // SAFETY (all blocks): the stores stay inside `buffer`; the `in` only exits to the host.
     match vcpu {
         0 => loop {
+            // SAFETY: the `in` only exits to the host.
             unsafe { asm!("in al, dx", in("dx") port, out("al") _) }
         },
         1 => loop {
+            // SAFETY: any stores stay inside `buffer`; the `in` only exits to the host.
             unsafe {
                 asm!(
                     repeat16!("mov rcx, rsi"),
@@ -45,6 +48,7 @@ fn main(vcpu: usize) {
             }
         },
         2 => loop {
+            // SAFETY: any stores stay inside `buffer`; the `in` only exits to the host.
             unsafe {
                 asm!(
                     repeat16!("mov qword ptr [rsi], 0"),
@@ -55,7 +59,27 @@ fn main(vcpu: usize) {
                 )
             }
         },
+        4 => loop {
+            // SAFETY: any stores stay inside `buffer`; the `in` only exits to the host.
+            unsafe {
+                asm!(
+                    "mov qword ptr [rdi], 1",
+                    "mov qword ptr [rdi + 8], rsi",
+                    "mov qword ptr [rdi + 16], 0",
+                    "mov qword ptr [rdi + 24], 0",
+                    "mov qword ptr [rdi + 32], 0",
+                    "mov qword ptr [rdi + 40], 0",
+                    "mov qword ptr [rdi + 48], 0",
+                    "in al, dx",
+                    in("dx") port,
+                    in("rdi") buffer,
+                    in("rsi") 7u64,
+                    out("al") _,
+                )
+            }
+        },
         _ => loop {
+            // SAFETY: any stores stay inside `buffer`; the `in` only exits to the host.
             unsafe {
                 asm!(
                     "mov rcx, 5",
