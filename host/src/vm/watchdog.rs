@@ -58,8 +58,9 @@ impl Drop for Guard<'_> {
         let mut current = state.load(Ordering::Acquire);
         loop {
             if current & KICKING != 0 {
-                // The watcher is between its check and its signal: let it finish.
-                std::hint::spin_loop();
+                // The watcher is between its check and its signal (only ever on a timeout): let
+                // it finish.
+                thread::yield_now();
                 current = state.load(Ordering::Acquire);
                 continue;
             }
