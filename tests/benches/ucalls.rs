@@ -55,14 +55,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Rounds of every interleaved figure (the first, a warm-up, is not counted).
-const ROUNDS: usize = 21;
-/// Exits (or ucalls) per batch: a batch takes about 15 ms.
-const EXITS: u32 = 2000;
+/// Rounds of every interleaved figure (the first, a warm-up, is not counted). Many short rounds
+/// rather than a few long ones: on a shared machine, bursts of load then hit all figures of a
+/// round alike, and the median skips the rounds they spoil.
+const ROUNDS: usize = 51;
+/// Exits (or ucalls) per batch: a batch takes 5 to 15 ms.
+const EXITS: u32 = 500;
 /// Decodes per batch.
-const DECODES: u32 = 20_000;
+const DECODES: u32 = 5000;
 /// Ucalls per vCPU per throughput batch.
-const THROUGHPUT_UCALLS: u32 = 4000;
+const THROUGHPUT_UCALLS: u32 = 1000;
 /// A generous watchdog: this machine's KVM is slow, and the bench never waits on a stuck guest.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -471,7 +473,7 @@ fn bench() -> Result<()> {
             }
         }
         for (bench, figure) in &mut allocations {
-            let count = allocations_per_sync(&mut bench.vcpu, EXITS / 4)?;
+            let count = allocations_per_sync(&mut bench.vcpu, EXITS)?;
             if !warm_up {
                 figure.samples.push(count);
             }
