@@ -1,8 +1,9 @@
 //! What a ucall costs next to the KVM exit it rides on, run by `cargo xtask bench`.
 //!
 //! Every exit figure is measured in the same rounds, one batch of each per round in a rotating
-//! order, so that noise from other processes on the machine hits all of them alike; a figure is
-//! the median of its rounds, and a ratio is the median of the per-round ratios. Results go to
+//! order, so that noise from other processes on the machine hits all of them alike. A batch's
+//! figure is the median time of its exits (each timed), a figure is the median of its rounds, and
+//! a ratio is the median of the per-round ratios. Results go to
 //! stdout as a table and to `target/bench/results.json` (or `$UCALL_BENCH_JSON`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -93,12 +94,7 @@ impl Figure {
     }
 
     fn median(&self) -> f64 {
-        let sorted = self.sorted();
-        match sorted.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => sorted[n / 2],
-            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-        }
+        median(&mut self.sorted())
     }
 
     fn min(&self) -> f64 {
@@ -129,6 +125,8 @@ struct ExitBench {
     host: HostLoop,
     vcpu: Vcpu,
     _vm: Vm,
+    /// Each exit's time in the batch being measured, kept to reuse its allocation.
+    times: Vec<f64>,
 }
 
 impl ExitBench {
@@ -157,12 +155,15 @@ impl ExitBench {
             host,
             vcpu,
             _vm: vm,
+            times: Vec::with_capacity(EXITS as usize),
         })
     }
 
-    /// Runs `count` exits and returns the nanoseconds per exit.
+    /// Runs `count` exits and returns the median nanoseconds of one: an exit during which
+    /// another process ran on this CPU is an outlier that the median skips.
     fn batch(&mut self, count: u32) -> Result<f64> {
-        let start = Instant::now();
+        self.times.clear();
+        let mut last = Instant::now();
         for _ in 0..count {
             match self.host {
                 HostLoop::Reenter => reenter(&mut self.vcpu)?,
@@ -179,8 +180,22 @@ impl ExitBench {
                         .map_err(|e| format!("KVM_GET_REGS: {e}"))?;
                 }
             }
+            // One clock read per exit, the same for every figure.
+            let now = Instant::now();
+            self.times.push((now - last).as_nanos() as f64);
+            last = now;
         }
-        Ok(start.elapsed().as_nanos() as f64 / f64::from(count))
+        Ok(median(&mut self.times))
+    }
+}
+
+/// The median of `values`, which it sorts.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 
