@@ -1,5 +1,6 @@
 //! `cargo xtask`: builds the guests, runs the demo, and runs every check and test.
 
+mod bench;
 mod ecosystem;
 mod guests;
 mod shell;
@@ -33,6 +34,8 @@ enum Command {
     Test,
     /// Build the test and demo guests into target/guests/.
     BuildGuests,
+    /// Measure ucalls beside raw KVM exits; writes target/bench/results.json.
+    Bench,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         } => return run(timeout, transport, elf),
         Command::Test => test(),
         Command::BuildGuests => guests::build(guests::Arch::X86_64).map(drop),
+        Command::Bench => bench::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
