@@ -333,3 +333,38 @@ fn exit() -> impl Strategy<Value = (u8, u64, Vec<u8>, u16, usize)> {
         prop_oneof![1usize..=8, any::<usize>()],
     )
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn fuzz_walk_check_holds_for_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        reference::fuzz::walk(&data);
+    }
+
+    #[test]
+    fn fuzz_decode_check_holds_for_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        reference::fuzz::decode(&data);
+    }
+}
+
+/// The fuzz targets' seed corpus (`fuzz/seeds/<target>/`), replayed: the checks hold for every
+/// seed (and for any input a fuzzing run found and someone added there).
+#[test]
+fn fuzz_seed_corpus_passes_the_fuzz_checks() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let mut replayed = 0;
+    for (target, check) in [
+        ("walk", reference::fuzz::walk as fn(&[u8])),
+        ("decode", reference::fuzz::decode),
+    ] {
+        let dir = seeds.join(target);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("seed").path();
+            check(&std::fs::read(&path).expect("seed file"));
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no seeds in {}", seeds.display());
+}

@@ -1,5 +1,6 @@
 //! `cargo xtask`: builds the guests, runs the demo, and runs every check and test.
 
+mod fuzz;
 mod guests;
 mod shell;
 
@@ -32,6 +33,12 @@ enum Command {
     Test,
     /// Build the test and demo guests into target/guests/.
     BuildGuests,
+    /// Fuzz the page walker and the decoder with cargo-fuzz on nightly (not part of `test`).
+    Fuzz {
+        /// Seconds to fuzz each target.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -50,6 +57,7 @@ fn main() -> ExitCode {
         } => return run(timeout, transport, elf),
         Command::Test => test(),
         Command::BuildGuests => guests::build(guests::Arch::X86_64).map(drop),
+        Command::Fuzz { time } => fuzz::run(time),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,8 @@
 //! Also used by the fuzz targets (`fuzz/`), which include this file by path.
 #![allow(dead_code)]
 
+pub mod fuzz;
+
 use std::cell::RefCell;
 use ucall_host::Error;
 use ucall_host::decode::{Abort, Ucall};
@@ -206,14 +208,37 @@ pub fn read_virtual<M: Model>(
     if len > 0 && gva.checked_add(len as u64 - 1).is_none() {
         return Err(Error::WrapsAround { gva, len });
     }
+    let mut pages = Pages::default();
     (0..len as u64)
-        .map(|i| read_byte(model, memory, root, gva + i))
+        .map(|i| pages.read_byte(model, memory, root, gva + i))
         .collect()
 }
 
-fn read_byte<M: Model>(model: &M, memory: &Snapshot, root: u64, gva: u64) -> Result<u8, Error> {
-    let gpa = model.translate(memory, root, gva).0?.gpa;
-    memory.byte(gpa).ok_or(Error::OutsideMemory { gva, gpa })
+/// The guest-physical address of the last page translated, so that a byte-by-byte read walks
+/// once per page (only for speed: tables do not change during a read).
+#[derive(Default)]
+struct Pages(Option<(u64, u64)>);
+
+impl Pages {
+    fn read_byte<M: Model>(
+        &mut self,
+        model: &M,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+    ) -> Result<u8, Error> {
+        let (page, offset) = (gva & !0xfff, gva & 0xfff);
+        let base = match self.0 {
+            Some((cached, base)) if cached == page => base,
+            _ => {
+                let base = model.translate(memory, root, gva).0?.gpa - offset;
+                self.0 = Some((page, base));
+                base
+            }
+        };
+        let gpa = base + offset;
+        memory.byte(gpa).ok_or(Error::OutsideMemory { gva, gpa })
+    }
 }
 
 /// Reads a NUL-terminated UTF-8 string of at most `max_len` bytes with its NUL, byte by byte.
@@ -225,11 +250,12 @@ pub fn read_c_string<M: Model>(
     max_len: usize,
 ) -> Result<String, Error> {
     let mut bytes = Vec::new();
+    let mut pages = Pages::default();
     for i in 0..max_len as u64 {
         let address = gva
             .checked_add(i)
             .ok_or(Error::WrapsAround { gva, len: max_len })?;
-        match read_byte(model, memory, root, address)? {
+        match pages.read_byte(model, memory, root, address)? {
             0 => {
                 return String::from_utf8(bytes).map_err(|e| Error::StringNotUtf8 {
                     gva,
