@@ -127,6 +127,7 @@ impl Hostile {
         self.vm.transport().mmio_gpa.expect("MMIO transport")
     }
 
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn memory_end(&self) -> u64 {
         self.vm
             .memory()
@@ -136,6 +137,7 @@ impl Hostile {
             .unwrap_or(0)
     }
 
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn root(&self) -> u64 {
         self.vm.page_tables().root().0
     }

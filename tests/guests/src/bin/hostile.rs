@@ -404,7 +404,7 @@ mod arch {
     /// A ucall whose record is at `address`, whatever that is.
     pub fn exit_with(address: u64) {
         let Some(mmio) = ucall_guest::mmio_address() else {
-            return ucall_guest::halt();
+            ucall_guest::halt()
         };
         // SAFETY: the store goes to the host's ucall page and only exits.
         unsafe { asm!("str {a}, [{m}]", m = in(reg) mmio, a = in(reg) address, options(nostack)) }
