@@ -80,13 +80,21 @@ fn with_memory(input: &Input, check: impl FnOnce(&Watched)) {
     });
 }
 
-/// Walks, reads and strings through arbitrary x86_64 tables agree with the model; the walk
-/// looks up exactly the entries the model reads.
+/// [`walk_with`] the x86_64 model.
 pub fn walk(data: &[u8]) {
+    walk_with(|physical_bits| X86_64Model { physical_bits }, data);
+}
+
+/// [`decode_with`] the x86_64 model.
+pub fn decode(data: &[u8]) {
+    decode_with(|physical_bits| X86_64Model { physical_bits }, data);
+}
+
+/// Walks, reads and strings through arbitrary tables agree with the model that `model` makes
+/// from a physical address width; the walk looks up exactly the entries the model reads.
+pub fn walk_with<M: Model>(model: impl Fn(u8) -> M, data: &[u8]) {
     let input = parse(data);
-    let model = X86_64Model {
-        physical_bits: input.physical_bits,
-    };
+    let model = model(input.physical_bits);
     let format = model.format();
     let root = GuestAddress(input.root);
     with_memory(&input, |memory| {
@@ -117,12 +125,11 @@ pub fn walk(data: &[u8]) {
     });
 }
 
-/// Decoding agrees with the model, and so does telling ucall exits from others.
-pub fn decode(data: &[u8]) {
+/// Decoding through the tables of `model`'s format agrees with the model, and so does telling
+/// ucall exits from others.
+pub fn decode_with<M: Model>(model: impl Fn(u8) -> M, data: &[u8]) {
     let input = parse(data);
-    let model = X86_64Model {
-        physical_bits: input.physical_bits,
-    };
+    let model = model(input.physical_bits);
     with_memory(&input, |memory| {
         let real = ucall_host::decode::decode(
             memory,
