@@ -81,6 +81,16 @@ pub enum Error {
         /// What it translates to.
         gpa: u64,
     },
+    /// A guest-virtual range runs past the top of the address space (it would wrap to 0).
+    #[error(
+        "the {len} bytes at guest-virtual address {gva:#x} run past the top of the address space"
+    )]
+    WrapsAround {
+        /// Where the range starts.
+        gva: u64,
+        /// Its length (for a string, the bound).
+        len: usize,
+    },
     /// A page-table mapping asked for is not aligned to its page size.
     #[error("cannot map {gva:#x} to {gpa:#x} with {page_size:#x}-byte pages: not aligned")]
     Misaligned {

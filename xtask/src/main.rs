@@ -2,6 +2,7 @@
 
 mod bench;
 mod ecosystem;
+mod fuzz;
 mod guests;
 mod shell;
 
@@ -36,6 +37,12 @@ enum Command {
     BuildGuests,
     /// Measure ucalls beside raw KVM exits; writes target/bench/results.json.
     Bench,
+    /// Fuzz the page walker and the decoder with cargo-fuzz on nightly (not part of `test`).
+    Fuzz {
+        /// Seconds to fuzz each target.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,6 +62,7 @@ fn main() -> ExitCode {
         Command::Test => test(),
         Command::BuildGuests => guests::build(guests::Arch::X86_64).map(drop),
         Command::Bench => bench::run(),
+        Command::Fuzz { time } => fuzz::run(time),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
