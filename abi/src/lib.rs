@@ -51,6 +51,38 @@
 //! [`MMIO_ADDR_SYMBOL`], an 8-byte little-endian integer. A store to that address cannot be served
 //! by KVM, so it exits to userspace with the stored value, which is the record's address.
 //!
+//! On x86_64 one guest binary serves both transports: it stores to the published address when
+//! [`MMIO_ADDR_SYMBOL`] is non-zero and uses port I/O when it is zero. The access sizes are in
+//! [`access`]; any other access to the ucall address or port is a protocol error, not a ucall.
+//!
+//! ## Choosing and publishing the MMIO address
+//!
+//! The host chooses the address before the guest runs, as the Linux KVM selftests do:
+//!
+//! 1. Usable width: `min(virtual bits - 1, physical bits)`, where the virtual width is that of
+//!    the paging mode the guest runs in (48 for x86_64 4-level paging, even on a CPU that could
+//!    do 57) and the physical width is what KVM reports (CPUID `0x80000008` on x86_64, the IPA
+//!    size on aarch64). An identity-mapped address must be valid both ways.
+//! 2. Candidates: 5/8 of that space first (where nothing is likely to live), then alternately one
+//!    1/16 step lower and higher.
+//! 3. The first candidate page that no memory slot backs and that the guest's page tables do not
+//!    map yet wins. The host maps it (identity, as device memory) and writes its address to
+//!    [`MMIO_ADDR_SYMBOL`] in the loaded guest image, found through the ELF symbol table.
+//!
+//! `ucall-host`'s `probe` module implements this; any host that follows the same rules (or any
+//! other rule giving an unbacked, mapped address) is compatible, since the guest only reads the
+//! global.
+//!
+//! # A ucall, end to end
+//!
+//! 1. The guest fills a zeroed [`Record`] on its stack (string arguments point at NUL-terminated
+//!    text it keeps alive until the host resumes it).
+//! 2. It makes the exit of its transport, carrying the record's guest-virtual address.
+//! 3. The host translates that address through the guest's page tables (the current CR3 or
+//!    TTBR0), reads [`Record::SIZE`] bytes, then any strings, page by page.
+//! 4. The host resumes the vCPU; a port I/O `in` reads an unspecified byte, ignored by the guest.
+//!    After [`Command::Done`] or [`Command::Abort`] the host does not resume that vCPU.
+//!
 //! # Example
 //!
 //! ```

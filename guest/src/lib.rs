@@ -31,6 +31,21 @@
 //!     cargo build --release --target x86_64-unknown-none
 //! ```
 //!
+//! # Running a guest
+//!
+//! `ucall-run` (from `ucall-host`, feature `runner`) runs the ELF under KVM and prints its
+//! ucalls. Named as the cargo runner of the guest crate, it makes `cargo run` do that:
+//!
+//! ```toml
+//! # .cargo/config.toml of the guest crate
+//! [target.x86_64-unknown-none]
+//! runner = "ucall-run"
+//! rustflags = ["-C", "relocation-model=static", "-C", "link-arg=-Tucall-guest.ld"]
+//! ```
+//!
+//! with `panic = "abort"` in the crate's profiles. The repository's `examples/external-guest`
+//! is such a crate.
+//!
 //! # Transports
 //!
 //! On x86_64 a ucall uses MMIO when the host has published an address in
@@ -68,6 +83,9 @@ static UCALL_EXIT_MMIO_ADDR: AtomicU64 = AtomicU64::new(0);
 ///     ucall_guest::guest_printf!("ucalls go to {addr:#x}");
 /// }
 /// ```
+// Inlined: every ucall reads it, and on an emulating hypervisor each guest instruction of a
+// call/return costs as much as a fraction of the exit.
+#[inline(always)]
 pub fn mmio_address() -> Option<u64> {
     match UCALL_EXIT_MMIO_ADDR.load(Ordering::Relaxed) {
         0 => None,

@@ -32,7 +32,15 @@ use ucall_abi::{Command, MAX_ARGS, Record, STRING_MAX_LEN, access};
 use vm_memory::{GuestAddress, GuestMemory};
 use zerocopy::{FromZeros, IntoBytes};
 
-/// A ucall, decoded.
+/// A ucall, decoded. Its `Display` is the one-line form `ucall-run` prints.
+///
+/// ```
+/// use ucall_host::Ucall;
+///
+/// assert_eq!(Ucall::Sync { args: [1, 2, 0, 0, 0, 0] }.to_string(), "SYNC [1, 2, 0, 0, 0, 0]");
+/// assert_eq!(Ucall::Printf("hi".into()).to_string(), "PRINTF hi");
+/// assert_eq!(Ucall::Done.to_string(), "DONE");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ucall {
     /// A synchronisation point with its six values.
@@ -49,6 +57,18 @@ pub enum Ucall {
 }
 
 /// What a guest said when it failed.
+///
+/// ```
+/// use ucall_host::Abort;
+///
+/// let abort = Abort {
+///     message: "x == 1".into(),
+///     file: Some("src/main.rs".into()),
+///     line: 7,
+///     column: Some(5),
+/// };
+/// assert_eq!(abort.to_string(), "src/main.rs:7:5: x == 1");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Abort {
     /// The message.
@@ -127,6 +147,12 @@ pub struct Transport {
 
 impl Transport {
     /// Ucalls by 8-byte writes to `gpa`.
+    ///
+    /// ```
+    /// use ucall_host::decode::Transport;
+    ///
+    /// assert_eq!(Transport::mmio(0x2800_0000_0000).mmio_gpa, Some(0x2800_0000_0000));
+    /// ```
     pub fn mmio(gpa: u64) -> Self {
         Transport {
             mmio_gpa: Some(gpa),
@@ -135,6 +161,12 @@ impl Transport {
     }
 
     /// Ucalls by `in al, dx` on [`ucall_abi::PIO_PORT`], record address in `rdi`.
+    ///
+    /// ```
+    /// use ucall_host::decode::Transport;
+    ///
+    /// assert_eq!(Transport::pio().pio_port, Some(0x1000));
+    /// ```
     pub fn pio() -> Self {
         Transport {
             mmio_gpa: None,
@@ -201,6 +233,24 @@ impl Transport {
 }
 
 /// Reads the raw record at guest-virtual `gva`, for commands of a VMM's own.
+///
+/// ```
+/// use ucall_abi::Record;
+/// use ucall_host::decode::read_record;
+/// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
+/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+/// use zerocopy::IntoBytes;
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
+/// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
+/// // A command number of the VMM's own, which `decode` would call unknown.
+/// let mine = Record { cmd: 0x100, args: [5, 0, 0, 0, 0, 0] };
+/// memory.write_slice(mine.as_bytes(), GuestAddress(0x1_0000)).unwrap();
+/// let record = read_record(&memory, tables.format(), tables.root(), 0x1_0000)?;
+/// assert_eq!((record.cmd, record.args[0]), (0x100, 5));
+/// # Ok::<(), ucall_host::Error>(())
+/// ```
 pub fn read_record<M: GuestMemory + ?Sized, F: PageTableFormat>(
     memory: &M,
     format: &F,
@@ -212,7 +262,9 @@ pub fn read_record<M: GuestMemory + ?Sized, F: PageTableFormat>(
     Ok(record)
 }
 
-/// Reads the record at guest-virtual `gva` and decodes it, strings included.
+/// Reads the record at guest-virtual `gva` and decodes it, strings included (see the module
+/// example). A record whose command is unknown, or whose strings are unmapped, unterminated
+/// within [`STRING_MAX_LEN`] bytes or not UTF-8, is an [`Error`] that names the address.
 pub fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
     memory: &M,
     format: &F,

@@ -6,6 +6,20 @@ use std::time::Duration;
 ///
 /// Variants that come from guest behaviour (bad addresses, tables, strings, commands, exits) name
 /// what was wrong and where, so that a test log or a VMM's report says which guest access failed.
+/// A VMM wraps it in its own error type; it is `Send + Sync + 'static`.
+///
+/// ```
+/// use ucall_host::paging::{x86_64::X86_64, PageTables};
+/// use ucall_host::Error;
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+/// let tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x4000)?;
+/// let err = tables.translate(&memory, 0x4000_0000).unwrap_err();
+/// assert!(matches!(err, Error::NotMapped { gva: 0x4000_0000, level: 4, .. }));
+/// assert!(err.to_string().starts_with("guest-virtual address 0x40000000 is not mapped"));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -66,6 +80,16 @@ pub enum Error {
         gva: u64,
         /// What it translates to.
         gpa: u64,
+    },
+    /// A guest-virtual range runs past the top of the address space (it would wrap to 0).
+    #[error(
+        "the {len} bytes at guest-virtual address {gva:#x} run past the top of the address space"
+    )]
+    WrapsAround {
+        /// Where the range starts.
+        gva: u64,
+        /// Its length (for a string, the bound).
+        len: usize,
     },
     /// A page-table mapping asked for is not aligned to its page size.
     #[error("cannot map {gva:#x} to {gpa:#x} with {page_size:#x}-byte pages: not aligned")]

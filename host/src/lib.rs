@@ -7,7 +7,48 @@
 //! - [`decode`]: turn an exit plus guest memory into a typed [`Ucall`].
 //! - [`vm`]: a small VM builder and run loop for tests and the `ucall-run` runner.
 //!
-//! The wire format is [`ucall_abi`]'s.
+//! The wire format is [`ucall_abi`]'s; its crate docs describe the protocol.
+//!
+//! # Which part to use
+//!
+//! - **A VMM of your own** keeps its VM, memory, vCPU setup and run loop, and uses [`probe`],
+//!   [`paging`] and [`decode`] (plus, if it likes, the loader [`vm::GuestImage`]).
+//!   `examples/foreign_vmm.rs` in this crate is a whole VMM written so, on `kvm-ioctls` and
+//!   `vm-memory` alone; run it with
+//!   `cargo run -p ucall-host --example foreign_vmm -- --mmio path/to/guest.elf`.
+//! - **Tests that run a guest** use [`vm::VmBuilder`] and [`vm::Vcpu::next_ucall`].
+//! - **A command line** is the `ucall-run` binary (feature `runner`), which is also a cargo
+//!   `runner` for guest crates: `cargo install ucall-host --features runner`.
+//!
+//! The core of a VMM's exit handling, with the guest's memory and page tables in hand:
+//!
+//! ```
+//! use ucall_host::decode::{decode, Exit, Transport};
+//! use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
+//! use ucall_host::{Error, Ucall};
+//! use vm_memory::{GuestAddress, GuestMemoryMmap};
+//!
+//! fn on_io_in(
+//!     memory: &GuestMemoryMmap,
+//!     tables: &PageTables<X86_64>,
+//!     port: u16,
+//!     size: usize,
+//!     rdi: u64,
+//! ) -> Result<Option<Ucall>, Error> {
+//!     let Some(record) = Transport::pio().record_address(&Exit::PioIn { port, size }, || rdi)? else {
+//!         return Ok(None); // the VMM's own device
+//!     };
+//!     decode(memory, tables.format(), tables.root(), record).map(Some)
+//! }
+//! # let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+//! # let tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
+//! # assert!(on_io_in(&memory, &tables, 0x3f8, 1, 0)?.is_none());
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `runner`: the `ucall-run` binary (adds `clap`, `anstream`, `anstyle`, `serde_json`).
 #![deny(missing_docs)]
 
 pub mod decode;

@@ -78,3 +78,8 @@ pub fn transports() -> &'static [TransportKind] {
         &[TransportKind::Mmio]
     }
 }
+
+/// The README's Rust examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,5 +1,8 @@
 //! `cargo xtask`: builds the guests, runs the demo, and runs every check and test.
 
+mod bench;
+mod ecosystem;
+mod fuzz;
 mod guests;
 mod in_qemu;
 mod qemu;
@@ -43,6 +46,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GuestArch::X86_64)]
         arch: GuestArch,
     },
+    /// Measure ucalls beside raw KVM exits; writes target/bench/results.json.
+    Bench,
+    /// Fuzz the page walker and the decoder with cargo-fuzz on nightly (not part of `test`).
+    Fuzz {
+        /// Seconds to fuzz each target.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,6 +89,8 @@ fn main() -> ExitCode {
         } => return run(timeout, transport, arch, elf),
         Command::Test => test(),
         Command::BuildGuests { arch } => guests::build(arch.guests()).map(drop),
+        Command::Bench => bench::run(),
+        Command::Fuzz { time } => fuzz::run(time),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,7 +170,7 @@ const AARCH64_LINKER: &str = "target.aarch64-unknown-linux-musl.linker=\"rust-ll
 fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
-    let mut step = Step::new(8);
+    let mut step = Step::new(12);
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -184,6 +197,8 @@ fn test() -> Result<(), String> {
             "--quiet",
             "--workspace",
             "--all-targets",
+            // The runner binary and its dependencies are behind the `runner` feature.
+            "--all-features",
             "--",
             "-D",
             "warnings",
@@ -207,12 +222,25 @@ fn test() -> Result<(), String> {
     guests::ensure_target(AARCH64_HOST)?;
     cargo()
         .args(["clippy", "--quiet", "-p", "ucall-host", "-p", "ucall-tests"])
-        .args(["--all-targets", "--features", "ucall-host/runner"])
+        // Benches and examples drive x86_64 KVM directly; they are built for x86_64 only.
+        .args([
+            "--lib",
+            "--bins",
+            "--tests",
+            "--features",
+            "ucall-host/runner",
+        ])
         .args(["--target", AARCH64_HOST, "--config", AARCH64_LINKER])
         .args(["--", "-D", "warnings"])
         .run()?;
 
-    step.start("building the guests");
+    step.start("cargo doc --no-deps -D warnings (every public item documented, links resolve)");
+    ecosystem::docs()?;
+
+    step.start("cargo package (ucall-abi, ucall-guest, ucall-host: metadata, files, build)");
+    ecosystem::package()?;
+
+    step.start("building the guests (Rust and C) into target/guests/");
     let guest_dir = guests::build(guests::Arch::X86_64)?;
 
     step.start("cargo test (unit tests, then real guests under KVM)");
@@ -220,6 +248,12 @@ fn test() -> Result<(), String> {
         .args(["test", "--workspace"])
         .env("UCALL_GUEST_DIR", &guest_dir)
         .run()?;
+
+    step.start("examples/foreign_vmm.rs: a VMM of its own serves real guests (exit 0, 1, 2)");
+    ecosystem::foreign_vmm(&guest_dir)?;
+
+    step.start("examples/external-guest: `cargo run --target` with ucall-run as cargo runner");
+    ecosystem::external_guest(guests::Arch::X86_64.target())?;
 
     step.start("building the aarch64 guests");
     let aarch64_guests = guests::build(guests::Arch::Aarch64)?;
@@ -237,5 +271,6 @@ fn test() -> Result<(), String> {
         &guest_dir,
         &[qemu::Machine::X86_64KvmAmd],
     )?;
+    step.finish();
     Ok(())
 }

@@ -29,6 +29,8 @@ pub trait Run {
 
 impl Run for Command {
     fn run(&mut self) -> Result<(), String> {
+        // Say what runs, so a long step is never a silent terminal.
+        eprintln!("    $ {}", describe(self));
         let status = self
             .status()
             .map_err(|e| format!("cannot start {}: {e}", describe(self)))?;
@@ -86,6 +88,15 @@ impl Step {
             "==> [{}/{}] {what} ({:.0?} so far)",
             self.done,
             self.total,
+            self.started.elapsed()
+        );
+    }
+
+    /// The closing line: every step passed, and how long it all took.
+    pub fn finish(&self) {
+        eprintln!(
+            "==> all {} steps passed in {:.0?}",
+            self.done,
             self.started.elapsed()
         );
     }

@@ -134,13 +134,15 @@ impl TableAllocator {
 
     /// A zeroed page for a table.
     pub fn allocate<M: GuestMemory + ?Sized>(&mut self, memory: &M) -> Result<GuestAddress, Error> {
+        let exhausted = Error::TableSpaceExhausted {
+            start: self.start,
+            size: self.size,
+        };
         if self.used + PAGE_SIZE > self.size {
-            return Err(Error::TableSpaceExhausted {
-                start: self.start,
-                size: self.size,
-            });
+            return Err(exhausted);
         }
-        let page = GuestAddress(self.start + self.used);
+        // A range that ends beyond 2^64 has no room either.
+        let page = GuestAddress(self.start.checked_add(self.used).ok_or(exhausted)?);
         memory
             .write_slice(&[0; PAGE_SIZE as usize], page)
             .map_err(|e| {
@@ -152,7 +154,7 @@ impl TableAllocator {
 
     /// The guest-physical range that tables came from so far.
     pub fn used(&self) -> std::ops::Range<u64> {
-        self.start..self.start + self.used
+        self.start..self.start.saturating_add(self.used)
     }
 }
 
@@ -281,9 +283,16 @@ pub fn read_virtual<M: GuestMemory + ?Sized, F: PageTableFormat>(
     gva: u64,
     buf: &mut [u8],
 ) -> Result<(), Error> {
+    // The last byte must not lie beyond 2^64 - 1: a guest range never wraps around to 0.
+    if !buf.is_empty() && gva.checked_add(buf.len() as u64 - 1).is_none() {
+        return Err(Error::WrapsAround {
+            gva,
+            len: buf.len(),
+        });
+    }
     let mut done = 0;
     while done < buf.len() {
-        let address = gva.wrapping_add(done as u64);
+        let address = gva + done as u64;
         let in_page = (PAGE_SIZE - address % PAGE_SIZE) as usize;
         let chunk = in_page.min(buf.len() - done);
         let gpa = format.translate(memory, root, address)?.gpa;
@@ -319,7 +328,10 @@ pub fn read_c_string<M: GuestMemory + ?Sized, F: PageTableFormat>(
 ) -> Result<String, Error> {
     let mut bytes = Vec::new();
     while bytes.len() < max_len {
-        let address = gva.wrapping_add(bytes.len() as u64);
+        // A string that reaches the top of the address space without its NUL would wrap to 0.
+        let address = gva
+            .checked_add(bytes.len() as u64)
+            .ok_or(Error::WrapsAround { gva, len: max_len })?;
         let in_page = (PAGE_SIZE - address % PAGE_SIZE) as usize;
         let start = bytes.len();
         bytes.resize(start + in_page.min(max_len - start), 0);

@@ -16,7 +16,7 @@ const INDEX_MASK: u64 = 0x1ff;
 const MAX_PHYSICAL_BITS: u8 = 52;
 
 /// The x86_64 4-level page-table format, for a CPU with `physical_bits` of physical address
-/// (CPUID 0x80000008 EAX[7:0], as KVM reports it).
+/// (CPUID 0x80000008 `EAX[7:0]`, as KVM reports it).
 ///
 /// ```
 /// use ucall_host::paging::{x86_64::X86_64, PageTableFormat};
@@ -61,6 +61,45 @@ impl X86_64 {
                 table_gpa: table,
             })?;
         Ok((entry_gpa, entry))
+    }
+
+    /// The entry for `gva` in the table of `level` at `table`, checked to be present and to
+    /// have no address bits beyond the physical width.
+    fn present_entry<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        gva: u64,
+        level: u8,
+        table: u64,
+    ) -> Result<(u64, u64), Error> {
+        let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
+        if !Flags::from_bits_truncate(entry).contains(Flags::PRESENT) {
+            return Err(Error::NotMapped {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+            });
+        }
+        if entry & self.reserved_mask() != 0 {
+            return Err(Error::BadEntry {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+                why: "address bits above the physical address width are set",
+            });
+        }
+        Ok((entry_gpa, entry))
+    }
+
+    /// Where `gva` leads through a leaf `entry` that maps a page of `page_size` bytes.
+    fn leaf(&self, entry: u64, gva: u64, page_size: u64) -> Translation {
+        let frame = entry & self.address_mask() & !(page_size - 1);
+        Translation {
+            gpa: frame | (gva & (page_size - 1)),
+            page_size,
+        }
     }
 }
 
@@ -147,47 +186,33 @@ impl PageTableFormat for X86_64 {
         }
         // CR3 may carry PCD/PWT (and a PCID) in its low bits.
         let mut table = root.0 & self.address_mask();
-        for level in (1..=LEVELS).rev() {
-            let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
-            let flags = Flags::from_bits_truncate(entry);
-            let bad = |why| Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                why,
-            };
-            if !flags.contains(Flags::PRESENT) {
-                return Err(Error::NotMapped {
+        // Levels 4 to 2 hold tables or huge pages; level 1 only pages. Walking the table levels
+        // in a bounded loop and the last level after it leaves no way to run off the end.
+        for level in (2..=LEVELS).rev() {
+            let (entry_gpa, entry) = self.present_entry(memory, gva, level, table)?;
+            // Bit 7 is PS in levels 4 to 2 (reserved in level 4) and PAT in level 1.
+            if Flags::from_bits_truncate(entry).contains(Flags::HUGE_PAGE) {
+                let bad = |why| Error::BadEntry {
                     gva,
                     level,
                     entry_gpa,
                     entry,
-                });
-            }
-            if entry & self.reserved_mask() != 0 {
-                return Err(bad("address bits above the physical address width are set"));
-            }
-            // Bit 7 is PS in levels 4 to 2 (reserved in level 4) and PAT in level 1.
-            let huge = level > 1 && flags.contains(Flags::HUGE_PAGE);
-            if huge && level == LEVELS {
-                return Err(bad("the page-size bit is reserved in a PML4 entry"));
-            }
-            if huge || level == 1 {
+                    why,
+                };
+                if level == LEVELS {
+                    return Err(bad("the page-size bit is reserved in a PML4 entry"));
+                }
                 let page_size = 1u64 << level_shift(level);
                 // In a huge-page entry, bit 12 is PAT and the bits up to the page size are reserved.
-                if huge && entry & (page_size - 1) & !0x1fff & self.address_mask() != 0 {
+                if entry & (page_size - 1) & !0x1fff & self.address_mask() != 0 {
                     return Err(bad("reserved bits of a large-page entry are set"));
                 }
-                let frame = entry & self.address_mask() & !(page_size - 1);
-                return Ok(Translation {
-                    gpa: frame | (gva & (page_size - 1)),
-                    page_size,
-                });
+                return Ok(self.leaf(entry, gva, page_size));
             }
             table = entry & self.address_mask();
         }
-        unreachable!("level 1 always returns")
+        let (_, entry) = self.present_entry(memory, gva, 1, table)?;
+        Ok(self.leaf(entry, gva, PageSize::Size4K.bytes()))
     }
 }
 
@@ -519,6 +544,70 @@ mod tests {
                 Error::StringNotUtf8 {
                     gva: 0x1_0000,
                     valid_up_to: 2
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    /// Maps the top page of the address space to a page of `fill` bytes and returns that page.
+    fn map_top_page(memory: &GuestMemoryMmap, root: u64, fill: u8) -> u64 {
+        let (pdpt, pd, pt, page) = (0x3_0000u64, 0x3_1000, 0x3_2000, 0x3_3000);
+        for (table, next) in [(root, pdpt), (pdpt, pd), (pd, pt), (pt, page)] {
+            memory
+                .write_obj(next | 3, GuestAddress(table + 511 * 8))
+                .unwrap();
+        }
+        memory
+            .write_slice(&[fill; 0x1000], GuestAddress(page))
+            .unwrap();
+        page
+    }
+
+    #[test]
+    fn read_that_would_wrap_past_the_top_of_the_address_space_is_refused() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        map_top_page(&memory, tables.root().0, 0);
+        let mut buf = [0; 16];
+        let gva = 0xffff_ffff_ffff_fff8;
+        let err = read_virtual(&memory, tables.format(), tables.root(), gva, &mut buf).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrapsAround {
+                    gva: 0xffff_ffff_ffff_fff8,
+                    len: 16
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn read_that_ends_at_the_top_of_the_address_space_succeeds() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        map_top_page(&memory, tables.root().0, 0xab);
+        let mut buf = [0; 8];
+        let gva = 0xffff_ffff_ffff_fff8;
+        read_virtual(&memory, tables.format(), tables.root(), gva, &mut buf).unwrap();
+        assert_eq!(buf, [0xab; 8]);
+    }
+
+    #[test]
+    fn string_that_reaches_the_top_of_the_address_space_without_nul_wraps() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        map_top_page(&memory, tables.root().0, b'x');
+        let gva = 0xffff_ffff_ffff_fffa;
+        let err = read_c_string(&memory, tables.format(), tables.root(), gva, 64).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrapsAround {
+                    gva: 0xffff_ffff_ffff_fffa,
+                    len: 64
                 }
             ),
             "{err}"

@@ -5,13 +5,34 @@ use goblin::elf::{Elf, program_header::PT_LOAD};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 /// A guest program: its loadable segments, entry point and symbols.
+///
+/// The loader a VMM can borrow for ucall guests: statically linked, loaded by copying each
+/// `PT_LOAD` segment to its physical address (no relocation), entered at the ELF entry, with the
+/// ucall MMIO address published through the symbol [`ucall_abi::MMIO_ADDR_SYMBOL`]. It checks
+/// every segment against the file and `memory` and reports a bad one as [`Error::Elf`].
+///
+/// ```no_run
+/// use ucall_host::vm::{GuestImage, ELF_MACHINE};
+/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 32 << 20)])?;
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+/// let end = image.load(&memory)?;
+/// println!("loaded up to {end:#x}, entry at {:#x}", image.entry());
+/// // Publish the ucall MMIO address the host chose (here a made-up one).
+/// let global = image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?;
+/// memory.write_obj(0x2800_0000_0000u64, GuestAddress(global))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct GuestImage<'a> {
     elf: Elf<'a>,
     bytes: &'a [u8],
 }
 
 impl<'a> GuestImage<'a> {
-    /// Parses `bytes` as a 64-bit little-endian ELF for `machine` (an `EM_*` number).
+    /// Parses `bytes` as a 64-bit little-endian ELF for `machine` (an `EM_*` number; this
+    /// host's is [`ELF_MACHINE`](super::ELF_MACHINE)).
     pub fn parse(bytes: &'a [u8], machine: u16) -> Result<Self, Error> {
         let elf = Elf::parse(bytes).map_err(|e| Error::Elf(e.to_string()))?;
         if !elf.is_64 || !elf.little_endian {

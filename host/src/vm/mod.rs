@@ -47,6 +47,54 @@ use watchdog::Watchdog;
 /// The page-table format of this host's architecture.
 pub use arch::Format;
 
+/// The ELF machine (`EM_*` number) of this host's guests, for [`GuestImage::parse`].
+pub use arch::ELF_MACHINE;
+
+/// The x86_64 guest setup that [`VmBuilder`] does, for a VMM that owns its VM, memory and run
+/// loop but wants the same guest state without writing it: 64-bit long mode with 4-level paging
+/// through the tables at a root it gives, flat segments, SSE on, `KVM_CAP_SYNC_REGS` syncing the
+/// registers that ucalls need.
+///
+/// The contract, in the guest-physical layout of [`LAYOUT`](x86_64::LAYOUT): RAM starts at 0,
+/// [`setup_memory`](x86_64::setup_memory) writes the GDT and TSS in the page at `0x1000` and
+/// `0x2000`, page tables are expected in `LAYOUT.tables`, and guests load from
+/// `LAYOUT.image_floor` (2 MiB, where `ucall-guest.ld` links them). After
+/// [`setup_vcpu`](x86_64::setup_vcpu), [`record_register`](x86_64::record_register) and
+/// [`page_table_root`](x86_64::page_table_root) read `rdi` and CR3 from the registers KVM syncs
+/// on every exit, with no ioctl.
+///
+/// ```no_run
+/// use kvm_ioctls::Kvm;
+/// use ucall_host::paging::{MemoryKind, PageTables};
+/// use ucall_host::vm::{register_memory, x86_64, GuestImage, ELF_MACHINE};
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let kvm = Kvm::new()?;
+/// let vm = kvm.create_vm()?;
+/// let ram = 32 << 20;
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), ram)])?;
+/// register_memory(&vm, &memory)?;
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+/// image.load(&memory)?;
+/// let (_widths, format) = x86_64::address_widths(&kvm)?;
+/// let tables_at = x86_64::LAYOUT.tables;
+/// let mut tables = PageTables::new(&memory, format, GuestAddress(tables_at.start), tables_at.end - tables_at.start)?;
+/// tables.identity_map(&memory, 0..ram as u64, MemoryKind::Normal)?;
+/// x86_64::setup_memory(&memory)?;
+/// let mut vcpu = vm.create_vcpu(0)?;
+/// x86_64::setup_vcpu(&kvm, &vm, &mut vcpu, 0, image.entry(), ram as u64, tables.root())?;
+/// // ... then the VMM's own loop: vcpu.run(), its exit match, ucall_host::decode.
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64 {
+    pub use super::arch::{
+        ELF_MACHINE, LAYOUT, address_widths, page_table_root, record_register, setup_memory,
+        setup_vcpu,
+    };
+}
+
 /// Where things live in guest-physical memory, per architecture.
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -68,6 +116,23 @@ pub enum TransportKind {
 }
 
 /// Builds a [`Vm`] that runs one guest ELF.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ucall_host::vm::{TransportKind, VmBuilder};
+///
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let mut vm = VmBuilder::new(&elf)
+///     .vcpus(2)
+///     .memory_size(64 << 20)
+///     .transport(TransportKind::Mmio)
+///     .timeout(Duration::from_secs(30))
+///     .build()?;
+/// for mut vcpu in vm.take_vcpus() {
+///     std::thread::spawn(move || vcpu.next_ucall());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct VmBuilder<'a> {
     elf: &'a [u8],
@@ -548,6 +613,18 @@ pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), Error> {
 
 /// Writes `value` to the 8-byte guest global `name` of `image`, loaded in `memory`: how the
 /// host publishes the ucall address in `ucall_exit_mmio_addr`.
+///
+/// ```no_run
+/// use ucall_host::vm::{write_global, GuestImage, ELF_MACHINE};
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 32 << 20)])?;
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+/// image.load(&memory)?;
+/// write_global(&memory, &image, ucall_abi::MMIO_ADDR_SYMBOL, 0x2800_0000_0000)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_global<M: vm_memory::GuestMemory + ?Sized>(
     memory: &M,
     image: &GuestImage<'_>,
@@ -562,6 +639,17 @@ pub fn write_global<M: vm_memory::GuestMemory + ?Sized>(
 
 /// Runs a single-vCPU guest to DONE or ABORT, handing each ucall to `on_ucall`, and returns the
 /// last one.
+///
+/// ```no_run
+/// use ucall_host::vm::{run_to_end, VmBuilder};
+/// use ucall_host::Ucall;
+///
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
+/// let last = run_to_end(&mut vcpu, |ucall| println!("{ucall}"))?;
+/// assert_eq!(last, Ucall::Done);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn run_to_end(vcpu: &mut Vcpu, mut on_ucall: impl FnMut(&Ucall)) -> Result<Ucall, Error> {
     loop {
         let ucall = vcpu.next_ucall()?;

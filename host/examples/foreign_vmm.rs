@@ -1,0 +1,262 @@
+//! A VMM of its own that serves ucalls with ucall-host's pieces and nothing else of it.
+//!
+//! Everything a VMM normally owns is written here, directly on `kvm-ioctls` and `vm-memory`:
+//! the guest memory and its memory slot, the VM, the x86_64 long-mode state of the vCPU (GDT,
+//! TSS, segments, control registers), and the vCPU loop with its own exit match. From
+//! `ucall-host` it takes only:
+//!
+//! - [`GuestImage`] to load the guest ELF and find the `ucall_exit_mmio_addr` global;
+//! - [`PageTables`] to build the guest's identity-mapped page tables (and map the ucall page);
+//! - [`find_mmio_address`] to choose the ucall MMIO address;
+//! - [`Transport`], [`Exit`] and [`decode`] to turn exits into typed ucalls.
+//!
+//! ```text
+//! cargo run -p ucall-host --example foreign_vmm -- [--pio | --mmio] path/to/guest.elf
+//! ```
+//!
+//! It prints one line per ucall and exits with 0 on DONE, 1 on ABORT and 2 on any error, like
+//! `ucall-run`. `cargo xtask test` runs it on the demo guest with both transports.
+
+#[cfg(target_arch = "x86_64")]
+fn main() -> std::process::ExitCode {
+    long_mode::main()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn main() -> std::process::ExitCode {
+    eprintln!("foreign_vmm: this example sets up an x86_64 vCPU; run it on an x86_64 host");
+    std::process::ExitCode::from(2)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod long_mode {
+    use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, kvm_regs, kvm_segment, kvm_userspace_memory_region};
+    use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
+    use std::error::Error;
+    use std::process::ExitCode;
+    use ucall_host::Ucall;
+    use ucall_host::decode::{Exit, Transport, decode};
+    use ucall_host::paging::x86_64::X86_64;
+    use ucall_host::paging::{Mapping, MemoryKind, PageSize, PageTables};
+    use ucall_host::probe::{AddressWidths, find_mmio_address};
+    use ucall_host::vm::{ELF_MACHINE, GuestImage};
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+    /// This VMM's own guest-physical layout: 32 MiB of RAM from 0, descriptor tables in the
+    /// first pages, page tables below 1 MiB, the guest (linked at 2 MiB) above, the stack at the
+    /// top.
+    const RAM_SIZE: u64 = 32 << 20;
+    const GDT: u64 = 0x1000;
+    const TSS: u64 = 0x2000;
+    const PAGE_TABLES: std::ops::Range<u64> = 0x1_0000..0x10_0000;
+
+    /// Flat 64-bit code and data descriptors, and a busy 64-bit TSS at `TSS` (SDM Vol. 3A 3.4.5).
+    const GDT_ENTRIES: [u64; 5] = [
+        0,
+        0x00af_9b00_0000_ffff,
+        0x00cf_9300_0000_ffff,
+        0x0000_8b00_0000_0067 | (TSS & 0xff_ffff) << 16 | (TSS >> 24 & 0xff) << 56,
+        TSS >> 32,
+    ];
+
+    // Control-register bits (SDM Vol. 3A 2.5, 2.2.1).
+    const CR0_PE: u64 = 1 << 0;
+    const CR0_MP: u64 = 1 << 1;
+    const CR0_ET: u64 = 1 << 4;
+    const CR0_NE: u64 = 1 << 5;
+    const CR0_WP: u64 = 1 << 16;
+    const CR0_PG: u64 = 1 << 31;
+    const CR4_PAE: u64 = 1 << 5;
+    const CR4_OSFXSR: u64 = 1 << 9;
+    const CR4_OSXMMEXCPT: u64 = 1 << 10;
+    const EFER_LME: u64 = 1 << 8;
+    const EFER_LMA: u64 = 1 << 10;
+
+    type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+    pub fn main() -> ExitCode {
+        match run() {
+            Ok(Ucall::Done) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("foreign_vmm: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    /// Runs the guest named on the command line to DONE or ABORT and returns that last ucall.
+    fn run() -> Result<Ucall> {
+        let mut mmio = false;
+        let mut path = None;
+        for arg in std::env::args().skip(1) {
+            match arg.as_str() {
+                "--mmio" => mmio = true,
+                "--pio" => mmio = false,
+                _ => path = Some(arg),
+            }
+        }
+        let path = path.ok_or("usage: foreign_vmm [--pio | --mmio] GUEST.elf")?;
+        let elf = std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+
+        // The VMM's own VM and memory: one slot covering all of RAM.
+        let kvm = Kvm::new()?;
+        let vm = kvm.create_vm()?;
+        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM_SIZE as usize)])?;
+        let host_address = memory.get_host_address(GuestAddress(0))? as u64;
+        let slot = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: RAM_SIZE,
+            userspace_addr: host_address,
+        };
+        // SAFETY: `memory` maps RAM_SIZE bytes at `host_address` and outlives every KVM_RUN
+        // below (the VM is dropped before it, in reverse declaration order).
+        unsafe { vm.set_user_memory_region(slot)? };
+
+        // ucall-host: load the ELF, build page tables, pick and publish the ucall address.
+        let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+        image.load(&memory)?;
+        let widths = address_widths(&kvm)?;
+        let mut tables = PageTables::new(
+            &memory,
+            X86_64::new(widths.physical as u8),
+            GuestAddress(PAGE_TABLES.start),
+            PAGE_TABLES.end - PAGE_TABLES.start,
+        )?;
+        tables.identity_map(&memory, 0..RAM_SIZE, MemoryKind::Normal)?;
+        let transport = if mmio {
+            // Our only memory slot is `memory`, so no other slot can be in the way.
+            let gpa =
+                find_mmio_address(&memory, tables.format(), tables.root(), widths, |_| false)?;
+            tables.map(
+                &memory,
+                Mapping {
+                    gva: gpa,
+                    gpa,
+                    size: PageSize::Size4K,
+                    kind: MemoryKind::Device,
+                },
+            )?;
+            let global = image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?;
+            memory.write_obj(gpa.to_le(), GuestAddress(global))?;
+            Transport::mmio(gpa)
+        } else {
+            Transport::pio()
+        };
+
+        // The VMM's own vCPU setup: 64-bit mode at the ELF entry, vCPU index 0 in rdi.
+        let mut vcpu = vm.create_vcpu(0)?;
+        for (i, entry) in GDT_ENTRIES.iter().enumerate() {
+            memory.write_obj(*entry, GuestAddress(GDT + 8 * i as u64))?;
+        }
+        memory.write_slice(&[0; 0x68], GuestAddress(TSS))?;
+        enter_long_mode(&kvm, &vcpu, tables.root())?;
+        vcpu.set_regs(&kvm_regs {
+            rip: image.entry(),
+            rsp: RAM_SIZE - 8,
+            rflags: 0x2,
+            rdi: 0,
+            ..Default::default()
+        })?;
+
+        serve(&mut vcpu, &memory, &tables, transport)
+    }
+
+    /// The VMM's own run loop and exit match; ucall-host only says which exits are ucalls and
+    /// what they carry.
+    fn serve(
+        vcpu: &mut VcpuFd,
+        memory: &GuestMemoryMmap,
+        tables: &PageTables<X86_64>,
+        transport: Transport,
+    ) -> Result<Ucall> {
+        loop {
+            let record = match vcpu.run() {
+                Ok(VcpuExit::MmioWrite(gpa, data)) => {
+                    transport.record_address(&Exit::MmioWrite { gpa, data }, || 0)?
+                }
+                Ok(VcpuExit::MmioRead(gpa, data)) => {
+                    data.fill(0);
+                    let len = data.len();
+                    transport.record_address(&Exit::MmioRead { gpa, len }, || 0)?
+                }
+                Ok(VcpuExit::IoIn(port, data)) => {
+                    data.fill(0);
+                    let size = data.len();
+                    // Only a port I/O ucall needs rdi; read it before asking.
+                    let rdi = vcpu.get_regs()?.rdi;
+                    transport.record_address(&Exit::PioIn { port, size }, || rdi)?
+                }
+                Ok(VcpuExit::IoOut(port, data)) => {
+                    let size = data.len();
+                    transport.record_address(&Exit::PioOut { port, size }, || 0)?
+                }
+                Ok(VcpuExit::Hlt) => return Err("the guest halted before DONE".into()),
+                Ok(other) => return Err(format!("unexpected exit {other:?}").into()),
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // An exit that is not a ucall would be this VMM's own device; this one has none.
+            let record = record.ok_or("an MMIO or port I/O exit that is not a ucall")?;
+            let ucall = decode(memory, tables.format(), tables.root(), record)?;
+            println!("{ucall}");
+            if matches!(ucall, Ucall::Done | Ucall::Abort(_)) {
+                return Ok(ucall);
+            }
+        }
+    }
+
+    /// The guest's address widths, from the CPUID leaf 0x80000008 that KVM offers.
+    fn address_widths(kvm: &Kvm) -> Result<AddressWidths> {
+        let cpuid = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
+        let leaf = cpuid
+            .as_slice()
+            .iter()
+            .find(|entry| entry.function == 0x8000_0008)
+            .ok_or("KVM offers no CPUID leaf 0x80000008")?;
+        Ok(AddressWidths {
+            physical: leaf.eax & 0xff,
+            virtual_: (leaf.eax >> 8) & 0xff,
+        })
+    }
+
+    /// Flat segments from `GDT_ENTRIES`, paging with the tables at `root`, long mode, SSE on.
+    fn enter_long_mode(kvm: &Kvm, vcpu: &VcpuFd, root: GuestAddress) -> Result<()> {
+        // KVM refuses long mode in KVM_SET_SREGS unless the guest's CPUID offers it.
+        vcpu.set_cpuid2(&kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?)?;
+        let flat = |selector: u16, type_: u8, long: bool| kvm_segment {
+            base: 0,
+            limit: 0xffff_ffff,
+            selector,
+            type_,
+            present: 1,
+            s: 1,
+            l: u8::from(long),
+            db: u8::from(!long),
+            g: 1,
+            ..Default::default()
+        };
+        let mut sregs = vcpu.get_sregs()?;
+        sregs.cs = flat(0x8, 0xb, true);
+        let data = flat(0x10, 0x3, false);
+        (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
+        sregs.tr = kvm_segment {
+            base: TSS,
+            limit: 0x67,
+            selector: 0x18,
+            type_: 0xb,
+            present: 1,
+            ..Default::default()
+        };
+        sregs.gdt.base = GDT;
+        sregs.gdt.limit = (GDT_ENTRIES.len() * 8 - 1) as u16;
+        sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+        sregs.cr3 = root.0;
+        sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+        sregs.efer = EFER_LME | EFER_LMA;
+        vcpu.set_sregs(&sregs)?;
+        Ok(())
+    }
+}

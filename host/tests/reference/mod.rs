@@ -1,0 +1,306 @@
+//! Reference models for the property tests and fuzz targets: guest memory as plain byte vectors,
+//! and page walks, reads and decoding written the simplest way, byte by byte, straight from the
+//! architecture manuals and the wire format. The real code must agree with them exactly.
+//!
+//! Also used by the fuzz targets (`fuzz/`), which include this file by path.
+#![allow(dead_code)]
+
+pub mod fuzz;
+
+use std::cell::RefCell;
+use ucall_host::Error;
+use ucall_host::decode::{Abort, Ucall};
+use ucall_host::paging::{PageTableFormat, Translation};
+use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestRegionMmap};
+
+/// Guest memory as the models see it: regions of plain bytes.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// (start, bytes) per region, not overlapping.
+    pub regions: Vec<(u64, Vec<u8>)>,
+}
+
+impl Snapshot {
+    /// The byte at `gpa`, if some region holds it.
+    pub fn byte(&self, gpa: u64) -> Option<u8> {
+        self.regions.iter().find_map(|(start, bytes)| {
+            let offset = gpa.checked_sub(*start)?;
+            bytes.get(usize::try_from(offset).ok()?).copied()
+        })
+    }
+
+    /// The little-endian u64 at `gpa`, if all 8 bytes exist.
+    pub fn u64(&self, gpa: u64) -> Option<u64> {
+        let mut value = 0u64;
+        for i in 0..8 {
+            value |= u64::from(self.byte(gpa.checked_add(i)?)?) << (8 * i);
+        }
+        Some(value)
+    }
+
+    /// The same memory as vm-memory regions, with every region lookup recorded.
+    pub fn to_memory(&self) -> Watched {
+        let ranges: Vec<_> = self
+            .regions
+            .iter()
+            .map(|(start, bytes)| (GuestAddress(*start), bytes.len()))
+            .collect();
+        let memory = GuestMemoryMmap::<()>::from_ranges(&ranges).expect("regions");
+        for (start, bytes) in &self.regions {
+            vm_memory::Bytes::write_slice(&memory, bytes, GuestAddress(*start)).expect("fill");
+        }
+        Watched {
+            memory,
+            lookups: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// Guest memory that records the address of every access the code under test makes (vm-memory
+/// looks up the region of each access, and of each region an access crosses into).
+pub struct Watched {
+    pub memory: GuestMemoryMmap,
+    pub lookups: RefCell<Vec<u64>>,
+}
+
+impl Watched {
+    /// The recorded lookups, cleared.
+    pub fn take_lookups(&self) -> Vec<u64> {
+        std::mem::take(&mut self.lookups.borrow_mut())
+    }
+
+    /// Whether `gpa` is in a region.
+    pub fn contains(&self, gpa: u64) -> bool {
+        self.memory.find_region(GuestAddress(gpa)).is_some()
+    }
+}
+
+impl GuestMemoryBackend for Watched {
+    type R = GuestRegionMmap;
+
+    fn find_region(&self, addr: GuestAddress) -> Option<&GuestRegionMmap> {
+        self.lookups.borrow_mut().push(addr.0);
+        self.memory.find_region(addr)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &GuestRegionMmap> {
+        self.memory.iter()
+    }
+}
+
+/// A page-table format's reference model.
+pub trait Model {
+    /// The real format the model stands for.
+    type Format: PageTableFormat;
+
+    /// The real format, configured like the model.
+    fn format(&self) -> Self::Format;
+
+    /// Translates `gva` through the tables at `root`; also returns the guest-physical address of
+    /// every entry read, in order.
+    fn translate(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+    ) -> (Result<Translation, Error>, Vec<u64>);
+}
+
+/// x86_64 4-level paging (SDM Vol. 3A, 4.5), as the host supports it.
+#[derive(Clone, Copy, Debug)]
+pub struct X86_64Model {
+    /// Physical address width, 12 to 52.
+    pub physical_bits: u8,
+}
+
+impl Model for X86_64Model {
+    type Format = ucall_host::paging::x86_64::X86_64;
+
+    fn format(&self) -> Self::Format {
+        ucall_host::paging::x86_64::X86_64::new(self.physical_bits)
+    }
+
+    fn translate(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+    ) -> (Result<Translation, Error>, Vec<u64>) {
+        let mut reads = Vec::new();
+        let result = self.walk(memory, root, gva, &mut reads);
+        (result, reads)
+    }
+}
+
+impl X86_64Model {
+    fn walk(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+        reads: &mut Vec<u64>,
+    ) -> Result<Translation, Error> {
+        // Canonical: bits 63..47 are copies of bit 47.
+        if ((gva << 16) as i64 >> 16) as u64 != gva {
+            return Err(Error::NonCanonical { gva, bits: 48 });
+        }
+        let bits = self.physical_bits.clamp(12, 52);
+        let address = ((1u64 << bits) - 1) & !0xfff;
+        let reserved = ((1u64 << 52) - 1) & !((1u64 << bits) - 1);
+        let mut table = root & address;
+        for level in [4u8, 3, 2, 1] {
+            let shift = 12 + 9 * (u32::from(level) - 1);
+            let entry_gpa = table + ((gva >> shift) & 511) * 8;
+            reads.push(entry_gpa);
+            let entry = memory.u64(entry_gpa).ok_or(Error::TableOutsideMemory {
+                gva,
+                level,
+                table_gpa: table,
+            })?;
+            let bad = |why| Error::BadEntry {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+                why,
+            };
+            if entry & 1 == 0 {
+                return Err(Error::NotMapped {
+                    gva,
+                    level,
+                    entry_gpa,
+                    entry,
+                });
+            }
+            if entry & reserved != 0 {
+                return Err(bad("address bits above the physical address width are set"));
+            }
+            let page_size_bit = entry & 0x80 != 0;
+            if level == 4 && page_size_bit {
+                return Err(bad("the page-size bit is reserved in a PML4 entry"));
+            }
+            if level == 1 || page_size_bit {
+                let size = 1u64 << shift;
+                // Bits 12 (PAT) .. size of a large page: only PAT may be set.
+                if level > 1 && entry & address & (size - 1) & !0x1fff != 0 {
+                    return Err(bad("reserved bits of a large-page entry are set"));
+                }
+                let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
+                return Ok(Translation {
+                    gpa,
+                    page_size: size,
+                });
+            }
+            table = entry & address;
+        }
+        unreachable!("level 1 returns")
+    }
+}
+
+/// Reads `len` bytes at `gva` byte by byte.
+pub fn read_virtual<M: Model>(
+    model: &M,
+    memory: &Snapshot,
+    root: u64,
+    gva: u64,
+    len: usize,
+) -> Result<Vec<u8>, Error> {
+    if len > 0 && gva.checked_add(len as u64 - 1).is_none() {
+        return Err(Error::WrapsAround { gva, len });
+    }
+    let mut pages = Pages::default();
+    (0..len as u64)
+        .map(|i| pages.read_byte(model, memory, root, gva + i))
+        .collect()
+}
+
+/// The guest-physical address of the last page translated, so that a byte-by-byte read walks
+/// once per page (only for speed: tables do not change during a read).
+#[derive(Default)]
+struct Pages(Option<(u64, u64)>);
+
+impl Pages {
+    fn read_byte<M: Model>(
+        &mut self,
+        model: &M,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+    ) -> Result<u8, Error> {
+        let (page, offset) = (gva & !0xfff, gva & 0xfff);
+        let base = match self.0 {
+            Some((cached, base)) if cached == page => base,
+            _ => {
+                let base = model.translate(memory, root, gva).0?.gpa - offset;
+                self.0 = Some((page, base));
+                base
+            }
+        };
+        let gpa = base + offset;
+        memory.byte(gpa).ok_or(Error::OutsideMemory { gva, gpa })
+    }
+}
+
+/// Reads a NUL-terminated UTF-8 string of at most `max_len` bytes with its NUL, byte by byte.
+pub fn read_c_string<M: Model>(
+    model: &M,
+    memory: &Snapshot,
+    root: u64,
+    gva: u64,
+    max_len: usize,
+) -> Result<String, Error> {
+    let mut bytes = Vec::new();
+    let mut pages = Pages::default();
+    for i in 0..max_len as u64 {
+        let address = gva
+            .checked_add(i)
+            .ok_or(Error::WrapsAround { gva, len: max_len })?;
+        match pages.read_byte(model, memory, root, address)? {
+            0 => {
+                return String::from_utf8(bytes).map_err(|e| Error::StringNotUtf8 {
+                    gva,
+                    valid_up_to: e.utf8_error().valid_up_to(),
+                });
+            }
+            b => bytes.push(b),
+        }
+    }
+    Err(Error::StringUnterminated { gva, max_len })
+}
+
+/// Decodes the record at `gva` as the wire format says (README, "Wire format").
+pub fn decode<M: Model>(model: &M, memory: &Snapshot, root: u64, gva: u64) -> Result<Ucall, Error> {
+    let bytes = read_virtual(model, memory, root, gva, 56)?;
+    let word = |i: usize| u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    let cmd = word(0);
+    let args: [u64; 6] = std::array::from_fn(|i| word(i + 1));
+    let string = |address| read_c_string(model, memory, root, address, 1024);
+    match cmd {
+        1 => Ok(Ucall::Sync { args }),
+        3 => Ok(Ucall::Done),
+        4 => Ok(Ucall::Printf(string(args[0])?)),
+        2 => {
+            let message = string(args[0])?;
+            let file = if args[2] == 0 {
+                None
+            } else {
+                Some(string(args[2])?)
+            };
+            Ok(Ucall::Abort(Abort {
+                message,
+                file,
+                line: args[1],
+                column: (args[3] != 0).then_some(args[3]),
+            }))
+        }
+        _ => Err(Error::UnknownCommand {
+            cmd,
+            record_gva: gva,
+        }),
+    }
+}
+
+/// Results compared exactly: errors by their full `Debug` text (every field).
+pub fn same<T: std::fmt::Debug>(a: &Result<T, Error>, b: &Result<T, Error>) -> bool {
+    format!("{a:?}") == format!("{b:?}")
+}

@@ -1,0 +1,177 @@
+// The misbehaviours of the `hostile` guest, shared by the guest (which acts them out on vCPU 0)
+// and the host tests (which choose one by writing its number to the guest global `HOSTILE_CASE`
+// before the guest runs). Included with `include!` on both sides so the numbers cannot drift.
+
+/// What vCPU 0 of the `hostile` guest does; the other vCPUs make 20 well-behaved SYNCs.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// Nothing hostile: 20 SYNCs like the others.
+    Behave,
+    /// A ucall whose record address (1 GiB) is in no mapping.
+    RecordUnmapped,
+    /// A record address with bit 47 set and the bits above it clear.
+    RecordNonCanonical,
+    /// A record address in the upper half whose bit 47 is clear.
+    RecordNonCanonicalHigh,
+    /// A record address that is the ucall MMIO page itself: mapped, but no memory.
+    RecordInTheUcallPage,
+    /// A record at address 0: mapped, all zeros.
+    RecordAtNull,
+    /// A record whose 56 bytes start 8 bytes before the end of guest memory.
+    RecordStraddlesEndOfMemory,
+    /// A record 8 bytes before the top of the address space: it would wrap to 0.
+    RecordWrapsAroundTheTop,
+    /// A 1-byte write to the ucall MMIO address.
+    MmioWrite1,
+    /// A 2-byte write to the ucall MMIO address.
+    MmioWrite2,
+    /// A 4-byte write to the ucall MMIO address.
+    MmioWrite4,
+    /// A 1-byte read of the ucall MMIO address.
+    MmioRead1,
+    /// An 8-byte read of the ucall MMIO address.
+    MmioRead8,
+    /// An 8-byte write 8 bytes past the ucall MMIO address, in the same page.
+    MmioWriteBesideTheUcallAddress,
+    /// `in ax, dx` on the ucall port.
+    PioIn2,
+    /// `in eax, dx` on the ucall port.
+    PioIn4,
+    /// `out dx, al` on the ucall port.
+    PioOut1,
+    /// `out dx, eax` on the ucall port.
+    PioOut4,
+    /// `rep insb` of 4 bytes from the ucall port.
+    PioRepIns4,
+    /// `out dx, al` on port 0x604 (QEMU's ACPI shutdown port), which nothing serves here.
+    PioOtherPort,
+    /// A record with command 77.
+    UnknownCommand,
+    /// A record with command 0 (NONE).
+    CommandNone,
+    /// A record with command 2^64 - 1.
+    CommandMax,
+    /// PRINTF of a string at an unmapped address.
+    PrintfUnmapped,
+    /// PRINTF of a string at a non-canonical address.
+    PrintfNonCanonical,
+    /// PRINTF of 2048 bytes without a NUL.
+    PrintfUnterminated,
+    /// PRINTF of 2000 bytes and a NUL: longer than the bound.
+    PrintfLongerThanTheBound,
+    /// PRINTF of 1023 bytes and a NUL: exactly the bound, which is fine.
+    PrintfExactlyTheBound,
+    /// PRINTF of "ab\xffcd".
+    PrintfInvalidUtf8,
+    /// PRINTF of "ab" and the first two bytes of a three-byte character.
+    PrintfTruncatedUtf8,
+    /// PRINTF of 8 non-NUL bytes that end where guest memory ends.
+    PrintfRunsOffTheEndOfMemory,
+    /// ABORT whose message pointer is unmapped.
+    AbortMessageUnmapped,
+    /// ABORT with a good message and a file name that is not UTF-8.
+    AbortFileInvalidUtf8,
+    /// A record that starts 8 bytes before a mapped page ends; the next page is not present
+    /// (tables the guest built).
+    RecordStraddlesOntoAnUnmappedPage,
+    /// PRINTF of a string that runs from a mapped page onto an unmapped one.
+    PrintfStraddlesOntoAnUnmappedPage,
+    /// A root-table entry that points to the root table itself; the record is read through it.
+    TableThatPointsToItself,
+    /// A root-table entry that points to a table beyond guest memory.
+    TableOutsideMemory,
+    /// A 1 GiB page that maps to physical memory beyond guest memory.
+    PageOutsideMemory,
+    /// A root-table entry with bit 51 set (beyond the physical address width).
+    ReservedBitInAnEntry,
+    /// A root-table entry with the page-size bit, which a PML4 entry must not have.
+    HugePageBitInTheRoot,
+    /// A 1 GiB page entry with a reserved bit (13) set.
+    ReservedBitInAHugePage,
+    /// A non-present entry with other bits set.
+    NonPresentEntryWithBits,
+    /// The guest switches CR3 to tables of its own and ucalls through a mapping only they have.
+    SwitchedPageTables,
+    /// Spins forever without a ucall.
+    Spin,
+    /// Halts.
+    Halt,
+    /// Triple-faults: an empty IDT, then a page fault.
+    TripleFault,
+    /// Every vCPU sends SYNCs from one shared record at the same time.
+    SharedRecord,
+}
+
+impl Case {
+    /// Every case, in order of their numbers.
+    pub const ALL: [Case; 47] = [
+        Case::Behave,
+        Case::RecordUnmapped,
+        Case::RecordNonCanonical,
+        Case::RecordNonCanonicalHigh,
+        Case::RecordInTheUcallPage,
+        Case::RecordAtNull,
+        Case::RecordStraddlesEndOfMemory,
+        Case::RecordWrapsAroundTheTop,
+        Case::MmioWrite1,
+        Case::MmioWrite2,
+        Case::MmioWrite4,
+        Case::MmioRead1,
+        Case::MmioRead8,
+        Case::MmioWriteBesideTheUcallAddress,
+        Case::PioIn2,
+        Case::PioIn4,
+        Case::PioOut1,
+        Case::PioOut4,
+        Case::PioRepIns4,
+        Case::PioOtherPort,
+        Case::UnknownCommand,
+        Case::CommandNone,
+        Case::CommandMax,
+        Case::PrintfUnmapped,
+        Case::PrintfNonCanonical,
+        Case::PrintfUnterminated,
+        Case::PrintfLongerThanTheBound,
+        Case::PrintfExactlyTheBound,
+        Case::PrintfInvalidUtf8,
+        Case::PrintfTruncatedUtf8,
+        Case::PrintfRunsOffTheEndOfMemory,
+        Case::AbortMessageUnmapped,
+        Case::AbortFileInvalidUtf8,
+        Case::RecordStraddlesOntoAnUnmappedPage,
+        Case::PrintfStraddlesOntoAnUnmappedPage,
+        Case::TableThatPointsToItself,
+        Case::TableOutsideMemory,
+        Case::PageOutsideMemory,
+        Case::ReservedBitInAnEntry,
+        Case::HugePageBitInTheRoot,
+        Case::ReservedBitInAHugePage,
+        Case::NonPresentEntryWithBits,
+        Case::SwitchedPageTables,
+        Case::Spin,
+        Case::Halt,
+        Case::TripleFault,
+        Case::SharedRecord,
+    ];
+
+    /// The case numbered `n`, if any.
+    pub fn from_number(n: u64) -> Option<Case> {
+        Case::ALL.get(usize::try_from(n).ok()?).copied()
+    }
+}
+
+/// An address that no mapping covers (1 GiB; guest memory is far smaller).
+pub const UNMAPPED: u64 = 0x4000_0000;
+/// Non-canonical for 48-bit virtual addresses: bit 47 set, bits 63..48 clear.
+pub const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
+/// Non-canonical in the upper half: bits 63..48 set, bit 47 clear.
+pub const NON_CANONICAL_HIGH: u64 = 0xffff_0000_0000_0000;
+/// Physical memory far beyond the guest's (4 GiB).
+pub const BEYOND_MEMORY: u64 = 0x1_0000_0000;
+/// The root-table slot the page-table cases edit: no one else maps anything there.
+pub const ROOT_SLOT: u64 = 128;
+/// The virtual address that root-table slot covers.
+pub const SLOT_BASE: u64 = ROOT_SLOT << 39;
+/// How many SYNCs each well-behaved vCPU (and each vCPU of `SharedRecord`) sends.
+pub const SYNCS: u64 = 20;

@@ -1,0 +1,232 @@
+//! The checks that users' paths into the crates work: docs build cleanly, the library crates
+//! package, a VMM of its own serves ucalls with the host crate's pieces, and a guest crate of
+//! another project runs under `cargo run` with `ucall-run` as its runner.
+
+use crate::shell::{Run, cargo, workspace_root};
+use std::path::Path;
+use std::process::Command;
+
+/// The crates published to crates.io.
+pub const LIBRARY_CRATES: [&str; 3] = ["ucall-abi", "ucall-guest", "ucall-host"];
+
+/// `cargo doc --no-deps` for the workspace with every rustdoc warning (broken links, bad
+/// markup, missing docs) an error.
+pub fn docs() -> Result<(), String> {
+    cargo()
+        .args(["doc", "--no-deps", "--workspace", "--all-features"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .run()
+}
+
+/// `cargo package` for the library crates: metadata complete, files included, each crate built
+/// from its packaged sources against the others packaged alongside (cargo's local overlay for
+/// unpublished workspace siblings), with no warnings.
+pub fn package() -> Result<(), String> {
+    let mut command = cargo();
+    command.arg("package");
+    for name in LIBRARY_CRATES {
+        command.args(["-p", name]);
+    }
+    // Packaging a work in progress: the checks are about the crates, not about a clean checkout.
+    command.arg("--allow-dirty");
+    eprintln!(
+        "    $ cargo package -p {} --allow-dirty",
+        LIBRARY_CRATES.join(" -p ")
+    );
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot start cargo package: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!("cargo package failed:\n{stderr}"));
+    }
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.trim_start().starts_with("warning"))
+        .collect();
+    if !warnings.is_empty() {
+        return Err(format!(
+            "cargo package warned:\n{}\n{stderr}",
+            warnings.join("\n")
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `command` to its end and returns its exit code and stdout (whatever the code).
+fn code_and_stdout(command: &mut Command) -> Result<(i32, String), String> {
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    let code = output.status.code().unwrap_or(-1);
+    Ok((code, String::from_utf8_lossy(&output.stdout).into_owned()))
+}
+
+/// Checks that a run exited with `code` and printed lines for which `expected` holds, one each.
+fn expect(
+    what: &str,
+    (code, printed): (i32, String),
+    expected_code: i32,
+    expected: &[&dyn Fn(&str) -> bool],
+    described: &str,
+) -> Result<(), String> {
+    let lines: Vec<&str> = printed.lines().collect();
+    let matches = lines.len() == expected.len()
+        && lines.iter().zip(expected).all(|(line, holds)| holds(line));
+    if code != expected_code || !matches {
+        return Err(format!(
+            "{what} exited with {code} and printed\n{printed}\ninstead of exiting with \
+             {expected_code} and printing\n{described}"
+        ));
+    }
+    Ok(())
+}
+
+/// A line check: exactly `text`.
+fn exactly(text: &'static str) -> impl Fn(&str) -> bool {
+    move |line| line == text
+}
+
+/// A line check: starts with `start` and ends with `end` (the middle is a duration).
+fn around(start: &'static str, end: &'static str) -> impl Fn(&str) -> bool {
+    move |line| line.starts_with(start) && line.ends_with(end)
+}
+
+/// The lines `examples/foreign_vmm.rs` prints for the demo guest.
+const DEMO_UCALLS: [&str; 7] = [
+    "PRINTF hello from vCPU 0",
+    "SYNC [1, 1, 0, 0, 0, 0]",
+    "SYNC [2, 1, 0, 0, 0, 0]",
+    "SYNC [3, 2, 0, 0, 0, 0]",
+    "SYNC [4, 3, 0, 0, 0, 0]",
+    "PRINTF fib(4) = 3, as expected",
+    "DONE",
+];
+
+/// Runs the host crate's foreign-VMM example: the demo guest over each transport prints exactly
+/// the demo's ucalls and exits with 0 (DONE); a failing assertion exits with 1 (ABORT); a guest
+/// that makes no ucall but an unserved exit exits with 2 (error).
+pub fn foreign_vmm(guest_dir: &Path) -> Result<(), String> {
+    let example = |args: &[&str], guest: &str| {
+        let elf = guest_dir.join(guest);
+        eprintln!("    foreign_vmm {} {}", args.join(" "), elf.display());
+        let mut command = cargo();
+        command
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "ucall-host",
+                "--example",
+                "foreign_vmm",
+                "--",
+            ])
+            .args(args)
+            .arg(elf);
+        code_and_stdout(&mut command)
+    };
+    let demo: Vec<_> = DEMO_UCALLS.map(exactly).into_iter().collect();
+    let demo: Vec<&dyn Fn(&str) -> bool> = demo.iter().map(|f| f as _).collect();
+    for transport in ["--pio", "--mmio"] {
+        expect(
+            &format!("foreign_vmm {transport} demo"),
+            example(&[transport], "demo")?,
+            0,
+            &demo,
+            &DEMO_UCALLS.join("\n"),
+        )?;
+    }
+    let abort = "ABORT src/bin/assert_fails.rs:8:5: Failed guest assert: vcpu > 7";
+    expect(
+        "foreign_vmm --mmio assert_fails",
+        example(&["--mmio"], "assert_fails")?,
+        1,
+        &[&exactly(abort)],
+        abort,
+    )?;
+    // The seed-style C guest stores to the published address; over port I/O none is published,
+    // so its stores land in RAM at address 0 and it halts without a ucall: an error.
+    expect(
+        "foreign_vmm --pio seed_guest",
+        example(&["--pio"], "seed_guest")?,
+        2,
+        &[],
+        "(nothing)",
+    )
+}
+
+/// Builds `ucall-run`, then runs `examples/external-guest` with plain
+/// `cargo run --target <target>` from its own folder (so that its `.cargo/config.toml` names
+/// `ucall-run` as the runner), with the runner found on `PATH` as after `cargo install`.
+/// Checks exit status 0 (DONE) and the exact lines, once for people and once with `--json`.
+pub fn external_guest(target: &str) -> Result<(), String> {
+    let root = workspace_root();
+    eprintln!("    building ucall-run");
+    cargo()
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "ucall-host",
+            "--features",
+            "runner",
+            "--bin",
+            "ucall-run",
+        ])
+        .run()?;
+    let bin_dir = root.join("target/debug");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path)))
+        .map_err(|e| format!("cannot put target/debug on PATH: {e}"))?;
+    let crate_dir = root.join("examples/external-guest");
+    let cargo_run = |runner_args: &[&str]| {
+        eprintln!(
+            "    cargo run --target {target} {}  (in {})",
+            runner_args.join(" "),
+            crate_dir.display()
+        );
+        let mut command = cargo();
+        command
+            .current_dir(&crate_dir)
+            .args(["run", "--quiet", "--target", target])
+            .args(runner_args)
+            .env("PATH", &path)
+            .env("CARGO_TARGET_DIR", root.join("target/guests/external"))
+            // The crate's own config sets the linker flags; RUSTFLAGS from outside would win.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        code_and_stdout(&mut command)
+    };
+    expect(
+        "the external guest",
+        cargo_run(&[])?,
+        0,
+        &[
+            &exactly("vcpu 0: PRINTF external guest on vCPU 0"),
+            &exactly("vcpu 0: SYNC [1, 4, 9, 0, 0, 0]"),
+            &exactly("vcpu 0: DONE"),
+            &around("DONE: 3 ucalls from 1 vCPU(s) in ", "s"),
+        ],
+        "vcpu 0: PRINTF external guest on vCPU 0\nvcpu 0: SYNC [1, 4, 9, 0, 0, 0]\n\
+         vcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ...",
+    )?;
+    let json = [
+        r#"{"command":"PRINTF","kind":"ucall","text":"external guest on vCPU 0","vcpu":0}"#,
+        r#"{"args":[1,4,9,0,0,0],"command":"SYNC","kind":"ucall","vcpu":0}"#,
+        r#"{"command":"DONE","kind":"ucall","vcpu":0}"#,
+    ];
+    let summary_start = r#"{"errors":[],"kind":"summary","outcome":"DONE","seconds":"#;
+    let summary_end = r#","ucalls":3,"vcpus":1}"#;
+    expect(
+        "the external guest with --json",
+        cargo_run(&["--", "--json"])?,
+        0,
+        &[
+            &exactly(json[0]),
+            &exactly(json[1]),
+            &exactly(json[2]),
+            &around(summary_start, summary_end),
+        ],
+        &format!("{}\n{summary_start}...{summary_end}", json.join("\n")),
+    )
+}
