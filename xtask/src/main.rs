@@ -40,7 +40,7 @@ enum Command {
     /// Check formatting and lints, build the guests, run the unit and integration tests here,
     /// then the whole suite on arm64 KVM (VHE, nVHE) and kvm_amd inside QEMU.
     Test,
-    /// Build the test and demo guests into target/guests/<arch>/.
+    /// Build the test and demo guests into `target/guests/<arch>/`.
     BuildGuests {
         /// The guests' architecture.
         #[arg(long, value_enum, default_value_t = GuestArch::X86_64)]
