@@ -24,8 +24,13 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const RETRIES_AFTER_HANG: usize = 1;
 
 /// The crates whose test binaries run in the VMs: the integration tests and the host's unit
-/// tests.
+/// and property tests.
 const TEST_PACKAGES: [&str; 2] = ["ucall-tests", "ucall-host"];
+
+/// Source folders that tests read through `env!("CARGO_MANIFEST_DIR")`, packed at the same
+/// absolute paths as here: the packages' folders (so that `<package>/..` resolves) and the data.
+const SOURCE_FOLDERS: [&str; 2] = ["host", "tests"];
+const SOURCE_DATA: [&str; 1] = ["fuzz/seeds"];
 
 fn vm_arch(arch: guests::Arch) -> Arch {
     match arch {
@@ -83,6 +88,15 @@ fn pack(
         let at = format!("{GUEST_DIR}/{}", file_name(&guest)?);
         image.add_file(&guest, &at, false).map_err(err)?;
     }
+    let root = workspace_root();
+    for folder in SOURCE_FOLDERS {
+        image
+            .add_dir(&root.join(folder).to_string_lossy())
+            .map_err(err)?;
+    }
+    for data in SOURCE_DATA {
+        add_tree(&mut image, &root.join(data))?;
+    }
     for (binary, command) in commands {
         image.add_file(binary, &command.exec, true).map_err(err)?;
         config.commands.push(command.clone());
@@ -91,6 +105,22 @@ fn pack(
         .add_bytes(config.render().map_err(err)?, qemu::INIT_CONFIG_PATH, false)
         .map_err(err)?;
     image.write(out).map_err(err)
+}
+
+/// Adds every file under `folder` at its own absolute path.
+fn add_tree(image: &mut Initramfs, folder: &Path) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(folder).map_err(|e| format!("cannot list {}: {e}", folder.display()))?;
+    for path in entries.flatten().map(|entry| entry.path()) {
+        if path.is_dir() {
+            add_tree(image, &path)?;
+        } else {
+            image
+                .add_file(&path, &path.to_string_lossy(), false)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 fn file_name(path: &Path) -> Result<&str, String> {

@@ -863,6 +863,15 @@ impl Initramfs {
         self.insert(image_path, Entry::File { data, executable })
     }
 
+    /// An empty folder at `image_path` (and its parents); nothing if it is there already.
+    pub fn add_dir(&mut self, image_path: &str) -> Result<&mut Self> {
+        let path = normalize_image_path(image_path)?;
+        if let Some(Entry::Dir) = self.entries.get(&path) {
+            return Ok(self);
+        }
+        self.insert(image_path, Entry::Dir)
+    }
+
     fn insert(&mut self, image_path: &str, entry: Entry) -> Result<&mut Self> {
         let path = normalize_image_path(image_path)?;
         // Parents first; BTreeMap order then writes every folder before its contents, because
