@@ -32,6 +32,16 @@ const TEST_PACKAGES: [&str; 2] = ["ucall-tests", "ucall-host"];
 const SOURCE_FOLDERS: [&str; 2] = ["host", "tests"];
 const SOURCE_DATA: [&str; 1] = ["fuzz/seeds"];
 
+/// Test binaries that never open `/dev/kvm` (pure host logic, seconds of emulated CPU): they
+/// run once per architecture, natively for x86_64 and in the first arm64 VM, not in every VM.
+const KVM_FREE_TESTS: [&str; 1] = ["properties"];
+
+/// Whether the test binary `name` (`<target>-<hash>`) is one of [`KVM_FREE_TESTS`].
+fn is_kvm_free(name: &str) -> bool {
+    name.rsplit_once('-')
+        .is_some_and(|(target, _)| KVM_FREE_TESTS.contains(&target))
+}
+
 fn vm_arch(arch: guests::Arch) -> Arch {
     match arch {
         guests::Arch::X86_64 => Arch::X86_64,
@@ -166,11 +176,12 @@ fn qemu_line(options: &BootOptions) -> String {
 }
 
 /// Runs the whole suite of `arch` (the test binaries of [`TEST_PACKAGES`] and every guest) on
-/// each of `machines`; any failure, crash or missing result is an error.
+/// each of `machines`, with the [`KVM_FREE_TESTS`] too where the flag says so; any failure,
+/// crash or missing result is an error.
 pub fn test_suite(
     arch: guests::Arch,
     guest_dir: &Path,
-    machines: &[Machine],
+    machines: &[(Machine, bool)],
 ) -> Result<(), String> {
     let vm = vm_arch(arch);
     let root = workspace_root();
@@ -195,10 +206,15 @@ pub fn test_suite(
             commands.push((binary, command));
         }
     }
-    let initrd = root.join(format!("target/qemu/suite-{}.cpio", arch.name()));
-    pack(&prepared, guest_dir, &commands, &initrd)?;
-    let names: Vec<&str> = commands.iter().map(|(_, c)| c.name.as_str()).collect();
-    for &machine in machines {
+    for &(machine, with_kvm_free) in machines {
+        let commands: Vec<_> = commands
+            .iter()
+            .filter(|(_, command)| with_kvm_free || !is_kvm_free(&command.name))
+            .cloned()
+            .collect();
+        let initrd = root.join(format!("target/qemu/suite-{machine}.cpio"));
+        pack(&prepared, guest_dir, &commands, &initrd)?;
+        let names: Vec<&str> = commands.iter().map(|(_, c)| c.name.as_str()).collect();
         let mut report = boot(machine, &prepared.kernel.image, &initrd, &names, true)?;
         for _ in 0..RETRIES_AFTER_HANG {
             let failed = report
@@ -281,5 +297,18 @@ pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i
             let why = report.check().err().map(|e| e.to_string());
             Err(why.unwrap_or_else(|| "the runner did not finish".into()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_kvm_free;
+
+    #[test]
+    fn kvm_free_test_binaries_are_recognised_by_their_target_name() {
+        assert!(is_kvm_free("properties-3ece76aa7e1d2d27"));
+        assert!(!is_kvm_free("ucalls-a96dabe4164a108f"));
+        assert!(!is_kvm_free("ucall_host-192272bca3a6013a"));
+        assert!(!is_kvm_free("properties"));
     }
 }

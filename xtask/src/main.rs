@@ -262,14 +262,17 @@ fn test() -> Result<(), String> {
     in_qemu::test_suite(
         guests::Arch::Aarch64,
         &aarch64_guests,
-        &[qemu::Machine::Aarch64Vhe, qemu::Machine::Aarch64Nvhe],
+        &[
+            (qemu::Machine::Aarch64Vhe, true),
+            (qemu::Machine::Aarch64Nvhe, false),
+        ],
     )?;
 
     step.start("the x86_64 suite on kvm_amd in QEMU");
     in_qemu::test_suite(
         guests::Arch::X86_64,
         &guest_dir,
-        &[qemu::Machine::X86_64KvmAmd],
+        &[(qemu::Machine::X86_64KvmAmd, false)],
     )?;
     step.finish();
     Ok(())
