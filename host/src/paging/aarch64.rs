@@ -85,6 +85,47 @@ impl Aarch64 {
     }
 }
 
+impl Aarch64 {
+    /// The entry for `gva` in the table of `level` at `table`, checked to be valid and to keep
+    /// its output address within the IPA size.
+    fn valid_entry<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        gva: u64,
+        level: u8,
+        table: u64,
+    ) -> Result<(u64, u64), Error> {
+        let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
+        if entry & VALID == 0 {
+            return Err(Error::NotMapped {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+            });
+        }
+        if entry & self.beyond_physical_mask() != 0 {
+            return Err(Error::BadEntry {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+                why: "output address bits beyond the IPA size are set",
+            });
+        }
+        Ok((entry_gpa, entry))
+    }
+
+    /// Where a page or block descriptor of `page_size` maps `gva`.
+    fn leaf(&self, entry: u64, gva: u64, page_size: u64) -> Translation {
+        let frame = entry & self.address_mask() & !(page_size - 1);
+        Translation {
+            gpa: frame | (gva & (page_size - 1)),
+            page_size,
+        }
+    }
+}
+
 /// The index of `gva`'s entry in a table of `level`.
 fn index(gva: u64, level: u8) -> u64 {
     (gva >> level_shift(level)) & INDEX_MASK
@@ -180,50 +221,42 @@ impl PageTableFormat for Aarch64 {
         }
         // TTBR0_EL1 keeps an ASID in bits 63:48 and CnP in bit 0.
         let mut table = root.0 & self.address_mask();
-        for level in (1..=LEVELS).rev() {
-            let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
-            let bad = |why| Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                why,
-            };
-            if entry & VALID == 0 {
-                return Err(Error::NotMapped {
+        // Levels 4 to 2 hold tables or blocks; level 1 only pages. Walking the table levels in a
+        // bounded loop and the last level after it leaves no way to run off the end.
+        for level in (2..=LEVELS).rev() {
+            let (entry_gpa, entry) = self.valid_entry(memory, gva, level, table)?;
+            if entry & TABLE_OR_PAGE == 0 {
+                let bad = |why| Error::BadEntry {
                     gva,
                     level,
                     entry_gpa,
                     entry,
-                });
-            }
-            if entry & self.beyond_physical_mask() != 0 {
-                return Err(bad("output address bits beyond the IPA size are set"));
-            }
-            let block = entry & TABLE_OR_PAGE == 0;
-            if block && level == 1 {
-                return Err(bad("0b01 is reserved at the page level"));
-            }
-            if block && level == LEVELS {
-                return Err(bad("a 4 KiB granule has no blocks at the root level"));
-            }
-            if block || level == 1 {
+                    why,
+                };
+                if level == LEVELS {
+                    return Err(bad("a 4 KiB granule has no blocks at the root level"));
+                }
                 let page_size = 1u64 << level_shift(level);
-                // In a block descriptor, the bits from 17 (above nT, bit 16) up to the block size
-                // are RES0.
-                let res0 = (page_size - 1) & !0x1_ffff;
-                if block && entry & res0 != 0 {
+                // In a block descriptor, the bits from 17 (above nT, bit 16) up to the block
+                // size are RES0.
+                if entry & (page_size - 1) & !0x1_ffff != 0 {
                     return Err(bad("reserved bits of a block entry are set"));
                 }
-                let frame = entry & self.address_mask() & !(page_size - 1);
-                return Ok(Translation {
-                    gpa: frame | (gva & (page_size - 1)),
-                    page_size,
-                });
+                return Ok(self.leaf(entry, gva, page_size));
             }
             table = entry & self.address_mask();
         }
-        unreachable!("level 1 always returns")
+        let (entry_gpa, entry) = self.valid_entry(memory, gva, 1, table)?;
+        if entry & TABLE_OR_PAGE == 0 {
+            return Err(Error::BadEntry {
+                gva,
+                level: 1,
+                entry_gpa,
+                entry,
+                why: "0b01 is reserved at the page level",
+            });
+        }
+        Ok(self.leaf(entry, gva, PageSize::Size4K.bytes()))
     }
 }
 
