@@ -132,8 +132,9 @@ fn world() -> impl Strategy<Value = (World, u64)> {
 fn poke(memory: &mut Snapshot, gpa: u64, bytes: &[u8]) {
     for (i, &b) in bytes.iter().enumerate() {
         for (start, region) in &mut memory.regions {
-            if let Some(slot) = (gpa + i as u64)
-                .checked_sub(*start)
+            if let Some(slot) = gpa
+                .checked_add(i as u64)
+                .and_then(|at| at.checked_sub(*start))
                 .and_then(|o| region.get_mut(o as usize))
             {
                 *slot = b;
