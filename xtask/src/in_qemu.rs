@@ -263,11 +263,13 @@ pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i
     .map_err(|e| e.to_string())?;
     let guest_dir = root.join("target/qemu/run-guest");
     let _ = std::fs::remove_dir_all(&guest_dir);
+    // Under its own name, which the runner prints.
+    let name = file_name(elf)?;
     std::fs::create_dir_all(&guest_dir)
-        .and_then(|()| std::fs::copy(elf, guest_dir.join("guest")).map(drop))
+        .and_then(|()| std::fs::copy(elf, guest_dir.join(name)).map(drop))
         .map_err(|e| format!("cannot stage {}: {e}", elf.display()))?;
     let mut args = runner_args.to_vec();
-    args.push(format!("{GUEST_DIR}/guest"));
+    args.push(format!("{GUEST_DIR}/{name}"));
     let command = InitCommand {
         name: "ucall-run".into(),
         exec: "/bin/ucall-run".into(),
