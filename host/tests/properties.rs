@@ -8,7 +8,7 @@
 mod reference;
 
 use proptest::prelude::*;
-use reference::{Model, Snapshot, X86_64Model, same};
+use reference::{Aarch64Model, Model, Snapshot, X86_64Model, same};
 use ucall_host::Error;
 use ucall_host::decode::{Exit, Transport, decode, read_record};
 use ucall_host::paging::{MemoryKind, PageTableFormat, PageTables, read_c_string, read_virtual};
@@ -271,6 +271,9 @@ macro_rules! walker_properties {
 walker_properties!(x86_64, X86_64Model, |physical_bits| X86_64Model {
     physical_bits
 });
+walker_properties!(aarch64, Aarch64Model, |physical_bits| Aarch64Model {
+    physical_bits
+});
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
@@ -347,6 +350,16 @@ proptest! {
     fn fuzz_decode_check_holds_for_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..2048)) {
         reference::fuzz::decode(&data);
     }
+
+    #[test]
+    fn fuzz_walk_check_holds_for_arbitrary_bytes_on_aarch64(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        reference::fuzz::walk_aarch64(&data);
+    }
+
+    #[test]
+    fn fuzz_decode_check_holds_for_arbitrary_bytes_on_aarch64(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        reference::fuzz::decode_aarch64(&data);
+    }
 }
 
 /// The fuzz targets' seed corpus (`fuzz/seeds/<target>/`), replayed: the checks hold for every
@@ -355,9 +368,13 @@ proptest! {
 fn fuzz_seed_corpus_passes_the_fuzz_checks() {
     let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
     let mut replayed = 0;
+    // The seeds' tables are x86_64's, whose present-and-writable entries (0b11) are aarch64
+    // table descriptors too: the aarch64 checks walk them as deep.
     for (target, check) in [
         ("walk", reference::fuzz::walk as fn(&[u8])),
         ("decode", reference::fuzz::decode),
+        ("walk", reference::fuzz::walk_aarch64),
+        ("decode", reference::fuzz::decode_aarch64),
     ] {
         let dir = seeds.join(target);
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));

@@ -3,7 +3,7 @@
 //! bytes, runs the real code on the memory and addresses they describe, and panics if it
 //! disagrees with the reference model.
 
-use super::{Model, Snapshot, Watched, X86_64Model, same};
+use super::{Aarch64Model, Model, Snapshot, Watched, X86_64Model, same};
 use std::cell::RefCell;
 use ucall_host::Error;
 use ucall_host::decode::{Exit, Transport};
@@ -88,6 +88,16 @@ pub fn walk(data: &[u8]) {
 /// [`decode_with`] the x86_64 model.
 pub fn decode(data: &[u8]) {
     decode_with(|physical_bits| X86_64Model { physical_bits }, data);
+}
+
+/// [`walk_with`] the aarch64 model.
+pub fn walk_aarch64(data: &[u8]) {
+    walk_with(|physical_bits| Aarch64Model { physical_bits }, data);
+}
+
+/// [`decode_with`] the aarch64 model.
+pub fn decode_aarch64(data: &[u8]) {
+    decode_with(|physical_bits| Aarch64Model { physical_bits }, data);
 }
 
 /// Walks, reads and strings through arbitrary tables agree with the model that `model` makes

@@ -197,6 +197,106 @@ impl X86_64Model {
     }
 }
 
+/// aarch64 stage-1 translation from TTBR0_EL1 with a 4 KiB granule and 48-bit virtual
+/// addresses (Arm ARM D8.3), as the host supports it. Levels are numbered as for x86_64: 4 is
+/// the root (Arm level 0), 1 holds pages (Arm level 3).
+#[derive(Clone, Copy, Debug)]
+pub struct Aarch64Model {
+    /// The VM's IPA size; the host supports 32 to 48.
+    pub physical_bits: u8,
+}
+
+impl Model for Aarch64Model {
+    type Format = ucall_host::paging::aarch64::Aarch64;
+
+    fn format(&self) -> Self::Format {
+        ucall_host::paging::aarch64::Aarch64::new(self.physical_bits)
+    }
+
+    fn translate(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+    ) -> (Result<Translation, Error>, Vec<u64>) {
+        let mut reads = Vec::new();
+        let result = self.walk(memory, root, gva, &mut reads);
+        (result, reads)
+    }
+}
+
+impl Aarch64Model {
+    fn walk(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+        reads: &mut Vec<u64>,
+    ) -> Result<Translation, Error> {
+        // TTBR0_EL1 with T0SZ = 16 translates the addresses whose bits 63..48 are all 0.
+        if gva >> 48 != 0 {
+            return Err(Error::NonCanonical { gva, bits: 48 });
+        }
+        let bits = self.physical_bits.clamp(32, 48);
+        let address = ((1u64 << bits) - 1) & !0xfff;
+        let beyond = ((1u64 << 48) - 1) & !((1u64 << bits) - 1);
+        let mut table = root & address;
+        for level in [4u8, 3, 2, 1] {
+            let shift = 12 + 9 * (u32::from(level) - 1);
+            let entry_gpa = table + ((gva >> shift) & 511) * 8;
+            reads.push(entry_gpa);
+            let entry = memory.u64(entry_gpa).ok_or(Error::TableOutsideMemory {
+                gva,
+                level,
+                table_gpa: table,
+            })?;
+            let bad = |why| Error::BadEntry {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+                why,
+            };
+            // Bit 0: valid. Bit 1: table (or, at the last level, page); clear: block.
+            if entry & 1 == 0 {
+                return Err(Error::NotMapped {
+                    gva,
+                    level,
+                    entry_gpa,
+                    entry,
+                });
+            }
+            if entry & beyond != 0 {
+                return Err(bad("output address bits beyond the IPA size are set"));
+            }
+            let block = entry & 2 == 0;
+            if level == 1 {
+                if block {
+                    return Err(bad("0b01 is reserved at the page level"));
+                }
+            } else if block {
+                if level == 4 {
+                    return Err(bad("a 4 KiB granule has no blocks at the root level"));
+                }
+            } else {
+                table = entry & address;
+                continue;
+            }
+            let size = 1u64 << shift;
+            // Block output addresses start at the block size; bits 17 up to it are RES0.
+            if block && entry & (size - 1) & !0x1_ffff != 0 {
+                return Err(bad("reserved bits of a block entry are set"));
+            }
+            let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
+            return Ok(Translation {
+                gpa,
+                page_size: size,
+            });
+        }
+        unreachable!("level 1 returns")
+    }
+}
+
 /// Reads `len` bytes at `gva` byte by byte.
 pub fn read_virtual<M: Model>(
     model: &M,
