@@ -215,6 +215,14 @@ pub enum Error {
         /// The hardware entry failure reason.
         reason: u64,
     },
+    /// The guest runs in a paging mode whose tables the host cannot walk.
+    #[error("vCPU {vcpu} runs in an unsupported paging mode: {mode}")]
+    UnsupportedPagingMode {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// The mode, with the registers that tell it.
+        mode: String,
+    },
     /// The guest made no ucall within the watchdog timeout.
     #[error("vCPU {vcpu} made no ucall within {after:?}")]
     Timeout {

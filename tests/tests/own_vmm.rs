@@ -47,7 +47,7 @@ fn run_in_own_vm(name: &str) -> Result<Vec<Ucall>, Error> {
         let record = transport
             .record_address(&exit, || x86_64::record_register(&mut vcpu))?
             .expect("an in on the ucall port");
-        let root = x86_64::page_table_root(&mut vcpu, tables.root());
+        let root = x86_64::page_table_root(&mut vcpu, 0)?;
         let ucall = decode(&memory, &format, root, record)?;
         let end = matches!(ucall, Ucall::Done | Ucall::Abort(_));
         ucalls.push(ucall);

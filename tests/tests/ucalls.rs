@@ -277,3 +277,15 @@ fn port_io_on_aarch64_is_a_typed_error() {
         })
     ));
 }
+
+#[test]
+fn records_decode_through_the_built_tables_when_asked() {
+    let elf = ucall_tests::guest("sync_stages");
+    let mut vm = ucall_host::vm::VmBuilder::new(&elf)
+        .table_root(ucall_host::vm::TableRoot::Built)
+        .build()
+        .expect("VM");
+    let (ucalls, error) = ucalls_until_end(&mut vm.take_vcpus().remove(0));
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(ucalls, expected_stages());
+}

@@ -208,10 +208,13 @@ pub fn record_register(_vcpu: &mut VcpuFd) -> u64 {
     0
 }
 
-/// The tables the host built: TTBR0_EL1 as set up (reading it back would cost an ioctl per
-/// ucall).
-pub fn page_table_root(_vcpu: &mut VcpuFd, built: GuestAddress) -> GuestAddress {
-    built
+/// The page-table root the guest runs with now: TTBR0_EL1, read with one `KVM_GET_ONE_REG`
+/// (aarch64 has no synced registers). The walker drops its ASID and CnP bits.
+///
+/// `index` names the vCPU in the error.
+pub fn page_table_root(vcpu: &mut VcpuFd, index: usize) -> Result<GuestAddress, Error> {
+    let _ = index;
+    get(vcpu, TTBR0_EL1_ID, "KVM_GET_ONE_REG (TTBR0_EL1)").map(GuestAddress)
 }
 
 /// Where the guest stopped (PC), and the instruction there, for an internal-error report.

@@ -115,6 +115,19 @@ pub enum TransportKind {
     Pio,
 }
 
+/// Which page tables the host walks to find a ucall's record and strings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TableRoot {
+    /// The root the vCPU runs with at the exit: CR3 on x86_64 (from the synced registers, no
+    /// ioctl), TTBR0_EL1 on aarch64 (one `KVM_GET_ONE_REG` per ucall). Right even for a guest
+    /// that switches to tables of its own.
+    #[default]
+    Live,
+    /// The tables the builder made, as the Linux KVM selftests assume: saves the register read
+    /// on aarch64, but decodes a guest that switched tables through the wrong ones.
+    Built,
+}
+
 /// Builds a [`Vm`] that runs one guest ELF.
 ///
 /// ```no_run
@@ -141,11 +154,12 @@ pub struct VmBuilder<'a> {
     stack_size: u64,
     transport: TransportKind,
     timeout: Duration,
+    table_root: TableRoot,
 }
 
 impl<'a> VmBuilder<'a> {
     /// A VM for the guest `elf`: one vCPU, 32 MiB of memory, 64 KiB of stack per vCPU, MMIO
-    /// ucalls, and a 10-second watchdog per ucall.
+    /// ucalls, a 10-second watchdog per ucall, and records found through the live tables.
     pub fn new(elf: &'a [u8]) -> Self {
         VmBuilder {
             elf,
@@ -154,6 +168,7 @@ impl<'a> VmBuilder<'a> {
             stack_size: 64 << 10,
             transport: TransportKind::Mmio,
             timeout: Duration::from_secs(10),
+            table_root: TableRoot::Live,
         }
     }
 
@@ -184,6 +199,12 @@ impl<'a> VmBuilder<'a> {
     /// How long a vCPU may run without making a ucall before [`Error::Timeout`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Which page tables the host walks for records and strings.
+    pub fn table_root(mut self, table_root: TableRoot) -> Self {
+        self.table_root = table_root;
         self
     }
 
@@ -282,6 +303,7 @@ impl<'a> VmBuilder<'a> {
                 memory: Arc::clone(&memory),
                 format,
                 root: tables.root(),
+                table_root: self.table_root,
                 transport,
                 timeout: self.timeout,
                 watchdog: Watchdog::new()?,
@@ -371,6 +393,7 @@ pub struct Vcpu {
     memory: Arc<GuestMemoryMmap>,
     format: Format,
     root: GuestAddress,
+    table_root: TableRoot,
     transport: Transport,
     timeout: Duration,
     watchdog: Watchdog,
@@ -548,7 +571,10 @@ impl Vcpu {
                 exit: format!("{exit:x?}"),
             });
         };
-        let root = arch::page_table_root(&mut self.fd, self.root);
+        let root = match self.table_root {
+            TableRoot::Live => arch::page_table_root(&mut self.fd, vcpu)?,
+            TableRoot::Built => self.root,
+        };
         let ucall = decode(&*self.memory, &self.format, root, record)?;
         self.finished = matches!(ucall, Ucall::Done | Ucall::Abort(_));
         Ok(ucall)

@@ -210,9 +210,29 @@ pub fn record_register(vcpu: &mut VcpuFd) -> u64 {
     vcpu.sync_regs_mut().regs.rdi
 }
 
-/// The page-table root the guest runs with now: CR3, as synced by KVM.
-pub fn page_table_root(vcpu: &mut VcpuFd, _built: GuestAddress) -> GuestAddress {
-    GuestAddress(vcpu.sync_regs_mut().sregs.cr3)
+/// The page-table root the guest runs with now: CR3, as synced by KVM. An error if the guest
+/// left 64-bit mode with 4-level paging (cleared CR0.PG, or runs with EFER.LMA clear or
+/// CR4.LA57 set), where the walker's format would decode its addresses wrongly.
+///
+/// `index` names the vCPU in the error.
+pub fn page_table_root(vcpu: &mut VcpuFd, index: usize) -> Result<GuestAddress, Error> {
+    let sregs = &vcpu.sync_regs_mut().sregs;
+    let cr0 = Cr0Flags::from_bits_truncate(sregs.cr0);
+    let cr4 = Cr4Flags::from_bits_truncate(sregs.cr4);
+    let efer = EferFlags::from_bits_truncate(sregs.efer);
+    if !cr0.contains(Cr0Flags::PAGING)
+        || !efer.contains(EferFlags::LONG_MODE_ACTIVE)
+        || cr4.contains(Cr4Flags::L5_PAGING)
+    {
+        return Err(Error::UnsupportedPagingMode {
+            vcpu: index,
+            mode: format!(
+                "CR0 {:#x}, CR4 {:#x}, EFER {:#x} (ucalls need 64-bit mode with 4-level paging)",
+                sregs.cr0, sregs.cr4, sregs.efer
+            ),
+        });
+    }
+    Ok(GuestAddress(sregs.cr3))
 }
 
 /// Where the guest stopped, and the instruction bytes there, for an internal-error report.
@@ -226,7 +246,8 @@ pub fn describe_position<M: GuestMemory + ?Sized>(
         Ok(regs) => regs.rip,
         Err(e) => return format!("(rip unreadable: {e})"),
     };
-    let root = page_table_root(vcpu, built);
+    // The live root when the mode allows a walk, else the built one: this is a report, best effort.
+    let root = page_table_root(vcpu, 0).unwrap_or(built);
     let mut bytes = [0u8; 15];
     match read_virtual(memory, format, root, rip, &mut bytes) {
         Ok(()) => {
