@@ -6,7 +6,7 @@
 //! a guest program is a few lines long (this one is built and run by the tests as
 //! `tests/guests/src/bin/readme.rs`; a bare-metal program cannot be a doctest):
 //!
-//! ```ignore
+//! ```text
 //! #![no_std]
 //! #![no_main]
 //!

@@ -80,7 +80,7 @@ macro_rules! guest_assert_eq {
 /// Defines the program's entry point `_start`, which calls `main` with the vCPU's index (the host
 /// passes it in the first argument register), sends DONE when `main` returns, and halts.
 ///
-/// ```ignore
+/// ```text
 /// #![no_std]
 /// #![no_main]
 ///

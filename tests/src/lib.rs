@@ -81,5 +81,5 @@ pub fn transports() -> &'static [TransportKind] {
 
 /// The README's Rust examples, compiled and run as doc tests so that they stay true.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
 pub struct ReadmeDoctests;
