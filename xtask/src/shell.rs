@@ -85,10 +85,10 @@ impl Step {
     pub fn start(&mut self, what: &str) {
         self.done += 1;
         eprintln!(
-            "==> [{}/{}] {what} ({:.0?} so far)",
+            "==> [{}/{}] {what} (at {:.0}s)",
             self.done,
             self.total,
-            self.started.elapsed()
+            self.started.elapsed().as_secs_f64()
         );
     }
 
