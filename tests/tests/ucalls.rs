@@ -141,7 +141,7 @@ fn probed_mmio_address_is_in_no_memslot_within_the_usable_width_and_identity_map
 fn mmio_address_is_published_in_the_guest_global() {
     use vm_memory::{Bytes, GuestAddress};
     let elf = ucall_tests::guest("sync_stages");
-    let symbol = ucall_host::vm::GuestImage::parse(&elf, elf_machine())
+    let symbol = ucall_host::vm::GuestImage::parse(&elf, ucall_host::vm::ELF_MACHINE)
         .and_then(|image| image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL))
         .expect("the guest has the symbol");
     let vm = vm("sync_stages", TransportKind::Mmio, 1);
@@ -150,14 +150,6 @@ fn mmio_address_is_published_in_the_guest_global() {
         .read_obj(GuestAddress(symbol))
         .expect("symbol in memory");
     assert_eq!(Some(published), vm.transport().mmio_gpa);
-}
-
-fn elf_machine() -> u16 {
-    if cfg!(target_arch = "x86_64") {
-        62
-    } else {
-        183
-    }
 }
 
 #[test]
