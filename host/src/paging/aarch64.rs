@@ -5,16 +5,16 @@
 //! Levels are counted as on x86_64 so that errors read the same on both: level 4 is the root
 //! (the Arm level 0 table), level 1 holds 4 KiB pages (Arm level 3).
 
-use super::{Mapping, MemoryKind, PageSize, PageTableFormat, TableAllocator, Translation};
+#[cfg(test)]
+use super::radix::read_entry;
+use super::radix::{self, Encoding, LEVELS, VIRTUAL_BITS, level_shift};
+use super::{Mapping, MemoryKind, PageTableFormat, TableAllocator, Translation};
 use crate::Error;
-use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use vm_memory::{GuestAddress, GuestMemory};
 
-/// Levels of translation; level 4 is the root, level 1 holds 4 KiB pages.
-const LEVELS: u8 = 4;
-/// Bits of virtual address that TTBR0_EL1 translates (TCR_EL1.T0SZ = 16).
-const VIRTUAL_BITS: u32 = 48;
-/// Entries are 8 bytes, 512 to a table.
-const INDEX_MASK: u64 = 0x1ff;
+#[cfg(test)]
+use super::radix::index;
+
 /// With a 4 KiB granule (and no FEAT_LPA2), output addresses have at most 48 bits.
 const MAX_PHYSICAL_BITS: u8 = 48;
 
@@ -57,89 +57,10 @@ impl Aarch64 {
         }
     }
 
-    /// Bits 12 up to the physical width: where a descriptor keeps its output address.
-    fn address_mask(&self) -> u64 {
-        ((1u64 << self.physical_bits) - 1) & !0xfff
-    }
-
     /// Output-address bits beyond the IPA size: set, they make an address size fault.
     fn beyond_physical_mask(&self) -> u64 {
         ((1u64 << MAX_PHYSICAL_BITS) - 1) & !((1u64 << self.physical_bits) - 1)
     }
-
-    fn read_entry<M: GuestMemory + ?Sized>(
-        memory: &M,
-        gva: u64,
-        level: u8,
-        table: u64,
-    ) -> Result<(u64, u64), Error> {
-        let entry_gpa = table + index(gva, level) * 8;
-        let entry = memory
-            .read_obj::<u64>(GuestAddress(entry_gpa))
-            .map_err(|_| Error::TableOutsideMemory {
-                gva,
-                level,
-                table_gpa: table,
-            })?;
-        Ok((entry_gpa, entry))
-    }
-}
-
-impl Aarch64 {
-    /// The entry for `gva` in the table of `level` at `table`, checked to be valid and to keep
-    /// its output address within the IPA size.
-    fn valid_entry<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        gva: u64,
-        level: u8,
-        table: u64,
-    ) -> Result<(u64, u64), Error> {
-        let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
-        if entry & VALID == 0 {
-            return Err(Error::NotMapped {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-            });
-        }
-        if entry & self.beyond_physical_mask() != 0 {
-            return Err(Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                why: "output address bits beyond the IPA size are set",
-            });
-        }
-        Ok((entry_gpa, entry))
-    }
-
-    /// Where a page or block descriptor of `page_size` maps `gva`.
-    fn leaf(&self, entry: u64, gva: u64, page_size: u64) -> Translation {
-        let frame = entry & self.address_mask() & !(page_size - 1);
-        Translation {
-            gpa: frame | (gva & (page_size - 1)),
-            page_size,
-        }
-    }
-}
-
-/// The index of `gva`'s entry in a table of `level`.
-fn index(gva: u64, level: u8) -> u64 {
-    (gva >> level_shift(level)) & INDEX_MASK
-}
-
-/// log2 of the bytes one entry of `level` covers.
-fn level_shift(level: u8) -> u32 {
-    12 + 9 * (u32::from(level) - 1)
-}
-
-/// Whether TTBR0_EL1 translates `gva`: bits 63..48 clear (the upper range is TTBR1's, which
-/// the host disables).
-fn in_range(gva: u64) -> bool {
-    gva >> VIRTUAL_BITS == 0
 }
 
 /// The attribute bits of a leaf descriptor for memory of `kind`.
@@ -149,6 +70,69 @@ fn leaf_attributes(kind: MemoryKind) -> u64 {
             (MAIR_INDEX_NORMAL << ATTR_INDEX_SHIFT) | INNER_SHAREABLE | ACCESS_FLAG
         }
         MemoryKind::Device => (MAIR_INDEX_DEVICE << ATTR_INDEX_SHIFT) | ACCESS_FLAG | EXECUTE_NEVER,
+    }
+}
+
+impl Encoding for Aarch64 {
+    fn check_range(&self, gva: u64) -> Result<(), Error> {
+        // TTBR0_EL1 translates addresses with bits 63..48 clear (the upper range is TTBR1's,
+        // which the host disables).
+        if gva >> VIRTUAL_BITS == 0 {
+            Ok(())
+        } else {
+            Err(Error::NonCanonical {
+                gva,
+                bits: VIRTUAL_BITS,
+            })
+        }
+    }
+
+    /// Bits 12 up to the IPA size: where a descriptor keeps its output address.
+    fn address_mask(&self) -> u64 {
+        ((1u64 << self.physical_bits) - 1) & !0xfff
+    }
+
+    fn is_valid(&self, entry: u64) -> bool {
+        entry & VALID != 0
+    }
+
+    fn is_block(&self, entry: u64, level: u8) -> bool {
+        // Bit 1 clear: a block above level 1; at level 1 that encoding is reserved.
+        level > 1 && entry & TABLE_OR_PAGE == 0
+    }
+
+    fn malformed(&self, entry: u64, level: u8) -> Option<&'static str> {
+        if entry & self.beyond_physical_mask() != 0 {
+            return Some("output address bits beyond the IPA size are set");
+        }
+        if level == 1 && entry & TABLE_OR_PAGE == 0 {
+            return Some("0b01 is reserved at the page level");
+        }
+        if !self.is_block(entry, level) {
+            return None;
+        }
+        if level == LEVELS {
+            return Some("a 4 KiB granule has no blocks at the root level");
+        }
+        // In a block descriptor, the bits from 17 (above nT, bit 16) up to the block size are
+        // RES0.
+        let page_size = 1u64 << level_shift(level);
+        (entry & (page_size - 1) & !0x1_ffff != 0)
+            .then_some("reserved bits of a block entry are set")
+    }
+
+    fn table_entry(&self, table: u64) -> u64 {
+        table | TABLE_OR_PAGE | VALID
+    }
+
+    fn leaf_entry(&self, mapping: &Mapping, level: u8) -> u64 {
+        // At level 1 a valid leaf is a page (0b11); above it, a block (0b01).
+        let kind_bits = if level == 1 {
+            TABLE_OR_PAGE | VALID
+        } else {
+            VALID
+        };
+        mapping.gpa | leaf_attributes(mapping.kind) | kind_bits
     }
 }
 
@@ -164,47 +148,7 @@ impl PageTableFormat for Aarch64 {
         root: GuestAddress,
         mapping: Mapping,
     ) -> Result<(), Error> {
-        mapping.check_aligned()?;
-        let gva = mapping.gva;
-        if !in_range(gva) {
-            return Err(Error::NonCanonical {
-                gva,
-                bits: VIRTUAL_BITS,
-            });
-        }
-        let leaf_level = match mapping.size {
-            PageSize::Size4K => 1,
-            PageSize::Size2M => 2,
-        };
-        let mut table = root.0;
-        for level in (leaf_level + 1..=LEVELS).rev() {
-            let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
-            table = if entry & VALID == 0 {
-                let next = tables.allocate(memory)?;
-                write_entry(memory, entry_gpa, next.0 | TABLE_OR_PAGE | VALID)?;
-                next.0
-            } else if entry & TABLE_OR_PAGE == 0 {
-                // A block already covers this address.
-                return Err(Error::AlreadyMapped { gva });
-            } else {
-                entry & self.address_mask()
-            };
-        }
-        let (entry_gpa, entry) = Self::read_entry(memory, gva, leaf_level, table)?;
-        if entry & VALID != 0 {
-            return Err(Error::AlreadyMapped { gva });
-        }
-        // At level 1 a valid leaf is a page (0b11); above it, a block (0b01).
-        let kind_bits = if leaf_level == 1 {
-            TABLE_OR_PAGE | VALID
-        } else {
-            VALID
-        };
-        write_entry(
-            memory,
-            entry_gpa,
-            mapping.gpa | leaf_attributes(mapping.kind) | kind_bits,
-        )
+        radix::map(self, memory, tables, root, mapping)
     }
 
     fn translate<M: GuestMemory + ?Sized>(
@@ -213,72 +157,15 @@ impl PageTableFormat for Aarch64 {
         root: GuestAddress,
         gva: u64,
     ) -> Result<Translation, Error> {
-        if !in_range(gva) {
-            return Err(Error::NonCanonical {
-                gva,
-                bits: VIRTUAL_BITS,
-            });
-        }
-        // TTBR0_EL1 keeps an ASID in bits 63:48 and CnP in bit 0.
-        let mut table = root.0 & self.address_mask();
-        // Levels 4 to 2 hold tables or blocks; level 1 only pages. Walking the table levels in a
-        // bounded loop and the last level after it leaves no way to run off the end.
-        for level in (2..=LEVELS).rev() {
-            let (entry_gpa, entry) = self.valid_entry(memory, gva, level, table)?;
-            if entry & TABLE_OR_PAGE == 0 {
-                let bad = |why| Error::BadEntry {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry,
-                    why,
-                };
-                if level == LEVELS {
-                    return Err(bad("a 4 KiB granule has no blocks at the root level"));
-                }
-                let page_size = 1u64 << level_shift(level);
-                // In a block descriptor, the bits from 17 (above nT, bit 16) up to the block
-                // size are RES0.
-                if entry & (page_size - 1) & !0x1_ffff != 0 {
-                    return Err(bad("reserved bits of a block entry are set"));
-                }
-                return Ok(self.leaf(entry, gva, page_size));
-            }
-            table = entry & self.address_mask();
-        }
-        let (entry_gpa, entry) = self.valid_entry(memory, gva, 1, table)?;
-        if entry & TABLE_OR_PAGE == 0 {
-            return Err(Error::BadEntry {
-                gva,
-                level: 1,
-                entry_gpa,
-                entry,
-                why: "0b01 is reserved at the page level",
-            });
-        }
-        Ok(self.leaf(entry, gva, PageSize::Size4K.bytes()))
+        radix::translate(self, memory, root, gva)
     }
-}
-
-fn write_entry<M: GuestMemory + ?Sized>(
-    memory: &M,
-    entry_gpa: u64,
-    entry: u64,
-) -> Result<(), Error> {
-    memory
-        .write_obj(entry, GuestAddress(entry_gpa))
-        .map_err(|e| {
-            Error::Memory(format!(
-                "cannot write a page-table entry at {entry_gpa:#x}: {e}"
-            ))
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paging::{PageTables, read_c_string, read_virtual};
-    use vm_memory::GuestMemoryMmap;
+    use crate::paging::{PageSize, PageTables, read_c_string, read_virtual};
+    use vm_memory::{Bytes, GuestMemoryMmap};
 
     /// RAM as on aarch64 guests: 4 MiB at 1 GiB, tables at its start.
     const RAM: u64 = 0x4000_0000;
@@ -307,7 +194,7 @@ mod tests {
     ) -> u64 {
         let mut table = tables.root().0;
         for l in (level + 1..=LEVELS).rev() {
-            let (_, entry) = Aarch64::read_entry(memory, gva, l, table).unwrap();
+            let (_, entry) = read_entry(memory, gva, l, table).unwrap();
             table = entry & 0x0000_ffff_ffff_f000;
         }
         table + index(gva, level) * 8

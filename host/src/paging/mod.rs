@@ -5,6 +5,7 @@
 //! format, one page at a time, so nothing outside guest memory is ever touched.
 
 pub mod aarch64;
+mod radix;
 pub mod x86_64;
 
 use crate::Error;

@@ -1,17 +1,17 @@
 //! x86_64 4-level paging (48-bit virtual addresses), as set up by the host and walked to find
 //! ucall records.
 
-use super::{Mapping, MemoryKind, PageSize, PageTableFormat, TableAllocator, Translation};
+#[cfg(test)]
+use super::radix::read_entry;
+use super::radix::{self, Encoding, LEVELS, VIRTUAL_BITS, level_shift};
+use super::{Mapping, MemoryKind, PageTableFormat, TableAllocator, Translation};
 use crate::Error;
-use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use vm_memory::{GuestAddress, GuestMemory};
 use x86_64::structures::paging::PageTableFlags as Flags;
 
-/// Levels of 4-level paging; level 4 is the root (PML4), level 1 holds 4 KiB pages.
-const LEVELS: u8 = 4;
-/// Bits of virtual address that 4-level paging translates.
-const VIRTUAL_BITS: u32 = 48;
-/// Entries are 8 bytes, 512 to a table.
-const INDEX_MASK: u64 = 0x1ff;
+#[cfg(test)]
+use super::radix::index;
+
 /// Physical-address bits above 51 are never address bits.
 const MAX_PHYSICAL_BITS: u8 = 52;
 
@@ -36,87 +36,70 @@ impl X86_64 {
         }
     }
 
-    /// Bits 12 up to the physical width: where an entry keeps its address.
-    fn address_mask(&self) -> u64 {
-        ((1u64 << self.physical_bits) - 1) & !0xfff
-    }
-
     /// Bits that must be zero in every entry: from the physical width up to bit 51.
     fn reserved_mask(&self) -> u64 {
         ((1u64 << MAX_PHYSICAL_BITS) - 1) & !((1u64 << self.physical_bits) - 1)
     }
+}
 
-    fn read_entry<M: GuestMemory + ?Sized>(
-        memory: &M,
-        gva: u64,
-        level: u8,
-        table: u64,
-    ) -> Result<(u64, u64), Error> {
-        let entry_gpa = table + index(gva, level) * 8;
-        let entry = memory
-            .read_obj::<u64>(GuestAddress(entry_gpa))
-            .map_err(|_| Error::TableOutsideMemory {
+impl Encoding for X86_64 {
+    fn check_range(&self, gva: u64) -> Result<(), Error> {
+        // Canonical for 4-level paging: bits 63..47 all equal.
+        let top = (gva as i64) >> (VIRTUAL_BITS - 1);
+        if top == 0 || top == -1 {
+            Ok(())
+        } else {
+            Err(Error::NonCanonical {
                 gva,
-                level,
-                table_gpa: table,
-            })?;
-        Ok((entry_gpa, entry))
+                bits: VIRTUAL_BITS,
+            })
+        }
     }
 
-    /// The entry for `gva` in the table of `level` at `table`, checked to be present and to
-    /// have no address bits beyond the physical width.
-    fn present_entry<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        gva: u64,
-        level: u8,
-        table: u64,
-    ) -> Result<(u64, u64), Error> {
-        let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
-        if !Flags::from_bits_truncate(entry).contains(Flags::PRESENT) {
-            return Err(Error::NotMapped {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-            });
-        }
+    /// Bits 12 up to the physical width.
+    fn address_mask(&self) -> u64 {
+        ((1u64 << self.physical_bits) - 1) & !0xfff
+    }
+
+    fn is_valid(&self, entry: u64) -> bool {
+        Flags::from_bits_truncate(entry).contains(Flags::PRESENT)
+    }
+
+    fn is_block(&self, entry: u64, level: u8) -> bool {
+        // Bit 7 is PS in levels 4 to 2 (reserved in level 4) and PAT in level 1.
+        level > 1 && Flags::from_bits_truncate(entry).contains(Flags::HUGE_PAGE)
+    }
+
+    fn malformed(&self, entry: u64, level: u8) -> Option<&'static str> {
         if entry & self.reserved_mask() != 0 {
-            return Err(Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                why: "address bits above the physical address width are set",
-            });
+            return Some("address bits above the physical address width are set");
         }
-        Ok((entry_gpa, entry))
+        if !self.is_block(entry, level) {
+            return None;
+        }
+        if level == LEVELS {
+            return Some("the page-size bit is reserved in a PML4 entry");
+        }
+        // In a huge-page entry, bit 12 is PAT and the bits up to the page size are reserved.
+        let page_size = 1u64 << level_shift(level);
+        (entry & (page_size - 1) & !0x1fff & self.address_mask() != 0)
+            .then_some("reserved bits of a large-page entry are set")
     }
 
-    /// Where `gva` leads through a leaf `entry` that maps a page of `page_size` bytes.
-    fn leaf(&self, entry: u64, gva: u64, page_size: u64) -> Translation {
-        let frame = entry & self.address_mask() & !(page_size - 1);
-        Translation {
-            gpa: frame | (gva & (page_size - 1)),
-            page_size,
-        }
+    fn table_entry(&self, table: u64) -> u64 {
+        table | (Flags::PRESENT | Flags::WRITABLE).bits()
     }
-}
 
-/// The index of `gva`'s entry in a table of `level`.
-fn index(gva: u64, level: u8) -> u64 {
-    (gva >> level_shift(level)) & INDEX_MASK
-}
-
-/// log2 of the bytes one entry of `level` covers.
-fn level_shift(level: u8) -> u32 {
-    12 + 9 * (u32::from(level) - 1)
-}
-
-/// Whether `gva` is canonical for 4-level paging: bits 63..47 all equal.
-fn is_canonical(gva: u64) -> bool {
-    let top = (gva as i64) >> (VIRTUAL_BITS - 1);
-    top == 0 || top == -1
+    fn leaf_entry(&self, mapping: &Mapping, level: u8) -> u64 {
+        let mut flags = Flags::PRESENT | Flags::WRITABLE;
+        if level > 1 {
+            flags |= Flags::HUGE_PAGE;
+        }
+        if mapping.kind == MemoryKind::Device {
+            flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
+        }
+        mapping.gpa | flags.bits()
+    }
 }
 
 impl PageTableFormat for X86_64 {
@@ -131,45 +114,7 @@ impl PageTableFormat for X86_64 {
         root: GuestAddress,
         mapping: Mapping,
     ) -> Result<(), Error> {
-        mapping.check_aligned()?;
-        let gva = mapping.gva;
-        if !is_canonical(gva) {
-            return Err(Error::NonCanonical {
-                gva,
-                bits: VIRTUAL_BITS,
-            });
-        }
-        let leaf_level = match mapping.size {
-            PageSize::Size4K => 1,
-            PageSize::Size2M => 2,
-        };
-        let table_flags = Flags::PRESENT | Flags::WRITABLE;
-        let mut table = root.0;
-        for level in (leaf_level + 1..=LEVELS).rev() {
-            let (entry_gpa, entry) = Self::read_entry(memory, gva, level, table)?;
-            let flags = Flags::from_bits_truncate(entry);
-            table = if !flags.contains(Flags::PRESENT) {
-                let next = tables.allocate(memory)?;
-                write_entry(memory, entry_gpa, next.0 | table_flags.bits())?;
-                next.0
-            } else if flags.contains(Flags::HUGE_PAGE) {
-                return Err(Error::AlreadyMapped { gva });
-            } else {
-                entry & self.address_mask()
-            };
-        }
-        let (entry_gpa, entry) = Self::read_entry(memory, gva, leaf_level, table)?;
-        if Flags::from_bits_truncate(entry).contains(Flags::PRESENT) {
-            return Err(Error::AlreadyMapped { gva });
-        }
-        let mut flags = Flags::PRESENT | Flags::WRITABLE;
-        if mapping.size == PageSize::Size2M {
-            flags |= Flags::HUGE_PAGE;
-        }
-        if mapping.kind == MemoryKind::Device {
-            flags |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
-        }
-        write_entry(memory, entry_gpa, mapping.gpa | flags.bits())
+        radix::map(self, memory, tables, root, mapping)
     }
 
     fn translate<M: GuestMemory + ?Sized>(
@@ -178,63 +123,15 @@ impl PageTableFormat for X86_64 {
         root: GuestAddress,
         gva: u64,
     ) -> Result<Translation, Error> {
-        if !is_canonical(gva) {
-            return Err(Error::NonCanonical {
-                gva,
-                bits: VIRTUAL_BITS,
-            });
-        }
-        // CR3 may carry PCD/PWT (and a PCID) in its low bits.
-        let mut table = root.0 & self.address_mask();
-        // Levels 4 to 2 hold tables or huge pages; level 1 only pages. Walking the table levels
-        // in a bounded loop and the last level after it leaves no way to run off the end.
-        for level in (2..=LEVELS).rev() {
-            let (entry_gpa, entry) = self.present_entry(memory, gva, level, table)?;
-            // Bit 7 is PS in levels 4 to 2 (reserved in level 4) and PAT in level 1.
-            if Flags::from_bits_truncate(entry).contains(Flags::HUGE_PAGE) {
-                let bad = |why| Error::BadEntry {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry,
-                    why,
-                };
-                if level == LEVELS {
-                    return Err(bad("the page-size bit is reserved in a PML4 entry"));
-                }
-                let page_size = 1u64 << level_shift(level);
-                // In a huge-page entry, bit 12 is PAT and the bits up to the page size are reserved.
-                if entry & (page_size - 1) & !0x1fff & self.address_mask() != 0 {
-                    return Err(bad("reserved bits of a large-page entry are set"));
-                }
-                return Ok(self.leaf(entry, gva, page_size));
-            }
-            table = entry & self.address_mask();
-        }
-        let (_, entry) = self.present_entry(memory, gva, 1, table)?;
-        Ok(self.leaf(entry, gva, PageSize::Size4K.bytes()))
+        radix::translate(self, memory, root, gva)
     }
-}
-
-fn write_entry<M: GuestMemory + ?Sized>(
-    memory: &M,
-    entry_gpa: u64,
-    entry: u64,
-) -> Result<(), Error> {
-    memory
-        .write_obj(entry, GuestAddress(entry_gpa))
-        .map_err(|e| {
-            Error::Memory(format!(
-                "cannot write a page-table entry at {entry_gpa:#x}: {e}"
-            ))
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paging::{PageTables, read_c_string, read_virtual};
-    use vm_memory::GuestMemoryMmap;
+    use crate::paging::{PageSize, PageTables, read_c_string, read_virtual};
+    use vm_memory::{Bytes, GuestMemoryMmap};
 
     const MEMORY: u64 = 0x40_0000;
     const TABLES: u64 = 0x1000;
@@ -261,7 +158,7 @@ mod tests {
     ) -> u64 {
         let mut table = tables.root().0;
         for l in (level + 1..=LEVELS).rev() {
-            let (_, entry) = X86_64::read_entry(memory, gva, l, table).unwrap();
+            let (_, entry) = read_entry(memory, gva, l, table).unwrap();
             table = entry & 0x000f_ffff_ffff_f000;
         }
         table + index(gva, level) * 8

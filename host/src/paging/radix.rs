@@ -1,0 +1,178 @@
+//! What both page-table formats share: four levels of 512 eight-byte entries over 4 KiB pages,
+//! translating 48-bit virtual addresses. Levels count from 4 (the root) down to 1 (4 KiB pages)
+//! on both architectures, so that errors read the same.
+
+use super::{Mapping, PageSize, TableAllocator, Translation};
+use crate::Error;
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+
+/// Levels of translation; level 4 is the root, level 1 holds 4 KiB pages.
+pub(crate) const LEVELS: u8 = 4;
+/// Bits of virtual address that four levels of 9-bit indices over 4 KiB pages translate.
+pub(crate) const VIRTUAL_BITS: u32 = 48;
+/// Entries are 8 bytes, 512 to a table.
+const INDEX_MASK: u64 = 0x1ff;
+
+/// log2 of the bytes one entry of `level` covers.
+pub(crate) fn level_shift(level: u8) -> u32 {
+    12 + 9 * (u32::from(level) - 1)
+}
+
+/// The index of `gva`'s entry in a table of `level`.
+pub(crate) fn index(gva: u64, level: u8) -> u64 {
+    (gva >> level_shift(level)) & INDEX_MASK
+}
+
+/// The level whose entries map pages of `size`.
+pub(crate) fn leaf_level(size: PageSize) -> u8 {
+    match size {
+        PageSize::Size4K => 1,
+        PageSize::Size2M => 2,
+    }
+}
+
+/// The entry for `gva` in the table of `level` at `table`, and where it is.
+pub(crate) fn read_entry<M: GuestMemory + ?Sized>(
+    memory: &M,
+    gva: u64,
+    level: u8,
+    table: u64,
+) -> Result<(u64, u64), Error> {
+    let outside = || Error::TableOutsideMemory {
+        gva,
+        level,
+        table_gpa: table,
+    };
+    // A table at the very top of the address space would wrap: that is outside memory too.
+    let entry_gpa = table
+        .checked_add(index(gva, level) * 8)
+        .ok_or_else(outside)?;
+    let entry = memory
+        .read_obj::<u64>(GuestAddress(entry_gpa))
+        .map_err(|_| outside())?;
+    Ok((entry_gpa, entry))
+}
+
+/// Writes one entry.
+pub(crate) fn write_entry<M: GuestMemory + ?Sized>(
+    memory: &M,
+    entry_gpa: u64,
+    entry: u64,
+) -> Result<(), Error> {
+    memory
+        .write_obj(entry, GuestAddress(entry_gpa))
+        .map_err(|e| {
+            Error::Memory(format!(
+                "cannot write a page-table entry at {entry_gpa:#x}: {e}"
+            ))
+        })
+}
+
+/// Where `gva` leads through a leaf entry that maps `page_size` bytes from the frame that
+/// `address_mask` selects.
+fn leaf(address_mask: u64, entry: u64, gva: u64, page_size: u64) -> Translation {
+    let frame = entry & address_mask & !(page_size - 1);
+    Translation {
+        gpa: frame | (gva & (page_size - 1)),
+        page_size,
+    }
+}
+
+/// How one format encodes the entries that [`map`] reads and writes.
+pub(crate) trait Encoding {
+    /// An error unless the tables can map `gva` at all.
+    fn check_range(&self, gva: u64) -> Result<(), Error>;
+    /// Where an entry keeps the next table's or the page's address.
+    fn address_mask(&self) -> u64;
+    /// Whether an entry is valid (present).
+    fn is_valid(&self, entry: u64) -> bool;
+    /// Whether a valid entry at `level` above 1 maps memory itself (a huge page or block)
+    /// rather than a table.
+    fn is_block(&self, entry: u64, level: u8) -> bool;
+    /// What is wrong with a valid entry at `level`, if anything: reserved bits, or a kind of
+    /// entry that this level cannot hold.
+    fn malformed(&self, entry: u64, level: u8) -> Option<&'static str>;
+    /// The entry that points to the table at `table`.
+    fn table_entry(&self, table: u64) -> u64;
+    /// The entry at `level` that maps `mapping`.
+    fn leaf_entry(&self, mapping: &Mapping, level: u8) -> u64;
+}
+
+/// Writes the entries that map `mapping`, taking missing tables from `tables`; refuses to
+/// replace anything already mapped.
+pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
+    encoding: &E,
+    memory: &M,
+    tables: &mut TableAllocator,
+    root: GuestAddress,
+    mapping: Mapping,
+) -> Result<(), Error> {
+    mapping.check_aligned()?;
+    let gva = mapping.gva;
+    encoding.check_range(gva)?;
+    let leaf_level = leaf_level(mapping.size);
+    let mut table = root.0;
+    for level in (leaf_level + 1..=LEVELS).rev() {
+        let (entry_gpa, entry) = read_entry(memory, gva, level, table)?;
+        table = if !encoding.is_valid(entry) {
+            let next = tables.allocate(memory)?;
+            write_entry(memory, entry_gpa, encoding.table_entry(next.0))?;
+            next.0
+        } else if encoding.is_block(entry, level) {
+            return Err(Error::AlreadyMapped { gva });
+        } else {
+            entry & encoding.address_mask()
+        };
+    }
+    let (entry_gpa, entry) = read_entry(memory, gva, leaf_level, table)?;
+    if encoding.is_valid(entry) {
+        return Err(Error::AlreadyMapped { gva });
+    }
+    write_entry(memory, entry_gpa, encoding.leaf_entry(&mapping, leaf_level))
+}
+
+/// Translates `gva` through the tables at `root`: at most four entries read, each checked, so
+/// that the walk terminates and every malformed table is an error.
+pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
+    encoding: &E,
+    memory: &M,
+    root: GuestAddress,
+    gva: u64,
+) -> Result<Translation, Error> {
+    encoding.check_range(gva)?;
+    let mask = encoding.address_mask();
+    let checked_entry = |level, table| {
+        let (entry_gpa, entry) = read_entry(memory, gva, level, table)?;
+        if !encoding.is_valid(entry) {
+            return Err(Error::NotMapped {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+            });
+        }
+        if let Some(why) = encoding.malformed(entry, level) {
+            return Err(Error::BadEntry {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+                why,
+            });
+        }
+        Ok(entry)
+    };
+    // The root register may carry flags (CR3's PCD/PWT, TTBR0's ASID and CnP) beside the address.
+    let mut table = root.0 & mask;
+    // Levels 4 to 2 hold tables or blocks, level 1 only pages: a bounded loop over the table
+    // levels and the last level after it leave no way to run off the end.
+    for level in (2..=LEVELS).rev() {
+        let entry = checked_entry(level, table)?;
+        if encoding.is_block(entry, level) {
+            return Ok(leaf(mask, entry, gva, 1 << level_shift(level)));
+        }
+        table = entry & mask;
+    }
+    let entry = checked_entry(1, table)?;
+    Ok(leaf(mask, entry, gva, PageSize::Size4K.bytes()))
+}
