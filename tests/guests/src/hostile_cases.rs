@@ -8,15 +8,15 @@
 pub enum Case {
     /// Nothing hostile: 20 SYNCs like the others.
     Behave,
-    /// A ucall whose record address (1 GiB) is in no mapping.
+    /// A ucall whose record address (`UNMAPPED`) is in no mapping.
     RecordUnmapped,
-    /// A record address with bit 47 set and the bits above it clear.
+    /// A record address outside the 48-bit lower half (`NON_CANONICAL`).
     RecordNonCanonical,
     /// A record address in the upper half whose bit 47 is clear.
     RecordNonCanonicalHigh,
     /// A record address that is the ucall MMIO page itself: mapped, but no memory.
     RecordInTheUcallPage,
-    /// A record at address 0: mapped, all zeros.
+    /// A record at address 0: RAM of zeros on x86_64, below RAM and unmapped on aarch64.
     RecordAtNull,
     /// A record whose 56 bytes start 8 bytes before the end of guest memory.
     RecordStraddlesEndOfMemory,
@@ -83,21 +83,23 @@ pub enum Case {
     TableOutsideMemory,
     /// A 1 GiB page that maps to physical memory beyond guest memory.
     PageOutsideMemory,
-    /// A root-table entry with bit 51 set (beyond the physical address width).
+    /// A root-table entry with an address bit beyond the physical width
+    /// (`descriptor::RESERVED_ADDRESS_BIT`).
     ReservedBitInAnEntry,
-    /// A root-table entry with the page-size bit, which a PML4 entry must not have.
+    /// A root-table entry that maps a large page (block), which the root level must not.
     HugePageBitInTheRoot,
-    /// A 1 GiB page entry with a reserved bit (13) set.
+    /// A 1 GiB page (block) entry with a reserved bit (`descriptor::RESERVED_BLOCK_BIT`) set.
     ReservedBitInAHugePage,
     /// A non-present entry with other bits set.
     NonPresentEntryWithBits,
-    /// The guest switches CR3 to tables of its own and ucalls through a mapping only they have.
+    /// The guest switches CR3 to tables of its own and ucalls through a mapping only they have
+    /// (x86_64).
     SwitchedPageTables,
     /// Spins forever without a ucall.
     Spin,
-    /// Halts.
+    /// Halts: `hlt` on x86_64, `wfi` forever on aarch64.
     Halt,
-    /// Triple-faults: an empty IDT, then a page fault.
+    /// Triple-faults: an empty IDT, then a page fault (x86_64).
     TripleFault,
     /// Every vCPU sends SYNCs from one shared record at the same time.
     SharedRecord,
