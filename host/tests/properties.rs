@@ -369,12 +369,14 @@ fn fuzz_seed_corpus_passes_the_fuzz_checks() {
     let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
     let mut replayed = 0;
     // The seeds' tables are x86_64's, whose present-and-writable entries (0b11) are aarch64
-    // table descriptors too: the aarch64 checks walk them as deep.
+    // table descriptors too: the aarch64 checks walk them as deep. `walk_aarch64` has seeds of
+    // its own, in aarch64 descriptors (pages, blocks, malformed encodings, TTBR0 ASID bits).
     for (target, check) in [
         ("walk", reference::fuzz::walk as fn(&[u8])),
         ("decode", reference::fuzz::decode),
         ("walk", reference::fuzz::walk_aarch64),
         ("decode", reference::fuzz::decode_aarch64),
+        ("walk_aarch64", reference::fuzz::walk_aarch64),
     ] {
         let dir = seeds.join(target);
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));

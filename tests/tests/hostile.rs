@@ -4,8 +4,11 @@
 //! Every case runs the `hostile` guest: vCPU 0 misbehaves as the case says (see
 //! `tests/guests/src/hostile_cases.rs`) while vCPU 1 makes 20 ordinary SYNCs and DONE on another
 //! thread; each test asserts the exact error with its fields, and [`Hostile::error`] asserts that
-//! the neighbour finished untouched. Cases that depend on x86_64 page tables or port I/O are
-//! compiled for x86_64 only.
+//! the neighbour finished untouched. The page-table cases edit the live tables on both
+//! architectures; the parts of their expected errors that the formats decide come from the
+//! `format` module and the guest's `cases::descriptor`. Port I/O, `hlt`, triple faults and
+//! CR3 switches are x86_64-only; WFI, exceptions, PSCI SYSTEM_OFF and the reserved page-level
+//! encoding are aarch64-only.
 
 #[allow(dead_code)]
 mod cases {
@@ -101,6 +104,17 @@ impl Hostile {
         (error, hostile)
     }
 
+    /// The error a single-vCPU `hostile` guest ends with before any ucall: for cases that stop
+    /// the whole VM by design, so that no neighbour can finish.
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    fn alone(case: Case) -> (Error, Self) {
+        let mut hostile = Self::start_with(case, TransportKind::Mmio, 1, TIMEOUT);
+        let (ucalls, error) = hostile.run();
+        assert_eq!(ucalls, [], "{case:?}: no ucall gets through");
+        let error = error.unwrap_or_else(|| panic!("{case:?}: no error"));
+        (error, hostile)
+    }
+
     /// Joins the well-behaved vCPUs and asserts that they made all their SYNCs and DONE.
     fn neighbours_finish_normally(&mut self) {
         for thread in self.neighbours.drain(..) {
@@ -127,7 +141,6 @@ impl Hostile {
         self.vm.transport().mmio_gpa.expect("MMIO transport")
     }
 
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn memory_end(&self) -> u64 {
         self.vm
             .memory()
@@ -137,7 +150,6 @@ impl Hostile {
             .unwrap_or(0)
     }
 
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn root(&self) -> u64 {
         self.vm.page_tables().root().0
     }
@@ -145,30 +157,49 @@ impl Hostile {
 
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 
+/// What the architecture's page-table format makes of the guest's edits: the parts of the
+/// expected errors that differ between x86_64 4-level paging and aarch64's 4 KiB granule.
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    //! Where entries of the host-built x86_64 tables are, found by a plain walk of guest memory.
-    use vm_memory::{Bytes, GuestAddress};
-
-    const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
-
-    /// The guest-physical address of the level-`level` entry for `gva` (level 4 is the root).
-    pub fn entry_gpa(vm: &ucall_host::vm::Vm, gva: u64, level: u8) -> u64 {
-        let index = |level: u8| (gva >> (12 + 9 * (u32::from(level) - 1))) & 0x1ff;
-        let mut table = vm.page_tables().root().0;
-        for upper in (level + 1..=4).rev() {
-            let entry: u64 = vm
-                .memory()
-                .read_obj(GuestAddress(table + index(upper) * 8))
-                .expect("entry in memory");
-            table = entry & ADDRESS;
-        }
-        table + index(level) * 8
-    }
+mod format {
+    /// Where an entry keeps the next table's address.
+    pub const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+    /// Why an entry with an address bit beyond the physical width is malformed.
+    pub const WHY_BEYOND_PHYSICAL: &str = "address bits above the physical address width are set";
+    /// Why a large page at the root is malformed.
+    pub const WHY_BLOCK_AT_ROOT: &str = "the page-size bit is reserved in a PML4 entry";
+    /// Why a 1 GiB page with a reserved bit is malformed.
+    pub const WHY_RESERVED_BLOCK_BITS: &str = "reserved bits of a large-page entry are set";
 }
 
-#[cfg(target_arch = "x86_64")]
-use x86::entry_gpa;
+/// What the architecture's page-table format makes of the guest's edits: the parts of the
+/// expected errors that differ between x86_64 4-level paging and aarch64's 4 KiB granule.
+#[cfg(target_arch = "aarch64")]
+mod format {
+    /// Where a table descriptor keeps the next table's address.
+    pub const ADDRESS: u64 = 0x0000_ffff_ffff_f000;
+    /// Why an entry with an output-address bit beyond the IPA size is malformed.
+    pub const WHY_BEYOND_PHYSICAL: &str = "output address bits beyond the IPA size are set";
+    /// Why a block at the root is malformed.
+    pub const WHY_BLOCK_AT_ROOT: &str = "a 4 KiB granule has no blocks at the root level";
+    /// Why a 1 GiB block with a RES0 bit set is malformed.
+    pub const WHY_RESERVED_BLOCK_BITS: &str = "reserved bits of a block entry are set";
+}
+
+/// The guest-physical address of the level-`level` entry for `gva` in the host-built tables
+/// (level 4 is the root), found by a plain walk of guest memory.
+fn entry_gpa(vm: &Vm, gva: u64, level: u8) -> u64 {
+    use vm_memory::{Bytes, GuestAddress};
+    let index = |level: u8| (gva >> (12 + 9 * (u32::from(level) - 1))) & 0x1ff;
+    let mut table = vm.page_tables().root().0;
+    for upper in (level + 1..=4).rev() {
+        let entry: u64 = vm
+            .memory()
+            .read_obj(GuestAddress(table + index(upper) * 8))
+            .expect("entry in memory");
+        table = entry & format::ADDRESS;
+    }
+    table + index(level) * 8
+}
 
 fn each_transport(mut test: impl FnMut(TransportKind)) {
     for &transport in transports() {
@@ -178,7 +209,6 @@ fn each_transport(mut test: impl FnMut(TransportKind)) {
 
 // ---- the record address -------------------------------------------------------------------
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn record_at_an_unmapped_address_is_not_mapped_at_the_missing_level_3_entry() {
     each_transport(|t| {
@@ -191,7 +221,6 @@ fn record_at_an_unmapped_address_is_not_mapped_at_the_missing_level_3_entry() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn record_at_a_non_canonical_address_is_refused_before_any_walk() {
     each_transport(|t| {
@@ -209,7 +238,6 @@ fn record_at_a_non_canonical_address_is_refused_before_any_walk() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn record_at_a_non_canonical_upper_half_address_is_refused() {
     each_transport(|t| {
@@ -255,7 +283,17 @@ fn record_at_address_zero_reads_zeros_and_is_an_unknown_command_0() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn record_at_address_zero_is_not_mapped_below_ram() {
+    let (err, guest) = Hostile::error(Case::RecordAtNull, TransportKind::Mmio);
+    let expected_entry = entry_gpa(&guest.vm, 0, 3);
+    assert!(
+        matches!(err, Error::NotMapped { gva: 0, level: 3, entry_gpa, entry: 0 } if entry_gpa == expected_entry),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn record_straddling_the_end_of_memory_is_not_mapped_past_the_end() {
     each_transport(|t| {
@@ -280,7 +318,6 @@ fn record_that_would_wrap_around_the_top_of_the_address_space_is_refused() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn record_straddling_a_page_boundary_onto_an_unmapped_page_names_that_page() {
     each_transport(|t| {
@@ -433,7 +470,6 @@ fn command_2_to_the_64_minus_1_is_unknown() {
 
 // ---- string arguments ---------------------------------------------------------------------
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn printf_of_an_unmapped_string_is_not_mapped() {
     each_transport(|t| {
@@ -446,7 +482,6 @@ fn printf_of_an_unmapped_string_is_not_mapped() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn printf_of_a_non_canonical_string_is_refused() {
     each_transport(|t| {
@@ -522,7 +557,6 @@ fn abort_with_a_file_name_that_is_not_utf8_names_the_file_string() {
     not_utf8(Case::AbortFileInvalidUtf8, 0x100, 4);
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn printf_running_off_the_end_of_memory_is_not_mapped_past_the_end() {
     each_transport(|t| {
@@ -535,7 +569,6 @@ fn printf_running_off_the_end_of_memory_is_not_mapped_past_the_end() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn printf_straddling_onto_an_unmapped_page_names_that_page() {
     each_transport(|t| {
@@ -548,7 +581,6 @@ fn printf_straddling_onto_an_unmapped_page_names_that_page() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn abort_with_an_unmapped_message_is_not_mapped() {
     each_transport(|t| {
@@ -570,7 +602,6 @@ fn abort_with_an_unmapped_message_is_not_mapped() {
 
 // ---- page tables the guest rewrote (x86_64) -----------------------------------------------
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn table_that_points_to_itself_terminates_and_reads_the_table_as_the_record() {
     each_transport(|t| {
@@ -578,7 +609,7 @@ fn table_that_points_to_itself_terminates_and_reads_the_table_as_the_record() {
         let s = ROOT_SLOT;
         let gva = s << 39 | s << 30 | s << 21 | s << 12 | 0x400;
         // The record is the root table's own slot: its command is the self-pointing entry.
-        let cmd = guest.root() | 3;
+        let cmd = guest.root() | descriptor::TABLE;
         assert!(
             matches!(err, Error::UnknownCommand { cmd: c, record_gva } if c == cmd && record_gva == gva),
             "{err:?}"
@@ -586,7 +617,6 @@ fn table_that_points_to_itself_terminates_and_reads_the_table_as_the_record() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn entry_pointing_to_a_table_outside_memory_names_the_table() {
     each_transport(|t| {
@@ -605,7 +635,6 @@ fn entry_pointing_to_a_table_outside_memory_names_the_table() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn huge_page_outside_memory_is_outside_memory() {
     each_transport(|t| {
@@ -623,7 +652,6 @@ fn huge_page_outside_memory_is_outside_memory() {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 fn bad_root_entry(case: Case, flags: u64, why: &str) {
     each_transport(|t| {
         let (err, guest) = Hostile::error(case, t);
@@ -636,41 +664,52 @@ fn bad_root_entry(case: Case, flags: u64, why: &str) {
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
-fn entry_with_reserved_address_bits_is_malformed() {
-    bad_root_entry(
-        Case::ReservedBitInAnEntry,
-        1 << 51 | 3,
-        "address bits above the physical address width are set",
-    );
+fn entry_with_an_address_bit_beyond_the_physical_width_is_malformed() {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(Case::ReservedBitInAnEntry, t);
+        let bit = descriptor::RESERVED_ADDRESS_BIT;
+        let slot = guest.root() + ROOT_SLOT * 8;
+        let table = guest.symbol("HOSTILE_TABLES") | 1 << bit;
+        if bit >= guest.vm.address_widths().physical {
+            let value = table | descriptor::TABLE;
+            assert!(
+                matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 4, entry_gpa, entry, why } if *entry_gpa == slot && *entry == value && *why == format::WHY_BEYOND_PHYSICAL),
+                "{err:?}"
+            );
+        } else {
+            // KVM gave the VM a physical width that includes the bit (a 48-bit IPA on
+            // aarch64): the entry is well-formed and names a table beyond guest memory.
+            assert!(
+                matches!(err, Error::TableOutsideMemory { gva: SLOT_BASE, level: 3, table_gpa } if table_gpa == table),
+                "{err:?}"
+            );
+        }
+    });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn page_size_bit_in_a_root_entry_is_malformed() {
     bad_root_entry(
         Case::HugePageBitInTheRoot,
-        0x83,
-        "the page-size bit is reserved in a PML4 entry",
+        descriptor::BLOCK_AT_ROOT,
+        format::WHY_BLOCK_AT_ROOT,
     );
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn huge_page_entry_with_reserved_bits_is_malformed() {
     each_transport(|t| {
         let (err, guest) = Hostile::error(Case::ReservedBitInAHugePage, t);
         let table = guest.symbol("HOSTILE_TABLES");
-        let value = 0x4000_0000 | 1 << 13 | 0x83;
+        let value = 0x4000_0000 | 1 << descriptor::RESERVED_BLOCK_BIT | descriptor::BLOCK_1G;
         assert!(
-            matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 3, entry_gpa, entry, why } if *entry_gpa == table && *entry == value && *why == "reserved bits of a large-page entry are set"),
+            matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 3, entry_gpa, entry, why } if *entry_gpa == table && *entry == value && *why == format::WHY_RESERVED_BLOCK_BITS),
             "{err:?}"
         );
     });
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn non_present_entry_with_other_bits_is_not_mapped_and_shows_the_bits() {
     each_transport(|t| {
@@ -681,6 +720,18 @@ fn non_present_entry_with_other_bits_is_not_mapped_and_shows_the_bits() {
             "{err:?}"
         );
     });
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn block_descriptor_at_the_page_level_is_malformed() {
+    let (err, guest) = Hostile::error(Case::BlockAtThePageLevel, TransportKind::Mmio);
+    let last_table = guest.symbol("HOSTILE_TABLES") + 2 * 0x1000;
+    let value = guest.symbol("HOSTILE_TEXT") | descriptor::BLOCK_1G;
+    assert!(
+        matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 1, entry_gpa, entry, why } if *entry_gpa == last_table && *entry == value && *why == "0b01 is reserved at the page level"),
+        "{err:?}"
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -720,6 +771,50 @@ fn guest_that_halts_is_reported_halted() {
         let (err, _) = Hostile::error(Case::Halt, t);
         assert!(matches!(err, Error::Halted { vcpu: 0 }), "{err:?}");
     });
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn guest_that_waits_for_interrupts_forever_is_stopped_by_the_watchdog() {
+    // KVM handles WFI in the kernel (the vCPU sleeps there), so only the watchdog ends it.
+    let timeout = Duration::from_secs(2);
+    let mut guest = Hostile::start_with(Case::Halt, TransportKind::Mmio, 2, timeout);
+    let (ucalls, error) = guest.run();
+    assert_eq!(ucalls, []);
+    assert!(
+        matches!(error, Some(Error::Timeout { vcpu: 0, after }) if after == timeout),
+        "{error:?}"
+    );
+    guest.neighbours_finish_normally();
+}
+
+/// ESR_EL1 of a data abort taken from EL1 (EC 0x25), 32-bit instruction (IL), read, translation
+/// fault at Arm level 1 (DFSC 0b000101): the level whose entry for `UNMAPPED` is invalid.
+#[cfg(target_arch = "aarch64")]
+const DATA_ABORT_TRANSLATION_LEVEL_1: u64 = 0x25 << 26 | 1 << 25 | 0b00_0101;
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn guest_that_takes_an_exception_is_stopped_with_its_syndrome_and_addresses() {
+    // The host's vectors end the run with PSCI SYSTEM_RESET, which stops every vCPU of the VM
+    // (KVM puts them to sleep): this case runs alone.
+    let (err, guest) = Hostile::alone(Case::Exception);
+    let at = guest.symbol("hostile_fault");
+    assert!(
+        matches!(err, Error::GuestException { vcpu: 0, syndrome: DATA_ABORT_TRANSLATION_LEVEL_1, at: a, fault_address: UNMAPPED } if a == at),
+        "{err:?}"
+    );
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn guest_that_calls_psci_system_off_is_reported_shut_down() {
+    // SYSTEM_OFF stops every vCPU of the VM: this case runs alone.
+    let (err, _) = Hostile::alone(Case::SystemOff);
+    assert!(
+        matches!(&err, Error::Shutdown { vcpu: 0, why } if why == "PSCI SYSTEM_OFF"),
+        "{err:?}"
+    );
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -3,6 +3,7 @@
 //! another project runs under `cargo run` with `ucall-run` as its runner.
 
 use crate::shell::{Run, cargo, workspace_root};
+use crate::{in_qemu, qemu};
 use std::path::Path;
 use std::process::Command;
 
@@ -228,5 +229,71 @@ pub fn external_guest(target: &str) -> Result<(), String> {
             &around(summary_start, summary_end),
         ],
         &format!("{}\n{summary_start}...{summary_end}", json.join("\n")),
+    )
+}
+
+/// Builds `examples/external-guest` for aarch64 with plain `cargo build --target
+/// aarch64-unknown-none` from its own folder (its `.cargo/config.toml` sets the linker flags),
+/// then runs the ELF with `ucall-run` on arm64 KVM (VHE) in QEMU, as `cargo run` does through
+/// the runner on an arm64 host. Checks exit status 0 and the same lines as on x86_64, once for
+/// people and once with `--json`. The console carries stderr too: the runner's "running"
+/// line comes first for people.
+pub fn external_guest_on_arm64() -> Result<(), String> {
+    let root = workspace_root();
+    let target = "aarch64-unknown-none";
+    let crate_dir = root.join("examples/external-guest");
+    let target_dir = root.join("target/guests/external");
+    eprintln!(
+        "    cargo build --target {target}  (in {})",
+        crate_dir.display()
+    );
+    cargo()
+        .current_dir(&crate_dir)
+        .args(["build", "--quiet", "--target", target])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .run()?;
+    let elf = target_dir.join(target).join("debug/external-guest");
+    let outputs = in_qemu::runner_outputs(
+        qemu::Machine::Aarch64Vhe,
+        &elf,
+        &[("ucall-run", &[]), ("ucall-run-json", &["--json"])],
+    )?;
+    let [human, json] = <[(i32, String); 2]>::try_from(outputs)
+        .map_err(|o| format!("expected two runner results, got {o:?}"))?;
+    expect(
+        "the external guest on arm64",
+        human,
+        0,
+        &[
+            &exactly("running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls"),
+            &exactly("vcpu 0: PRINTF external guest on vCPU 0"),
+            &exactly("vcpu 0: SYNC [1, 4, 9, 0, 0, 0]"),
+            &exactly("vcpu 0: DONE"),
+            &around("DONE: 3 ucalls from 1 vCPU(s) in ", "s"),
+        ],
+        "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls\n\
+         vcpu 0: PRINTF external guest on vCPU 0\nvcpu 0: SYNC [1, 4, 9, 0, 0, 0]\n\
+         vcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ...",
+    )?;
+    let lines = [
+        r#"{"command":"PRINTF","kind":"ucall","text":"external guest on vCPU 0","vcpu":0}"#,
+        r#"{"args":[1,4,9,0,0,0],"command":"SYNC","kind":"ucall","vcpu":0}"#,
+        r#"{"command":"DONE","kind":"ucall","vcpu":0}"#,
+    ];
+    let summary_start = r#"{"errors":[],"kind":"summary","outcome":"DONE","seconds":"#;
+    let summary_end = r#","ucalls":3,"vcpus":1}"#;
+    expect(
+        "the external guest on arm64 with --json",
+        json,
+        0,
+        &[
+            &exactly(lines[0]),
+            &exactly(lines[1]),
+            &exactly(lines[2]),
+            &around(summary_start, summary_end),
+        ],
+        &format!("{}\n{summary_start}...{summary_end}", lines.join("\n")),
     )
 }

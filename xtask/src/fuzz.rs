@@ -9,7 +9,7 @@ use crate::shell::{Run, cargo, workspace_root};
 use std::process::{Command, Stdio};
 
 /// The fuzz targets (binaries of `fuzz/Cargo.toml`).
-const TARGETS: [&str; 2] = ["walk", "decode"];
+const TARGETS: [&str; 3] = ["walk", "decode", "walk_aarch64"];
 
 /// Fuzzes each target for `seconds` and prints the executions per target and in total.
 pub fn run(seconds: u64) -> Result<(), String> {

@@ -302,6 +302,73 @@ pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i
     }
 }
 
+/// Runs the runner on `elf` in `machine` once per `(name, runner arguments)` of `runs`, all in
+/// one boot, and returns each run's exit status (2 when it did not finish) and console lines
+/// (stdout and stderr share the console; blank lines dropped), in the order of `runs`.
+pub fn runner_outputs(
+    machine: Machine,
+    elf: &Path,
+    runs: &[(&str, &[&str])],
+) -> Result<Vec<(i32, String)>, String> {
+    let vm = machine.arch();
+    let root = workspace_root();
+    let prepared = prepare(vm)?;
+    let runner = qemu::build_static_with_features(
+        &root.join("Cargo.toml"),
+        "ucall-host",
+        "ucall-run",
+        "runner",
+        vm,
+    )
+    .map_err(|e| e.to_string())?;
+    let guest_dir = root.join("target/qemu/runner-guest");
+    let _ = std::fs::remove_dir_all(&guest_dir);
+    let name = file_name(elf)?;
+    std::fs::create_dir_all(&guest_dir)
+        .and_then(|()| std::fs::copy(elf, guest_dir.join(name)).map(drop))
+        .map_err(|e| format!("cannot stage {}: {e}", elf.display()))?;
+    let commands: Vec<(PathBuf, InitCommand)> = runs
+        .iter()
+        .map(|(run, args)| {
+            let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            args.push(format!("{GUEST_DIR}/{name}"));
+            let command = InitCommand {
+                name: (*run).into(),
+                // Each run its own copy: one file per path in the initramfs.
+                exec: format!("/bin/{run}"),
+                args,
+                env: Vec::new(),
+            };
+            (runner.clone(), command)
+        })
+        .collect();
+    let initrd = root.join(format!("target/qemu/runner-{vm}.cpio"));
+    pack(&prepared, &guest_dir, &commands, &initrd)?;
+    let names: Vec<&str> = runs.iter().map(|(run, _)| *run).collect();
+    let report = boot(machine, &prepared.kernel.image, &initrd, &names, false)?;
+    names
+        .iter()
+        .map(|run| {
+            let result = report.commands.iter().find(|c| c.name == *run);
+            let Some(result) = result else {
+                let why = report.check().err().map(|e| e.to_string());
+                return Err(why.unwrap_or_else(|| format!("{run} did not run")));
+            };
+            let code = match result.outcome {
+                qemu::Outcome::Exited(code) => code,
+                _ => 2,
+            };
+            let lines: Vec<&str> = result
+                .output
+                .lines()
+                .map(str::trim_end)
+                .filter(|line| !line.is_empty())
+                .collect();
+            Ok((code, lines.join("\n")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_kvm_free;

@@ -170,7 +170,7 @@ const AARCH64_LINKER: &str = "target.aarch64-unknown-linux-musl.linker=\"rust-ll
 fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
-    let mut step = Step::new(12);
+    let mut step = Step::new(13);
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -257,6 +257,11 @@ fn test() -> Result<(), String> {
 
     step.start("building the aarch64 guests");
     let aarch64_guests = guests::build(guests::Arch::Aarch64)?;
+
+    step.start(
+        "examples/external-guest for aarch64: built by cargo, run by ucall-run on arm64 KVM",
+    );
+    ecosystem::external_guest_on_arm64()?;
 
     step.start("the aarch64 suite on arm64 KVM in QEMU (VHE, then nVHE)");
     in_qemu::test_suite(

@@ -8,15 +8,15 @@
 pub enum Case {
     /// Nothing hostile: 20 SYNCs like the others.
     Behave,
-    /// A ucall whose record address (1 GiB) is in no mapping.
+    /// A ucall whose record address (`UNMAPPED`) is in no mapping.
     RecordUnmapped,
-    /// A record address with bit 47 set and the bits above it clear.
+    /// A record address outside the 48-bit lower half (`NON_CANONICAL`).
     RecordNonCanonical,
     /// A record address in the upper half whose bit 47 is clear.
     RecordNonCanonicalHigh,
     /// A record address that is the ucall MMIO page itself: mapped, but no memory.
     RecordInTheUcallPage,
-    /// A record at address 0: mapped, all zeros.
+    /// A record at address 0: RAM of zeros on x86_64, below RAM and unmapped on aarch64.
     RecordAtNull,
     /// A record whose 56 bytes start 8 bytes before the end of guest memory.
     RecordStraddlesEndOfMemory,
@@ -83,29 +83,37 @@ pub enum Case {
     TableOutsideMemory,
     /// A 1 GiB page that maps to physical memory beyond guest memory.
     PageOutsideMemory,
-    /// A root-table entry with bit 51 set (beyond the physical address width).
+    /// A root-table entry with an address bit beyond the physical width
+    /// (`descriptor::RESERVED_ADDRESS_BIT`).
     ReservedBitInAnEntry,
-    /// A root-table entry with the page-size bit, which a PML4 entry must not have.
+    /// A root-table entry that maps a large page (block), which the root level must not.
     HugePageBitInTheRoot,
-    /// A 1 GiB page entry with a reserved bit (13) set.
+    /// A 1 GiB page (block) entry with a reserved bit (`descriptor::RESERVED_BLOCK_BIT`) set.
     ReservedBitInAHugePage,
     /// A non-present entry with other bits set.
     NonPresentEntryWithBits,
-    /// The guest switches CR3 to tables of its own and ucalls through a mapping only they have.
+    /// The guest switches CR3 to tables of its own and ucalls through a mapping only they have
+    /// (x86_64).
     SwitchedPageTables,
     /// Spins forever without a ucall.
     Spin,
-    /// Halts.
+    /// Halts: `hlt` on x86_64, `wfi` forever on aarch64.
     Halt,
-    /// Triple-faults: an empty IDT, then a page fault.
+    /// Triple-faults: an empty IDT, then a page fault (x86_64).
     TripleFault,
     /// Every vCPU sends SYNCs from one shared record at the same time.
     SharedRecord,
+    /// A level-1 (Arm level 3) entry with bit 1 clear, which is reserved there (aarch64).
+    BlockAtThePageLevel,
+    /// A load from an unmapped address with only the host's exception vectors (aarch64).
+    Exception,
+    /// PSCI SYSTEM_OFF (aarch64).
+    SystemOff,
 }
 
 impl Case {
     /// Every case, in order of their numbers.
-    pub const ALL: [Case; 47] = [
+    pub const ALL: [Case; 50] = [
         Case::Behave,
         Case::RecordUnmapped,
         Case::RecordNonCanonical,
@@ -153,6 +161,9 @@ impl Case {
         Case::Halt,
         Case::TripleFault,
         Case::SharedRecord,
+        Case::BlockAtThePageLevel,
+        Case::Exception,
+        Case::SystemOff,
     ];
 
     /// The case numbered `n`, if any.
@@ -161,11 +172,20 @@ impl Case {
     }
 }
 
-/// An address that no mapping covers (1 GiB; guest memory is far smaller).
+/// An address that no mapping covers (1 GiB; guest memory is far smaller, at 0).
+#[cfg(target_arch = "x86_64")]
 pub const UNMAPPED: u64 = 0x4000_0000;
+/// An address that no mapping covers (2 GiB; guest memory is 32 MiB at 1 GiB).
+#[cfg(target_arch = "aarch64")]
+pub const UNMAPPED: u64 = 0x8000_0000;
 /// Non-canonical for 48-bit virtual addresses: bit 47 set, bits 63..48 clear.
+#[cfg(target_arch = "x86_64")]
 pub const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
-/// Non-canonical in the upper half: bits 63..48 set, bit 47 clear.
+/// Beyond TTBR0_EL1's 48 bits: bit 48 set (bit 47 alone is a valid TTBR0 address).
+#[cfg(target_arch = "aarch64")]
+pub const NON_CANONICAL: u64 = 0x0001_0000_0000_0000;
+/// Non-canonical in the upper half: bits 63..48 set, bit 47 clear (on aarch64: TTBR1's range,
+/// which the host disables).
 pub const NON_CANONICAL_HIGH: u64 = 0xffff_0000_0000_0000;
 /// Physical memory far beyond the guest's (4 GiB).
 pub const BEYOND_MEMORY: u64 = 0x1_0000_0000;
@@ -175,3 +195,39 @@ pub const ROOT_SLOT: u64 = 128;
 pub const SLOT_BASE: u64 = ROOT_SLOT << 39;
 /// How many SYNCs each well-behaved vCPU (and each vCPU of `SharedRecord`) sends.
 pub const SYNCS: u64 = 20;
+
+/// Descriptor bits of the entries the guest writes into page tables, per architecture; the
+/// tests expect the entries built from them.
+#[cfg(target_arch = "x86_64")]
+pub mod descriptor {
+    /// An entry that points to a next-level table: present, writable.
+    pub const TABLE: u64 = 0x3;
+    /// A 4 KiB page: present, writable.
+    pub const PAGE: u64 = 0x3;
+    /// A 1 GiB page: present, writable, page size.
+    pub const BLOCK_1G: u64 = 0x83;
+    /// A large page at the root level, which the format does not allow.
+    pub const BLOCK_AT_ROOT: u64 = 0x83;
+    /// An address bit beyond the physical address width.
+    pub const RESERVED_ADDRESS_BIT: u32 = 51;
+    /// A bit that must be zero in a 1 GiB page entry (13 to 29).
+    pub const RESERVED_BLOCK_BIT: u32 = 13;
+}
+
+/// Descriptor bits of the entries the guest writes into page tables, per architecture; the
+/// tests expect the entries built from them.
+#[cfg(target_arch = "aarch64")]
+pub mod descriptor {
+    /// A table descriptor (0b11).
+    pub const TABLE: u64 = 0b11;
+    /// A page descriptor (0b11) with the access flag, MAIR index 0 (Normal).
+    pub const PAGE: u64 = 1 << 10 | 0b11;
+    /// A 1 GiB block descriptor (0b01) with the access flag, MAIR index 0 (Normal).
+    pub const BLOCK_1G: u64 = 1 << 10 | 0b01;
+    /// A block descriptor at the root (Arm level 0), which a 4 KiB granule does not allow.
+    pub const BLOCK_AT_ROOT: u64 = 0b01;
+    /// The top output-address bit of a 48-bit IPA; beyond the IPA size when KVM gives less.
+    pub const RESERVED_ADDRESS_BIT: u32 = 47;
+    /// A RES0 bit of a 1 GiB block descriptor (17 to 29).
+    pub const RESERVED_BLOCK_BIT: u32 = 20;
+}

@@ -144,10 +144,16 @@ fn misbehave(case: Case) {
                 [text as u64, 7, file, 9, 0, 0],
             );
         }
-        #[cfg(target_arch = "x86_64")]
-        other => arch::tables::misbehave(other, record, text),
-        #[cfg(not(target_arch = "x86_64"))]
-        other => arch::misbehave(other),
+        Case::RecordStraddlesOntoAnUnmappedPage
+        | Case::PrintfStraddlesOntoAnUnmappedPage
+        | Case::TableThatPointsToItself
+        | Case::TableOutsideMemory
+        | Case::PageOutsideMemory
+        | Case::ReservedBitInAnEntry
+        | Case::HugePageBitInTheRoot
+        | Case::ReservedBitInAHugePage
+        | Case::NonPresentEntryWithBits => tables::misbehave(case, record, text),
+        other => arch::misbehave(other, record, text),
     }
 }
 
@@ -188,8 +194,13 @@ fn printf_at(record: *mut Record, text: u64) {
 
 #[cfg(target_arch = "x86_64")]
 mod arch {
-    //! x86_64: raw exits, wrong-size accesses, and page tables found through CR3.
+    //! x86_64: raw exits, wrong-size accesses, the root table found through CR3, and the cases
+    //! only x86_64 has.
+    use crate::cases::*;
+    use crate::put;
+    use crate::tables::{set, table};
     use core::arch::asm;
+    use ucall_guest::{Command, Record};
 
     /// A ucall whose record is at `address`, whatever that is, by the published transport.
     pub fn exit_with(address: u64) {
@@ -246,168 +257,96 @@ mod arch {
         }
     }
 
-    pub mod tables {
-        //! Cases that edit the page tables, and the port I/O cases.
-        use super::asm;
-        use crate::cases::*;
-        use crate::{HOSTILE_TABLES, put, put_bytes, send_raw};
-        use ucall_guest::{Command, Record};
+    /// The root table, found through CR3 (identity-mapped, so its address is a pointer).
+    pub fn root() -> *mut u64 {
+        let cr3: u64;
+        // SAFETY: reading CR3 has no side effects at CPL0.
+        unsafe { asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack)) };
+        (cr3 & ADDRESS) as *mut u64
+    }
 
-        const PRESENT_WRITABLE: u64 = 0x3;
-        const HUGE: u64 = 0x80;
-        const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+    const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
 
-        /// The root table, found through CR3 (identity-mapped, so its address is a pointer).
-        fn root() -> *mut u64 {
-            let cr3: u64;
-            // SAFETY: reading CR3 has no side effects at CPL0.
-            unsafe { asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack)) };
-            (cr3 & ADDRESS) as *mut u64
-        }
+    /// Makes page-table edits visible to the walker. On x86_64 the tables are ordinary
+    /// write-back memory and these edits only add entries the vCPU never used: nothing to do.
+    pub fn tables_changed() {}
 
-        /// The guest's own table `i`.
-        fn table(i: usize) -> *mut u64 {
-            // SAFETY: `i` < 4 at every call; the pointer stays within the static.
-            unsafe { HOSTILE_TABLES.ptr().cast::<[u64; 512]>().add(i).cast() }
-        }
-
-        fn set(table: *mut u64, index: u64, entry: u64) {
-            // SAFETY: `index` < 512: within the table.
-            put(unsafe { table.add(index as usize) }, entry);
-        }
-
-        /// Points the root's free slot at a chain of the guest's tables down to `page` (4 KiB,
-        /// at index 0 of the last table; index 1 stays not present).
-        fn map_chain(page: u64) {
-            set(root(), ROOT_SLOT, table(0) as u64 | PRESENT_WRITABLE);
-            set(table(0), 0, table(1) as u64 | PRESENT_WRITABLE);
-            set(table(1), 0, table(2) as u64 | PRESENT_WRITABLE);
-            set(table(2), 0, page | PRESENT_WRITABLE);
-        }
-
-        pub fn misbehave(case: Case, record: *mut Record, text: *mut u8) {
-            let port = 0x1000u16;
-            match case {
-                // SAFETY (all port I/O below): the ucall port and port 0x604 are served by no
-                // device in the guest; each access only exits to the host.
-                Case::PioIn2 => unsafe {
-                    asm!("in ax, dx", in("dx") port, out("ax") _, options(nostack))
-                },
-                Case::PioIn4 => unsafe {
-                    asm!("in eax, dx", in("dx") port, out("eax") _, options(nostack))
-                },
-                Case::PioOut1 => unsafe {
-                    asm!("out dx, al", in("dx") port, in("al") 0u8, options(nostack))
-                },
-                Case::PioOut4 => unsafe {
-                    asm!("out dx, eax", in("dx") port, in("eax") 0u32, options(nostack))
-                },
-                // SAFETY: `rep insb` stores 4 bytes at `text`, this guest's own buffer.
-                Case::PioRepIns4 => unsafe {
-                    asm!("rep insb", in("dx") port, inout("rdi") text => _, inout("rcx") 4u64 => _, options(nostack))
-                },
-                Case::PioOtherPort => unsafe {
-                    asm!("out dx, al", in("dx") 0x604u16, in("al") 0u8, options(nostack))
-                },
-                Case::RecordStraddlesOntoAnUnmappedPage => {
-                    map_chain(text as u64);
-                    super::exit_with(SLOT_BASE + 0xff8);
+    /// The cases that only x86_64 has: port I/O, CR3 switches, `hlt`, triple faults.
+    pub fn misbehave(case: Case, record: *mut Record, text: *mut u8) {
+        let port = 0x1000u16;
+        match case {
+            // SAFETY (all port I/O below): the ucall port and port 0x604 are served by no
+            // device in the guest; each access only exits to the host.
+            Case::PioIn2 => unsafe {
+                asm!("in ax, dx", in("dx") port, out("ax") _, options(nostack))
+            },
+            Case::PioIn4 => unsafe {
+                asm!("in eax, dx", in("dx") port, out("eax") _, options(nostack))
+            },
+            Case::PioOut1 => unsafe {
+                asm!("out dx, al", in("dx") port, in("al") 0u8, options(nostack))
+            },
+            Case::PioOut4 => unsafe {
+                asm!("out dx, eax", in("dx") port, in("eax") 0u32, options(nostack))
+            },
+            // SAFETY: `rep insb` stores 4 bytes at `text`, this guest's own buffer.
+            Case::PioRepIns4 => unsafe {
+                asm!("rep insb", in("dx") port, inout("rdi") text => _, inout("rcx") 4u64 => _, options(nostack))
+            },
+            Case::PioOtherPort => unsafe {
+                asm!("out dx, al", in("dx") 0x604u16, in("al") 0u8, options(nostack))
+            },
+            Case::SwitchedPageTables => {
+                // A copy of the root, plus a 1 GiB alias of physical 0 at the free slot.
+                let (old, new) = (root(), table(3));
+                for i in 0..512 {
+                    // SAFETY: i < 512, within the root table.
+                    set(new, i, unsafe { old.add(i as usize).read_volatile() });
                 }
-                Case::PrintfStraddlesOntoAnUnmappedPage => {
-                    map_chain(text as u64);
-                    // SAFETY: within the 8 KiB text buffer.
-                    put_bytes(unsafe { text.add(0xffc) }, b"xxxx");
-                    send_raw(
-                        record,
-                        Command::Printf as u64,
-                        [SLOT_BASE + 0xffc, 0, 0, 0, 0, 0],
-                    );
-                }
-                Case::TableThatPointsToItself => {
-                    set(root(), ROOT_SLOT, root() as u64 | PRESENT_WRITABLE);
-                    // Every level takes the same slot back to the root; the "page" is the root,
-                    // and offset 0x400 is the slot's own entry.
-                    let s = ROOT_SLOT;
-                    super::exit_with(s << 39 | s << 30 | s << 21 | s << 12 | 0x400);
-                }
-                Case::TableOutsideMemory => {
-                    set(root(), ROOT_SLOT, BEYOND_MEMORY | PRESENT_WRITABLE);
-                    super::exit_with(SLOT_BASE);
-                }
-                Case::PageOutsideMemory => {
-                    set(root(), ROOT_SLOT, table(0) as u64 | PRESENT_WRITABLE);
-                    set(table(0), 0, BEYOND_MEMORY | HUGE | PRESENT_WRITABLE);
-                    super::exit_with(SLOT_BASE);
-                }
-                Case::ReservedBitInAnEntry => {
-                    set(
-                        root(),
-                        ROOT_SLOT,
-                        table(0) as u64 | 1 << 51 | PRESENT_WRITABLE,
-                    );
-                    super::exit_with(SLOT_BASE);
-                }
-                Case::HugePageBitInTheRoot => {
-                    set(root(), ROOT_SLOT, table(0) as u64 | HUGE | PRESENT_WRITABLE);
-                    super::exit_with(SLOT_BASE);
-                }
-                Case::ReservedBitInAHugePage => {
-                    set(root(), ROOT_SLOT, table(0) as u64 | PRESENT_WRITABLE);
-                    set(table(0), 0, 0x4000_0000 | 1 << 13 | HUGE | PRESENT_WRITABLE);
-                    super::exit_with(SLOT_BASE);
-                }
-                Case::NonPresentEntryWithBits => {
-                    set(root(), ROOT_SLOT, table(0) as u64 | PRESENT_WRITABLE);
-                    set(table(0), 0, 0xdead_b000 | 0x2);
-                    super::exit_with(SLOT_BASE);
-                }
-                Case::SwitchedPageTables => {
-                    // A copy of the root, plus a 1 GiB alias of physical 0 at the free slot.
-                    let (old, new) = (root(), table(3));
-                    for i in 0..512 {
-                        // SAFETY: i < 512, within the root table.
-                        set(new, i, unsafe { old.add(i as usize).read_volatile() });
-                    }
-                    set(new, ROOT_SLOT, table(0) as u64 | PRESENT_WRITABLE);
-                    set(table(0), 0, HUGE | PRESENT_WRITABLE);
-                    // SAFETY: the new root maps everything the old one did.
-                    unsafe { asm!("mov cr3, {}", in(reg) new as u64, options(nostack)) };
-                    put(record, Record::new(Command::Sync, &[0x5ca1ab1e, 1]));
-                    super::exit_with(SLOT_BASE + record as u64);
-                }
-                Case::Spin => loop {
-                    core::hint::spin_loop();
-                },
-                Case::Halt => ucall_guest::halt(),
-                Case::TripleFault => {
-                    let idtr = [0u16; 5];
-                    // SAFETY: an empty IDT and a load from an unmapped address: the page fault
-                    // cannot be delivered, nor the double fault; the CPU shuts down.
-                    unsafe {
-                        asm!("lidt [{}]", in(reg) &idtr, options(nostack));
-                        asm!("mov {v}, qword ptr [{a}]", a = in(reg) UNMAPPED, v = out(reg) _, options(nostack));
-                    }
-                }
-                _ => {}
+                set(new, ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
+                set(table(0), 0, descriptor::BLOCK_1G);
+                // SAFETY: the new root maps everything the old one did.
+                unsafe { asm!("mov cr3, {}", in(reg) new as u64, options(nostack)) };
+                put(record, Record::new(Command::Sync, &[0x5ca1ab1e, 1]));
+                exit_with(SLOT_BASE + record as u64);
             }
+            Case::Spin => loop {
+                core::hint::spin_loop();
+            },
+            Case::Halt => ucall_guest::halt(),
+            Case::TripleFault => {
+                let idtr = [0u16; 5];
+                // SAFETY: an empty IDT and a load from an unmapped address: the page fault
+                // cannot be delivered, nor the double fault; the CPU shuts down.
+                unsafe {
+                    asm!("lidt [{}]", in(reg) &idtr, options(nostack));
+                    asm!("mov {v}, qword ptr [{a}]", a = in(reg) UNMAPPED, v = out(reg) _, options(nostack));
+                }
+            }
+            _ => {}
         }
     }
 }
 
 #[cfg(target_arch = "aarch64")]
 mod arch {
-    //! aarch64: raw exits and wrong-size accesses by MMIO (no port I/O; page-table cases are
-    //! x86_64-only for now).
-    use crate::cases::Case;
+    //! aarch64: raw exits and wrong-size accesses by MMIO, the root table found through
+    //! TTBR0_EL1, and the cases only aarch64 has (no port I/O).
+    use crate::cases::*;
+    use crate::tables::{set, table};
     use core::arch::asm;
+    use ucall_guest::Record;
 
     /// A ucall whose record is at `address`, whatever that is.
     pub fn exit_with(address: u64) {
         let Some(mmio) = ucall_guest::mmio_address() else {
             ucall_guest::halt()
         };
-        // SAFETY: the store goes to the host's ucall page and only exits.
-        unsafe { asm!("str {a}, [{m}]", m = in(reg) mmio, a = in(reg) address, options(nostack)) }
+        // SAFETY: the barrier orders the record's stores (Normal memory) before the store to the
+        // host's ucall page (Device memory), which only exits.
+        unsafe {
+            asm!("dmb sy", "str {a}, [{m}]", m = in(reg) mmio, a = in(reg) address, options(nostack))
+        }
     }
 
     /// A `size`-byte store to `address` (the ucall page: it only exits).
@@ -441,13 +380,151 @@ mod arch {
         }
     }
 
-    pub fn misbehave(case: Case) {
+    /// The root table, found through TTBR0_EL1 (identity-mapped, so its address is a pointer;
+    /// the ASID in bits 63:48 and CnP in bit 0 are not part of it).
+    pub fn root() -> *mut u64 {
+        let ttbr0: u64;
+        // SAFETY: reading TTBR0_EL1 at EL1 has no side effects.
+        unsafe { asm!("mrs {}, ttbr0_el1", out(reg) ttbr0, options(nomem, nostack)) };
+        (ttbr0 & 0x0000_ffff_ffff_f000) as *mut u64
+    }
+
+    /// What the architecture asks after editing live translation tables: complete the stores,
+    /// drop any cached translation, and resynchronise (Arm ARM D8.17, "TLB maintenance").
+    pub fn tables_changed() {
+        // SAFETY: barriers and a TLB invalidation of this VM's EL1 entries: no memory effects
+        // beyond forgetting cached translations.
+        unsafe {
+            asm!(
+                "dsb ishst",
+                "tlbi vmalle1is",
+                "dsb ish",
+                "isb",
+                options(nostack)
+            )
+        }
+    }
+
+    /// The cases that only aarch64 has, and its nearest equivalents of x86_64's halt.
+    pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
         match case {
             Case::Spin => loop {
                 core::hint::spin_loop();
             },
+            // `wfi` forever: KVM handles WFI in the kernel, so only the watchdog ends it.
             Case::Halt => ucall_guest::halt(),
+            Case::BlockAtThePageLevel => {
+                crate::tables::map_chain(text as u64);
+                set(table(2), 0, text as u64 | descriptor::BLOCK_1G);
+                tables_changed();
+                exit_with(SLOT_BASE);
+            }
+            Case::Exception => {
+                // SAFETY: not safe, on purpose: the load faults and the host's vectors stop
+                // the vCPU.
+                unsafe { hostile_fault(UNMAPPED) };
+            }
+            Case::SystemOff => {
+                // SAFETY: PSCI SYSTEM_OFF (0x8400_0008) does not return.
+                unsafe { asm!("hvc #0", in("x0") 0x8400_0008u64, options(nostack)) }
+            }
             _ => {}
+        }
+    }
+
+    // The faulting load at a symbol of its own, so that the test knows the exception's address.
+    core::arch::global_asm!(
+        ".global hostile_fault",
+        ".type hostile_fault, %function",
+        "hostile_fault:",
+        "ldr x0, [x0]",
+        "ret",
+    );
+
+    unsafe extern "C" {
+        /// Loads 8 bytes from `address`.
+        fn hostile_fault(address: u64) -> u64;
+    }
+}
+
+mod tables {
+    //! The cases that edit the live page tables (found through the root register), the same on
+    //! both architectures but for the descriptor bits (`cases::descriptor`).
+    use crate::arch::{exit_with, root, tables_changed};
+    use crate::cases::*;
+    use crate::{HOSTILE_TABLES, put, put_bytes, send_raw};
+    use ucall_guest::{Command, Record};
+
+    /// The guest's own table `i`.
+    pub fn table(i: usize) -> *mut u64 {
+        // SAFETY: `i` < 4 at every call; the pointer stays within the static.
+        unsafe { HOSTILE_TABLES.ptr().cast::<[u64; 512]>().add(i).cast() }
+    }
+
+    pub fn set(table: *mut u64, index: u64, entry: u64) {
+        // SAFETY: `index` < 512: within the table.
+        put(unsafe { table.add(index as usize) }, entry);
+    }
+
+    /// Points the root's free slot at a chain of the guest's tables down to `page` (4 KiB,
+    /// at index 0 of the last table; index 1 stays not present).
+    pub fn map_chain(page: u64) {
+        set(root(), ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
+        set(table(0), 0, table(1) as u64 | descriptor::TABLE);
+        set(table(1), 0, table(2) as u64 | descriptor::TABLE);
+        set(table(2), 0, page | descriptor::PAGE);
+    }
+
+    /// Points the root's free slot at the guest's table 0 and puts `entry` at its index 0.
+    fn one_below_the_root(entry: u64) {
+        set(root(), ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
+        set(table(0), 0, entry);
+    }
+
+    pub fn misbehave(case: Case, record: *mut Record, text: *mut u8) {
+        match case {
+            Case::RecordStraddlesOntoAnUnmappedPage => map_chain(text as u64),
+            Case::PrintfStraddlesOntoAnUnmappedPage => {
+                map_chain(text as u64);
+                // SAFETY: within the 8 KiB text buffer.
+                put_bytes(unsafe { text.add(0xffc) }, b"xxxx");
+            }
+            Case::TableThatPointsToItself => {
+                set(root(), ROOT_SLOT, root() as u64 | descriptor::TABLE)
+            }
+            Case::TableOutsideMemory => set(root(), ROOT_SLOT, BEYOND_MEMORY | descriptor::TABLE),
+            Case::PageOutsideMemory => one_below_the_root(BEYOND_MEMORY | descriptor::BLOCK_1G),
+            Case::ReservedBitInAnEntry => set(
+                root(),
+                ROOT_SLOT,
+                table(0) as u64 | 1 << descriptor::RESERVED_ADDRESS_BIT | descriptor::TABLE,
+            ),
+            Case::HugePageBitInTheRoot => set(
+                root(),
+                ROOT_SLOT,
+                table(0) as u64 | descriptor::BLOCK_AT_ROOT,
+            ),
+            Case::ReservedBitInAHugePage => one_below_the_root(
+                0x4000_0000 | 1 << descriptor::RESERVED_BLOCK_BIT | descriptor::BLOCK_1G,
+            ),
+            Case::NonPresentEntryWithBits => one_below_the_root(0xdead_b000 | 0x2),
+            _ => return,
+        }
+        tables_changed();
+        match case {
+            Case::RecordStraddlesOntoAnUnmappedPage => exit_with(SLOT_BASE + 0xff8),
+            Case::PrintfStraddlesOntoAnUnmappedPage => send_raw(
+                record,
+                Command::Printf as u64,
+                [SLOT_BASE + 0xffc, 0, 0, 0, 0, 0],
+            ),
+            Case::TableThatPointsToItself => {
+                // Every level takes the same slot back to the root; the "page" is the root,
+                // and offset 0x400 is the slot's own entry.
+                let s = ROOT_SLOT;
+                exit_with(s << 39 | s << 30 | s << 21 | s << 12 | 0x400);
+            }
+            _ => exit_with(SLOT_BASE),
         }
     }
 }
