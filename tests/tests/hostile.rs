@@ -6,9 +6,9 @@
 //! thread; each test asserts the exact error with its fields, and [`Hostile::error`] asserts that
 //! the neighbour finished untouched. The page-table cases edit the live tables on both
 //! architectures; the parts of their expected errors that the formats decide come from the
-//! `format` module and the guest's `cases::descriptor`. Port I/O, `hlt`, triple faults and
-//! CR3 switches are x86_64-only; WFI, exceptions, PSCI SYSTEM_OFF and the reserved page-level
-//! encoding are aarch64-only.
+//! `format` module and the guest's `cases::descriptor`. Port I/O, `hlt` and triple faults are
+//! x86_64-only; WFI, exceptions, PSCI SYSTEM_OFF and the reserved page-level encoding are
+//! aarch64-only.
 
 #[allow(dead_code)]
 mod cases {
@@ -734,7 +734,6 @@ fn block_descriptor_at_the_page_level_is_malformed() {
     );
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn host_follows_page_tables_the_guest_switched_to() {
     each_transport(|t| {

@@ -129,9 +129,11 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
         .arg(root.join("tests/guests/Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
+        // Warnings fail the build: the guests are code under test like any other (registry
+        // dependencies are capped by cargo and unaffected).
         .env(
             "RUSTFLAGS",
-            "-C relocation-model=static -C link-arg=-Tucall-guest.ld",
+            "-C relocation-model=static -C link-arg=-Tucall-guest.ld -D warnings",
         );
     for name in &names {
         build.args(["--bin", name]);

@@ -92,8 +92,8 @@ pub enum Case {
     ReservedBitInAHugePage,
     /// A non-present entry with other bits set.
     NonPresentEntryWithBits,
-    /// The guest switches CR3 to tables of its own and ucalls through a mapping only they have
-    /// (x86_64).
+    /// The guest switches to tables of its own (CR3, TTBR0_EL1) and ucalls through a mapping
+    /// only they have.
     SwitchedPageTables,
     /// Spins forever without a ucall.
     Spin,
@@ -187,6 +187,12 @@ pub const NON_CANONICAL: u64 = 0x0001_0000_0000_0000;
 /// Non-canonical in the upper half: bits 63..48 set, bit 47 clear (on aarch64: TTBR1's range,
 /// which the host disables).
 pub const NON_CANONICAL_HIGH: u64 = 0xffff_0000_0000_0000;
+/// Where guest RAM starts (1 GiB aligned, so that one 1 GiB block can alias it).
+#[cfg(target_arch = "x86_64")]
+pub const RAM_BASE: u64 = 0;
+/// Where guest RAM starts (1 GiB aligned, so that one 1 GiB block can alias it).
+#[cfg(target_arch = "aarch64")]
+pub const RAM_BASE: u64 = 0x4000_0000;
 /// Physical memory far beyond the guest's (4 GiB).
 pub const BEYOND_MEMORY: u64 = 0x1_0000_0000;
 /// The root-table slot the page-table cases edit: no one else maps anything there.

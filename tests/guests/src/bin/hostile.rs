@@ -152,7 +152,8 @@ fn misbehave(case: Case) {
         | Case::ReservedBitInAnEntry
         | Case::HugePageBitInTheRoot
         | Case::ReservedBitInAHugePage
-        | Case::NonPresentEntryWithBits => tables::misbehave(case, record, text),
+        | Case::NonPresentEntryWithBits
+        | Case::SwitchedPageTables => tables::misbehave(case, record, text),
         other => arch::misbehave(other, record, text),
     }
 }
@@ -197,10 +198,8 @@ mod arch {
     //! x86_64: raw exits, wrong-size accesses, the root table found through CR3, and the cases
     //! only x86_64 has.
     use crate::cases::*;
-    use crate::put;
-    use crate::tables::{set, table};
     use core::arch::asm;
-    use ucall_guest::{Command, Record};
+    use ucall_guest::Record;
 
     /// A ucall whose record is at `address`, whatever that is, by the published transport.
     pub fn exit_with(address: u64) {
@@ -271,8 +270,14 @@ mod arch {
     /// write-back memory and these edits only add entries the vCPU never used: nothing to do.
     pub fn tables_changed() {}
 
-    /// The cases that only x86_64 has: port I/O, CR3 switches, `hlt`, triple faults.
-    pub fn misbehave(case: Case, record: *mut Record, text: *mut u8) {
+    /// Runs on the tables at `root` from now on.
+    pub fn install_root(root: *mut u64) {
+        // SAFETY: the caller's tables map everything the current ones do.
+        unsafe { asm!("mov cr3, {}", in(reg) root as u64, options(nostack)) };
+    }
+
+    /// The cases that only x86_64 has: port I/O, `hlt`, triple faults.
+    pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
         let port = 0x1000u16;
         match case {
             // SAFETY (all port I/O below): the ucall port and port 0x604 are served by no
@@ -296,20 +301,6 @@ mod arch {
             Case::PioOtherPort => unsafe {
                 asm!("out dx, al", in("dx") 0x604u16, in("al") 0u8, options(nostack))
             },
-            Case::SwitchedPageTables => {
-                // A copy of the root, plus a 1 GiB alias of physical 0 at the free slot.
-                let (old, new) = (root(), table(3));
-                for i in 0..512 {
-                    // SAFETY: i < 512, within the root table.
-                    set(new, i, unsafe { old.add(i as usize).read_volatile() });
-                }
-                set(new, ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
-                set(table(0), 0, descriptor::BLOCK_1G);
-                // SAFETY: the new root maps everything the old one did.
-                unsafe { asm!("mov cr3, {}", in(reg) new as u64, options(nostack)) };
-                put(record, Record::new(Command::Sync, &[0x5ca1ab1e, 1]));
-                exit_with(SLOT_BASE + record as u64);
-            }
             Case::Spin => loop {
                 core::hint::spin_loop();
             },
@@ -405,6 +396,23 @@ mod arch {
         }
     }
 
+    /// Runs on the tables at `root` from now on, with no stale translation left.
+    pub fn install_root(root: *mut u64) {
+        // SAFETY: the caller's tables map everything the current ones do; the TLB invalidation
+        // and barriers only drop cached translations of the old tables.
+        unsafe {
+            asm!(
+                "msr ttbr0_el1, {}",
+                "isb",
+                "tlbi vmalle1",
+                "dsb nsh",
+                "isb",
+                in(reg) root as u64,
+                options(nostack)
+            )
+        }
+    }
+
     /// The cases that only aarch64 has, and its nearest equivalents of x86_64's halt.
     pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
         match case {
@@ -450,7 +458,7 @@ mod arch {
 mod tables {
     //! The cases that edit the live page tables (found through the root register), the same on
     //! both architectures but for the descriptor bits (`cases::descriptor`).
-    use crate::arch::{exit_with, root, tables_changed};
+    use crate::arch::{exit_with, install_root, root, tables_changed};
     use crate::cases::*;
     use crate::{HOSTILE_TABLES, put, put_bytes, send_raw};
     use ucall_guest::{Command, Record};
@@ -508,6 +516,21 @@ mod tables {
                 0x4000_0000 | 1 << descriptor::RESERVED_BLOCK_BIT | descriptor::BLOCK_1G,
             ),
             Case::NonPresentEntryWithBits => one_below_the_root(0xdead_b000 | 0x2),
+            Case::SwitchedPageTables => {
+                // A copy of the root, plus a 1 GiB alias of RAM's first GiB at the free slot.
+                let (old, new) = (root(), table(3));
+                for i in 0..512 {
+                    // SAFETY: i < 512, within the root table.
+                    set(new, i, unsafe { old.add(i as usize).read_volatile() });
+                }
+                set(new, ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
+                set(table(0), 0, RAM_BASE | descriptor::BLOCK_1G);
+                tables_changed();
+                install_root(new);
+                put(record, Record::new(Command::Sync, &[0x5ca1ab1e, 1]));
+                exit_with(SLOT_BASE + (record as u64 - RAM_BASE));
+                return;
+            }
             _ => return,
         }
         tables_changed();
