@@ -2,14 +2,21 @@
 //! nightly toolchain, installing the toolchain and cargo-fuzz when they are missing, and reports
 //! how many inputs each target ran.
 //!
-//! New inputs go to `target/fuzz-corpus/<target>/`; the seed corpus in `fuzz/seeds/<target>/` is
-//! read, never written. A failing input is saved by cargo-fuzz under `fuzz/artifacts/<target>/`.
+//! New inputs go to `target/fuzz-corpus/<target>/`; the seed corpus in `fuzz/seeds/` is read,
+//! never written. A failing input is saved by cargo-fuzz under `fuzz/artifacts/<target>/`.
 
 use crate::shell::{Run, cargo, workspace_root};
 use std::process::{Command, Stdio};
 
-/// The fuzz targets (binaries of `fuzz/Cargo.toml`).
-const TARGETS: [&str; 3] = ["walk", "decode", "walk_aarch64"];
+/// The fuzz targets (binaries of `fuzz/Cargo.toml`) and the seed corpus each starts from. The
+/// decoder's seeds serve both formats: their x86_64 table entries (0b11) are aarch64 table and
+/// page descriptors too.
+const TARGETS: [(&str, &str); 4] = [
+    ("walk", "walk"),
+    ("decode", "decode"),
+    ("walk_aarch64", "walk_aarch64"),
+    ("decode_aarch64", "decode"),
+];
 
 /// Fuzzes each target for `seconds` and prints the executions per target and in total.
 pub fn run(seconds: u64) -> Result<(), String> {
@@ -17,7 +24,7 @@ pub fn run(seconds: u64) -> Result<(), String> {
     ensure_cargo_fuzz()?;
     let root = workspace_root();
     let mut total = 0u64;
-    for target in TARGETS {
+    for (target, seeds) in TARGETS {
         let corpus = root.join("target/fuzz-corpus").join(target);
         std::fs::create_dir_all(&corpus)
             .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
@@ -28,7 +35,7 @@ pub fn run(seconds: u64) -> Result<(), String> {
             .current_dir(root.join("fuzz"))
             .args(["fuzz", "run", "--sanitizer", "none", target])
             .arg(&corpus)
-            .arg(root.join("fuzz/seeds").join(target))
+            .arg(root.join("fuzz/seeds").join(seeds))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
             .arg("-print_final_stats=1")
