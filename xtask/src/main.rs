@@ -184,10 +184,17 @@ fn test() -> Result<(), String> {
     step.start("cargo fmt --check");
     guests::ensure_components()?;
     cargo().args(["fmt", "--all", "--check"]).run()?;
-    cargo()
-        .args(["fmt", "--check", "--manifest-path"])
-        .arg(&guest_manifest)
-        .run()?;
+    // The crates with workspaces of their own: the guests, the fuzz targets, the external guest.
+    for manifest in [
+        guest_manifest.clone(),
+        root.join("fuzz/Cargo.toml"),
+        root.join("examples/external-guest/Cargo.toml"),
+    ] {
+        cargo()
+            .args(["fmt", "--check", "--manifest-path"])
+            .arg(manifest)
+            .run()?;
+    }
 
     step.start("cargo clippy -D warnings (host and bare-metal targets)");
     guests::ensure_target(guests::Arch::X86_64.target())?;
