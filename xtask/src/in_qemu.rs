@@ -247,9 +247,16 @@ pub fn test_suite(
     Ok(())
 }
 
-/// Runs the runner on `elf` in `machine`, printing what it prints; returns its exit status
-/// (2 when it did not finish).
-pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i32, String> {
+/// What a runner boot needs: the prepared VM parts, the static `ucall-run`, and the guest staged
+/// under its own name (which the runner prints) in `target/qemu/<folder>/`.
+struct StagedRunner {
+    prepared: Prepared,
+    runner: PathBuf,
+    guest_dir: PathBuf,
+    name: String,
+}
+
+fn stage_runner(machine: Machine, elf: &Path, folder: &str) -> Result<StagedRunner, String> {
     let vm = machine.arch();
     let root = workspace_root();
     let prepared = prepare(vm)?;
@@ -261,13 +268,31 @@ pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i
         vm,
     )
     .map_err(|e| e.to_string())?;
-    let guest_dir = root.join("target/qemu/run-guest");
+    let guest_dir = root.join("target/qemu").join(folder);
     let _ = std::fs::remove_dir_all(&guest_dir);
-    // Under its own name, which the runner prints.
     let name = file_name(elf)?;
     std::fs::create_dir_all(&guest_dir)
         .and_then(|()| std::fs::copy(elf, guest_dir.join(name)).map(drop))
         .map_err(|e| format!("cannot stage {}: {e}", elf.display()))?;
+    Ok(StagedRunner {
+        prepared,
+        runner,
+        guest_dir,
+        name: name.to_string(),
+    })
+}
+
+/// Runs the runner on `elf` in `machine`, printing what it prints; returns its exit status
+/// (2 when it did not finish).
+pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i32, String> {
+    let vm = machine.arch();
+    let root = workspace_root();
+    let StagedRunner {
+        prepared,
+        runner,
+        guest_dir,
+        name,
+    } = stage_runner(machine, elf, "run-guest")?;
     let mut args = runner_args.to_vec();
     args.push(format!("{GUEST_DIR}/{name}"));
     let command = InitCommand {
@@ -312,21 +337,12 @@ pub fn runner_outputs(
 ) -> Result<Vec<(i32, String)>, String> {
     let vm = machine.arch();
     let root = workspace_root();
-    let prepared = prepare(vm)?;
-    let runner = qemu::build_static_with_features(
-        &root.join("Cargo.toml"),
-        "ucall-host",
-        "ucall-run",
-        "runner",
-        vm,
-    )
-    .map_err(|e| e.to_string())?;
-    let guest_dir = root.join("target/qemu/runner-guest");
-    let _ = std::fs::remove_dir_all(&guest_dir);
-    let name = file_name(elf)?;
-    std::fs::create_dir_all(&guest_dir)
-        .and_then(|()| std::fs::copy(elf, guest_dir.join(name)).map(drop))
-        .map_err(|e| format!("cannot stage {}: {e}", elf.display()))?;
+    let StagedRunner {
+        prepared,
+        runner,
+        guest_dir,
+        name,
+    } = stage_runner(machine, elf, "runner-guest")?;
     let commands: Vec<(PathBuf, InitCommand)> = runs
         .iter()
         .map(|(run, args)| {
