@@ -156,6 +156,19 @@ pub fn foreign_vmm(guest_dir: &Path) -> Result<(), String> {
     )
 }
 
+/// The external guest's ucalls as `ucall-run --json` prints them, on either architecture.
+const EXTERNAL_GUEST_JSON: [&str; 3] = [
+    r#"{"command":"PRINTF","kind":"ucall","text":"external guest on vCPU 0","vcpu":0}"#,
+    r#"{"args":[1,4,9,0,0,0],"command":"SYNC","kind":"ucall","vcpu":0}"#,
+    r#"{"command":"DONE","kind":"ucall","vcpu":0}"#,
+];
+
+/// The start and end of its `--json` summary line (the seconds between them vary).
+const EXTERNAL_GUEST_JSON_SUMMARY: (&str, &str) = (
+    r#"{"errors":[],"kind":"summary","outcome":"DONE","seconds":"#,
+    r#","ucalls":3,"vcpus":1}"#,
+);
+
 /// Builds `ucall-run`, then runs `examples/external-guest` with plain
 /// `cargo run --target <target>` from its own folder (so that its `.cargo/config.toml` names
 /// `ucall-run` as the runner), with the runner found on `PATH` as after `cargo install`.
@@ -211,13 +224,8 @@ pub fn external_guest(target: &str) -> Result<(), String> {
         "vcpu 0: PRINTF external guest on vCPU 0\nvcpu 0: SYNC [1, 4, 9, 0, 0, 0]\n\
          vcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ...",
     )?;
-    let json = [
-        r#"{"command":"PRINTF","kind":"ucall","text":"external guest on vCPU 0","vcpu":0}"#,
-        r#"{"args":[1,4,9,0,0,0],"command":"SYNC","kind":"ucall","vcpu":0}"#,
-        r#"{"command":"DONE","kind":"ucall","vcpu":0}"#,
-    ];
-    let summary_start = r#"{"errors":[],"kind":"summary","outcome":"DONE","seconds":"#;
-    let summary_end = r#","ucalls":3,"vcpus":1}"#;
+    let json = EXTERNAL_GUEST_JSON;
+    let (summary_start, summary_end) = EXTERNAL_GUEST_JSON_SUMMARY;
     expect(
         "the external guest with --json",
         cargo_run(&["--", "--json"])?,
@@ -277,13 +285,8 @@ pub fn external_guest_on_arm64() -> Result<(), String> {
          vcpu 0: PRINTF external guest on vCPU 0\nvcpu 0: SYNC [1, 4, 9, 0, 0, 0]\n\
          vcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ...",
     )?;
-    let lines = [
-        r#"{"command":"PRINTF","kind":"ucall","text":"external guest on vCPU 0","vcpu":0}"#,
-        r#"{"args":[1,4,9,0,0,0],"command":"SYNC","kind":"ucall","vcpu":0}"#,
-        r#"{"command":"DONE","kind":"ucall","vcpu":0}"#,
-    ];
-    let summary_start = r#"{"errors":[],"kind":"summary","outcome":"DONE","seconds":"#;
-    let summary_end = r#","ucalls":3,"vcpus":1}"#;
+    let lines = EXTERNAL_GUEST_JSON;
+    let (summary_start, summary_end) = EXTERNAL_GUEST_JSON_SUMMARY;
     expect(
         "the external guest on arm64 with --json",
         json,
