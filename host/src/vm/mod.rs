@@ -90,8 +90,25 @@ pub use arch::ELF_MACHINE;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64 {
     pub use super::arch::{
-        ELF_MACHINE, LAYOUT, address_widths, page_table_root, record_register, setup_memory,
-        setup_vcpu,
+        ELF_MACHINE, LAYOUT, address_widths, create_vm, page_table_root, record_register,
+        setup_memory, setup_vcpu,
+    };
+}
+
+/// The aarch64 guest setup that [`VmBuilder`] does, for a VMM that owns its VM, memory and run
+/// loop: the same functions as `vm::x86_64` offers there, for EL1 with the MMU on.
+///
+/// The contract, in the guest-physical layout of [`LAYOUT`](aarch64::LAYOUT): RAM starts at
+/// 1 GiB, [`create_vm`](aarch64::create_vm) asks for KVM's largest IPA size (the physical width
+/// [`address_widths`](aarch64::address_widths) reports),
+/// [`setup_memory`](aarch64::setup_memory) writes exception vectors at the start of RAM that
+/// turn a guest fault into a PSCI reset (reported as `Error::GuestException` by the run loop),
+/// page tables are expected in `LAYOUT.tables`, and guests load from `LAYOUT.image_floor`.
+/// [`page_table_root`](aarch64::page_table_root) reads TTBR0_EL1 (one `KVM_GET_ONE_REG`).
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64 {
+    pub use super::arch::{
+        ELF_MACHINE, LAYOUT, address_widths, create_vm, page_table_root, setup_memory, setup_vcpu,
     };
 }
 
