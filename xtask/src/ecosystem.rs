@@ -177,16 +177,8 @@ pub fn external_guest(target: &str) -> Result<(), String> {
     let root = workspace_root();
     eprintln!("    building ucall-run");
     cargo()
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "ucall-host",
-            "--features",
-            "runner",
-            "--bin",
-            "ucall-run",
-        ])
+        .args(["build", "--quiet"])
+        .args(crate::shell::RUNNER_BIN)
         .run()?;
     let bin_dir = root.join("target/debug");
     let path = std::env::var_os("PATH").unwrap_or_default();

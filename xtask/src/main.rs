@@ -139,18 +139,9 @@ fn run(
         };
     }
     let status = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "ucall-host",
-            "--features",
-            "runner",
-            "--bin",
-            "ucall-run",
-            "--",
-        ])
+        .args(["run", "--quiet", "--release"])
+        .args(shell::RUNNER_BIN)
+        .arg("--")
         .args(["--timeout", &timeout.to_string(), "--transport", transport])
         .arg(elf)
         .status();

@@ -12,6 +12,16 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The cargo arguments that select the `ucall-run` runner binary.
+pub const RUNNER_BIN: [&str; 6] = [
+    "-p",
+    "ucall-host",
+    "--features",
+    "runner",
+    "--bin",
+    "ucall-run",
+];
+
 /// `cargo`, as the one running xtask, in the workspace root.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
