@@ -1,0 +1,149 @@
+//! Hostile guests: page tables the guest rewrote.
+
+use super::*;
+
+#[test]
+fn table_that_points_to_itself_terminates_and_reads_the_table_as_the_record() {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(Case::TableThatPointsToItself, t);
+        let s = ROOT_SLOT;
+        let gva = s << 39 | s << 30 | s << 21 | s << 12 | 0x400;
+        // The record is the root table's own slot: its command is the self-pointing entry.
+        let cmd = guest.root() | descriptor::TABLE;
+        assert!(
+            matches!(err, Error::UnknownCommand { cmd: c, record_gva } if c == cmd && record_gva == gva),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn entry_pointing_to_a_table_outside_memory_names_the_table() {
+    each_transport(|t| {
+        let (err, _) = Hostile::error(Case::TableOutsideMemory, t);
+        assert!(
+            matches!(
+                err,
+                Error::TableOutsideMemory {
+                    gva: SLOT_BASE,
+                    level: 3,
+                    table_gpa: BEYOND_MEMORY
+                }
+            ),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn huge_page_outside_memory_is_outside_memory() {
+    each_transport(|t| {
+        let (err, _) = Hostile::error(Case::PageOutsideMemory, t);
+        assert!(
+            matches!(
+                err,
+                Error::OutsideMemory {
+                    gva: SLOT_BASE,
+                    gpa: BEYOND_MEMORY
+                }
+            ),
+            "{err:?}"
+        );
+    });
+}
+
+fn bad_root_entry(case: Case, flags: u64, why: &str) {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(case, t);
+        let slot = guest.root() + ROOT_SLOT * 8;
+        let value = guest.symbol("HOSTILE_TABLES") | flags;
+        assert!(
+            matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 4, entry_gpa, entry, why: w } if *entry_gpa == slot && *entry == value && *w == why),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn entry_with_an_address_bit_beyond_the_physical_width_is_malformed() {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(Case::ReservedBitInAnEntry, t);
+        let bit = descriptor::RESERVED_ADDRESS_BIT;
+        let slot = guest.root() + ROOT_SLOT * 8;
+        let table = guest.symbol("HOSTILE_TABLES") | 1 << bit;
+        if bit >= guest.vm.address_widths().physical {
+            let value = table | descriptor::TABLE;
+            assert!(
+                matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 4, entry_gpa, entry, why } if *entry_gpa == slot && *entry == value && *why == format::WHY_BEYOND_PHYSICAL),
+                "{err:?}"
+            );
+        } else {
+            // KVM gave the VM a physical width that includes the bit (a 48-bit IPA on
+            // aarch64): the entry is well-formed and names a table beyond guest memory.
+            assert!(
+                matches!(err, Error::TableOutsideMemory { gva: SLOT_BASE, level: 3, table_gpa } if table_gpa == table),
+                "{err:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn page_size_bit_in_a_root_entry_is_malformed() {
+    bad_root_entry(
+        Case::HugePageBitInTheRoot,
+        descriptor::BLOCK_AT_ROOT,
+        format::WHY_BLOCK_AT_ROOT,
+    );
+}
+
+#[test]
+fn huge_page_entry_with_reserved_bits_is_malformed() {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(Case::ReservedBitInAHugePage, t);
+        let table = guest.symbol("HOSTILE_TABLES");
+        let value = 0x4000_0000 | 1 << descriptor::RESERVED_BLOCK_BIT | descriptor::BLOCK_1G;
+        assert!(
+            matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 3, entry_gpa, entry, why } if *entry_gpa == table && *entry == value && *why == format::WHY_RESERVED_BLOCK_BITS),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn non_present_entry_with_other_bits_is_not_mapped_and_shows_the_bits() {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(Case::NonPresentEntryWithBits, t);
+        let table = guest.symbol("HOSTILE_TABLES");
+        assert!(
+            matches!(err, Error::NotMapped { gva: SLOT_BASE, level: 3, entry_gpa, entry: 0xdead_b002 } if entry_gpa == table),
+            "{err:?}"
+        );
+    });
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn block_descriptor_at_the_page_level_is_malformed() {
+    let (err, guest) = Hostile::error(Case::BlockAtThePageLevel, TransportKind::Mmio);
+    let last_table = guest.symbol("HOSTILE_TABLES") + 2 * 0x1000;
+    let value = guest.symbol("HOSTILE_TEXT") | descriptor::BLOCK_1G;
+    assert!(
+        matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 1, entry_gpa, entry, why } if *entry_gpa == last_table && *entry == value && *why == "0b01 is reserved at the page level"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn host_follows_page_tables_the_guest_switched_to() {
+    each_transport(|t| {
+        let mut guest = Hostile::start(Case::SwitchedPageTables, t);
+        let (ucalls, error) = guest.run();
+        assert!(error.is_none(), "{error:?}");
+        let sync = Ucall::Sync {
+            args: [0x5ca1ab1e, 1, 0, 0, 0, 0],
+        };
+        assert_eq!(ucalls, [sync, Ucall::Done]);
+        guest.neighbours_finish_normally();
+    });
+}
