@@ -207,13 +207,13 @@ fn each_transport(mut test: impl FnMut(TransportKind)) {
     }
 }
 
-mod record;
+mod carries_on;
+mod commands;
 mod mmio;
 #[cfg(target_arch = "x86_64")]
 mod pio;
-mod commands;
+mod progress;
+mod record;
+mod shared_record;
 mod strings;
 mod tables;
-mod progress;
-mod shared_record;
-mod carries_on;
