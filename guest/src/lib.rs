@@ -126,11 +126,12 @@ pub fn send(record: &Record) {
 /// [`FIRST_USER_COMMAND`] on) that the guest program and its host agree on. It works on every
 /// transport: the reply is in the record, never in a register (see [`ucall_abi`], "Replies").
 ///
-/// ```text
-/// use ucall_guest::{call, FIRST_USER_COMMAND};
+/// ```no_run
+/// use ucall_guest::{call, Command, FIRST_USER_COMMAND};
 ///
 /// const ADD: u64 = FIRST_USER_COMMAND;
 /// let [sum, ..] = call(ADD, &[40, 2]); // a host that implements ADD answers [42, 0, ...]
+/// let echo = call(Command::Sync, &[7]); // [7, 0, 0, 0, 0, 0] from a host that does not answer
 /// ```
 #[inline]
 pub fn call(command: impl Into<u64>, args: &[u64]) -> [u64; MAX_ARGS] {
