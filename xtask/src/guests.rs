@@ -196,7 +196,12 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
             .run()?;
         // No SSE/FP registers, which the x86_64 CPL0 emulator here cannot run.
         compile(format!("{name}_default_link"))
-            .args(["-static", "-nostdlib", "-ffreestanding", "-mgeneral-regs-only"])
+            .args([
+                "-static",
+                "-nostdlib",
+                "-ffreestanding",
+                "-mgeneral-regs-only",
+            ])
             .run()?;
     }
     Ok(())
