@@ -142,36 +142,38 @@ pub mod printf {
     pub const TEXT: usize = 0;
 }
 
-/// Indices of the arguments of a [`Command::Unhandled`] record: which exception the guest took,
-/// where, and why. The host does not resume the vCPU afterwards.
-///
-/// What each value means depends on the architecture:
-///
-/// | index | x86_64 | aarch64 | riscv64 |
-/// |-------|--------|---------|---------|
-/// | [`VECTOR`] | the exception vector (0-31; 14 is #PF) | the vector-table entry, `(offset from VBAR_EL1) / 0x80` (0-15: synchronous, IRQ, FIQ, SError for current EL with SP0, current EL with SPx, lower EL AArch64, lower EL AArch32) | `scause` |
-/// | [`INSTRUCTION_ADDRESS`] | the faulting RIP | `ELR_EL1` | `sepc` |
-/// | [`ERROR_CODE`] | the error code the CPU pushed, 0 for vectors without one | `ESR_EL1`, the syndrome | 0 |
-/// | [`FAULT_ADDRESS`] | CR2 (meaningful for #PF) | `FAR_EL1` (meaningful when the syndrome says so) | `stval` |
-///
-/// The same four values serve any later architecture: the cause in [`VECTOR`], the
-/// instruction address, whatever further code the CPU reports in [`ERROR_CODE`], and the data
-/// address in [`FAULT_ADDRESS`]. The other arguments are zero.
-///
-/// ```
-/// use ucall_abi::{unhandled, Command, Record};
-///
-/// // A page fault at 0xdead000, caused by the instruction at 0x201234 writing to a
-/// // not-present page (error code W = bit 1).
-/// let mut args = [0; 6];
-/// args[unhandled::VECTOR] = 14;
-/// args[unhandled::INSTRUCTION_ADDRESS] = 0x20_1234;
-/// args[unhandled::ERROR_CODE] = 0b10;
-/// args[unhandled::FAULT_ADDRESS] = 0xdead_000;
-/// let record = Record::new(Command::Unhandled, &args);
-/// assert_eq!(record.cmd, 5);
-/// ```
 pub mod unhandled {
+    //! Indices of the arguments of a [`Command::Unhandled`](crate::Command::Unhandled) record:
+    //! which exception the guest took, where, and why. The host does not resume the vCPU
+    //! afterwards.
+    //!
+    //! What each value means depends on the architecture:
+    //!
+    //! | index | x86_64 | aarch64 | riscv64 |
+    //! |-------|--------|---------|---------|
+    //! | [`VECTOR`] | the exception vector (0-31; 14 is #PF) | the vector-table entry, `(offset from VBAR_EL1) / 0x80` (0-15: synchronous, IRQ, FIQ, SError for current EL with SP0, current EL with SPx, lower EL AArch64, lower EL AArch32) | `scause` |
+    //! | [`INSTRUCTION_ADDRESS`] | the faulting RIP | `ELR_EL1` | `sepc` |
+    //! | [`ERROR_CODE`] | the error code the CPU pushed, 0 for vectors without one | `ESR_EL1`, the syndrome | 0 |
+    //! | [`FAULT_ADDRESS`] | CR2 (meaningful for #PF) | `FAR_EL1` (meaningful when the syndrome says so) | `stval` |
+    //!
+    //! The same four values serve any later architecture: the cause in [`VECTOR`], the
+    //! instruction address, whatever further code the CPU reports in [`ERROR_CODE`], and the data
+    //! address in [`FAULT_ADDRESS`]. The other arguments are zero.
+    //!
+    //! ```
+    //! use ucall_abi::{unhandled, Command, Record};
+    //!
+    //! // A page fault at 0xdead0000, caused by the instruction at 0x201234 writing to a
+    //! // not-present page (error code W = bit 1).
+    //! let mut args = [0; 6];
+    //! args[unhandled::VECTOR] = 14;
+    //! args[unhandled::INSTRUCTION_ADDRESS] = 0x20_1234;
+    //! args[unhandled::ERROR_CODE] = 0b10;
+    //! args[unhandled::FAULT_ADDRESS] = 0xdead_0000;
+    //! let record = Record::new(Command::Unhandled, &args);
+    //! assert_eq!(record.cmd, 5);
+    //! ```
+
     /// The exception: the vector on x86_64, the vector-table entry on aarch64, `scause` on
     /// riscv64.
     pub const VECTOR: usize = 0;

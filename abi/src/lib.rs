@@ -43,9 +43,9 @@
 //!
 //! Before it resumes the vCPU, the host may answer a ucall by overwriting the six `args` of the
 //! record (at [`Record::ARGS_OFFSET`], at the same guest-virtual address, through the same
-//! translation it read them with). It never writes `cmd`. A host that does not answer leaves the
-//! arguments as the guest wrote them, so a guest that reads back what it sent knows it got no
-//! answer unless the answer differs. The guest reads the arguments back with volatile reads once
+//! translation it read them with). It never writes `cmd`, and it writes all six words or none. A
+//! host that does not answer leaves the arguments as the guest wrote them, so a call to such a
+//! host returns its own arguments. The guest reads the arguments back with volatile reads once
 //! the exit returns (the compiler cannot know that the exit changed them); `ucall-guest`'s
 //! `call` does that.
 //!

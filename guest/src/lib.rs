@@ -46,6 +46,13 @@
 //! with `panic = "abort"` in the crate's profiles. The repository's `examples/external-guest`
 //! is such a crate.
 //!
+//! # Replies
+//!
+//! [`call`] is a ucall that returns the host's answer: the host may overwrite the record's six
+//! arguments before it resumes the guest, and [`call`] reads them back (from a host that does
+//! not answer, they come back as sent). Commands from [`FIRST_USER_COMMAND`] on are the
+//! program's own, agreed with its host.
+//!
 //! # Transports
 //!
 //! On x86_64 a ucall uses MMIO when the host has published an address in
