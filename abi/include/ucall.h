@@ -32,14 +32,15 @@
 #ifndef UCALL_H
 #define UCALL_H
 
-/* Commands: the record's cmd. Lower numbers belong to the protocol. */
-#define UCALL_NONE               0     /* never sent on purpose */
-#define UCALL_SYNC               1     /* up to six free-form values */
-#define UCALL_ABORT              2     /* the guest failed: UCALL_ABORT_*; not resumed */
-#define UCALL_DONE               3     /* the guest finished; not resumed */
-#define UCALL_PRINTF             4     /* text: UCALL_PRINTF_TEXT */
-#define UCALL_UNHANDLED          5     /* an unhandled exception: UCALL_UNHANDLED_*; not resumed */
-#define UCALL_FIRST_USER_COMMAND 0x100 /* and up: commands of the program and its host */
+/* Commands: the record's cmd. Numbers below the user range belong to the protocol. */
+#define UCALL_NONE               0      /* never sent on purpose */
+#define UCALL_SYNC               1      /* up to six free-form values */
+#define UCALL_ABORT              2      /* the guest failed: UCALL_ABORT_*; not resumed */
+#define UCALL_DONE               3      /* the guest finished; not resumed */
+#define UCALL_PRINTF             4      /* text: UCALL_PRINTF_TEXT */
+#define UCALL_UNHANDLED          5      /* an unhandled exception: UCALL_UNHANDLED_*; not resumed */
+#define UCALL_FIRST_USER_COMMAND 0x100  /* to UCALL_LAST_USER_COMMAND: the program's own */
+#define UCALL_LAST_USER_COMMAND  0xffff /* above it: no command at all */
 
 /* The record. */
 #define UCALL_MAX_ARGS       6

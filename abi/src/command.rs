@@ -1,5 +1,5 @@
-//! Command numbers: the protocol's own below [`FIRST_USER_COMMAND`], the program's own from it
-//! on, and where each command keeps its arguments.
+//! Command numbers: the protocol's own below [`FIRST_USER_COMMAND`], the program's own from
+//! there to [`LAST_USER_COMMAND`], and where each command keeps its arguments.
 
 /// The first number of the user range: commands that a guest program and its host agree on
 /// between themselves. A host decodes them as user calls with their six arguments, not as
@@ -14,14 +14,25 @@
 /// ```
 pub const FIRST_USER_COMMAND: u64 = 0x100;
 
-/// Whether `number` is in the user range (at least [`FIRST_USER_COMMAND`]).
+/// The last number of the user range. Numbers above it name no command: a host reports them as
+/// unknown, so that a "record" that is really a pointer, a page-table entry or garbage is still
+/// told apart from a call.
+///
+/// ```
+/// assert!(!ucall_abi::is_user_command(ucall_abi::LAST_USER_COMMAND + 1));
+/// ```
+pub const LAST_USER_COMMAND: u64 = 0xffff;
+
+/// Whether `number` is in the user range, [`FIRST_USER_COMMAND`] to [`LAST_USER_COMMAND`].
 ///
 /// ```
 /// assert!(ucall_abi::is_user_command(0x100));
+/// assert!(ucall_abi::is_user_command(0xffff));
 /// assert!(!ucall_abi::is_user_command(0xff)); // reserved for the protocol
+/// assert!(!ucall_abi::is_user_command(u64::MAX)); // no command at all
 /// ```
 pub const fn is_user_command(number: u64) -> bool {
-    number >= FIRST_USER_COMMAND
+    FIRST_USER_COMMAND <= number && number <= LAST_USER_COMMAND
 }
 
 /// What a ucall asks the host to do: the record's `cmd` field, for the protocol's own commands.

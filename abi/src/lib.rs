@@ -33,7 +33,8 @@
 //! | 4      | [`Command::Printf`]| `args[0]` text string ([`printf`])                          |
 //! | 5      | [`Command::Unhandled`] | `args[0]` vector, `args[1]` instruction address, `args[2]` error code or syndrome, `args[3]` fault address ([`unhandled`], per architecture) |
 //! | 6 to 0xff | reserved        | the protocol's future commands; a host reports them as unknown |
-//! | [`FIRST_USER_COMMAND`] (0x100) and up | user commands | six values, meaning agreed between the guest program and its host |
+//! | [`FIRST_USER_COMMAND`] (0x100) to [`LAST_USER_COMMAND`] (0xffff) | user commands | six values, meaning agreed between the guest program and its host |
+//! | 0x10000 and up | none | never a command; a host reports them as unknown |
 //!
 //! Numbers 0 to 3 are those of the selftests of the seed's era (`UCALL_NONE`, `UCALL_SYNC`,
 //! `UCALL_ABORT`, `UCALL_DONE`) and 5 is today's `UCALL_UNHANDLED`; 4 is this project's PRINTF.
@@ -112,7 +113,7 @@
 //! # C guests
 //!
 //! `include/ucall.h` in this crate is the same contract for C: `struct ucall` (56 bytes, checked
-//! with `_Static_assert`), the command numbers (`UCALL_SYNC`, ...), `UCALL_FIRST_USER_COMMAND`,
+//! with `_Static_assert`), the command numbers (`UCALL_SYNC`, ...), the user range,
 //! the argument indices (`UCALL_ABORT_FILE`, `UCALL_UNHANDLED_VECTOR`, ...), the port, the access
 //! sizes, the MMIO global `ucall_exit_mmio_addr` and the string, ABORT and reply conventions. It
 //! needs `<stdint.h>` only, so freestanding code can include it, and its constants also serve
@@ -158,7 +159,9 @@
 mod command;
 mod record;
 
-pub use command::{Command, FIRST_USER_COMMAND, abort, is_user_command, printf, unhandled};
+pub use command::{
+    Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, abort, is_user_command, printf, unhandled,
+};
 pub use record::Record;
 
 /// How many `u64` arguments a [`Record`] carries.

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 use ucall_abi::{
-    Command, FIRST_USER_COMMAND, MAX_ARGS, MMIO_ADDR_SYMBOL, PIO_PORT, Record, STRING_MAX_LEN,
-    abort, access, printf, unhandled,
+    Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, MAX_ARGS, MMIO_ADDR_SYMBOL, PIO_PORT, Record,
+    STRING_MAX_LEN, abort, access, printf, unhandled,
 };
 
 /// What each command is for, as the header's comment says it. A new command fails to compile
@@ -72,12 +72,17 @@ fn render() -> String {
         .chain([(
             "UCALL_FIRST_USER_COMMAND".into(),
             format!("{FIRST_USER_COMMAND:#x}"),
-            "and up: commands of the program and its host",
+            "to UCALL_LAST_USER_COMMAND: the program's own",
+        )])
+        .chain([(
+            "UCALL_LAST_USER_COMMAND".into(),
+            format!("{LAST_USER_COMMAND:#x}"),
+            "above it: no command at all",
         )])
         .collect();
     section(
         &mut h,
-        "Commands: the record's cmd. Lower numbers belong to the protocol.",
+        "Commands: the record's cmd. Numbers below the user range belong to the protocol.",
         &commands,
     );
     section(

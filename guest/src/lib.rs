@@ -50,8 +50,8 @@
 //!
 //! [`call`] is a ucall that returns the host's answer: the host may overwrite the record's six
 //! arguments before it resumes the guest, and [`call`] reads them back (from a host that does
-//! not answer, they come back as sent). Commands from [`FIRST_USER_COMMAND`] on are the
-//! program's own, agreed with its host.
+//! not answer, they come back as sent). Commands from [`FIRST_USER_COMMAND`] to
+//! [`LAST_USER_COMMAND`] are the program's own, agreed with its host.
 //!
 //! # Transports
 //!
@@ -75,7 +75,9 @@ use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 pub use text::TextBuffer;
-pub use ucall_abi::{Command, FIRST_USER_COMMAND, MAX_ARGS, Record, STRING_MAX_LEN};
+pub use ucall_abi::{
+    Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, MAX_ARGS, Record, STRING_MAX_LEN,
+};
 
 /// The address that ucalls store record addresses to, published by the host before the guest
 /// runs; zero when the host has published none. The host finds it by its symbol name.
@@ -130,7 +132,7 @@ pub fn send(record: &Record) {
 /// leaves them as sent, so the result is then `args`, zero-padded to [`MAX_ARGS`].
 ///
 /// `command` is a [`Command`] or a raw number, usually a user command (from
-/// [`FIRST_USER_COMMAND`] on) that the guest program and its host agree on. It works on every
+/// [`FIRST_USER_COMMAND`] to [`LAST_USER_COMMAND`]) that the guest program and its host agree on. It works on every
 /// transport: the reply is in the record, never in a register (see [`ucall_abi`], "Replies").
 ///
 /// ```no_run
