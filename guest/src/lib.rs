@@ -132,8 +132,9 @@ pub fn send(record: &Record) {
 /// leaves them as sent, so the result is then `args`, zero-padded to [`MAX_ARGS`].
 ///
 /// `command` is a [`Command`] or a raw number, usually a user command (from
-/// [`FIRST_USER_COMMAND`] to [`LAST_USER_COMMAND`]) that the guest program and its host agree on. It works on every
-/// transport: the reply is in the record, never in a register (see [`ucall_abi`], "Replies").
+/// [`FIRST_USER_COMMAND`] to [`LAST_USER_COMMAND`]) that the guest program and its host agree
+/// on. It works on every transport: the reply is in the record, never in a register (see
+/// [the ABI's replies](ucall_abi#replies)).
 ///
 /// ```no_run
 /// use ucall_guest::{call, Command, FIRST_USER_COMMAND};
