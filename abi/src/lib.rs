@@ -3,21 +3,24 @@
 //! A *ucall* is a call from a bare-metal guest to its host (a "hypercall to userspace") that rides
 //! on a single KVM exit. The guest fills a [`Record`] on its own stack and then makes one exit that
 //! carries the record's guest-virtual address. The host decodes the exit, translates the address
-//! through the guest's page tables, reads the record and resumes the vCPU.
+//! through the guest's page tables, reads the record, may write a reply into it, and resumes the
+//! vCPU.
 //!
 //! This crate is the contract between both sides: `no_std`, no allocation, no `unsafe`, so that
-//! firmware, C-compatible guests and any host agree on the same bytes.
+//! firmware, C guests and any host agree on the same bytes. C guests get the same contract as
+//! `include/ucall.h` (see [C guests](#c-guests)).
 //!
 //! # Record layout
 //!
 //! | offset | size | field      | meaning                                   |
 //! |--------|------|------------|-------------------------------------------|
-//! | 0      | 8    | `cmd`      | a [`Command`] number                      |
-//! | 8      | 48   | `args[6]`  | command arguments, unused ones are zero   |
+//! | 0      | 8    | `cmd`      | a [`Command`] number, or a user command   |
+//! | 8      | 48   | `args[6]`  | command arguments, unused ones are zero; the host's reply after the exit |
 //!
 //! All fields are little-endian `u64` on both supported architectures. The layout is the one of
 //! the Linux KVM selftests' `struct ucall` of the Linux 5.10 era, so guests written against those
-//! selftests are understood unchanged.
+//! selftests are understood unchanged (see [Against the Linux KVM
+//! selftests](#against-the-linux-kvm-selftests) for which).
 //!
 //! # Commands
 //!
@@ -25,12 +28,34 @@
 //! |--------|--------------------|-------------------------------------------------------------|
 //! | 0      | [`Command::None`]  | none; never sent on purpose                                 |
 //! | 1      | [`Command::Sync`]  | up to six free-form values                                  |
-//! | 2      | [`Command::Abort`] | `args[0]` message string, `args[1]` line, `args[2]` file string or 0, `args[3]` column or 0 |
+//! | 2      | [`Command::Abort`] | `args[0]` message string, `args[1]` line, `args[2]` file string or 0, `args[3]` column or 0 ([`abort`]) |
 //! | 3      | [`Command::Done`]  | none                                                        |
-//! | 4      | [`Command::Printf`]| `args[0]` text string                                       |
+//! | 4      | [`Command::Printf`]| `args[0]` text string ([`printf`])                          |
+//! | 5      | [`Command::Unhandled`] | `args[0]` vector, `args[1]` instruction address, `args[2]` error code or syndrome, `args[3]` fault address ([`unhandled`], per architecture) |
+//! | 6 to 0xff | reserved        | the protocol's future commands; a host reports them as unknown |
+//! | [`FIRST_USER_COMMAND`] (0x100) to [`LAST_USER_COMMAND`] (0xffff) | user commands | six values, meaning agreed between the guest program and its host |
+//! | 0x10000 and up | none | never a command; a host reports them as unknown |
 //!
-//! Numbers 0 to 3 are those of the selftests (`UCALL_NONE`, `UCALL_SYNC`, `UCALL_ABORT`,
-//! `UCALL_DONE`); later numbers are this project's extensions.
+//! Numbers 0 to 3 are those of the selftests of the seed's era (`UCALL_NONE`, `UCALL_SYNC`,
+//! `UCALL_ABORT`, `UCALL_DONE`) and 5 is today's `UCALL_UNHANDLED`; 4 is this project's PRINTF.
+//! After DONE, ABORT and UNHANDLED the host does not resume the vCPU.
+//!
+//! # Replies
+//!
+//! Before it resumes the vCPU, the host may answer a ucall by overwriting the six `args` of the
+//! record (at [`Record::ARGS_OFFSET`], at the same guest-virtual address, through the same
+//! translation it read them with). It never writes `cmd`, and it writes all six words or none. A
+//! host that does not answer leaves the arguments as the guest wrote them, so a call to such a
+//! host returns its own arguments. The guest reads the arguments back with volatile reads once
+//! the exit returns (the compiler cannot know that the exit changed them); `ucall-guest`'s
+//! `call` does that.
+//!
+//! No register carries a reply, on any transport: the record is the one place, so a reply looks
+//! the same over port I/O and MMIO and on every architecture, and a host answers without touching
+//! vCPU registers. (The byte that an x86_64 `in al, dx` reads stays unspecified.) The record
+//! therefore has to be in memory the guest can write and read back, as its stack is.
+//!
+//! Which commands a host answers is up to the host; user commands are the ones meant for it.
 //!
 //! # Strings
 //!
@@ -80,8 +105,41 @@
 //! 2. It makes the exit of its transport, carrying the record's guest-virtual address.
 //! 3. The host translates that address through the guest's page tables (the current CR3 or
 //!    TTBR0), reads [`Record::SIZE`] bytes, then any strings, page by page.
-//! 4. The host resumes the vCPU; a port I/O `in` reads an unspecified byte, ignored by the guest.
-//!    After [`Command::Done`] or [`Command::Abort`] the host does not resume that vCPU.
+//! 4. If it answers, the host writes its reply over the record's `args`.
+//! 5. The host resumes the vCPU; a port I/O `in` reads an unspecified byte, ignored by the guest.
+//!    After [`Command::Done`], [`Command::Abort`] or [`Command::Unhandled`] the host does not
+//!    resume that vCPU.
+//!
+//! # C guests
+//!
+//! `include/ucall.h` in this crate is the same contract for C: `struct ucall` (56 bytes, checked
+//! with `_Static_assert`), the command numbers (`UCALL_SYNC`, ...), the user range,
+//! the argument indices (`UCALL_ABORT_FILE`, `UCALL_UNHANDLED_VECTOR`, ...), the port, the access
+//! sizes, the MMIO global `ucall_exit_mmio_addr` and the string, ABORT and reply conventions. It
+//! needs `<stdint.h>` only, so freestanding code can include it, and its constants also serve
+//! assembly. It is generated from this crate: the test `tests/c_header.rs` renders it from these
+//! definitions and fails when the committed file differs (`UCALL_BLESS=1 cargo test -p ucall-abi
+//! --test c_header` rewrites it).
+//!
+//! # Against the Linux KVM selftests
+//!
+//! The wire format is the selftests' of the Linux 5.10 era (the seed this project was specified
+//! from), with PRINTF = 4 and UNHANDLED = 5 added. The selftests have moved on since, so whether
+//! a guest written to their conventions runs unchanged depends on its era:
+//!
+//! | guest code written for | runs unchanged? | why |
+//! |---|---|---|
+//! | 5.10-era `GUEST_SYNC`, `GUEST_SYNC_ARGS`, `GUEST_DONE`, `GUEST_ASSERT` | yes, on x86_64 (port I/O at 0x1000, record in `rdi`, or MMIO) and aarch64 (MMIO through `ucall_exit_mmio_addr`) | same record, numbers, transports and string convention; ABORT's `args[0]` message and `args[1]` line are ours, and `args[2]` = 0 means "no file" |
+//! | 5.10-era `GUEST_ASSERT_1` to `GUEST_ASSERT_4` | only when the extra values are 0 | they put values in `args[2..6]`, where our ABORT keeps the file string and the column: a non-zero value is read as a string address |
+//! | later 5.x `UCALL_UNHANDLED` (number 4, after DONE) | no | 4 is our PRINTF, so the vector is read as a string address |
+//! | 6.x `GUEST_ASSERT` (file in `args[1]`, line in `args[2]`, seven arguments) | no | our ABORT has the line in `args[1]` and the file in `args[2]` |
+//! | today's selftests (a per-vCPU record pool, `UCALL_PRINTF` = 3, `UCALL_DONE` = 4, `UCALL_UNHANDLED` = 5) | no | the exit carries the *host* virtual address of a 1 KiB-plus record in a pool the host allocated, not a guest-virtual address of a 56-byte record; PRINTF and DONE have each other's numbers; messages are formatted into the record's buffer rather than passed as string addresses |
+//!
+//! Only UNHANDLED keeps today's number (5); its arguments are this crate's, the same four on
+//! every architecture (see [`unhandled`]), where today's selftests send a per-architecture set
+//! (aarch64: vector, exception class and whether the class is valid). Running today's selftest
+//! guests would take a second wire format in the host (their numbers, their record, and records
+//! found by host address in a pool the host shares with the guest); it is not done.
 //!
 //! # Example
 //!
@@ -98,7 +156,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+mod command;
+mod record;
+
+pub use command::{
+    Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, abort, is_user_command, printf, unhandled,
+};
+pub use record::Record;
 
 /// How many `u64` arguments a [`Record`] carries.
 pub const MAX_ARGS: usize = 6;
@@ -121,111 +185,4 @@ pub mod access {
     pub const PIO_LEN: usize = 1;
 }
 
-/// What a ucall asks the host to do: the record's `cmd` field.
-///
-/// ```
-/// use ucall_abi::Command;
-///
-/// assert_eq!(Command::try_from(3), Ok(Command::Done));
-/// assert_eq!(Command::try_from(99), Err(99));
-/// assert_eq!(u64::from(Command::Printf), 4);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u64)]
-pub enum Command {
-    /// No command; a zero-filled record.
-    None = 0,
-    /// A synchronisation point with up to six free-form values.
-    Sync = 1,
-    /// The guest failed; `args[0]` is the message string, `args[1]` the line,
-    /// `args[2]` the file string (or 0) and `args[3]` the column (or 0).
-    Abort = 2,
-    /// The guest finished successfully.
-    Done = 3,
-    /// The guest prints `args[0]`, a string.
-    Printf = 4,
-}
-
-impl TryFrom<u64> for Command {
-    /// The number that names no command.
-    type Error = u64;
-
-    fn try_from(raw: u64) -> Result<Self, u64> {
-        Ok(match raw {
-            0 => Command::None,
-            1 => Command::Sync,
-            2 => Command::Abort,
-            3 => Command::Done,
-            4 => Command::Printf,
-            unknown => return Err(unknown),
-        })
-    }
-}
-
-impl From<Command> for u64 {
-    fn from(command: Command) -> u64 {
-        command as u64
-    }
-}
-
-/// Indices of the arguments of an [`Command::Abort`] record.
-pub mod abort {
-    /// The message string.
-    pub const MESSAGE: usize = 0;
-    /// The line number.
-    pub const LINE: usize = 1;
-    /// The file-name string, or 0 when the guest does not say.
-    pub const FILE: usize = 2;
-    /// The column number, or 0 when the guest does not say.
-    pub const COLUMN: usize = 3;
-}
-
-/// Indices of the arguments of a [`Command::Printf`] record.
-pub mod printf {
-    /// The text string.
-    pub const TEXT: usize = 0;
-}
-
-/// The record that a guest fills and whose address a ucall exit carries.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-#[repr(C)]
-pub struct Record {
-    /// A [`Command`] number.
-    pub cmd: u64,
-    /// The arguments; those a command does not use are zero.
-    pub args: [u64; MAX_ARGS],
-}
-
-impl Record {
-    /// The record's size in bytes.
-    pub const SIZE: usize = core::mem::size_of::<Record>();
-
-    /// A record for `command` with the first `args.len()` arguments set (at most [`MAX_ARGS`];
-    /// extra ones are dropped, as the selftests' `ucall()` does) and the others zero.
-    pub const fn new(command: Command, args: &[u64]) -> Record {
-        let mut record = Record {
-            cmd: command as u64,
-            args: [0; MAX_ARGS],
-        };
-        let mut i = 0;
-        while i < args.len() && i < MAX_ARGS {
-            record.args[i] = args[i];
-            i += 1;
-        }
-        record
-    }
-
-    /// The record's command, or the raw number if it names none.
-    pub fn command(&self) -> Result<Command, u64> {
-        Command::try_from(self.cmd)
-    }
-}
-
-// The layout is the wire format: pin it.
-const _: () = assert!(Record::SIZE == 56);
-const _: () = assert!(core::mem::offset_of!(Record, cmd) == 0);
-const _: () = assert!(core::mem::offset_of!(Record, args) == 8);
-const _: () = assert!(core::mem::align_of::<Record>() == 8);
 const _: () = assert!(STRING_MAX_LEN >= 2);

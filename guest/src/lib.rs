@@ -46,6 +46,13 @@
 //! with `panic = "abort"` in the crate's profiles. The repository's `examples/external-guest`
 //! is such a crate.
 //!
+//! # Replies
+//!
+//! [`call`] is a ucall that returns the host's answer: the host may overwrite the record's six
+//! arguments before it resumes the guest, and [`call`] reads them back (from a host that does
+//! not answer, they come back as sent). Commands from [`FIRST_USER_COMMAND`] to
+//! [`LAST_USER_COMMAND`] are the program's own, agreed with its host.
+//!
 //! # Transports
 //!
 //! On x86_64 a ucall uses MMIO when the host has published an address in
@@ -68,7 +75,9 @@ use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 pub use text::TextBuffer;
-pub use ucall_abi::{Command, MAX_ARGS, Record, STRING_MAX_LEN};
+pub use ucall_abi::{
+    Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, MAX_ARGS, Record, STRING_MAX_LEN,
+};
 
 /// The address that ucalls store record addresses to, published by the host before the guest
 /// runs; zero when the host has published none. The host finds it by its symbol name.
@@ -116,6 +125,32 @@ pub fn ucall(command: Command, args: &[u64]) {
 #[inline]
 pub fn send(record: &Record) {
     arch::signal(record, mmio_address());
+}
+
+/// Sends `command` with `args` (as [`ucall`] does) and returns the host's answer: the record's
+/// six arguments as the host left them when it resumed the guest. A host that does not answer
+/// leaves them as sent, so the result is then `args`, zero-padded to [`MAX_ARGS`].
+///
+/// `command` is a [`Command`] or a raw number, usually a user command (from
+/// [`FIRST_USER_COMMAND`] to [`LAST_USER_COMMAND`]) that the guest program and its host agree
+/// on. It works on every transport: the reply is in the record, never in a register (see
+/// [the ABI's replies](ucall_abi#replies)).
+///
+/// ```no_run
+/// use ucall_guest::{call, Command, FIRST_USER_COMMAND};
+///
+/// const ADD: u64 = FIRST_USER_COMMAND;
+/// let [sum, ..] = call(ADD, &[40, 2]); // a host that implements ADD answers [42, 0, ...]
+/// let echo = call(Command::Sync, &[7]); // [7, 0, 0, 0, 0, 0] from a host that does not answer
+/// ```
+#[inline]
+pub fn call(command: impl Into<u64>, args: &[u64]) -> [u64; MAX_ARGS] {
+    let record = Record::with_cmd(command.into(), args);
+    send(&record);
+    // SAFETY: `record.args` is a live, aligned local. The host wrote the reply (if any) while
+    // the vCPU was stopped in the exit; a volatile read makes the compiler load it from memory
+    // rather than reuse the values it stored before the exit.
+    unsafe { core::ptr::read_volatile(&raw const record.args) }
 }
 
 /// A synchronisation point: sends [`Command::Sync`] with up to six values.

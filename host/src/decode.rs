@@ -287,7 +287,8 @@ pub fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
                 column: nonzero(record.args[COLUMN]),
             }))
         }
-        Ok(Command::None) | Err(_) => Err(Error::UnknownCommand {
+        // UNHANDLED gets its own decoding later; until then it is reported as an unknown command.
+        Ok(Command::None | Command::Unhandled) | Err(_) => Err(Error::UnknownCommand {
             cmd: record.cmd,
             record_gva: gva,
         }),

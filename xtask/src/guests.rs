@@ -1,5 +1,5 @@
-//! Building the bare-metal guests: the Rust test and demo guests, and the C guest that follows
-//! the seed's conventions.
+//! Building the bare-metal guests: the Rust test and demo guests, and the C guests (one in the
+//! seed's conventions, one built against `abi/include/ucall.h`).
 
 use crate::shell::{Run, cargo, workspace_root};
 use std::path::PathBuf;
@@ -148,19 +148,37 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Builds the C guests with the system's C compiler, freestanding, with the same linker script.
+/// Builds each C guest (`tests/guests/c/*.c`, which may include `ucall.h` from `abi/include/`)
+/// twice with the C compiler, freestanding: as `<name>`, linked with the guest crate's linker
+/// script like the Rust guests, and as `<name>_default_link`, with only the flags a freestanding
+/// static program needs, so at the compiler's own link address (0x400000 with gcc, on both
+/// architectures).
 fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
     let root = workspace_root();
     let script = root.join(format!("guest/link/{}.ld", arch.name()));
+    let include = root.join("abi/include");
     let sources = std::fs::read_dir(root.join("tests/guests/c"))
         .map_err(|e| format!("cannot list the C guests: {e}"))?;
+    let (compiler, package, arch_flags) = arch.c_compiler();
+    ensure_program(compiler, package)?;
     for source in sources.flatten().map(|entry| entry.path()) {
+        if source.extension().is_none_or(|extension| extension != "c") {
+            continue;
+        }
         let Some(name) = source.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        let (compiler, package, arch_flags) = arch.c_compiler();
-        ensure_program(compiler, package)?;
-        Command::new(compiler)
+        let compile = |output: String| {
+            let mut command = Command::new(compiler);
+            command
+                .arg("-I")
+                .arg(&include)
+                .args(["-Wall", "-Werror", "-o"])
+                .arg(out.join(output))
+                .arg(&source);
+            command
+        };
+        compile(name.to_string())
             .args(arch_flags)
             .args([
                 "-O2",
@@ -172,14 +190,18 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
                 "-no-pie",
                 "-fno-stack-protector",
                 "-fno-asynchronous-unwind-tables",
-                "-Wall",
-                "-Werror",
                 "-Wl,--build-id=none",
             ])
             .arg(format!("-Wl,-T,{}", script.display()))
-            .arg("-o")
-            .arg(out.join(name))
-            .arg(&source)
+            .run()?;
+        // No SSE/FP registers, which the x86_64 CPL0 emulator here cannot run.
+        compile(format!("{name}_default_link"))
+            .args([
+                "-static",
+                "-nostdlib",
+                "-ffreestanding",
+                "-mgeneral-regs-only",
+            ])
             .run()?;
     }
     Ok(())

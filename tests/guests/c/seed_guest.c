@@ -1,9 +1,9 @@
 /*
- * A guest written the way guests of the Linux 5.10-era KVM selftests are: the record on the
- * stack, zero-filled, up to six variadic arguments, and one 8-byte store of its address to the
- * pointer the host publishes in `ucall_exit_mmio_addr`. Strings are C strings. Written for this
- * project; built with gcc for bare metal, for x86_64 and aarch64.
+ * A guest written the way guests of the Linux 5.10-era KVM selftests are: the record on the stack,
+ * zero-filled, up to six variadic arguments, and one 8-byte store of its address to the pointer the
+ * host publishes in `ucall_exit_mmio_addr`. Strings are C strings. Written for this project.
  */
+#include "freestanding.h"
 #include <stdarg.h>
 #include <stdint.h>
 

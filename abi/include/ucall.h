@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * ucall.h: the ucall wire format for guests and firmware written in C.
+ *
+ * Generated from the Rust definitions of the ucall-abi crate, and checked against them, by
+ * abi/tests/c_header.rs: do not edit; change the crate and run
+ *     UCALL_BLESS=1 cargo test -p ucall-abi --test c_header
+ * The crate documentation of ucall-abi describes the protocol in full.
+ *
+ * Freestanding: needs <stdint.h> only. The constants also serve assembly sources; the C
+ * declarations are skipped under __ASSEMBLER__.
+ *
+ * A ucall: fill a struct ucall, zeroed, in memory the guest can write (its stack), with cmd and
+ * up to UCALL_MAX_ARGS arguments, then make one exit that carries its guest-virtual address:
+ *   x86_64, port I/O  `in al, dx` with dx = UCALL_PIO_PORT and the address in rdi;
+ *   x86_64, MMIO      one 8-byte store of the address to the address in ucall_exit_mmio_addr;
+ *   aarch64, MMIO     the same store, a plain `str` (after `dmb sy`, so the record is written
+ *                     before the store that exits).
+ * The host publishes the MMIO address in the guest global ucall_exit_mmio_addr before the guest
+ * runs, and leaves it 0 when it wants port I/O. One translation unit defines it:
+ *     uint64_t ucall_exit_mmio_addr;
+ *
+ * Strings: a string argument is the guest-virtual address of NUL-terminated UTF-8 text of at
+ * most UCALL_STRING_MAX_LEN bytes including the NUL. It may cross pages and must stay in place
+ * until the host resumes the guest.
+ *
+ * Replies: before it resumes the guest, the host may overwrite args[] of the record with its
+ * answer (all six words); it never writes cmd. A host that does not answer leaves args[] as the
+ * guest wrote them. Read them back through a volatile lvalue: the compiler cannot know that the
+ * exit changed them. No register carries a reply; the byte `in` reads is unspecified.
+ */
+#ifndef UCALL_H
+#define UCALL_H
+
+/* Commands: the record's cmd. Numbers below the user range belong to the protocol. */
+#define UCALL_NONE               0      /* never sent on purpose */
+#define UCALL_SYNC               1      /* up to six free-form values */
+#define UCALL_ABORT              2      /* the guest failed: UCALL_ABORT_*; not resumed */
+#define UCALL_DONE               3      /* the guest finished; not resumed */
+#define UCALL_PRINTF             4      /* text: UCALL_PRINTF_TEXT */
+#define UCALL_UNHANDLED          5      /* an unhandled exception: UCALL_UNHANDLED_*; not resumed */
+#define UCALL_FIRST_USER_COMMAND 0x100  /* to UCALL_LAST_USER_COMMAND: the program's own */
+#define UCALL_LAST_USER_COMMAND  0xffff /* above it: no command at all */
+
+/* The record. */
+#define UCALL_MAX_ARGS       6
+#define UCALL_RECORD_SIZE    56   /* bytes */
+#define UCALL_ARGS_OFFSET    8    /* where args[] start */
+#define UCALL_STRING_MAX_LEN 1024 /* bytes, with the NUL */
+
+/* Argument indices of ABORT. */
+#define UCALL_ABORT_MESSAGE 0 /* string */
+#define UCALL_ABORT_LINE    1
+#define UCALL_ABORT_FILE    2 /* string, or 0 */
+#define UCALL_ABORT_COLUMN  3 /* or 0 */
+
+/* Argument index of PRINTF. */
+#define UCALL_PRINTF_TEXT 0 /* string */
+
+/* Argument indices of UNHANDLED; the values are x86_64; aarch64; riscv64. */
+#define UCALL_UNHANDLED_VECTOR              0 /* vector; VBAR_EL1 entry (offset / 0x80); scause */
+#define UCALL_UNHANDLED_INSTRUCTION_ADDRESS 1 /* RIP; ELR_EL1; sepc */
+#define UCALL_UNHANDLED_ERROR_CODE          2 /* error code or 0; ESR_EL1; 0 */
+#define UCALL_UNHANDLED_FAULT_ADDRESS       3 /* CR2; FAR_EL1; stval */
+
+/* Transports. */
+#define UCALL_PIO_PORT         0x1000                 /* x86_64 only */
+#define UCALL_PIO_ACCESS_LEN   1                      /* bytes: `in al, dx` */
+#define UCALL_MMIO_ACCESS_LEN  8                      /* bytes: the record's address */
+#define UCALL_MMIO_ADDR_SYMBOL "ucall_exit_mmio_addr" /* the global the host publishes in */
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+struct ucall {
+	uint64_t cmd;
+	uint64_t args[UCALL_MAX_ARGS];
+};
+
+_Static_assert(sizeof(struct ucall) == UCALL_RECORD_SIZE, "the record's size");
+_Static_assert(_Alignof(struct ucall) == 8, "the record's alignment");
+_Static_assert(__builtin_offsetof(struct ucall, cmd) == 0, "where cmd is");
+_Static_assert(__builtin_offsetof(struct ucall, args) == UCALL_ARGS_OFFSET, "where args are");
+
+/* The MMIO address the host publishes, or 0; the guest defines it. */
+extern uint64_t ucall_exit_mmio_addr;
+#endif /* __ASSEMBLER__ */
+
+#endif /* UCALL_H */

@@ -1,0 +1,87 @@
+/*
+ * A C guest that takes the protocol from ucall.h (abi/include/) instead of spelling it out: the
+ * record, the command numbers, the argument indices, the port and the MMIO global. On x86_64 it
+ * uses MMIO when the host published an address and port I/O otherwise, as the Rust guests do.
+ * It prints, makes a call with six arguments and syncs what came back, then fails a check on
+ * purpose, so that each convention it uses shows in what the host decodes.
+ */
+#include "freestanding.h"
+#include "ucall.h"
+
+uint64_t ucall_exit_mmio_addr;
+
+static void halt(void)
+{
+	for (;;) {
+#if defined(__aarch64__)
+		__asm__ volatile("wfi");
+#else
+		__asm__ volatile("cli; hlt");
+#endif
+	}
+}
+
+static void exit_to_host(struct ucall *record)
+{
+#if defined(__x86_64__)
+	if (!ucall_exit_mmio_addr) {
+		__asm__ volatile("in %%dx, %%al"
+				 :
+				 : "d"((uint16_t)UCALL_PIO_PORT), "D"(record)
+				 : "rax", "memory");
+		return;
+	}
+	/* The record is in memory before the store that exits. */
+	__asm__ volatile("" : : : "memory");
+#else
+	/* The record (Normal memory) is written before the store to the ucall page (Device). */
+	__asm__ volatile("dmb sy" : : : "memory");
+#endif
+	*(volatile uint64_t *)(uintptr_t)ucall_exit_mmio_addr = (uint64_t)(uintptr_t)record;
+}
+
+/* Sends cmd with args[], and leaves the host's answer in args[]: as sent, if it gave none. */
+static void call(uint64_t cmd, uint64_t args[UCALL_MAX_ARGS])
+{
+	struct ucall record = { .cmd = cmd };
+	volatile struct ucall *answer = &record;
+
+	for (int i = 0; i < UCALL_MAX_ARGS; i++)
+		record.args[i] = args[i];
+	exit_to_host(&record);
+	for (int i = 0; i < UCALL_MAX_ARGS; i++)
+		args[i] = answer->args[i];
+}
+
+static void printf_text(const char *text)
+{
+	uint64_t args[UCALL_MAX_ARGS] = { 0 };
+
+	args[UCALL_PRINTF_TEXT] = (uint64_t)(uintptr_t)text;
+	call(UCALL_PRINTF, args);
+}
+
+#define CHECK(cond)                                                                          \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			uint64_t args[UCALL_MAX_ARGS] = { 0 };                                 \
+			args[UCALL_ABORT_MESSAGE] = (uint64_t)(uintptr_t)"Failed guest assert: " #cond; \
+			args[UCALL_ABORT_LINE] = __LINE__;                                   \
+			args[UCALL_ABORT_FILE] = (uint64_t)(uintptr_t)__FILE_NAME__;         \
+			call(UCALL_ABORT, args);                                             \
+			halt();                                                              \
+		}                                                                            \
+	} while (0)
+
+void _start(void)
+{
+	uint64_t args[UCALL_MAX_ARGS] = { 1, 2, 3, 4, 5, 6 };
+	volatile int answer = 41;
+
+	printf_text("hello from C, through ucall.h");
+	call(UCALL_SYNC, args);
+	call(UCALL_SYNC, args);
+	CHECK(answer == 42);
+	call(UCALL_DONE, args);
+	halt();
+}
