@@ -6,6 +6,7 @@
 
 pub mod aarch64;
 mod radix;
+pub mod riscv64;
 pub mod x86_64;
 
 use crate::Error;
