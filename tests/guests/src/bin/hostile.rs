@@ -154,6 +154,11 @@ fn misbehave(case: Case) {
         | Case::ReservedBitInAHugePage
         | Case::NonPresentEntryWithBits
         | Case::SwitchedPageTables => tables::misbehave(case, record, text),
+        Case::Spin => loop {
+            core::hint::spin_loop();
+        },
+        // `hlt`, or `wfi` forever: KVM handles both in the kernel, so only the watchdog ends it.
+        Case::Halt => ucall_guest::halt(),
         other => arch::misbehave(other, record, text),
     }
 }
@@ -276,7 +281,7 @@ mod arch {
         unsafe { asm!("mov cr3, {}", in(reg) root as u64, options(nostack)) };
     }
 
-    /// The cases that only x86_64 has: port I/O, `hlt`, triple faults.
+    /// The cases that only x86_64 has: port I/O, triple faults.
     pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
         let port = 0x1000u16;
         match case {
@@ -301,10 +306,6 @@ mod arch {
             Case::PioOtherPort => unsafe {
                 asm!("out dx, al", in("dx") 0x604u16, in("al") 0u8, options(nostack))
             },
-            Case::Spin => loop {
-                core::hint::spin_loop();
-            },
-            Case::Halt => ucall_guest::halt(),
             Case::TripleFault => {
                 let idtr = [0u16; 5];
                 // SAFETY: an empty IDT and a load from an unmapped address: the page fault
@@ -413,14 +414,9 @@ mod arch {
         }
     }
 
-    /// The cases that only aarch64 has, and its nearest equivalents of x86_64's halt.
+    /// The cases that only aarch64 has.
     pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
         match case {
-            Case::Spin => loop {
-                core::hint::spin_loop();
-            },
-            // `wfi` forever: KVM handles WFI in the kernel, so only the watchdog ends it.
-            Case::Halt => ucall_guest::halt(),
             Case::BlockAtThePageLevel => {
                 crate::tables::map_chain(text as u64);
                 set(

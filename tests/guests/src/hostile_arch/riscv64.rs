@@ -91,14 +91,9 @@ pub fn install_root(root: *mut u64) {
     unsafe { asm!("csrw satp, {}", "sfence.vma", in(reg) satp, options(nostack)) }
 }
 
-/// The cases that riscv64 shares with aarch64, and its nearest equivalents of x86_64's halt.
+/// The cases that riscv64 shares with aarch64.
 pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
     match case {
-        Case::Spin => loop {
-            core::hint::spin_loop();
-        },
-        // `wfi` forever: KVM handles WFI in the kernel, so only the watchdog ends it.
-        Case::Halt => ucall_guest::halt(),
         // A pointer to a table where a 4 KiB page must be.
         Case::BlockAtThePageLevel => {
             crate::tables::map_chain(text as u64);
