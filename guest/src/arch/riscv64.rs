@@ -2,7 +2,9 @@
 //! call when there is none.
 //!
 //! The host enters `_start` in S-mode with the MMU on (Sv48), `sp` at the vCPU's stack and `a0`
-//! holding its index, as it enters x86_64 and aarch64 guests with the first argument register.
+//! holding its index, as it enters x86_64 and aarch64 guests with the first argument register;
+//! interrupts stay off, and `sstatus.FS` is not Off (KVM's reset value when the vCPU has F and
+//! D), since code built for riscv64gc may use the floating-point registers.
 
 use core::arch::asm;
 use ucall_abi::Record;

@@ -1,6 +1,7 @@
 //! RISC-V page tables: Sv48 (four levels, 48-bit virtual addresses) as the host builds them, and
 //! Sv39 (three levels, 39-bit) walked too, the mode chosen from `satp.MODE` (RISC-V Privileged
-//! Architecture, 12.3 "Sv32", 12.4 "Sv39", 12.5 "Sv48", and the translation algorithm in 12.3.2).
+//! Architecture, Supervisor-Level ISA: the sections "Sv39" and "Sv48", and "Virtual Address
+//! Translation Process" under "Sv32").
 //!
 //! Levels are counted as on the other architectures so that errors read the same: level 1 holds
 //! 4 KiB pages (RISC-V level 0), the root is level 4 on Sv48 and level 3 on Sv39.

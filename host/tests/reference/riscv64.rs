@@ -1,5 +1,5 @@
 //! RISC-V Sv39 and Sv48 translation, from the Privileged Architecture's "Virtual Address
-//! Translation Process" (12.3.2), as the host supports it: no Svpbmt, no Svnapot, and the checks
+//! Translation Process" (the steps are numbered as there), as the host supports it: no Svpbmt, no Svnapot, and the checks
 //! that do not depend on the kind of access. Levels are numbered as for x86_64: the spec's level
 //! `i` is level `i + 1` here, so the root is 4 on Sv48 and 3 on Sv39.
 
