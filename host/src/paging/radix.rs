@@ -29,6 +29,7 @@ pub(crate) fn leaf_level(size: PageSize) -> u8 {
     match size {
         PageSize::Size4K => 1,
         PageSize::Size2M => 2,
+        PageSize::Size1G => 3,
     }
 }
 

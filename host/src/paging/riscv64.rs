@@ -3,6 +3,9 @@
 //! Architecture, Supervisor-Level ISA: the sections "Sv39" and "Sv48", and "Virtual Address
 //! Translation Process" under "Sv32").
 //!
+//! The host builds 4 KiB pages, 2 MiB megapages and 1 GiB gigapages ([`super::PageSize`]); the
+//! walker also takes 512 GiB terapages at the Sv48 root, which that enum does not offer.
+//!
 //! Levels are counted as on the other architectures so that errors read the same: level 1 holds
 //! 4 KiB pages (RISC-V level 0), the root is level 4 on Sv48 and level 3 on Sv39.
 //!

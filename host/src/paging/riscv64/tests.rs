@@ -189,6 +189,35 @@ fn sv39_tables_have_three_levels() {
 }
 
 #[test]
+fn a_1g_gigapage_is_built_one_level_below_the_sv48_root_and_at_the_sv39_root() {
+    let memory = memory();
+    for (mode, level) in [(Mode::Sv48, 3), (Mode::Sv39, 3)] {
+        let format = Riscv64::new(mode, 40);
+        let mut tables = PageTables::new(&memory, format, GuestAddress(TABLES), 0x10_000).unwrap();
+        let mapping = Mapping {
+            gva: 0x40_0000_0000 - 0x4000_0000,
+            gpa: RAM,
+            size: PageSize::Size1G,
+            kind: MemoryKind::Normal,
+        };
+        tables.map(&memory, mapping).unwrap();
+        assert_eq!(
+            tables.translate(&memory, mapping.gva + 0x1234).unwrap(),
+            Translation {
+                gpa: RAM + 0x1234,
+                page_size: 0x4000_0000
+            },
+            "{mode:?}"
+        );
+        let leaf = entry(&memory, &tables, mapping.gva, level);
+        assert_eq!(
+            leaf & 0x3ff,
+            DIRTY | ACCESSED | EXECUTE | WRITE | READ | VALID
+        );
+    }
+}
+
+#[test]
 fn mapping_a_mapped_page_again_is_refused() {
     let memory = memory();
     let mut tables = mapped(&memory);
