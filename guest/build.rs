@@ -9,6 +9,7 @@ fn main() {
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let script = match arch.as_str() {
         "aarch64" => include_str!("link/aarch64.ld"),
+        "riscv64" => include_str!("link/riscv64.ld"),
         _ => include_str!("link/x86_64.ld"),
     };
     fs::write(out.join("ucall-guest.ld"), script).expect("OUT_DIR is writable");

@@ -23,8 +23,9 @@
 //!
 //! # Building a guest
 //!
-//! Guests are built for `x86_64-unknown-none` or `aarch64-unknown-none` and linked at a fixed
-//! address with the linker script this crate provides:
+//! Guests are built for `x86_64-unknown-none`, `aarch64-unknown-none` or
+//! `riscv64gc-unknown-none-elf` and linked at a fixed address with the linker script this crate
+//! provides:
 //!
 //! ```text
 //! RUSTFLAGS="-C relocation-model=static -C link-arg=-Tucall-guest.ld" \
@@ -57,7 +58,9 @@
 //!
 //! On x86_64 a ucall uses MMIO when the host has published an address in
 //! [`ucall_abi::MMIO_ADDR_SYMBOL`], and port I/O otherwise; the same binary works with both. On
-//! aarch64 it always uses MMIO.
+//! aarch64 it always uses MMIO. On riscv64 it uses MMIO (after a `fence`) when an address is
+//! published, and otherwise the SBI call of the Linux KVM selftests (extension 0x08FF_FFFF,
+//! record address in `a0`).
 //!
 //! # Features
 //!

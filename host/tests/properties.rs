@@ -8,6 +8,7 @@
 mod reference;
 
 use proptest::prelude::*;
+use reference::riscv64::{Sv39Model, Sv48Model};
 use reference::{Aarch64Model, Model, Snapshot, X86_64Model, same};
 use ucall_host::Error;
 use ucall_host::decode::{Exit, Transport, decode, read_record};
@@ -38,10 +39,12 @@ fn pick() -> impl Strategy<Value = u64> {
 }
 
 /// The bits of an entry besides its page: mostly present with arbitrary flags (page-size bit
-/// included), sometimes a high bit (NX, reserved, ignored), sometimes anything.
+/// included), sometimes a high bit (NX, reserved, ignored), sometimes anything. Valid alone is
+/// RISC-V's pointer to a table, which arbitrary flags rarely make.
 fn bits() -> impl Strategy<Value = u64> {
     let low = prop_oneof![
         6 => any::<u8>().prop_map(|b| u64::from(b & 0x7f) | 1),
+        2 => Just(1u64),
         2 => any::<u8>().prop_map(|b| u64::from(b) | 0x81),
         1 => 0u64..PAGE,
     ];
@@ -53,13 +56,13 @@ fn bits() -> impl Strategy<Value = u64> {
     prop_oneof![8 => (low, high).prop_map(|(low, high)| low | high), 1 => any::<u64>()]
 }
 
-/// A guest-virtual address: built from likely table indices (then sign-extended), anything, or
-/// near the top of the address space.
-fn gva() -> impl Strategy<Value = u64> {
+/// A guest-virtual address: built from likely table indices (then sign-extended from bit
+/// `bits` - 1), anything, or near the top of the address space.
+fn gva_of(bits: u32) -> impl Strategy<Value = u64> {
     let composed =
-        (index(), index(), index(), index(), 0u64..PAGE).prop_map(|(a, b, c, d, offset)| {
+        (index(), index(), index(), index(), 0u64..PAGE).prop_map(move |(a, b, c, d, offset)| {
             let gva = a << 39 | b << 30 | c << 21 | d << 12 | offset;
-            ((gva << 16) as i64 >> 16) as u64
+            ((gva << (64 - bits)) as i64 >> (64 - bits)) as u64
         });
     prop_oneof![
         6 => composed,
@@ -68,64 +71,77 @@ fn gva() -> impl Strategy<Value = u64> {
     ]
 }
 
+/// [`gva_of`] 48-bit addresses.
+fn gva() -> impl Strategy<Value = u64> {
+    gva_of(48)
+}
+
 /// Memory of one or two regions (maybe not starting at 0); a root that may carry low bits (as
-/// CR3 does) or point outside memory; entries along the walk of the address (so walks go deep)
-/// and at other likely slots; and the address.
-fn world() -> impl Strategy<Value = (World, u64)> {
+/// CR3 does) or point outside memory; entries in `M`'s encoding along the walk of the address
+/// (so walks go deep) and at other likely slots; and the address.
+fn world<M: Model>() -> impl Strategy<Value = (World, u64)> {
     let layout = (0u64..3, 1u64..=12, prop::option::of((1u64..3, 1u64..=3)));
     let path = prop_oneof![
-        3 => prop::collection::vec((pick(), bits()), 4),
-        1 => prop::collection::vec((pick(), bits()), 0..4),
+        3 => prop::collection::vec((pick(), bits()), M::LEVELS as usize),
+        1 => prop::collection::vec((pick(), bits()), 0..M::LEVELS as usize),
     ];
     let physical_bits = prop_oneof![4 => 36u8..=52, 1 => 12u8..36];
     let writes = prop::collection::vec((pick(), index(), pick(), bits()), 0..32);
     let root = (pick(), prop_oneof![3 => Just(0u64), 1 => 0u64..PAGE]);
-    (layout, path, writes, root, physical_bits, gva()).prop_map(
-        |((base, pages, second), path, writes, (root, low), bits, gva)| {
-            let mut regions = vec![(base * PAGE, vec![0u8; (pages * PAGE) as usize])];
-            if let Some((gap, pages2)) = second {
-                regions.push((
-                    (base + pages + gap) * PAGE,
-                    vec![0u8; (pages2 * PAGE) as usize],
-                ));
-            }
-            // Picks below 1000 are pages of memory, in order; others are as they say.
-            let existing: Vec<u64> = regions
-                .iter()
-                .flat_map(|(start, bytes)| {
-                    (0..bytes.len() as u64 / PAGE).map(move |p| start + p * PAGE)
-                })
-                .collect();
-            let page = |pick: u64| match pick {
-                0..1000 => existing[pick as usize % existing.len()],
-                far => far * PAGE,
-            };
-            let mut memory = Snapshot { regions };
-            let mut table = page(root);
-            for (level, (next, bits)) in (1..=4u32).rev().zip(path) {
-                let slot = (gva >> (12 + 9 * (level - 1))) & 511;
-                poke(
-                    &mut memory,
-                    table + slot * 8,
-                    &(page(next) | bits).to_le_bytes(),
-                );
-                table = page(next);
-            }
-            for (at, slot, to, bits) in writes {
-                poke(
-                    &mut memory,
-                    page(at) + slot * 8,
-                    &(page(to) | bits).to_le_bytes(),
-                );
-            }
-            let world = World {
-                memory,
-                root: page(root) | low,
-                physical_bits: bits,
-            };
-            (world, gva)
-        },
+    (
+        layout,
+        path,
+        writes,
+        root,
+        physical_bits,
+        gva_of(M::VIRTUAL_BITS),
     )
+        .prop_map(
+            |((base, pages, second), path, writes, (root, low), bits, gva)| {
+                let mut regions = vec![(base * PAGE, vec![0u8; (pages * PAGE) as usize])];
+                if let Some((gap, pages2)) = second {
+                    regions.push((
+                        (base + pages + gap) * PAGE,
+                        vec![0u8; (pages2 * PAGE) as usize],
+                    ));
+                }
+                // Picks below 1000 are pages of memory, in order; others are as they say.
+                let existing: Vec<u64> = regions
+                    .iter()
+                    .flat_map(|(start, bytes)| {
+                        (0..bytes.len() as u64 / PAGE).map(move |p| start + p * PAGE)
+                    })
+                    .collect();
+                let page = |pick: u64| match pick {
+                    0..1000 => existing[pick as usize % existing.len()],
+                    far => far * PAGE,
+                };
+                let mut memory = Snapshot { regions };
+                let mut table = page(root);
+                for (level, (next, bits)) in (1..=M::LEVELS).rev().zip(path) {
+                    let slot = (gva >> (12 + 9 * (level - 1))) & 511;
+                    poke(
+                        &mut memory,
+                        table + slot * 8,
+                        &M::entry(page(next), bits).to_le_bytes(),
+                    );
+                    table = page(next);
+                }
+                for (at, slot, to, bits) in writes {
+                    poke(
+                        &mut memory,
+                        page(at) + slot * 8,
+                        &M::entry(page(to), bits).to_le_bytes(),
+                    );
+                }
+                let world = World {
+                    memory,
+                    root: page(root) | low,
+                    physical_bits: bits,
+                };
+                (world, gva)
+            },
+        )
 }
 
 /// Writes `bytes` at `gpa`, dropping what falls outside memory.
@@ -213,7 +229,7 @@ macro_rules! walker_properties {
                 #![proptest_config(ProptestConfig::with_cases(1024))]
 
                 #[test]
-                fn translate_agrees_with_the_model_and_reads_exactly_its_entries((w, gva) in world()) {
+                fn translate_agrees_with_the_model_and_reads_exactly_its_entries((w, gva) in world::<$model>()) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
                     let real = model.format().translate(&memory, GuestAddress(w.root), gva);
@@ -224,7 +240,7 @@ macro_rules! walker_properties {
                 }
 
                 #[test]
-                fn read_virtual_agrees_with_a_byte_by_byte_read((w, gva) in world(), len in 0usize..200) {
+                fn read_virtual_agrees_with_a_byte_by_byte_read((w, gva) in world::<$model>(), len in 0usize..200) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
                     let mut buf = vec![0u8; len];
@@ -236,7 +252,7 @@ macro_rules! walker_properties {
                 }
 
                 #[test]
-                fn read_c_string_agrees_with_a_byte_by_byte_read((w, gva) in world(), max_len in 0usize..5000) {
+                fn read_c_string_agrees_with_a_byte_by_byte_read((w, gva) in world::<$model>(), max_len in 0usize..5000) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
                     let real = read_c_string(&memory, &model.format(), GuestAddress(w.root), gva, max_len);
@@ -246,7 +262,7 @@ macro_rules! walker_properties {
                 }
 
                 #[test]
-                fn decode_agrees_with_the_model_on_arbitrary_tables((w, gva) in world()) {
+                fn decode_agrees_with_the_model_on_arbitrary_tables((w, gva) in world::<$model>()) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
                     let real = decode(&memory, &model.format(), GuestAddress(w.root), gva);
@@ -255,7 +271,7 @@ macro_rules! walker_properties {
                 }
 
                 #[test]
-                fn read_record_is_decode_s_first_step((w, gva) in world()) {
+                fn read_record_is_decode_s_first_step((w, gva) in world::<$model>()) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
                     let real = read_record(&memory, &model.format(), GuestAddress(w.root), gva)
@@ -272,6 +288,12 @@ walker_properties!(x86_64, X86_64Model, |physical_bits| X86_64Model {
     physical_bits
 });
 walker_properties!(aarch64, Aarch64Model, |physical_bits| Aarch64Model {
+    physical_bits
+});
+walker_properties!(riscv64_sv48, Sv48Model, |physical_bits| Sv48Model {
+    physical_bits
+});
+walker_properties!(riscv64_sv39, Sv39Model, |physical_bits| Sv39Model {
     physical_bits
 });
 
@@ -360,6 +382,11 @@ proptest! {
     fn fuzz_decode_check_holds_for_arbitrary_bytes_on_aarch64(data in prop::collection::vec(any::<u8>(), 0..2048)) {
         reference::fuzz::decode_aarch64(&data);
     }
+
+    #[test]
+    fn fuzz_walk_check_holds_for_arbitrary_bytes_on_riscv64(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+        reference::fuzz::walk_riscv64(&data);
+    }
 }
 
 /// The fuzz targets' seed corpus (`fuzz/seeds/<target>/`), replayed: the checks hold for every
@@ -371,12 +398,16 @@ fn fuzz_seed_corpus_passes_the_fuzz_checks() {
     // The seeds' tables are x86_64's, whose present-and-writable entries (0b11) are aarch64
     // table descriptors too: the aarch64 checks walk them as deep. `walk_aarch64` has seeds of
     // its own, in aarch64 descriptors (pages, blocks, malformed encodings, TTBR0 ASID bits).
+    // For RISC-V those entries (V and R) are leaves at the root; `walk_riscv64` has Sv48 and
+    // Sv39 seeds of its own.
     for (target, check) in [
         ("walk", reference::fuzz::walk as fn(&[u8])),
         ("decode", reference::fuzz::decode),
         ("walk", reference::fuzz::walk_aarch64),
         ("decode", reference::fuzz::decode_aarch64),
         ("walk_aarch64", reference::fuzz::walk_aarch64),
+        ("walk", reference::fuzz::walk_riscv64),
+        ("walk_riscv64", reference::fuzz::walk_riscv64),
     ] {
         let dir = seeds.join(target);
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));

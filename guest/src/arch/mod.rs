@@ -7,6 +7,11 @@ mod aarch64;
 #[cfg(target_arch = "aarch64")]
 pub(crate) use aarch64::{halt, signal};
 
+#[cfg(target_arch = "riscv64")]
+mod riscv64;
+#[cfg(target_arch = "riscv64")]
+pub(crate) use riscv64::{halt, signal};
+
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
@@ -14,5 +19,7 @@ pub(crate) use x86_64::{halt, signal};
 
 #[cfg(target_arch = "aarch64")]
 pub use self::aarch64::transport;
+#[cfg(target_arch = "riscv64")]
+pub use self::riscv64::transport;
 #[cfg(target_arch = "x86_64")]
 pub use self::x86_64::transport;

@@ -6,6 +6,7 @@
 
 pub mod aarch64;
 mod radix;
+pub mod riscv64;
 pub mod x86_64;
 
 use crate::Error;
@@ -30,6 +31,35 @@ pub enum PageSize {
     Size4K,
     /// 2 MiB.
     Size2M,
+    /// 1 GiB (x86_64 needs CPUID `Page1GB` for it), one level above 2 MiB on every format.
+    ///
+    /// ```
+    /// use ucall_host::paging::{aarch64::Aarch64, x86_64::X86_64, Mapping, MemoryKind, PageSize};
+    /// use ucall_host::paging::PageTables;
+    /// use vm_memory::{GuestAddress, GuestMemoryMmap};
+    ///
+    /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+    /// let mapping = Mapping {
+    ///     gva: 0x4000_0000,
+    ///     gpa: 0,
+    ///     size: PageSize::Size1G,
+    ///     kind: MemoryKind::Normal,
+    /// };
+    /// let mut x86 = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x4000)?;
+    /// let mut arm = PageTables::new(&memory, Aarch64::new(40), GuestAddress(0x8000), 0x4000)?;
+    /// x86.map(&memory, mapping)?;
+    /// arm.map(&memory, mapping)?;
+    /// for translation in [
+    ///     x86.translate(&memory, 0x4000_1234)?,
+    ///     arm.translate(&memory, 0x4000_1234)?,
+    /// ] {
+    ///     assert_eq!((translation.gpa, translation.page_size), (0x1234, 0x4000_0000));
+    /// }
+    /// // A root and one table below it: the 1 GiB page is an entry of that table.
+    /// assert_eq!(x86.table_range(), 0x1000..0x3000);
+    /// # Ok::<(), ucall_host::Error>(())
+    /// ```
+    Size1G,
 }
 
 impl PageSize {
@@ -38,6 +68,7 @@ impl PageSize {
         match self {
             PageSize::Size4K => 0x1000,
             PageSize::Size2M => 0x20_0000,
+            PageSize::Size1G => 0x4000_0000,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! What both page-table formats share: four levels of 512 eight-byte entries over 4 KiB pages,
-//! translating 48-bit virtual addresses. Levels count from 4 (the root) down to 1 (4 KiB pages)
-//! on both architectures, so that errors read the same.
+//! What the page-table formats share: up to four levels of 512 eight-byte entries over 4 KiB
+//! pages (four, translating 48-bit virtual addresses, unless a format says otherwise). Levels
+//! count from the root (4 on four levels) down to 1 (4 KiB pages) on every architecture, so that
+//! errors read the same.
 
 use super::{Mapping, PageSize, TableAllocator, Translation};
 use crate::Error;
@@ -28,6 +29,7 @@ pub(crate) fn leaf_level(size: PageSize) -> u8 {
     match size {
         PageSize::Size4K => 1,
         PageSize::Size2M => 2,
+        PageSize::Size1G => 3,
     }
 }
 
@@ -68,10 +70,9 @@ pub(crate) fn write_entry<M: GuestMemory + ?Sized>(
         })
 }
 
-/// Where `gva` leads through a leaf entry that maps `page_size` bytes from the frame that
-/// `address_mask` selects.
-fn leaf(address_mask: u64, entry: u64, gva: u64, page_size: u64) -> Translation {
-    let frame = entry & address_mask & !(page_size - 1);
+/// Where `gva` leads through a leaf entry that maps `page_size` bytes from `output_address`.
+fn leaf(output_address: u64, gva: u64, page_size: u64) -> Translation {
+    let frame = output_address & !(page_size - 1);
     Translation {
         gpa: frame | (gva & (page_size - 1)),
         page_size,
@@ -96,6 +97,15 @@ pub(crate) trait Encoding {
     fn table_entry(&self, table: u64) -> u64;
     /// The entry at `level` that maps `mapping`.
     fn leaf_entry(&self, mapping: &Mapping, level: u8) -> u64;
+    /// The number of levels; the root is this level.
+    fn levels(&self) -> u8 {
+        LEVELS
+    }
+    /// The next table's or the page's address in a valid entry: where [`Self::address_mask`]
+    /// selects, unless the format keeps it elsewhere (RISC-V keeps a page number at bit 10).
+    fn output_address(&self, entry: u64) -> u64 {
+        entry & self.address_mask()
+    }
 }
 
 /// Writes the entries that map `mapping`, taking missing tables from `tables`; refuses to
@@ -112,7 +122,7 @@ pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
     encoding.check_range(gva)?;
     let leaf_level = leaf_level(mapping.size);
     let mut table = root.0;
-    for level in (leaf_level + 1..=LEVELS).rev() {
+    for level in (leaf_level + 1..=encoding.levels()).rev() {
         let (entry_gpa, entry) = read_entry(memory, gva, level, table)?;
         table = if !encoding.is_valid(entry) {
             let next = tables.allocate(memory)?;
@@ -121,7 +131,7 @@ pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
         } else if encoding.is_block(entry, level) {
             return Err(Error::AlreadyMapped { gva });
         } else {
-            entry & encoding.address_mask()
+            encoding.output_address(entry)
         };
     }
     let (entry_gpa, entry) = read_entry(memory, gva, leaf_level, table)?;
@@ -131,8 +141,8 @@ pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
     write_entry(memory, entry_gpa, encoding.leaf_entry(&mapping, leaf_level))
 }
 
-/// Translates `gva` through the tables at `root`: at most four entries read, each checked, so
-/// that the walk terminates and every malformed table is an error.
+/// Translates `gva` through the tables at `root`: at most one entry per level read, each
+/// checked, so that the walk terminates and every malformed table is an error.
 pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
     encoding: &E,
     memory: &M,
@@ -140,7 +150,6 @@ pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
     gva: u64,
 ) -> Result<Translation, Error> {
     encoding.check_range(gva)?;
-    let mask = encoding.address_mask();
     let checked_entry = |level, table| {
         let (entry_gpa, entry) = read_entry(memory, gva, level, table)?;
         if !encoding.is_valid(entry) {
@@ -163,16 +172,18 @@ pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
         Ok(entry)
     };
     // The root register may carry flags (CR3's PCD/PWT, TTBR0's ASID and CnP) beside the address.
-    let mut table = root.0 & mask;
-    // Levels 4 to 2 hold tables or blocks, level 1 only pages: a bounded loop over the table
+    let mut table = root.0 & encoding.address_mask();
+    // Levels above 1 hold tables or blocks, level 1 only pages: a bounded loop over the table
     // levels and the last level after it leave no way to run off the end.
-    for level in (2..=LEVELS).rev() {
+    for level in (2..=encoding.levels()).rev() {
         let entry = checked_entry(level, table)?;
         if encoding.is_block(entry, level) {
-            return Ok(leaf(mask, entry, gva, 1 << level_shift(level)));
+            let output = encoding.output_address(entry);
+            return Ok(leaf(output, gva, 1 << level_shift(level)));
         }
-        table = entry & mask;
+        table = encoding.output_address(entry);
     }
     let entry = checked_entry(1, table)?;
-    Ok(leaf(mask, entry, gva, PageSize::Size4K.bytes()))
+    let output = encoding.output_address(entry);
+    Ok(leaf(output, gva, PageSize::Size4K.bytes()))
 }

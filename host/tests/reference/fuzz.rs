@@ -3,6 +3,7 @@
 //! bytes, runs the real code on the memory and addresses they describe, and panics if it
 //! disagrees with the reference model.
 
+use super::riscv64::{Sv39Model, Sv48Model};
 use super::{Aarch64Model, Model, Snapshot, Watched, X86_64Model, same};
 use std::cell::RefCell;
 use ucall_host::Error;
@@ -15,6 +16,8 @@ const PAGE: usize = 0x1000;
 const LAYOUT: [(u64, usize); 2] = [(0, 8 * PAGE), (10 * PAGE as u64, 2 * PAGE)];
 /// Bytes before the memory contents: root, address, physical width, two lengths, exit data.
 const HEADER: usize = 8 + 8 + 1 + 2 + 2 + 16;
+/// Where the physical width is in the header.
+const PHYSICAL_BITS_AT: usize = 16;
 
 /// What a fuzz input describes.
 struct Input {
@@ -47,7 +50,7 @@ fn parse(data: &[u8]) -> Input {
     Input {
         root: word(0),
         gva: word(8),
-        physical_bits: header[16],
+        physical_bits: header[PHYSICAL_BITS_AT],
         len: half(17) % 300,
         max_len: half(19) % 1100,
         exit: header[21..37].try_into().expect("16 bytes"),
@@ -98,6 +101,27 @@ pub fn walk_aarch64(data: &[u8]) {
 /// [`decode_with`] the aarch64 model.
 pub fn decode_aarch64(data: &[u8]) {
     decode_with(|physical_bits| Aarch64Model { physical_bits }, data);
+}
+
+/// [`walk_with`] the RISC-V models: Sv39 if the physical width's top bit is set (the width is
+/// the other seven bits), else Sv48.
+pub fn walk_riscv64(data: &[u8]) {
+    let sv39 = data.get(PHYSICAL_BITS_AT).is_some_and(|b| b & 0x80 != 0);
+    if sv39 {
+        walk_with(
+            |b| Sv39Model {
+                physical_bits: b & 0x7f,
+            },
+            data,
+        );
+    } else {
+        walk_with(
+            |b| Sv48Model {
+                physical_bits: b & 0x7f,
+            },
+            data,
+        );
+    }
 }
 
 /// Walks, reads and strings through arbitrary tables agree with the model that `model` makes

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz;
+pub mod riscv64;
 
 use std::cell::RefCell;
 use ucall_host::Error;
@@ -93,8 +94,19 @@ pub trait Model {
     /// The real format the model stands for.
     type Format: PageTableFormat;
 
+    /// The levels of tables; the root is this level.
+    const LEVELS: u32 = 4;
+    /// The width of the virtual addresses the format translates.
+    const VIRTUAL_BITS: u32 = 48;
+
     /// The real format, configured like the model.
     fn format(&self) -> Self::Format;
+
+    /// The entry that points to the table or page at `address` with `flags` (bits outside the
+    /// address field) set.
+    fn entry(address: u64, flags: u64) -> u64 {
+        address | flags
+    }
 
     /// Translates `gva` through the tables at `root`; also returns the guest-physical address of
     /// every entry read, in order.

@@ -86,9 +86,11 @@ pub enum Case {
     /// A root-table entry with an address bit beyond the physical width
     /// (`descriptor::RESERVED_ADDRESS_BIT`).
     ReservedBitInAnEntry,
-    /// A root-table entry that maps a large page (block), which the root level must not.
+    /// A root-table entry that maps a large page (block), which the root level must not (on
+    /// riscv64, where Sv48 allows 512 GiB leaves at the root, one that is not 512 GiB-aligned).
     HugePageBitInTheRoot,
-    /// A 1 GiB page (block) entry with a reserved bit (`descriptor::RESERVED_BLOCK_BIT`) set.
+    /// A 1 GiB page (block) entry with a reserved bit (`descriptor::RESERVED_BLOCK_BIT`) set (on
+    /// riscv64, whose page numbers have no reserved bits, a misaligned one).
     ReservedBitInAHugePage,
     /// A non-present entry with other bits set.
     NonPresentEntryWithBits,
@@ -103,11 +105,13 @@ pub enum Case {
     TripleFault,
     /// Every vCPU sends SYNCs from one shared record at the same time.
     SharedRecord,
-    /// A level-1 (Arm level 3) entry with bit 1 clear, which is reserved there (aarch64).
+    /// A level-1 (Arm level 3) entry with bit 1 clear, which is reserved there (aarch64); on
+    /// riscv64, a pointer to a further table at level 1.
     BlockAtThePageLevel,
-    /// A load from an unmapped address with only the host's exception vectors (aarch64).
+    /// A load from an unmapped address with only the host's exception vectors (aarch64,
+    /// riscv64).
     Exception,
-    /// PSCI SYSTEM_OFF (aarch64).
+    /// PSCI SYSTEM_OFF (aarch64), SBI system reset, shutdown (riscv64).
     SystemOff,
 }
 
@@ -178,8 +182,11 @@ pub const UNMAPPED: u64 = 0x4000_0000;
 /// An address that no mapping covers (2 GiB; guest memory is 32 MiB at 1 GiB).
 #[cfg(target_arch = "aarch64")]
 pub const UNMAPPED: u64 = 0x8000_0000;
+/// An address that no mapping covers (1 GiB; guest memory starts at 2 GiB).
+#[cfg(target_arch = "riscv64")]
+pub const UNMAPPED: u64 = 0x4000_0000;
 /// Non-canonical for 48-bit virtual addresses: bit 47 set, bits 63..48 clear.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "riscv64"))]
 pub const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
 /// Beyond TTBR0_EL1's 48 bits: bit 48 set (bit 47 alone is a valid TTBR0 address).
 #[cfg(target_arch = "aarch64")]
@@ -193,6 +200,9 @@ pub const RAM_BASE: u64 = 0;
 /// Where guest RAM starts (1 GiB aligned, so that one 1 GiB block can alias it).
 #[cfg(target_arch = "aarch64")]
 pub const RAM_BASE: u64 = 0x4000_0000;
+/// Where guest RAM starts (1 GiB aligned, so that one 1 GiB block can alias it).
+#[cfg(target_arch = "riscv64")]
+pub const RAM_BASE: u64 = 0x8000_0000;
 /// Physical memory far beyond the guest's (4 GiB).
 pub const BEYOND_MEMORY: u64 = 0x1_0000_0000;
 /// The root-table slot the page-table cases edit: no one else maps anything there.
@@ -218,6 +228,11 @@ pub mod descriptor {
     pub const RESERVED_ADDRESS_BIT: u32 = 51;
     /// A bit that must be zero in a 1 GiB page entry (13 to 29).
     pub const RESERVED_BLOCK_BIT: u32 = 13;
+
+    /// The entry for the table or page at `address` (with any address bits added) and `bits`.
+    pub const fn entry(address: u64, bits: u64) -> u64 {
+        address | bits
+    }
 }
 
 /// Descriptor bits of the entries the guest writes into page tables, per architecture; the
@@ -236,4 +251,35 @@ pub mod descriptor {
     pub const RESERVED_ADDRESS_BIT: u32 = 47;
     /// A RES0 bit of a 1 GiB block descriptor (17 to 29).
     pub const RESERVED_BLOCK_BIT: u32 = 20;
+
+    /// The entry for the table or page at `address` (with any address bits added) and `bits`.
+    pub const fn entry(address: u64, bits: u64) -> u64 {
+        address | bits
+    }
+}
+
+/// Descriptor bits of the entries the guest writes into page tables, per architecture; the
+/// tests expect the entries built from them.
+#[cfg(target_arch = "riscv64")]
+pub mod descriptor {
+    /// A pointer to a next-level table: V alone (R = W = X = 0).
+    pub const TABLE: u64 = 0x1;
+    /// A 4 KiB page: V, R, W, A, D.
+    pub const PAGE: u64 = 0xc7;
+    /// A 1 GiB gigapage: the same bits as a page, one level up.
+    pub const BLOCK_1G: u64 = 0xc7;
+    /// A leaf at the root: Sv48 allows 512 GiB pages there, so the case makes it malformed by
+    /// its address (the guest's table, not 512 GiB-aligned).
+    pub const BLOCK_AT_ROOT: u64 = 0xc7;
+    /// The top physical-address bit (55): beyond the physical width the host gives.
+    pub const RESERVED_ADDRESS_BIT: u32 = 55;
+    /// A physical-address bit below 1 GiB (13 to 29): set in a gigapage, it misaligns it, the
+    /// nearest RISC-V has to a reserved bit of a large-page entry.
+    pub const RESERVED_BLOCK_BIT: u32 = 20;
+
+    /// The entry for the table or page at `address` (with any address bits added) and `bits`:
+    /// the physical page number sits at bit 10.
+    pub const fn entry(address: u64, bits: u64) -> u64 {
+        (address >> 12) << 10 | bits
+    }
 }

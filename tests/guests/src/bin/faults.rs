@@ -4,8 +4,8 @@
 
 ucall_guest::entry!(main);
 
-/// Unmapped on both architectures (the host maps RAM and the ucall page only), canonical on
-/// x86_64 and in TTBR0_EL1's range on aarch64. The test expects this address.
+/// Unmapped on every architecture (the host maps RAM and the ucall page only), canonical on
+/// x86_64 and riscv64 (Sv48) and in TTBR0_EL1's range on aarch64. The test expects this address.
 const UNMAPPED: usize = 0x7000_0000_0000;
 
 fn main(_vcpu: usize) {

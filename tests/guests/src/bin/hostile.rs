@@ -154,6 +154,11 @@ fn misbehave(case: Case) {
         | Case::ReservedBitInAHugePage
         | Case::NonPresentEntryWithBits
         | Case::SwitchedPageTables => tables::misbehave(case, record, text),
+        Case::Spin => loop {
+            core::hint::spin_loop();
+        },
+        // `hlt`, or `wfi` forever: KVM handles both in the kernel, so only the watchdog ends it.
+        Case::Halt => ucall_guest::halt(),
         other => arch::misbehave(other, record, text),
     }
 }
@@ -276,7 +281,7 @@ mod arch {
         unsafe { asm!("mov cr3, {}", in(reg) root as u64, options(nostack)) };
     }
 
-    /// The cases that only x86_64 has: port I/O, `hlt`, triple faults.
+    /// The cases that only x86_64 has: port I/O, triple faults.
     pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
         let port = 0x1000u16;
         match case {
@@ -301,10 +306,6 @@ mod arch {
             Case::PioOtherPort => unsafe {
                 asm!("out dx, al", in("dx") 0x604u16, in("al") 0u8, options(nostack))
             },
-            Case::Spin => loop {
-                core::hint::spin_loop();
-            },
-            Case::Halt => ucall_guest::halt(),
             Case::TripleFault => {
                 let idtr = [0u16; 5];
                 // SAFETY: an empty IDT and a load from an unmapped address: the page fault
@@ -413,17 +414,16 @@ mod arch {
         }
     }
 
-    /// The cases that only aarch64 has, and its nearest equivalents of x86_64's halt.
+    /// The cases that only aarch64 has.
     pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
         match case {
-            Case::Spin => loop {
-                core::hint::spin_loop();
-            },
-            // `wfi` forever: KVM handles WFI in the kernel, so only the watchdog ends it.
-            Case::Halt => ucall_guest::halt(),
             Case::BlockAtThePageLevel => {
                 crate::tables::map_chain(text as u64);
-                set(table(2), 0, text as u64 | descriptor::BLOCK_1G);
+                set(
+                    table(2),
+                    0,
+                    descriptor::entry(text as u64, descriptor::BLOCK_1G),
+                );
                 tables_changed();
                 exit_with(SLOT_BASE);
             }
@@ -455,10 +455,15 @@ mod arch {
     }
 }
 
+#[cfg(target_arch = "riscv64")]
+#[path = "../hostile_arch/riscv64.rs"]
+mod arch;
+
 mod tables {
     //! The cases that edit the live page tables (found through the root register), the same on
-    //! both architectures but for the descriptor bits (`cases::descriptor`).
+    //! every architecture but for the descriptor bits and their encoding (`cases::descriptor`).
     use crate::arch::{exit_with, install_root, root, tables_changed};
+    use crate::cases::descriptor::entry;
     use crate::cases::*;
     use crate::{HOSTILE_TABLES, put, put_bytes, send_raw};
     use ucall_guest::{Command, Record};
@@ -477,16 +482,16 @@ mod tables {
     /// Points the root's free slot at a chain of the guest's tables down to `page` (4 KiB,
     /// at index 0 of the last table; index 1 stays not present).
     pub fn map_chain(page: u64) {
-        set(root(), ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
-        set(table(0), 0, table(1) as u64 | descriptor::TABLE);
-        set(table(1), 0, table(2) as u64 | descriptor::TABLE);
-        set(table(2), 0, page | descriptor::PAGE);
+        set(root(), ROOT_SLOT, entry(table(0) as u64, descriptor::TABLE));
+        set(table(0), 0, entry(table(1) as u64, descriptor::TABLE));
+        set(table(1), 0, entry(table(2) as u64, descriptor::TABLE));
+        set(table(2), 0, entry(page, descriptor::PAGE));
     }
 
     /// Points the root's free slot at the guest's table 0 and puts `entry` at its index 0.
-    fn one_below_the_root(entry: u64) {
-        set(root(), ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
-        set(table(0), 0, entry);
+    fn one_below_the_root(below: u64) {
+        set(root(), ROOT_SLOT, entry(table(0) as u64, descriptor::TABLE));
+        set(table(0), 0, below);
     }
 
     pub fn misbehave(case: Case, record: *mut Record, text: *mut u8) {
@@ -498,23 +503,31 @@ mod tables {
                 put_bytes(unsafe { text.add(0xffc) }, b"xxxx");
             }
             Case::TableThatPointsToItself => {
-                set(root(), ROOT_SLOT, root() as u64 | descriptor::TABLE)
+                set(root(), ROOT_SLOT, entry(root() as u64, descriptor::TABLE))
             }
-            Case::TableOutsideMemory => set(root(), ROOT_SLOT, BEYOND_MEMORY | descriptor::TABLE),
-            Case::PageOutsideMemory => one_below_the_root(BEYOND_MEMORY | descriptor::BLOCK_1G),
+            Case::TableOutsideMemory => {
+                set(root(), ROOT_SLOT, entry(BEYOND_MEMORY, descriptor::TABLE))
+            }
+            Case::PageOutsideMemory => {
+                one_below_the_root(entry(BEYOND_MEMORY, descriptor::BLOCK_1G))
+            }
             Case::ReservedBitInAnEntry => set(
                 root(),
                 ROOT_SLOT,
-                table(0) as u64 | 1 << descriptor::RESERVED_ADDRESS_BIT | descriptor::TABLE,
+                entry(
+                    table(0) as u64 | 1 << descriptor::RESERVED_ADDRESS_BIT,
+                    descriptor::TABLE,
+                ),
             ),
             Case::HugePageBitInTheRoot => set(
                 root(),
                 ROOT_SLOT,
-                table(0) as u64 | descriptor::BLOCK_AT_ROOT,
+                entry(table(0) as u64, descriptor::BLOCK_AT_ROOT),
             ),
-            Case::ReservedBitInAHugePage => one_below_the_root(
-                0x4000_0000 | 1 << descriptor::RESERVED_BLOCK_BIT | descriptor::BLOCK_1G,
-            ),
+            Case::ReservedBitInAHugePage => one_below_the_root(entry(
+                0x4000_0000 | 1 << descriptor::RESERVED_BLOCK_BIT,
+                descriptor::BLOCK_1G,
+            )),
             Case::NonPresentEntryWithBits => one_below_the_root(0xdead_b000 | 0x2),
             Case::SwitchedPageTables => {
                 // A copy of the root, plus a 1 GiB alias of RAM's first GiB at the free slot.
@@ -523,8 +536,8 @@ mod tables {
                     // SAFETY: i < 512, within the root table.
                     set(new, i, unsafe { old.add(i as usize).read_volatile() });
                 }
-                set(new, ROOT_SLOT, table(0) as u64 | descriptor::TABLE);
-                set(table(0), 0, RAM_BASE | descriptor::BLOCK_1G);
+                set(new, ROOT_SLOT, entry(table(0) as u64, descriptor::TABLE));
+                set(table(0), 0, entry(RAM_BASE, descriptor::BLOCK_1G));
                 tables_changed();
                 install_root(new);
                 put(record, Record::new(Command::Sync, &[0x5ca1ab1e, 1]));

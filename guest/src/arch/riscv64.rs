@@ -1,0 +1,80 @@
+//! riscv64: one 8-byte store to the address the host published, or the Linux KVM selftests' SBI
+//! call when there is none.
+//!
+//! The host enters `_start` in S-mode with the MMU on (Sv48), `sp` at the vCPU's stack and `a0`
+//! holding its index, as it enters x86_64 and aarch64 guests with the first argument register;
+//! interrupts stay off, and `sstatus.FS` is not Off (KVM's reset value when the vCPU has F and
+//! D), since code built for riscv64gc may use the floating-point registers.
+
+use core::arch::asm;
+use ucall_abi::Record;
+
+/// Sends `record` by MMIO when the host published an address, else by the SBI call.
+#[inline(always)]
+pub(crate) fn signal(record: &Record, mmio_address: Option<u64>) {
+    match mmio_address {
+        Some(address) => transport::mmio(record, address),
+        None => transport::sbi(record),
+    }
+}
+
+pub(crate) fn halt() -> ! {
+    loop {
+        // SAFETY: `wfi` only waits for an interrupt (or returns at once, as it may); interrupts
+        // stay disabled, so the loop keeps the vCPU stopped.
+        unsafe { asm!("wfi", options(nomem, nostack, preserves_flags)) }
+    }
+}
+
+/// The riscv64 transports, for programs that choose one themselves.
+pub mod transport {
+    use core::arch::asm;
+    use ucall_abi::Record;
+
+    /// The SBI extension the Linux KVM selftests make ucalls with: the last experimental one,
+    /// which KVM forwards to the host as `KVM_EXIT_RISCV_SBI`.
+    pub const SBI_EXTENSION: u64 = 0x08FF_FFFF;
+    /// The function of [`SBI_EXTENSION`] that is a ucall, the record's address in `a0`.
+    pub const SBI_UCALL_FUNCTION: u64 = 0;
+
+    /// Sends `record` with one 8-byte `sd` of its address to `address`, after a `fence` so that
+    /// the record's own stores come first.
+    #[inline(always)]
+    pub fn mmio(record: &Record, address: u64) {
+        // SAFETY: `address` is the page the host mapped for ucalls and backs with no memory, so
+        // the store only exits to the host. `fence` orders the record's stores (normal memory)
+        // before the store to the I/O page. The store is kept uncompressed (`norvc`): a plain
+        // 4-byte `sd` is what every MMIO decoder takes.
+        unsafe {
+            asm!(
+                "fence",
+                ".option push",
+                ".option norvc",
+                "sd {record}, 0({address})",
+                ".option pop",
+                address = in(reg) address,
+                record = in(reg) core::ptr::from_ref(record),
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
+    /// Sends `record` with an `ecall` to [`SBI_EXTENSION`], function [`SBI_UCALL_FUNCTION`], its
+    /// address in `a0`, as the Linux KVM selftests do.
+    #[inline(always)]
+    pub fn sbi(record: &Record) {
+        // SAFETY: the `ecall` goes to the hypervisor, which exits to the host with the record's
+        // address and returns an SBI result in `a0` and `a1` (declared clobbered). The asm may
+        // read memory (no `nomem`), so the record is in memory when the exit happens.
+        unsafe {
+            asm!(
+                "ecall",
+                in("a7") SBI_EXTENSION,
+                in("a6") SBI_UCALL_FUNCTION,
+                inout("a0") core::ptr::from_ref(record) => _,
+                out("a1") _,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}

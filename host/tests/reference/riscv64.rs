@@ -1,0 +1,132 @@
+//! RISC-V Sv39 and Sv48 translation, from the Privileged Architecture's "Virtual Address
+//! Translation Process" (the steps are numbered as there), as the host supports it: no Svpbmt, no Svnapot, and the checks
+//! that do not depend on the kind of access. Levels are numbered as for x86_64: the spec's level
+//! `i` is level `i + 1` here, so the root is 4 on Sv48 and 3 on Sv39.
+
+use super::{Model, Snapshot};
+use ucall_host::Error;
+use ucall_host::paging::Translation;
+use ucall_host::paging::riscv64::{Mode, Riscv64};
+
+/// Sv39 (`LEVELS` = 3) or Sv48 (4).
+#[derive(Clone, Copy, Debug)]
+pub struct Riscv64Model<const LEVELS: u8> {
+    /// Physical address width; the host supports 12 to 56.
+    pub physical_bits: u8,
+}
+
+/// Three levels, 39-bit virtual addresses.
+pub type Sv39Model = Riscv64Model<3>;
+/// Four levels, 48-bit virtual addresses.
+pub type Sv48Model = Riscv64Model<4>;
+
+impl<const LEVELS: u8> Model for Riscv64Model<LEVELS> {
+    type Format = Riscv64;
+    const LEVELS: u32 = LEVELS as u32;
+    const VIRTUAL_BITS: u32 = 12 + 9 * LEVELS as u32;
+
+    fn format(&self) -> Riscv64 {
+        let mode = if LEVELS == 3 { Mode::Sv39 } else { Mode::Sv48 };
+        Riscv64::new(mode, self.physical_bits)
+    }
+
+    /// A PTE keeps the physical page number at bits 53..10.
+    fn entry(address: u64, flags: u64) -> u64 {
+        (address >> 12 << 10) | flags
+    }
+
+    fn translate(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+    ) -> (Result<Translation, Error>, Vec<u64>) {
+        let mut reads = Vec::new();
+        let result = self.walk(memory, root, gva, &mut reads);
+        (result, reads)
+    }
+}
+
+impl<const LEVELS: u8> Riscv64Model<LEVELS> {
+    fn walk(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+        reads: &mut Vec<u64>,
+    ) -> Result<Translation, Error> {
+        let va_bits = <Self as Model>::VIRTUAL_BITS;
+        // Bits 63..VA must all equal bit VA-1, else a page fault before any access.
+        let top = gva >> (va_bits - 1);
+        if top != 0 && top != u64::MAX >> (va_bits - 1) {
+            return Err(Error::NonCanonical { gva, bits: va_bits });
+        }
+        let bits = u32::from(self.physical_bits.clamp(12, 56));
+        // Step 1: a = satp.ppn x PAGESIZE (the root address, its page offset dropped).
+        let mut a = root & ((1u64 << 56) - 1) & !0xfff;
+        for i in (0..LEVELS).rev() {
+            let level = i + 1;
+            // Step 2: pte = the entry at a + va.vpn[i] x PTESIZE.
+            let vpn = (gva >> (12 + 9 * u32::from(i))) & 0x1ff;
+            let entry_gpa = a + vpn * 8;
+            reads.push(entry_gpa);
+            let pte = memory.u64(entry_gpa).ok_or(Error::TableOutsideMemory {
+                gva,
+                level,
+                table_gpa: a,
+            })?;
+            let bad = |why| Error::BadEntry {
+                gva,
+                level,
+                entry_gpa,
+                entry: pte,
+                why,
+            };
+            let bit = |n: u32| (pte >> n) & 1 == 1;
+            let (v, r, w, x, u, accessed, dirty) =
+                (bit(0), bit(1), bit(2), bit(3), bit(4), bit(6), bit(7));
+            let ppn = (pte >> 10) & ((1 << 44) - 1);
+            // Step 3: invalid, or W without R, or reserved bits or encodings: page fault.
+            if !v {
+                return Err(Error::NotMapped {
+                    gva,
+                    level,
+                    entry_gpa,
+                    entry: pte,
+                });
+            }
+            if pte >> 54 != 0 {
+                return Err(bad("reserved bits 63..54 are set (no Svpbmt or Svnapot)"));
+            }
+            if w && !r {
+                return Err(bad("write without read is reserved"));
+            }
+            // A page number the machine's physical addresses cannot hold.
+            if ppn >> (bits - 12) != 0 {
+                return Err(bad("address bits above the physical address width are set"));
+            }
+            // Step 4: R = X = 0 points to the next level, if there is one.
+            if !r && !x {
+                if i == 0 {
+                    return Err(bad("a 4 KiB-page entry points to a further table"));
+                }
+                if dirty || accessed || u {
+                    return Err(bad("D, A and U are reserved in a pointer to a table"));
+                }
+                a = ppn << 12;
+                continue;
+            }
+            // Step 6: a superpage's page number must have its low i VPN-sized fields clear.
+            if ppn & ((1 << (9 * u32::from(i))) - 1) != 0 {
+                return Err(bad("the superpage's physical page number is misaligned"));
+            }
+            // Step 8: the low i fields and the offset come from the virtual address.
+            let size = 1u64 << (12 + 9 * u32::from(i));
+            return Ok(Translation {
+                gpa: (ppn << 12) | (gva & (size - 1)),
+                page_size: size,
+            });
+        }
+        unreachable!("level 1 returns")
+    }
+}
