@@ -13,7 +13,7 @@ uint64_t ucall_exit_mmio_addr;
 static void halt(void)
 {
 	for (;;) {
-#if defined(__aarch64__)
+#if defined(__aarch64__) || defined(__riscv)
 		__asm__ volatile("wfi");
 #else
 		__asm__ volatile("cli; hlt");

@@ -16,7 +16,7 @@ struct ucall_record {
 
 /* Filled in by the host before the guest runs. */
 uint64_t *ucall_exit_mmio_addr;
-#if defined(__aarch64__)
+#if defined(__aarch64__) || defined(__riscv)
 #define halt() __asm__ volatile("wfi")
 #else
 #define halt() __asm__ volatile("hlt")
