@@ -152,6 +152,7 @@
 //! assert_eq!(record.command(), Ok(Command::Sync));
 //! assert_eq!(record.args, [7, 42, 0, 0, 0, 0]);
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -186,3 +187,8 @@ pub mod access {
 }
 
 const _: () = assert!(STRING_MAX_LEN >= 2);
+
+/// The README's example, compiled and run as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

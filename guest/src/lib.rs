@@ -66,6 +66,7 @@
 //!
 //! - `panic-handler` (default): panics become ABORT ucalls with the message and location. Turn it
 //!   off in programs that bring their own `#[panic_handler]`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 

@@ -49,6 +49,7 @@
 //! # Features
 //!
 //! - `runner`: the `ucall-run` binary (adds `clap`, `anstream`, `anstyle`, `serde_json`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod decode;

@@ -20,6 +20,7 @@ pub(crate) fn halt() -> ! {
 }
 
 /// The aarch64 transport.
+#[cfg_attr(docsrs, doc(cfg(target_arch = "aarch64")))]
 pub mod transport {
     use super::barrier;
     use core::arch::asm;

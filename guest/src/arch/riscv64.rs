@@ -27,6 +27,7 @@ pub(crate) fn halt() -> ! {
 }
 
 /// The riscv64 transports, for programs that choose one themselves.
+#[cfg_attr(docsrs, doc(cfg(target_arch = "riscv64")))]
 pub mod transport {
     use core::arch::asm;
     use ucall_abi::Record;

@@ -19,6 +19,7 @@ pub(crate) fn halt() -> ! {
 }
 
 /// The x86_64 transports, for programs that choose one themselves.
+#[cfg_attr(docsrs, doc(cfg(target_arch = "x86_64")))]
 pub mod transport {
     use core::arch::asm;
     use ucall_abi::{PIO_PORT, Record};
