@@ -227,3 +227,9 @@ fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
         .map_or(("<unknown>", 0, 0), |l| (l.file(), l.line(), l.column()));
     abort(format_args!("{}", info.message()), file, line, column)
 }
+
+/// The README's examples: the ones that compile on the host are doc tests; the bare-metal
+/// program is `tests/guests/src/bin/readme.rs`, which a test compares with it.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
