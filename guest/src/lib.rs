@@ -228,8 +228,8 @@ fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     abort(format_args!("{}", info.message()), file, line, column)
 }
 
-/// The README's examples: the ones that compile on the host are doc tests; the bare-metal
-/// program is `tests/guests/src/bin/readme.rs`, which a test compares with it.
+/// The README's examples that compile on the host, as doc tests; its bare-metal program is the
+/// test guest `readme.rs`, which `tests/tests/readme_guest.rs` compares with it.
 #[cfg(doctest)]
-#[doc = include_str!("../README.md")]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
 pub struct ReadmeDoctests;
