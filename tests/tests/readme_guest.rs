@@ -2,19 +2,16 @@
 //! `tests/guests/src/bin/readme.rs`, which `tests/ucalls.rs` runs under KVM. A bare-metal
 //! program cannot be a doc test, so these tests keep the shown text and that guest the same.
 
-use std::fs;
-use std::path::Path;
-
-/// A file of the repository, by its path from the repository root.
-fn repository_file(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
-    fs::read_to_string(&full).unwrap_or_else(|e| panic!("{} is unreadable: {e}", full.display()))
-}
+// Included at build time, not read at run time: the suite also runs in QEMU VMs, which hold
+// the test binaries and only some source folders.
+const WORKSPACE_README: &str = include_str!("../../README.md");
+const GUEST_README: &str = include_str!("../../guest/README.md");
+const GUEST_LIB: &str = include_str!("../../guest/src/lib.rs");
+const README_GUEST: &str = include_str!("../guests/src/bin/readme.rs");
 
 /// The program as the guest file has it, without the file's own `//!` header.
 fn readme_guest() -> String {
-    let source = repository_file("tests/guests/src/bin/readme.rs");
-    source
+    README_GUEST
         .lines()
         .skip_while(|line| line.starts_with("//!"))
         .map(|line| format!("{line}\n"))
@@ -45,18 +42,16 @@ fn crate_docs(source: &str) -> String {
 
 #[test]
 fn the_workspace_readme_shows_the_readme_guest() {
-    let readme = repository_file("README.md");
-    assert_eq!(first_block(&readme, "rust,ignore"), readme_guest());
+    assert_eq!(first_block(WORKSPACE_README, "rust,ignore"), readme_guest());
 }
 
 #[test]
 fn the_guest_crate_readme_shows_the_readme_guest() {
-    let readme = repository_file("guest/README.md");
-    assert_eq!(first_block(&readme, "rust,ignore"), readme_guest());
+    assert_eq!(first_block(GUEST_README, "rust,ignore"), readme_guest());
 }
 
 #[test]
 fn the_guest_crate_docs_show_the_readme_guest() {
-    let docs = crate_docs(&repository_file("guest/src/lib.rs"));
+    let docs = crate_docs(GUEST_LIB);
     assert_eq!(first_block(&docs, "text"), readme_guest());
 }
