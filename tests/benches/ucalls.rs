@@ -270,9 +270,7 @@ impl DecodeBench {
         let start = Instant::now();
         for _ in 0..count {
             let ucall = decode(
-                &self.memory,
-                self.tables.format(),
-                self.tables.root(),
+                &self.tables.view(&self.memory),
                 std::hint::black_box(RECORD),
             )
             .map_err(|e| e.to_string())?;
