@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::figure::{Figure, median};
-use kvm_ioctls::VcpuExit;
+use ucall_host::decode::Exit;
 use ucall_host::vm::complete_pending_io;
 
 /// What the host does per exit in an exit benchmark.
@@ -97,8 +97,12 @@ impl ExitBench {
 pub(crate) fn reenter(vcpu: &mut Vcpu) -> Result<()> {
     loop {
         match vcpu.fd().run() {
-            Ok(VcpuExit::IoIn(..) | VcpuExit::MmioWrite(..)) => return Ok(()),
-            Ok(other) => return Err(format!("unexpected exit {other:?}")),
+            Ok(exit) => {
+                return match Exit::from_kvm(&exit) {
+                    Some(Exit::PioIn { .. } | Exit::MmioWrite { .. }) => Ok(()),
+                    _ => Err(format!("unexpected exit {exit:?}")),
+                };
+            }
             Err(e) if e.errno() == libc::EINTR => continue,
             Err(e) => return Err(format!("KVM_RUN: {e}")),
         }

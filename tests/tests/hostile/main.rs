@@ -6,7 +6,8 @@
 //! thread; each test asserts the exact error with its fields, and [`Hostile::error`] asserts that
 //! the neighbour finished untouched. The page-table cases edit the live tables on both
 //! architectures; the parts of their expected errors that the formats decide come from the
-//! `format` module and the guest's `cases::descriptor`. Port I/O, `hlt` and triple faults are
+//! `format` module (where entries keep addresses), the guest's `cases::descriptor` and
+//! `paging::BadEntryReason`. Port I/O, `hlt` and triple faults are
 //! x86_64-only; WFI, exceptions, PSCI SYSTEM_OFF and the reserved page-level encoding are
 //! aarch64-only.
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use ucall_host::Ucall;
 use ucall_host::decode::{self, Exit};
 use ucall_host::paging::{self, BadEntryReason};
+use ucall_host::vm::arch::{Arch, Native};
 use ucall_host::vm::{
     ExitKind, GuestImage, RunError, ShutdownReason, TransportKind, Vcpu, Vm, VmBuilder,
     write_global,
@@ -41,11 +43,7 @@ struct Hostile {
 }
 
 fn elf_machine() -> u16 {
-    if cfg!(target_arch = "x86_64") {
-        62
-    } else {
-        183
-    }
+    Native::ELF_MACHINE
 }
 
 impl Hostile {
