@@ -317,6 +317,39 @@ mod tests {
     }
 
     #[test]
+    fn install_mmio_page_maps_and_publishes_the_address_it_returns() {
+        use crate::paging::{PageTables, x86_64::X86_64};
+        use vm_memory::{Bytes, GuestMemoryMmap};
+
+        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let mut tables =
+            PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
+        let global = GuestAddress(0x1_0000);
+        let transport = install_mmio_page(&memory, &mut tables, W36, |_| false, global).unwrap();
+        let gpa = candidates(W36).next().unwrap();
+        assert_eq!(transport, Transport::mmio(gpa));
+        assert_eq!(memory.read_obj::<u64>(global).unwrap(), gpa);
+        let translation = tables.view(&memory).translate(gpa).unwrap();
+        assert_eq!((translation.gpa, translation.page_size), (gpa, PAGE_SIZE));
+    }
+
+    #[test]
+    fn install_mmio_page_with_its_global_outside_memory_is_a_publish_error() {
+        use crate::paging::{PageTables, x86_64::X86_64};
+        use vm_memory::GuestMemoryMmap;
+
+        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let mut tables =
+            PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
+        let global = GuestAddress(0x40_0000);
+        let err = install_mmio_page(&memory, &mut tables, W36, |_| false, global).unwrap_err();
+        assert!(
+            matches!(err, Error::Publish { gpa: 0x40_0000, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn tiny_widths_do_not_loop_or_panic() {
         for physical in 0..14 {
             let widths = AddressWidths {

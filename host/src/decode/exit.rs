@@ -1,6 +1,7 @@
 //! Which exits are ucalls, and where their records are.
 
 use super::Error;
+use std::fmt;
 use ucall_abi::access;
 
 /// The most data one MMIO exit carries (the size of `kvm_run`'s `mmio.data`).
@@ -59,6 +60,31 @@ impl Exit {
             gpa,
             data,
             len: bytes.len(),
+        }
+    }
+}
+
+/// The access in words, addresses and ports in hex, sizes in bytes.
+///
+/// ```
+/// use ucall_host::decode::Exit;
+///
+/// let exit = Exit::PioOut { port: 0x3f8, size: 1 };
+/// assert_eq!(exit.to_string(), "a 1-byte out to port 0x3f8");
+/// ```
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Exit::MmioWrite { gpa, data, len } => {
+                let shown = &data[..len.min(MMIO_DATA_MAX)];
+                write!(
+                    f,
+                    "a {len}-byte MMIO write to {gpa:#x} (bytes {shown:02x?})"
+                )
+            }
+            Exit::MmioRead { gpa, len } => write!(f, "a {len}-byte MMIO read from {gpa:#x}"),
+            Exit::PioIn { port, size } => write!(f, "a {size}-byte in from port {port:#x}"),
+            Exit::PioOut { port, size } => write!(f, "a {size}-byte out to port {port:#x}"),
         }
     }
 }

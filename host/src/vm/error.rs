@@ -215,7 +215,7 @@ pub enum ExitKind {
 impl fmt::Display for ExitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExitKind::Access(exit) => write!(f, "{exit:x?}"),
+            ExitKind::Access(exit) => write!(f, "{exit}"),
             ExitKind::Other { reason } => write!(f, "KVM exit reason {reason}"),
         }
     }
@@ -278,5 +278,47 @@ impl fmt::Display for Position {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_shows_the_pc_and_the_instruction_bytes() {
+        let position = Position {
+            pc: Some(0x20_1000),
+            instruction: vec![0x0f, 0x0b],
+        };
+        assert_eq!(
+            position.to_string(),
+            "at pc 0x201000, instruction bytes 0f 0b"
+        );
+    }
+
+    #[test]
+    fn position_without_readable_bytes_shows_the_pc_only() {
+        let position = Position {
+            pc: Some(0x20_1000),
+            instruction: Vec::new(),
+        };
+        assert_eq!(position.to_string(), "at pc 0x201000");
+        let unknown = Position {
+            pc: None,
+            instruction: Vec::new(),
+        };
+        assert_eq!(unknown.to_string(), "(pc unreadable)");
+    }
+
+    #[test]
+    fn an_exit_the_loop_does_not_serve_is_shown_by_kind() {
+        let other = ExitKind::Other { reason: 17 };
+        assert_eq!(other.to_string(), "KVM exit reason 17");
+        let access = ExitKind::Access(Exit::PioOut {
+            port: 0x604,
+            size: 1,
+        });
+        assert_eq!(access.to_string(), "a 1-byte out to port 0x604");
     }
 }
