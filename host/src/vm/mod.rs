@@ -5,7 +5,8 @@
 //! can use [`probe`](crate::probe), [`paging`](crate::paging) and [`decode`](crate::decode)
 //! directly, with the loader [`GuestImage`] and the guest setup of [`arch::Native`] if it likes.
 //!
-//! - [`builder`](VmBuilder) makes the [`Vm`] ([`machine`](Vm)), whose [`Vcpu`]s run the loop.
+//! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu.rs`)
+//!   run the loop; [`SetupError`] and [`RunError`] (`error.rs`) say what went wrong.
 //! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
 //!
 //! ```no_run
