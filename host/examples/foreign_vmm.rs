@@ -6,9 +6,9 @@
 //! `ucall-host` it takes only:
 //!
 //! - [`GuestImage`] to load the guest ELF and find the `ucall_exit_mmio_addr` global;
-//! - [`PageTables`] to build the guest's identity-mapped page tables (and map the ucall page);
-//! - [`find_mmio_address`] to choose the ucall MMIO address;
-//! - [`Transport`], [`Exit`] and [`decode`] to turn exits into typed ucalls.
+//! - [`PageTables`] to build the guest's identity-mapped page tables;
+//! - [`install_mmio_page`] to choose, map and publish the ucall MMIO address;
+//! - [`Exit::from_kvm`], [`Transport`] and [`decode`] to turn exits into typed ucalls.
 //!
 //! ```text
 //! cargo run -p ucall-host --example foreign_vmm -- [--pio | --mmio] path/to/guest.elf
@@ -37,10 +37,13 @@ mod long_mode {
     use ucall_host::Ucall;
     use ucall_host::decode::{Exit, Transport, decode};
     use ucall_host::paging::x86_64::X86_64;
-    use ucall_host::paging::{Mapping, MemoryKind, PageSize, PageTables};
-    use ucall_host::probe::{AddressWidths, find_mmio_address};
-    use ucall_host::vm::{ELF_MACHINE, GuestImage};
+    use ucall_host::paging::{MemoryKind, PageTables};
+    use ucall_host::probe::{AddressWidths, install_mmio_page};
+    use ucall_host::vm::GuestImage;
     use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+    /// The ELF machine of x86_64 guests (`EM_X86_64`).
+    const ELF_MACHINE: u16 = 62;
 
     /// This VMM's own guest-physical layout: 32 MiB of RAM from 0, descriptor tables in the
     /// first pages, page tables below 1 MiB, the guest (linked at 2 MiB) above, the stack at the
@@ -127,21 +130,9 @@ mod long_mode {
         )?;
         tables.identity_map(&memory, 0..RAM_SIZE, MemoryKind::Normal)?;
         let transport = if mmio {
+            let global = GuestAddress(image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?);
             // Our only memory slot is `memory`, so no other slot can be in the way.
-            let gpa =
-                find_mmio_address(&memory, tables.format(), tables.root(), widths, |_| false)?;
-            tables.map(
-                &memory,
-                Mapping {
-                    gva: gpa,
-                    gpa,
-                    size: PageSize::Size4K,
-                    kind: MemoryKind::Device,
-                },
-            )?;
-            let global = image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?;
-            memory.write_obj(gpa.to_le(), GuestAddress(global))?;
-            Transport::mmio(gpa)
+            install_mmio_page(&memory, &mut tables, widths, |_| false, global)?
         } else {
             Transport::pio()
         };
@@ -173,34 +164,28 @@ mod long_mode {
         transport: Transport,
     ) -> Result<Ucall> {
         loop {
-            let record = match vcpu.run() {
-                Ok(VcpuExit::MmioWrite(gpa, data)) => {
-                    transport.record_address(&Exit::MmioWrite { gpa, data }, || 0)?
-                }
-                Ok(VcpuExit::MmioRead(gpa, data)) => {
-                    data.fill(0);
-                    let len = data.len();
-                    transport.record_address(&Exit::MmioRead { gpa, len }, || 0)?
-                }
-                Ok(VcpuExit::IoIn(port, data)) => {
-                    data.fill(0);
-                    let size = data.len();
-                    // Only a port I/O ucall needs rdi; read it before asking.
-                    let rdi = vcpu.get_regs()?.rdi;
-                    transport.record_address(&Exit::PioIn { port, size }, || rdi)?
-                }
-                Ok(VcpuExit::IoOut(port, data)) => {
-                    let size = data.len();
-                    transport.record_address(&Exit::PioOut { port, size }, || 0)?
-                }
-                Ok(VcpuExit::Hlt) => return Err("the guest halted before DONE".into()),
-                Ok(other) => return Err(format!("unexpected exit {other:?}").into()),
+            let mut kvm_exit = match vcpu.run() {
+                Ok(exit) => exit,
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
                 Err(e) => return Err(e.into()),
             };
+            // This VMM has no devices: whatever the guest reads from one is zero.
+            if let VcpuExit::MmioRead(_, data) | VcpuExit::IoIn(_, data) = &mut kvm_exit {
+                data.fill(0);
+            }
+            let exit = match Exit::from_kvm(&kvm_exit) {
+                Some(exit) => exit,
+                None if matches!(kvm_exit, VcpuExit::Hlt) => {
+                    return Err("the guest halted before DONE".into());
+                }
+                None => return Err(format!("unexpected exit {kvm_exit:?}").into()),
+            };
+            // Only a port I/O ucall needs rdi; it is read only then.
+            let record =
+                transport.record_address(&exit, || vcpu.get_regs().map_or(0, |r| r.rdi))?;
             // An exit that is not a ucall would be this VMM's own device; this one has none.
             let record = record.ok_or("an MMIO or port I/O exit that is not a ucall")?;
-            let ucall = decode(memory, tables.format(), tables.root(), record)?;
+            let ucall = decode(&tables.view(memory), record)?;
             println!("{ucall}");
             if matches!(ucall, Ucall::Done | Ucall::Abort(_)) {
                 return Ok(ucall);

@@ -4,7 +4,9 @@
 //!
 //! - [`probe`]: find a guest-physical address for the ucall MMIO page.
 //! - [`paging`]: build guest page tables, and walk them (bounded, checked) to read guest memory.
-//! - [`decode`]: turn an exit plus guest memory into a typed [`Ucall`].
+//! - [`decode`]: turn an exit ([`decode::Exit`], made from a `VcpuExit` with
+//!   [`Exit::from_kvm`](decode::Exit::from_kvm)) plus a [`paging::GuestView`] of the guest's
+//!   memory into a typed [`Ucall`].
 //! - [`vm`]: a small VM builder and run loop for tests and the `ucall-run` runner.
 //!
 //! The wire format is [`ucall_abi`]'s; its crate docs describe the protocol.
@@ -12,7 +14,9 @@
 //! # Which part to use
 //!
 //! - **A VMM of your own** keeps its VM, memory, vCPU setup and run loop, and uses [`probe`],
-//!   [`paging`] and [`decode`] (plus, if it likes, the loader [`vm::GuestImage`]).
+//!   [`paging`] and [`decode`] (plus, if it likes, the loader [`vm::GuestImage`] and the guest
+//!   setup of [`vm::arch::Native`]); [`probe::install_mmio_page`] sets up MMIO ucalls in one
+//!   call.
 //!   `examples/foreign_vmm.rs` in this crate is a whole VMM written so, on `kvm-ioctls` and
 //!   `vm-memory` alone; run it with
 //!   `cargo run -p ucall-host --example foreign_vmm -- --mmio path/to/guest.elf`.
@@ -24,25 +28,24 @@
 //!
 //! ```
 //! use ucall_host::decode::{decode, Exit, Transport};
-//! use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
+//! use ucall_host::paging::{x86_64::X86_64, GuestView, MemoryKind, PageTables};
 //! use ucall_host::{Error, Ucall};
 //! use vm_memory::{GuestAddress, GuestMemoryMmap};
 //!
 //! fn on_io_in(
-//!     memory: &GuestMemoryMmap,
-//!     tables: &PageTables<X86_64>,
-//!     port: u16,
-//!     size: usize,
+//!     guest: &GuestView<'_, GuestMemoryMmap, X86_64>,
+//!     exit: Exit,
 //!     rdi: u64,
 //! ) -> Result<Option<Ucall>, Error> {
-//!     let Some(record) = Transport::pio().record_address(&Exit::PioIn { port, size }, || rdi)? else {
+//!     let Some(record) = Transport::pio().record_address(&exit, || rdi)? else {
 //!         return Ok(None); // the VMM's own device
 //!     };
-//!     decode(memory, tables.format(), tables.root(), record).map(Some)
+//!     Ok(Some(decode(guest, record)?))
 //! }
 //! # let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 //! # let tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
-//! # assert!(on_io_in(&memory, &tables, 0x3f8, 1, 0)?.is_none());
+//! # let serial = Exit::PioIn { port: 0x3f8, size: 1 };
+//! # assert!(on_io_in(&tables.view(&memory), serial, 0)?.is_none());
 //! # Ok::<(), Error>(())
 //! ```
 //!
@@ -60,3 +63,4 @@ pub mod vm;
 
 pub use decode::{Abort, Ucall};
 pub use error::Error;
+pub use paging::GuestView;

@@ -5,10 +5,42 @@
 //! uses), and must fit both the guest's physical address width and, since it is identity-mapped,
 //! its virtual one. As the Linux KVM selftests do, the search starts at 5/8 of the usable space,
 //! where nothing is likely to live, and then moves down and up alternately in 1/16 steps.
+//!
+//! [`install_mmio_page`] does all a VMM needs for MMIO ucalls: probe, map the page, publish the
+//! address to the guest.
 
-use crate::Error;
-use crate::paging::{PAGE_SIZE, PageTableFormat};
-use vm_memory::{GuestAddress, GuestMemory, GuestMemoryBackend, GuestMemoryRegion};
+use crate::decode::Transport;
+use crate::paging::{
+    self, GuestView, Mapping, MemoryKind, PAGE_SIZE, PageSize, PageTableFormat, PageTables,
+};
+use vm_memory::{
+    Bytes, GuestAddress, GuestMemory, GuestMemoryBackend, GuestMemoryError, GuestMemoryRegion,
+};
+
+/// Why no ucall MMIO page could be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No guest-physical address fits the ucall MMIO page.
+    #[error(
+        "no guest-physical address below 2^{bits} is free of memory slots and mappings for the ucall page"
+    )]
+    NoFreeAddress {
+        /// The usable address width searched.
+        bits: u32,
+    },
+    /// The page could not be mapped in the guest's tables.
+    #[error("cannot map the ucall page: {0}")]
+    Map(#[from] paging::Error),
+    /// The address could not be written to the guest global that publishes it.
+    #[error("cannot publish the ucall address in the guest global at {gpa:#x}: {source}")]
+    Publish {
+        /// Where the global is.
+        gpa: u64,
+        /// What guest memory said.
+        source: GuestMemoryError,
+    },
+}
 
 /// The address widths of a guest, as KVM reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +96,7 @@ pub fn candidates(widths: AddressWidths) -> impl Iterator<Item = u64> {
 /// let widths = AddressWidths { physical: 36, virtual_: 48 };
 /// // Pretend that everything from 0x9_0000_0000 up is taken.
 /// assert_eq!(find(widths, |gpa| gpa < 0x9_0000_0000)?, 0x8_0000_0000);
-/// # Ok::<(), ucall_host::Error>(())
+/// # Ok::<(), ucall_host::probe::Error>(())
 /// ```
 pub fn find(widths: AddressWidths, mut is_free: impl FnMut(u64) -> bool) -> Result<u64, Error> {
     candidates(widths)
@@ -92,9 +124,9 @@ pub fn is_backed<M: GuestMemoryBackend + ?Sized>(memory: &M, gpa: u64) -> bool {
     })
 }
 
-/// The ucall MMIO address for a guest whose memory slots are the regions of `memory` (plus
-/// whatever `other_slots` says is taken) and whose page tables are at `root`: free of memory,
-/// unmapped, and within `widths`.
+/// The ucall MMIO address for a guest whose memory slots are the regions of its memory (plus
+/// whatever `other_slots` says is taken), seen through `guest`: free of memory, unmapped, and
+/// within `widths`.
 ///
 /// ```
 /// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
@@ -105,14 +137,12 @@ pub fn is_backed<M: GuestMemoryBackend + ?Sized>(memory: &M, gpa: u64) -> bool {
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
 /// let widths = AddressWidths { physical: 46, virtual_: 48 };
-/// let gpa = find_mmio_address(&memory, tables.format(), tables.root(), widths, |_| false)?;
+/// let gpa = find_mmio_address(&tables.view(&memory), widths, |_| false)?;
 /// assert_eq!(gpa, 0x2800_0000_0000);
 /// # Ok::<(), ucall_host::Error>(())
 /// ```
 pub fn find_mmio_address<M, F>(
-    memory: &M,
-    format: &F,
-    root: GuestAddress,
+    guest: &GuestView<'_, M, F>,
     widths: AddressWidths,
     mut other_slots: impl FnMut(u64) -> bool,
 ) -> Result<u64, Error>
@@ -122,16 +152,62 @@ where
 {
     let widths = AddressWidths {
         physical: widths.physical,
-        virtual_: widths.virtual_.min(format.virtual_address_bits()),
+        virtual_: widths.virtual_.min(guest.format().virtual_address_bits()),
     };
     find(widths, |gpa| {
-        !is_backed(memory, gpa)
+        !is_backed(guest.memory(), gpa)
             && !other_slots(gpa)
-            && matches!(
-                format.translate(memory, root, gpa),
-                Err(Error::NotMapped { .. })
-            )
+            && matches!(guest.translate(gpa), Err(paging::Error::NotMapped { .. }))
     })
+}
+
+/// Sets up MMIO ucalls in one call: finds the address ([`find_mmio_address`]), identity-maps
+/// its page as device memory in `tables`, writes the address to the guest global at
+/// `published_at` (the guest-physical address of [`ucall_abi::MMIO_ADDR_SYMBOL`], which
+/// `GuestImage::symbol_gpa` finds), and returns the [`Transport`] that recognises its ucalls.
+///
+/// ```
+/// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
+/// use ucall_host::probe::{install_mmio_page, AddressWidths};
+/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
+/// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
+/// let widths = AddressWidths { physical: 46, virtual_: 48 };
+/// let global = GuestAddress(0x1_0000);
+/// let transport = install_mmio_page(&memory, &mut tables, widths, |_| false, global)?;
+/// assert_eq!(transport.mmio_gpa, Some(0x2800_0000_0000));
+/// assert_eq!(memory.read_obj::<u64>(global).unwrap(), 0x2800_0000_0000);
+/// assert_eq!(tables.view(&memory).translate(0x2800_0000_0000)?.gpa, 0x2800_0000_0000);
+/// # Ok::<(), ucall_host::Error>(())
+/// ```
+pub fn install_mmio_page<M, F>(
+    memory: &M,
+    tables: &mut PageTables<F>,
+    widths: AddressWidths,
+    other_slots: impl FnMut(u64) -> bool,
+    published_at: GuestAddress,
+) -> Result<Transport, Error>
+where
+    M: GuestMemory + GuestMemoryBackend + ?Sized,
+    F: PageTableFormat,
+{
+    let gpa = find_mmio_address(&tables.view(memory), widths, other_slots)?;
+    let page = Mapping {
+        gva: gpa,
+        gpa,
+        size: PageSize::Size4K,
+        kind: MemoryKind::Device,
+    };
+    tables.map(memory, page)?;
+    memory
+        .write_obj(gpa, published_at)
+        .map_err(|source| Error::Publish {
+            gpa: published_at.0,
+            source,
+        })?;
+    Ok(Transport::mmio(gpa))
 }
 
 #[cfg(test)]
@@ -215,8 +291,7 @@ mod tests {
             kind: MemoryKind::Normal,
         };
         tables.map(&memory, mapping).unwrap();
-        let gpa =
-            find_mmio_address(&memory, tables.format(), tables.root(), W36, |_| false).unwrap();
+        let gpa = find_mmio_address(&tables.view(&memory), W36, |_| false).unwrap();
         assert_eq!(gpa, candidates(W36).nth(1).unwrap());
     }
 
@@ -229,10 +304,7 @@ mod tests {
         let tables =
             PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
         let first = candidates(W36).next().unwrap();
-        let gpa = find_mmio_address(&memory, tables.format(), tables.root(), W36, |gpa| {
-            gpa == first
-        })
-        .unwrap();
+        let gpa = find_mmio_address(&tables.view(&memory), W36, |gpa| gpa == first).unwrap();
         assert_eq!(gpa, candidates(W36).nth(1).unwrap());
     }
 
@@ -242,6 +314,39 @@ mod tests {
             find(W36, |_| false),
             Err(Error::NoFreeAddress { bits: 36 })
         ));
+    }
+
+    #[test]
+    fn install_mmio_page_maps_and_publishes_the_address_it_returns() {
+        use crate::paging::{PageTables, x86_64::X86_64};
+        use vm_memory::{Bytes, GuestMemoryMmap};
+
+        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let mut tables =
+            PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
+        let global = GuestAddress(0x1_0000);
+        let transport = install_mmio_page(&memory, &mut tables, W36, |_| false, global).unwrap();
+        let gpa = candidates(W36).next().unwrap();
+        assert_eq!(transport, Transport::mmio(gpa));
+        assert_eq!(memory.read_obj::<u64>(global).unwrap(), gpa);
+        let translation = tables.view(&memory).translate(gpa).unwrap();
+        assert_eq!((translation.gpa, translation.page_size), (gpa, PAGE_SIZE));
+    }
+
+    #[test]
+    fn install_mmio_page_with_its_global_outside_memory_is_a_publish_error() {
+        use crate::paging::{PageTables, x86_64::X86_64};
+        use vm_memory::GuestMemoryMmap;
+
+        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let mut tables =
+            PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
+        let global = GuestAddress(0x40_0000);
+        let err = install_mmio_page(&memory, &mut tables, W36, |_| false, global).unwrap_err();
+        assert!(
+            matches!(err, Error::Publish { gpa: 0x40_0000, .. }),
+            "{err}"
+        );
     }
 
     #[test]

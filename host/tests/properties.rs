@@ -10,9 +10,8 @@ mod reference;
 use proptest::prelude::*;
 use reference::riscv64::{Sv39Model, Sv48Model};
 use reference::{Aarch64Model, Model, Snapshot, X86_64Model, same};
-use ucall_host::Error;
 use ucall_host::decode::{Exit, Transport, decode, read_record};
-use ucall_host::paging::{MemoryKind, PageTableFormat, PageTables, read_c_string, read_virtual};
+use ucall_host::paging::{GuestView, MemoryKind, PageTableFormat, PageTables};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 const PAGE: u64 = 0x1000;
@@ -244,7 +243,7 @@ macro_rules! walker_properties {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
                     let mut buf = vec![0u8; len];
-                    let real = read_virtual(&memory, &model.format(), GuestAddress(w.root), gva, &mut buf).map(|()| buf);
+                    let real = GuestView::new(&memory, &model.format(), GuestAddress(w.root)).read(gva, &mut buf).map(|()| buf);
                     let expected = reference::read_virtual(&model, &w.memory, w.root, gva, len);
                     prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");
                     // At most one walk (4 entries) and one copy (2 regions) per page touched.
@@ -255,7 +254,7 @@ macro_rules! walker_properties {
                 fn read_c_string_agrees_with_a_byte_by_byte_read((w, gva) in world::<$model>(), max_len in 0usize..5000) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
-                    let real = read_c_string(&memory, &model.format(), GuestAddress(w.root), gva, max_len);
+                    let real = GuestView::new(&memory, &model.format(), GuestAddress(w.root)).read_c_string(gva, max_len);
                     let expected = reference::read_c_string(&model, &w.memory, w.root, gva, max_len);
                     prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");
                     prop_assert!(memory.take_lookups().len() <= (max_len / PAGE as usize + 2) * 6);
@@ -265,7 +264,7 @@ macro_rules! walker_properties {
                 fn decode_agrees_with_the_model_on_arbitrary_tables((w, gva) in world::<$model>()) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
-                    let real = decode(&memory, &model.format(), GuestAddress(w.root), gva);
+                    let real = decode(&GuestView::new(&memory, &model.format(), GuestAddress(w.root)), gva);
                     let expected = reference::decode(&model, &w.memory, w.root, gva);
                     prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");
                 }
@@ -274,7 +273,7 @@ macro_rules! walker_properties {
                 fn read_record_is_decode_s_first_step((w, gva) in world::<$model>()) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();
-                    let real = read_record(&memory, &model.format(), GuestAddress(w.root), gva)
+                    let real = read_record(&GuestView::new(&memory, &model.format(), GuestAddress(w.root)), gva)
                         .map(|r| zerocopy::IntoBytes::as_bytes(&r).to_vec());
                     let expected = reference::read_virtual(&model, &w.memory, w.root, gva, 56);
                     prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");
@@ -304,7 +303,7 @@ proptest! {
     fn decode_of_records_and_strings_in_mapped_memory_agrees_with_the_model((w, gva) in identity_world()) {
         let model = X86_64Model { physical_bits: w.physical_bits };
         let memory = w.memory.to_memory();
-        let real = decode(&memory, &model.format(), GuestAddress(w.root), gva);
+        let real = decode(&GuestView::new(&memory, &model.format(), GuestAddress(w.root)), gva);
         let expected = reference::decode(&model, &w.memory, w.root, gva);
         prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");
         if let Ok(ucall_host::Ucall::Printf(text)) = &real {
@@ -322,7 +321,7 @@ proptest! {
         let transport = Transport { mmio_gpa: mmio, pio_port: pio };
         let (kind, gpa, data, port, size) = &exit;
         let exit = match kind {
-            0 => Exit::MmioWrite { gpa: *gpa, data: data.as_slice() },
+            0 => Exit::mmio_write(*gpa, data),
             1 => Exit::MmioRead { gpa: *gpa, len: *size },
             2 => Exit::PioIn { port: *port, size: *size },
             _ => Exit::PioOut { port: *port, size: *size },
@@ -330,17 +329,17 @@ proptest! {
         let mut asked = false;
         let real = transport.record_address(&exit, || { asked = true; register });
         let expected = match exit {
-            Exit::MmioWrite { gpa, data } if Some(gpa) == mmio => match <[u8; 8]>::try_from(data) {
+            Exit::MmioWrite { gpa, .. } if Some(gpa) == mmio => match <[u8; 8]>::try_from(data.as_slice()) {
                 Ok(bytes) => Ok(Some(u64::from_le_bytes(bytes))),
-                Err(_) => Err(Error::BadMmioAccess { gpa, len: data.len(), is_write: true }),
+                Err(_) => Err(ucall_host::decode::Error::BadMmioAccess { gpa, len: data.len(), is_write: true }),
             },
-            Exit::MmioRead { gpa, len } if Some(gpa) == mmio => Err(Error::BadMmioAccess { gpa, len, is_write: false }),
+            Exit::MmioRead { gpa, len } if Some(gpa) == mmio => Err(ucall_host::decode::Error::BadMmioAccess { gpa, len, is_write: false }),
             Exit::PioIn { port, size } if Some(port) == pio => if size == 1 {
                 Ok(Some(register))
             } else {
-                Err(Error::BadPioAccess { port, size, is_in: true })
+                Err(ucall_host::decode::Error::BadPioAccess { port, size, is_in: true })
             },
-            Exit::PioOut { port, size } if Some(port) == pio => Err(Error::BadPioAccess { port, size, is_in: false }),
+            Exit::PioOut { port, size } if Some(port) == pio => Err(ucall_host::decode::Error::BadPioAccess { port, size, is_in: false }),
             _ => Ok(None),
         };
         prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
-use ucall_host::vm::{TransportKind, Vcpu, Vm, VmBuilder};
-use ucall_host::{Error, Ucall};
+use ucall_host::Ucall;
+use ucall_host::vm::{RunError, TransportKind, Vcpu, Vm, VmBuilder};
 
 /// The architecture name under `target/guests/`.
 pub const ARCH: &str = std::env::consts::ARCH;
@@ -45,7 +45,7 @@ pub fn vm(name: &str, transport: TransportKind, vcpus: usize) -> Vm {
 }
 
 /// The ucalls a vCPU makes up to DONE or ABORT, or up to the first error (returned beside).
-pub fn ucalls_until_end(vcpu: &mut Vcpu) -> (Vec<Ucall>, Option<Error>) {
+pub fn ucalls_until_end(vcpu: &mut Vcpu) -> (Vec<Ucall>, Option<RunError>) {
     let mut ucalls = Vec::new();
     loop {
         match vcpu.next_ucall() {

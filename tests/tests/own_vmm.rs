@@ -1,36 +1,34 @@
 //! A VMM that owns its VM, memory and run loop, borrowing only ucall-host's public pieces: the
-//! loader, the architecture's guest setup, the probe, paging and decode. What it gets is what
-//! the built-in run loop gets, on each architecture.
+//! loader, the architecture's guest setup, the MMIO page set-up, the exit mapping and decode.
+//! What it gets is what the built-in run loop gets, on each architecture.
 
-use kvm_ioctls::{Kvm, VcpuExit};
+use kvm_ioctls::Kvm;
 use ucall_host::decode::{Exit, Transport, decode};
-use ucall_host::paging::{Mapping, MemoryKind, PageSize, PageTables};
-use ucall_host::probe::find_mmio_address;
-use ucall_host::vm::{ELF_MACHINE, GuestImage, TransportKind, register_memory, write_global};
+use ucall_host::paging::{GuestView, MemoryKind, PageTables};
+use ucall_host::probe::install_mmio_page;
+use ucall_host::vm::arch::{Arch, Native, VcpuStart};
+use ucall_host::vm::{GuestImage, TransportKind, register_memory};
 use ucall_host::{Error, Ucall};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
-
-#[cfg(target_arch = "aarch64")]
-use ucall_host::vm::aarch64 as arch;
-#[cfg(target_arch = "x86_64")]
-use ucall_host::vm::x86_64 as arch;
 
 const RAM_SIZE: u64 = 32 << 20;
 
 /// Runs guest `name` in a VM set up with the public helpers, to DONE or ABORT.
 fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Error> {
-    let kvm = Kvm::new().unwrap();
-    let vm = arch::create_vm(&kvm)?;
-    let ram = arch::LAYOUT.ram_base..arch::LAYOUT.ram_base + RAM_SIZE;
+    let layout = Native::LAYOUT;
+    let ram = layout.ram_base..layout.ram_base + RAM_SIZE;
     let memory =
         GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), RAM_SIZE as usize)])
             .unwrap();
-    register_memory(&vm, &memory)?;
+    let kvm = Kvm::new().unwrap();
+    let (arch, vm) = Native::create_vm(&kvm)?;
+    // SAFETY: `memory` is declared before `vm`, so it is dropped after it.
+    unsafe { register_memory(&vm, &memory)? };
     let elf = ucall_tests::guest(name);
-    let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+    let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
     image.load(&memory)?;
-    let (widths, format) = arch::address_widths(&kvm)?;
-    let space = arch::LAYOUT.tables;
+    let format = arch.page_table_format();
+    let space = layout.tables;
     let mut tables = PageTables::new(
         &memory,
         format,
@@ -40,69 +38,44 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
     tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
     let transport = match transport {
         TransportKind::Mmio => {
-            let gpa = find_mmio_address(&memory, &format, tables.root(), widths, |_| false)?;
-            let page = Mapping {
-                gva: gpa,
-                gpa,
-                size: PageSize::Size4K,
-                kind: MemoryKind::Device,
-            };
-            tables.map(&memory, page)?;
-            write_global(&memory, &image, ucall_abi::MMIO_ADDR_SYMBOL, gpa)?;
-            Transport::mmio(gpa)
+            let global = GuestAddress(image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?);
+            install_mmio_page(
+                &memory,
+                &mut tables,
+                arch.address_widths(),
+                |_| false,
+                global,
+            )?
         }
         TransportKind::Pio => Transport::pio(),
     };
-    arch::setup_memory(&memory)?;
+    arch.setup_memory(&memory)?;
     let mut vcpu = vm.create_vcpu(0).unwrap();
-    arch::setup_vcpu(
-        &kvm,
-        &vm,
-        &mut vcpu,
-        0,
-        image.entry(),
-        ram.end,
-        tables.root(),
-    )?;
+    let start = VcpuStart {
+        index: 0,
+        entry: image.entry(),
+        stack_top: ram.end,
+        root: tables.root(),
+    };
+    arch.setup_vcpu(&mut vcpu, &start)?;
 
     let mut ucalls = Vec::new();
     loop {
-        let mut stored = [0u8; 8];
-        let exit = match vcpu.run().unwrap() {
-            VcpuExit::IoIn(port, data) => Exit::PioIn {
-                port,
-                size: data.len(),
-            },
-            VcpuExit::MmioWrite(gpa, data) => {
-                stored[..data.len().min(8)].copy_from_slice(&data[..data.len().min(8)]);
-                Exit::MmioWrite {
-                    gpa,
-                    data: &stored[..data.len().min(8)],
-                }
-            }
-            other => panic!("guest {name} made an exit that is no ucall: {other:?}"),
-        };
+        let kvm_exit = vcpu.run().unwrap();
+        let exit = Exit::from_kvm(&kvm_exit)
+            .unwrap_or_else(|| panic!("guest {name} made an exit that is no ucall: {kvm_exit:?}"));
         let record = transport
-            .record_address(&exit, || record_register(&mut vcpu))?
+            .record_address(&exit, || {
+                Native::record_register(&mut vcpu).expect("a register-carried ucall")
+            })?
             .expect("a ucall exit");
-        let root = arch::page_table_root(&mut vcpu, 0)?;
-        let ucall = decode(&memory, &format, root, record)?;
+        let root = Native::page_table_root(&mut vcpu).expect("the table root");
+        let ucall = decode(&GuestView::new(&memory, &format, root), record)?;
         let end = matches!(ucall, Ucall::Done | Ucall::Abort(_));
         ucalls.push(ucall);
         if end {
             return Ok(ucalls);
         }
-    }
-}
-
-/// `rdi` for port I/O ucalls; aarch64 has none (its ucalls are MMIO).
-fn record_register(vcpu: &mut kvm_ioctls::VcpuFd) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    return arch::record_register(vcpu);
-    #[cfg(target_arch = "aarch64")]
-    {
-        let _ = vcpu;
-        unreachable!("aarch64 ucalls carry the record address in the MMIO write")
     }
 }
 

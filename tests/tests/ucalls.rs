@@ -2,9 +2,9 @@
 //!
 //! Every scenario here runs on each architecture the suite is built for.
 
+use ucall_host::Ucall;
 use ucall_host::decode::Abort;
-use ucall_host::vm::TransportKind;
-use ucall_host::{Error, Ucall};
+use ucall_host::vm::{RunError, ShutdownReason, TransportKind};
 use ucall_tests::{run, transports, ucalls_until_end, vm};
 
 fn sync(args: [u64; 6]) -> Ucall {
@@ -38,7 +38,7 @@ fn a_vcpu_that_sent_done_does_not_run_again() {
     ucalls_until_end(&mut vcpu);
     assert!(matches!(
         vcpu.next_ucall(),
-        Err(Error::Finished { vcpu: 0 })
+        Err(RunError::Finished { vcpu: 0 })
     ));
 }
 
@@ -130,7 +130,8 @@ fn probed_mmio_address_is_in_no_memslot_within_the_usable_width_and_identity_map
     assert!(gpa < 1 << vm.address_widths().usable_bits());
     assert_eq!(
         vm.page_tables()
-            .translate(vm.memory(), gpa)
+            .view(vm.memory())
+            .translate(gpa)
             .expect("mapped")
             .gpa,
         gpa
@@ -139,9 +140,10 @@ fn probed_mmio_address_is_in_no_memslot_within_the_usable_width_and_identity_map
 
 #[test]
 fn mmio_address_is_published_in_the_guest_global() {
+    use ucall_host::vm::arch::{Arch, Native};
     use vm_memory::{Bytes, GuestAddress};
     let elf = ucall_tests::guest("sync_stages");
-    let symbol = ucall_host::vm::GuestImage::parse(&elf, ucall_host::vm::ELF_MACHINE)
+    let symbol = ucall_host::vm::GuestImage::parse(&elf, <Native as Arch>::ELF_MACHINE)
         .and_then(|image| image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL))
         .expect("the guest has the symbol");
     let vm = vm("sync_stages", TransportKind::Mmio, 1);
@@ -185,7 +187,7 @@ fn a_guest_that_spins_is_stopped_by_the_watchdog() {
         .expect("VM");
     let mut vcpu = vm.take_vcpus().remove(0);
     assert!(
-        matches!(vcpu.next_ucall(), Err(Error::Timeout { vcpu: 0, after }) if after == timeout)
+        matches!(vcpu.next_ucall(), Err(RunError::Timeout { vcpu: 0, after }) if after == timeout)
     );
 }
 
@@ -230,14 +232,23 @@ fn a_guest_that_faults_gets_a_typed_error_not_a_hang() {
         assert!(
             matches!(
                 error,
-                Error::GuestException { vcpu: 0, syndrome, fault_address: 0x7000_0000_0000, .. }
+                RunError::GuestException { vcpu: 0, syndrome, fault_address: 0x7000_0000_0000, .. }
                     if syndrome >> 26 == 0x25
             ),
             "{error}"
         );
     } else {
         // With no IDT, the page fault becomes a triple fault.
-        assert!(matches!(error, Error::Shutdown { vcpu: 0, .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                RunError::Shutdown {
+                    vcpu: 0,
+                    reason: ShutdownReason::TripleFault
+                }
+            ),
+            "{error}"
+        );
     }
 }
 
@@ -249,7 +260,13 @@ fn psci_system_off_ends_the_run_as_a_shutdown() {
         .remove(0);
     let error = vcpu.next_ucall().expect_err("the guest powers off");
     assert!(
-        matches!(&error, Error::Shutdown { vcpu: 0, why } if why == "PSCI SYSTEM_OFF"),
+        matches!(
+            error,
+            RunError::Shutdown {
+                vcpu: 0,
+                reason: ShutdownReason::PowerOff
+            }
+        ),
         "{error}"
     );
 }
@@ -263,8 +280,8 @@ fn port_io_on_aarch64_is_a_typed_error() {
         .build();
     assert!(matches!(
         result,
-        Err(Error::Unsupported {
-            what: "port I/O ucalls",
+        Err(ucall_host::vm::SetupError::UnsupportedTransport {
+            transport: TransportKind::Pio,
             arch: "aarch64"
         })
     ));

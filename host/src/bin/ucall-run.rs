@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use ucall_host::vm::{TransportKind, Vcpu, VmBuilder};
-use ucall_host::{Error, Ucall};
+use ucall_host::Ucall;
+use ucall_host::vm::{RunError, TransportKind, Vcpu, VmBuilder};
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +66,9 @@ impl Default for Transport {
 enum Outcome {
     Done(usize),
     Abort(usize),
-    Failed(usize, Error),
+    Failed(usize, RunError),
+    /// The vCPU's thread panicked (a bug in this runner, reported like an error).
+    Panicked,
 }
 
 /// Where lines go: people or machines.
@@ -125,15 +127,7 @@ fn main() -> ExitCode {
         .collect();
     let outcomes: Vec<Outcome> = threads
         .into_iter()
-        .enumerate()
-        .map(|(index, thread)| {
-            thread.join().unwrap_or_else(|_| {
-                Outcome::Failed(
-                    0,
-                    Error::Watchdog(format!("vCPU {index}'s thread panicked")),
-                )
-            })
-        })
+        .map(|thread| thread.join().unwrap_or(Outcome::Panicked))
         .collect();
     output.summary(&outcomes, started)
 }
@@ -190,6 +184,10 @@ impl Output {
                     ucalls += n;
                     code = 2;
                     errors.push((vcpu, e.to_string()));
+                }
+                Outcome::Panicked => {
+                    code = 2;
+                    errors.push((vcpu, format!("vCPU {vcpu}'s thread panicked")));
                 }
             }
         }

@@ -1,15 +1,20 @@
 //! Guest page tables: building them in guest memory and walking them, bounded and checked.
 //!
 //! Each architecture's format implements [`PageTableFormat`]; [`PageTables`] builds tables with
-//! any format, and [`read_virtual`] and [`read_c_string`] read guest-virtual memory through any
-//! format, one page at a time, so nothing outside guest memory is ever touched.
+//! any format, and a [`GuestView`] reads guest-virtual memory through any format, one page at a
+//! time, so nothing outside guest memory is ever touched.
 
 pub mod aarch64;
+mod error;
 mod radix;
 pub mod riscv64;
+#[cfg(test)]
+mod tests;
+mod view;
 pub mod x86_64;
 
-use crate::Error;
+pub use error::{BadEntryReason, Error};
+pub use view::GuestView;
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 /// The smallest page: the unit in which guest-virtual reads are translated.
@@ -50,8 +55,8 @@ pub enum PageSize {
     /// x86.map(&memory, mapping)?;
     /// arm.map(&memory, mapping)?;
     /// for translation in [
-    ///     x86.translate(&memory, 0x4000_1234)?,
-    ///     arm.translate(&memory, 0x4000_1234)?,
+    ///     x86.view(&memory).translate(0x4000_1234)?,
+    ///     arm.view(&memory).translate(0x4000_1234)?,
     /// ] {
     ///     assert_eq!((translation.gpa, translation.page_size), (0x1234, 0x4000_0000));
     /// }
@@ -177,8 +182,9 @@ impl TableAllocator {
         let page = GuestAddress(self.start.checked_add(self.used).ok_or(exhausted)?);
         memory
             .write_slice(&[0; PAGE_SIZE as usize], page)
-            .map_err(|e| {
-                Error::Memory(format!("cannot zero a page table at {:#x}: {e}", page.0))
+            .map_err(|source| Error::TableWrite {
+                gpa: page.0,
+                source,
             })?;
         self.used += PAGE_SIZE;
         Ok(page)
@@ -199,8 +205,8 @@ impl TableAllocator {
 /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap();
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x40_0000, MemoryKind::Normal)?;
-/// assert_eq!(tables.translate(&memory, 0x20_1234)?.gpa, 0x20_1234);
-/// # Ok::<(), ucall_host::Error>(())
+/// assert_eq!(tables.view(&memory).translate(0x20_1234)?.gpa, 0x20_1234);
+/// # Ok::<(), ucall_host::paging::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct PageTables<F> {
@@ -282,99 +288,8 @@ impl<F: PageTableFormat> PageTables<F> {
         Ok(())
     }
 
-    /// Translates `gva`.
-    pub fn translate<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        gva: u64,
-    ) -> Result<Translation, Error> {
-        self.format.translate(memory, self.root, gva)
+    /// `memory` as the guest sees it through these tables.
+    pub fn view<'a, M: GuestMemory + ?Sized>(&'a self, memory: &'a M) -> GuestView<'a, M, F> {
+        GuestView::new(memory, &self.format, self.root)
     }
-}
-
-/// Fills `buf` from guest-virtual memory at `gva`, translating each page on its own, so a buffer
-/// may cross into another mapping and an unmapped page is reported at its own address.
-///
-/// ```
-/// use ucall_host::paging::{read_virtual, x86_64::X86_64, MemoryKind, PageTables};
-/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
-/// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
-/// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
-/// memory.write_slice(b"ucall", GuestAddress(0x1_0ffe)).unwrap();
-/// let mut buf = [0; 5];
-/// read_virtual(&memory, tables.format(), tables.root(), 0x1_0ffe, &mut buf)?;
-/// assert_eq!(&buf, b"ucall");
-/// # Ok::<(), ucall_host::Error>(())
-/// ```
-pub fn read_virtual<M: GuestMemory + ?Sized, F: PageTableFormat>(
-    memory: &M,
-    format: &F,
-    root: GuestAddress,
-    gva: u64,
-    buf: &mut [u8],
-) -> Result<(), Error> {
-    // The last byte must not lie beyond 2^64 - 1: a guest range never wraps around to 0.
-    if !buf.is_empty() && gva.checked_add(buf.len() as u64 - 1).is_none() {
-        return Err(Error::WrapsAround {
-            gva,
-            len: buf.len(),
-        });
-    }
-    let mut done = 0;
-    while done < buf.len() {
-        let address = gva + done as u64;
-        let in_page = (PAGE_SIZE - address % PAGE_SIZE) as usize;
-        let chunk = in_page.min(buf.len() - done);
-        let gpa = format.translate(memory, root, address)?.gpa;
-        memory
-            .read_slice(&mut buf[done..done + chunk], GuestAddress(gpa))
-            .map_err(|_| Error::OutsideMemory { gva: address, gpa })?;
-        done += chunk;
-    }
-    Ok(())
-}
-
-/// Reads the NUL-terminated UTF-8 string at `gva`, of at most `max_len` bytes with its NUL,
-/// reading no further than the NUL's page.
-///
-/// ```
-/// use ucall_host::paging::{read_c_string, x86_64::X86_64, MemoryKind, PageTables};
-/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
-/// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
-/// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
-/// memory.write_slice(b"hello\0", GuestAddress(0x1_0000)).unwrap();
-/// let text = read_c_string(&memory, tables.format(), tables.root(), 0x1_0000, 1024)?;
-/// assert_eq!(text, "hello");
-/// # Ok::<(), ucall_host::Error>(())
-/// ```
-pub fn read_c_string<M: GuestMemory + ?Sized, F: PageTableFormat>(
-    memory: &M,
-    format: &F,
-    root: GuestAddress,
-    gva: u64,
-    max_len: usize,
-) -> Result<String, Error> {
-    let mut bytes = Vec::new();
-    while bytes.len() < max_len {
-        // A string that reaches the top of the address space without its NUL would wrap to 0.
-        let address = gva
-            .checked_add(bytes.len() as u64)
-            .ok_or(Error::WrapsAround { gva, len: max_len })?;
-        let in_page = (PAGE_SIZE - address % PAGE_SIZE) as usize;
-        let start = bytes.len();
-        bytes.resize(start + in_page.min(max_len - start), 0);
-        read_virtual(memory, format, root, address, &mut bytes[start..])?;
-        if let Some(nul) = bytes[start..].iter().position(|&b| b == 0) {
-            bytes.truncate(start + nul);
-            return String::from_utf8(bytes).map_err(|e| Error::StringNotUtf8 {
-                gva,
-                valid_up_to: e.utf8_error().valid_up_to(),
-            });
-        }
-    }
-    Err(Error::StringUnterminated { gva, max_len })
 }

@@ -3,8 +3,9 @@
 //! count from the root (4 on four levels) down to 1 (4 KiB pages) on every architecture, so that
 //! errors read the same.
 
-use super::{Mapping, PageSize, TableAllocator, Translation};
-use crate::Error;
+use super::{
+    BadEntryReason, Error, Mapping, PageSize, PageTableFormat, TableAllocator, Translation,
+};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 /// Levels of translation; level 4 is the root, level 1 holds 4 KiB pages.
@@ -63,10 +64,9 @@ pub(crate) fn write_entry<M: GuestMemory + ?Sized>(
 ) -> Result<(), Error> {
     memory
         .write_obj(entry, GuestAddress(entry_gpa))
-        .map_err(|e| {
-            Error::Memory(format!(
-                "cannot write a page-table entry at {entry_gpa:#x}: {e}"
-            ))
+        .map_err(|source| Error::TableWrite {
+            gpa: entry_gpa,
+            source,
         })
 }
 
@@ -79,8 +79,13 @@ fn leaf(output_address: u64, gva: u64, page_size: u64) -> Translation {
     }
 }
 
-/// How one format encodes the entries that [`map`] reads and writes.
+/// How one format encodes the entries that [`map`] reads and writes; every encoding is a
+/// [`PageTableFormat`] through [`map`] and [`translate`].
 pub(crate) trait Encoding {
+    /// The width of the virtual addresses the tables translate.
+    fn virtual_address_bits(&self) -> u32 {
+        VIRTUAL_BITS
+    }
     /// An error unless the tables can map `gva` at all.
     fn check_range(&self, gva: u64) -> Result<(), Error>;
     /// Where an entry keeps the next table's or the page's address.
@@ -92,7 +97,7 @@ pub(crate) trait Encoding {
     fn is_block(&self, entry: u64, level: u8) -> bool;
     /// What is wrong with a valid entry at `level`, if anything: reserved bits, or a kind of
     /// entry that this level cannot hold.
-    fn malformed(&self, entry: u64, level: u8) -> Option<&'static str>;
+    fn malformed(&self, entry: u64, level: u8) -> Option<BadEntryReason>;
     /// The entry that points to the table at `table`.
     fn table_entry(&self, table: u64) -> u64;
     /// The entry at `level` that maps `mapping`.
@@ -160,13 +165,13 @@ pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
                 entry,
             });
         }
-        if let Some(why) = encoding.malformed(entry, level) {
+        if let Some(reason) = encoding.malformed(entry, level) {
             return Err(Error::BadEntry {
                 gva,
                 level,
                 entry_gpa,
                 entry,
-                why,
+                reason,
             });
         }
         Ok(entry)
@@ -186,4 +191,29 @@ pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
     let entry = checked_entry(1, table)?;
     let output = encoding.output_address(entry);
     Ok(leaf(output, gva, PageSize::Size4K.bytes()))
+}
+
+impl<E: Encoding> PageTableFormat for E {
+    fn virtual_address_bits(&self) -> u32 {
+        Encoding::virtual_address_bits(self)
+    }
+
+    fn map<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        tables: &mut TableAllocator,
+        root: GuestAddress,
+        mapping: Mapping,
+    ) -> Result<(), Error> {
+        map(self, memory, tables, root, mapping)
+    }
+
+    fn translate<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        root: GuestAddress,
+        gva: u64,
+    ) -> Result<Translation, Error> {
+        translate(self, memory, root, gva)
+    }
 }

@@ -16,12 +16,11 @@
 //! host builds leave them clear: the MMIO page is device memory by the platform's PMAs, not by
 //! its page-table entry.
 
-use super::radix::{self, Encoding, level_shift};
+use super::radix::{Encoding, level_shift};
 #[cfg(test)]
 use super::radix::{index, read_entry};
-use super::{Mapping, MemoryKind, PageTableFormat, TableAllocator, Translation};
-use crate::Error;
-use vm_memory::{GuestAddress, GuestMemory};
+use super::{BadEntryReason, Error, Mapping, MemoryKind};
+use vm_memory::GuestAddress;
 
 /// Physical addresses have at most 56 bits: a 44-bit page number over 4 KiB pages.
 const MAX_PHYSICAL_BITS: u8 = 56;
@@ -196,6 +195,10 @@ impl Encoding for Riscv64 {
         self.mode.levels()
     }
 
+    fn virtual_address_bits(&self) -> u32 {
+        self.mode.virtual_address_bits()
+    }
+
     fn is_valid(&self, entry: u64) -> bool {
         entry & VALID != 0
     }
@@ -204,26 +207,26 @@ impl Encoding for Riscv64 {
         level > 1 && is_leaf(entry)
     }
 
-    fn malformed(&self, entry: u64, level: u8) -> Option<&'static str> {
+    fn malformed(&self, entry: u64, level: u8) -> Option<BadEntryReason> {
         if entry & RESERVED != 0 {
-            return Some("reserved bits 63..54 are set (no Svpbmt or Svnapot)");
+            return Some(BadEntryReason::ReservedBits);
         }
         if entry & (READ | WRITE) == WRITE {
-            return Some("write without read is reserved");
+            return Some(BadEntryReason::WriteWithoutRead);
         }
         if self.output_address(entry) >> self.physical_bits != 0 {
-            return Some("address bits above the physical address width are set");
+            return Some(BadEntryReason::AddressBeyondPhysicalWidth);
         }
         if !is_leaf(entry) {
             if level == 1 {
-                return Some("a 4 KiB-page entry points to a further table");
+                return Some(BadEntryReason::TableAtPageLevel);
             }
             return (entry & (DIRTY | ACCESSED | USER) != 0)
-                .then_some("D, A and U are reserved in a pointer to a table");
+                .then_some(BadEntryReason::LeafBitsInTable);
         }
         let page_size = 1u64 << level_shift(level);
         (self.output_address(entry) & (page_size - 1) != 0)
-            .then_some("the superpage's physical page number is misaligned")
+            .then_some(BadEntryReason::MisalignedHugePage)
     }
 
     fn table_entry(&self, table: u64) -> u64 {
@@ -236,31 +239,6 @@ impl Encoding for Riscv64 {
             MemoryKind::Device => READ | WRITE,
         };
         (mapping.gpa >> 12) << PPN_SHIFT | permissions | ACCESSED | DIRTY | VALID
-    }
-}
-
-impl PageTableFormat for Riscv64 {
-    fn virtual_address_bits(&self) -> u32 {
-        self.mode.virtual_address_bits()
-    }
-
-    fn map<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        tables: &mut TableAllocator,
-        root: GuestAddress,
-        mapping: Mapping,
-    ) -> Result<(), Error> {
-        radix::map(self, memory, tables, root, mapping)
-    }
-
-    fn translate<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        root: GuestAddress,
-        gva: u64,
-    ) -> Result<Translation, Error> {
-        radix::translate(self, memory, root, gva)
     }
 }
 

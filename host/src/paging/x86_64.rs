@@ -3,10 +3,8 @@
 
 #[cfg(test)]
 use super::radix::read_entry;
-use super::radix::{self, Encoding, LEVELS, VIRTUAL_BITS, level_shift};
-use super::{Mapping, MemoryKind, PageTableFormat, TableAllocator, Translation};
-use crate::Error;
-use vm_memory::{GuestAddress, GuestMemory};
+use super::radix::{Encoding, LEVELS, VIRTUAL_BITS, level_shift};
+use super::{BadEntryReason, Error, Mapping, MemoryKind};
 use x86_64::structures::paging::PageTableFlags as Flags;
 
 #[cfg(test)]
@@ -70,20 +68,20 @@ impl Encoding for X86_64 {
         level > 1 && Flags::from_bits_truncate(entry).contains(Flags::HUGE_PAGE)
     }
 
-    fn malformed(&self, entry: u64, level: u8) -> Option<&'static str> {
+    fn malformed(&self, entry: u64, level: u8) -> Option<BadEntryReason> {
         if entry & self.reserved_mask() != 0 {
-            return Some("address bits above the physical address width are set");
+            return Some(BadEntryReason::AddressBeyondPhysicalWidth);
         }
         if !self.is_block(entry, level) {
             return None;
         }
         if level == LEVELS {
-            return Some("the page-size bit is reserved in a PML4 entry");
+            return Some(BadEntryReason::BlockAtRoot);
         }
         // In a huge-page entry, bit 12 is PAT and the bits up to the page size are reserved.
         let page_size = 1u64 << level_shift(level);
         (entry & (page_size - 1) & !0x1fff & self.address_mask() != 0)
-            .then_some("reserved bits of a large-page entry are set")
+            .then_some(BadEntryReason::ReservedBlockBits)
     }
 
     fn table_entry(&self, table: u64) -> u64 {
@@ -102,36 +100,11 @@ impl Encoding for X86_64 {
     }
 }
 
-impl PageTableFormat for X86_64 {
-    fn virtual_address_bits(&self) -> u32 {
-        VIRTUAL_BITS
-    }
-
-    fn map<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        tables: &mut TableAllocator,
-        root: GuestAddress,
-        mapping: Mapping,
-    ) -> Result<(), Error> {
-        radix::map(self, memory, tables, root, mapping)
-    }
-
-    fn translate<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        root: GuestAddress,
-        gva: u64,
-    ) -> Result<Translation, Error> {
-        radix::translate(self, memory, root, gva)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paging::{PageSize, PageTables, read_c_string, read_virtual};
-    use vm_memory::{Bytes, GuestMemoryMmap};
+    use crate::paging::{PageSize, PageTables, Translation};
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
     const MEMORY: u64 = 0x40_0000;
     const TABLES: u64 = 0x1000;
@@ -165,20 +138,11 @@ mod tests {
     }
 
     #[test]
-    fn identity_map_translates_every_address_to_itself() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        for gva in [0, 0xfff, 0x1000, 0x1f_ffff, 0x20_0000, MEMORY - 1] {
-            assert_eq!(tables.translate(&memory, gva).unwrap().gpa, gva);
-        }
-    }
-
-    #[test]
     fn identity_map_uses_2m_pages_where_aligned() {
         let memory = memory();
         let tables = mapped(&memory);
         assert_eq!(
-            tables.translate(&memory, 0x20_0000).unwrap().page_size,
+            tables.view(&memory).translate(0x20_0000).unwrap().page_size,
             0x20_0000
         );
     }
@@ -196,7 +160,7 @@ mod tests {
         };
         tables.map(&memory, mapping).unwrap();
         assert_eq!(
-            tables.translate(&memory, gva + 0x12).unwrap(),
+            tables.view(&memory).translate(gva + 0x12).unwrap(),
             Translation {
                 gpa: 0x3012,
                 page_size: 0x1000
@@ -205,42 +169,10 @@ mod tests {
     }
 
     #[test]
-    fn mapping_a_mapped_page_again_is_refused() {
-        let memory = memory();
-        let mut tables = mapped(&memory);
-        let mapping = Mapping {
-            gva: 0x1000,
-            gpa: 0x1000,
-            size: PageSize::Size4K,
-            kind: MemoryKind::Normal,
-        };
-        assert!(matches!(
-            tables.map(&memory, mapping),
-            Err(Error::AlreadyMapped { gva: 0x1000 })
-        ));
-    }
-
-    #[test]
-    fn misaligned_mapping_is_refused() {
-        let memory = memory();
-        let mut tables = mapped(&memory);
-        let mapping = Mapping {
-            gva: 0x100_1000,
-            gpa: 0x1000,
-            size: PageSize::Size2M,
-            kind: MemoryKind::Normal,
-        };
-        assert!(matches!(
-            tables.map(&memory, mapping),
-            Err(Error::Misaligned { .. })
-        ));
-    }
-
-    #[test]
     fn unmapped_address_names_the_level_that_is_not_present() {
         let memory = memory();
         let tables = mapped(&memory);
-        let err = tables.translate(&memory, 0x8000_0000).unwrap_err();
+        let err = tables.view(&memory).translate(0x8000_0000).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -260,7 +192,8 @@ mod tests {
         let memory = memory();
         let tables = mapped(&memory);
         let err = tables
-            .translate(&memory, 0x0000_8000_0000_0000)
+            .view(&memory)
+            .translate(0x0000_8000_0000_0000)
             .unwrap_err();
         assert!(matches!(
             err,
@@ -280,7 +213,7 @@ mod tests {
         memory
             .write_obj(entry | 1 << 47, GuestAddress(pde))
             .unwrap();
-        let err = tables.translate(&memory, 0x20_0000).unwrap_err();
+        let err = tables.view(&memory).translate(0x20_0000).unwrap_err();
         assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
     }
 
@@ -293,9 +226,9 @@ mod tests {
         memory
             .write_obj(entry | Flags::HUGE_PAGE.bits(), GuestAddress(pml4e))
             .unwrap();
-        let err = tables.translate(&memory, 0x1000).unwrap_err();
+        let err = tables.view(&memory).translate(0x1000).unwrap_err();
         assert!(
-            matches!(err, Error::BadEntry { level: 4, why, .. } if why.contains("PML4")),
+            matches!(err, Error::BadEntry { level: 4, reason, .. } if reason == BadEntryReason::BlockAtRoot),
             "{err}"
         );
     }
@@ -307,93 +240,8 @@ mod tests {
         let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
         let entry: u64 = memory.read_obj(GuestAddress(pde)).unwrap();
         memory.write_obj(entry | 0x4000, GuestAddress(pde)).unwrap();
-        let err = tables.translate(&memory, 0x20_0000).unwrap_err();
+        let err = tables.view(&memory).translate(0x20_0000).unwrap_err();
         assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
-    }
-
-    #[test]
-    fn table_outside_memory_is_reported_with_its_address() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        let pml4e = tables.root().0;
-        memory
-            .write_obj(0x1000_0000u64 | 3, GuestAddress(pml4e))
-            .unwrap();
-        let err = tables.translate(&memory, 0x1000).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::TableOutsideMemory {
-                    level: 3,
-                    table_gpa: 0x1000_0000,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn table_that_points_to_itself_terminates() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        let root = tables.root().0;
-        memory.write_obj(root | 3, GuestAddress(root)).unwrap();
-        // Four levels through the same table end on a "page" that is the table itself.
-        assert_eq!(tables.translate(&memory, 0).unwrap().gpa, root);
-    }
-
-    #[test]
-    fn read_across_a_page_boundary_onto_an_unmapped_page_names_that_page() {
-        let memory = memory();
-        let mut tables =
-            PageTables::new(&memory, X86_64::new(46), GuestAddress(TABLES), 0x10_000).unwrap();
-        let mapping = Mapping {
-            gva: 0x10_0000,
-            gpa: 0x10_0000,
-            size: PageSize::Size4K,
-            kind: MemoryKind::Normal,
-        };
-        tables.map(&memory, mapping).unwrap();
-        let mut buf = [0; 16];
-        let err =
-            read_virtual(&memory, tables.format(), tables.root(), 0x10_0ff8, &mut buf).unwrap_err();
-        assert!(
-            matches!(err, Error::NotMapped { gva: 0x10_1000, .. }),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn page_mapped_beyond_memory_is_outside_memory() {
-        let memory = memory();
-        let mut tables = mapped(&memory);
-        let mapping = Mapping {
-            gva: 0x4000_0000,
-            gpa: 0x4000_0000,
-            size: PageSize::Size4K,
-            kind: MemoryKind::Normal,
-        };
-        tables.map(&memory, mapping).unwrap();
-        let mut buf = [0; 8];
-        let err = read_virtual(
-            &memory,
-            tables.format(),
-            tables.root(),
-            0x4000_0000,
-            &mut buf,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::OutsideMemory {
-                    gva: 0x4000_0000,
-                    gpa: 0x4000_0000
-                }
-            ),
-            "{err}"
-        );
     }
 
     #[test]
@@ -403,7 +251,7 @@ mod tests {
         memory
             .write_slice(b"abc\0def", GuestAddress(0x1_0ffe))
             .unwrap();
-        let text = read_c_string(&memory, tables.format(), tables.root(), 0x1_0ffe, 1024).unwrap();
+        let text = tables.view(&memory).read_c_string(0x1_0ffe, 1024).unwrap();
         assert_eq!(text, "abc");
     }
 
@@ -414,7 +262,10 @@ mod tests {
         memory
             .write_slice(&[b'x'; 64], GuestAddress(0x1_0000))
             .unwrap();
-        let err = read_c_string(&memory, tables.format(), tables.root(), 0x1_0000, 64).unwrap_err();
+        let err = tables
+            .view(&memory)
+            .read_c_string(0x1_0000, 64)
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -434,7 +285,10 @@ mod tests {
         memory
             .write_slice(b"ab\xff\0", GuestAddress(0x1_0000))
             .unwrap();
-        let err = read_c_string(&memory, tables.format(), tables.root(), 0x1_0000, 64).unwrap_err();
+        let err = tables
+            .view(&memory)
+            .read_c_string(0x1_0000, 64)
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -468,7 +322,7 @@ mod tests {
         map_top_page(&memory, tables.root().0, 0);
         let mut buf = [0; 16];
         let gva = 0xffff_ffff_ffff_fff8;
-        let err = read_virtual(&memory, tables.format(), tables.root(), gva, &mut buf).unwrap_err();
+        let err = tables.view(&memory).read(gva, &mut buf).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -488,7 +342,7 @@ mod tests {
         map_top_page(&memory, tables.root().0, 0xab);
         let mut buf = [0; 8];
         let gva = 0xffff_ffff_ffff_fff8;
-        read_virtual(&memory, tables.format(), tables.root(), gva, &mut buf).unwrap();
+        tables.view(&memory).read(gva, &mut buf).unwrap();
         assert_eq!(buf, [0xab; 8]);
     }
 
@@ -498,7 +352,7 @@ mod tests {
         let tables = mapped(&memory);
         map_top_page(&memory, tables.root().0, b'x');
         let gva = 0xffff_ffff_ffff_fffa;
-        let err = read_c_string(&memory, tables.format(), tables.root(), gva, 64).unwrap_err();
+        let err = tables.view(&memory).read_c_string(gva, 64).unwrap_err();
         assert!(
             matches!(
                 err,

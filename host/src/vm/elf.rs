@@ -1,23 +1,99 @@
 //! Loading a statically linked guest ELF into guest memory.
 
-use crate::Error;
 use goblin::elf::{Elf, program_header::PT_LOAD};
-use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryError};
+
+/// Why a guest ELF cannot be loaded, naming the segment or symbol at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file is not an ELF goblin can read.
+    #[error("guest ELF: {0}")]
+    Parse(#[from] goblin::error::Error),
+    /// The ELF is not 64-bit little-endian.
+    #[error("guest ELF: not a 64-bit little-endian ELF")]
+    NotElf64LittleEndian,
+    /// The ELF is for another machine.
+    #[error(
+        "guest ELF: built for machine {found} ({}), not {expected} ({})",
+        goblin::elf::header::machine_to_str(*found),
+        goblin::elf::header::machine_to_str(*expected)
+    )]
+    WrongMachine {
+        /// Its `e_machine`.
+        found: u16,
+        /// The host's.
+        expected: u16,
+    },
+    /// A segment's file size exceeds its memory size.
+    #[error("guest ELF: segment {segment}: its file size exceeds its memory size")]
+    FileSizeExceedsMemorySize {
+        /// The program header's index.
+        segment: usize,
+    },
+    /// A segment's bytes lie beyond the end of the file.
+    #[error("guest ELF: segment {segment}: its bytes lie beyond the end of the file")]
+    BeyondFile {
+        /// The program header's index.
+        segment: usize,
+    },
+    /// A segment wraps around the address space.
+    #[error("guest ELF: segment {segment}: it wraps around the address space")]
+    Wraps {
+        /// The program header's index.
+        segment: usize,
+    },
+    /// A segment is not inside guest memory.
+    #[error("guest ELF: segment {segment}: {start:#x}..{end:#x} is not inside guest memory")]
+    OutsideMemory {
+        /// The program header's index.
+        segment: usize,
+        /// Its physical address.
+        start: u64,
+        /// Its end, exclusive.
+        end: u64,
+    },
+    /// The ELF loads nothing.
+    #[error("guest ELF: no loadable segment")]
+    NoLoadableSegment,
+    /// A symbol the host needs does not exist.
+    #[error("the guest ELF has no symbol {0}")]
+    SymbolNotFound(String),
+    /// A symbol is in no loadable segment.
+    #[error("guest ELF: symbol {name} at {vaddr:#x} is in no loadable segment")]
+    SymbolNotLoaded {
+        /// The symbol.
+        name: String,
+        /// Its virtual address.
+        vaddr: u64,
+    },
+    /// A guest global could not be written.
+    #[error("cannot write guest global {name} at {gpa:#x}: {source}")]
+    WriteGlobal {
+        /// The symbol.
+        name: String,
+        /// Its guest-physical address.
+        gpa: u64,
+        /// What vm-memory said.
+        source: GuestMemoryError,
+    },
+}
 
 /// A guest program: its loadable segments, entry point and symbols.
 ///
 /// The loader a VMM can borrow for ucall guests: statically linked, loaded by copying each
 /// `PT_LOAD` segment to its physical address (no relocation), entered at the ELF entry, with the
 /// ucall MMIO address published through the symbol [`ucall_abi::MMIO_ADDR_SYMBOL`]. It checks
-/// every segment against the file and `memory` and reports a bad one as [`Error::Elf`].
+/// every segment against the file and `memory` and reports a bad one as a [`LoadError`].
 ///
 /// ```no_run
-/// use ucall_host::vm::{GuestImage, ELF_MACHINE};
+/// use ucall_host::vm::arch::{Arch, Native};
+/// use ucall_host::vm::GuestImage;
 /// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 ///
 /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 32 << 20)])?;
 /// let elf = std::fs::read("target/guests/x86_64/demo")?;
-/// let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
 /// let end = image.load(&memory)?;
 /// println!("loaded up to {end:#x}, entry at {:#x}", image.entry());
 /// // Publish the ucall MMIO address the host chose (here a made-up one).
@@ -32,20 +108,17 @@ pub struct GuestImage<'a> {
 
 impl<'a> GuestImage<'a> {
     /// Parses `bytes` as a 64-bit little-endian ELF for `machine` (an `EM_*` number; this
-    /// host's is [`ELF_MACHINE`](super::ELF_MACHINE)).
-    pub fn parse(bytes: &'a [u8], machine: u16) -> Result<Self, Error> {
-        let elf = Elf::parse(bytes).map_err(|e| Error::Elf(e.to_string()))?;
+    /// host's is [`Arch::ELF_MACHINE`](super::arch::Arch::ELF_MACHINE)).
+    pub fn parse(bytes: &'a [u8], machine: u16) -> Result<Self, LoadError> {
+        let elf = Elf::parse(bytes)?;
         if !elf.is_64 || !elf.little_endian {
-            return Err(Error::Elf("not a 64-bit little-endian ELF".into()));
+            return Err(LoadError::NotElf64LittleEndian);
         }
         if elf.header.e_machine != machine {
-            return Err(Error::Elf(format!(
-                "built for machine {} ({}), not {} ({})",
-                elf.header.e_machine,
-                goblin::elf::header::machine_to_str(elf.header.e_machine),
-                machine,
-                goblin::elf::header::machine_to_str(machine),
-            )));
+            return Err(LoadError::WrongMachine {
+                found: elf.header.e_machine,
+                expected: machine,
+            });
         }
         Ok(GuestImage { elf, bytes })
     }
@@ -57,30 +130,28 @@ impl<'a> GuestImage<'a> {
 
     /// Copies each `PT_LOAD` segment to its physical address and zeroes the rest of its memory
     /// size (the `.bss`). Returns the highest guest-physical address loaded, exclusive.
-    pub fn load<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<u64, Error> {
+    pub fn load<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<u64, LoadError> {
         let mut end = 0;
         for (i, ph) in self.elf.program_headers.iter().enumerate() {
             if ph.p_type != PT_LOAD || ph.p_memsz == 0 {
                 continue;
             }
-            let bad = |why: &str| Error::Elf(format!("segment {i}: {why}"));
             if ph.p_filesz > ph.p_memsz {
-                return Err(bad("its file size exceeds its memory size"));
+                return Err(LoadError::FileSizeExceedsMemorySize { segment: i });
             }
             let file = usize::try_from(ph.p_offset)
                 .ok()
                 .zip(usize::try_from(ph.p_filesz).ok())
                 .and_then(|(start, len)| self.bytes.get(start..start.checked_add(len)?))
-                .ok_or_else(|| bad("its bytes lie beyond the end of the file"))?;
+                .ok_or(LoadError::BeyondFile { segment: i })?;
             let segment_end = ph
                 .p_paddr
                 .checked_add(ph.p_memsz)
-                .ok_or_else(|| bad("it wraps around the address space"))?;
-            let outside = || {
-                bad(&format!(
-                    "{:#x}..{segment_end:#x} is not inside guest memory",
-                    ph.p_paddr
-                ))
+                .ok_or(LoadError::Wraps { segment: i })?;
+            let outside = || LoadError::OutsideMemory {
+                segment: i,
+                start: ph.p_paddr,
+                end: segment_end,
             };
             // Before anything is allocated for it: a segment's size is the ELF's word.
             if !memory.check_range(
@@ -93,40 +164,69 @@ impl<'a> GuestImage<'a> {
             memory
                 .write_slice(file, GuestAddress(ph.p_paddr))
                 .map_err(|_| outside())?;
-            let zeros =
-                vec![0; usize::try_from(ph.p_memsz - ph.p_filesz).map_err(|_| bad("too large"))?];
+            // Fits: check_range above proved the whole segment is in memory.
+            let zeros = vec![0; usize::try_from(ph.p_memsz - ph.p_filesz).map_err(|_| outside())?];
             memory
                 .write_slice(&zeros, GuestAddress(ph.p_paddr + ph.p_filesz))
                 .map_err(|_| outside())?;
             end = end.max(segment_end);
         }
         if end == 0 {
-            return Err(Error::Elf("no loadable segment".into()));
+            return Err(LoadError::NoLoadableSegment);
         }
         Ok(end)
     }
 
     /// The guest-physical address of the symbol `name`, found through the segment that holds it.
-    pub fn symbol_gpa(&self, name: &str) -> Result<u64, Error> {
+    pub fn symbol_gpa(&self, name: &str) -> Result<u64, LoadError> {
         let vaddr = self
             .elf
             .syms
             .iter()
             .find(|sym| self.elf.strtab.get_at(sym.st_name) == Some(name))
             .map(|sym| sym.st_value)
-            .ok_or_else(|| Error::SymbolNotFound(name.into()))?;
+            .ok_or_else(|| LoadError::SymbolNotFound(name.into()))?;
         self.elf
             .program_headers
             .iter()
             .filter(|ph| ph.p_type == PT_LOAD)
             .find(|ph| vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_memsz)
             .and_then(|ph| ph.p_paddr.checked_add(vaddr - ph.p_vaddr))
-            .ok_or_else(|| {
-                Error::Elf(format!(
-                    "symbol {name} at {vaddr:#x} is in no loadable segment"
-                ))
+            .ok_or_else(|| LoadError::SymbolNotLoaded {
+                name: name.into(),
+                vaddr,
             })
     }
+}
+
+/// Writes `value` to the 8-byte guest global `name` of `image`, loaded in `memory`.
+///
+/// ```no_run
+/// use ucall_host::vm::arch::{Arch, Native};
+/// use ucall_host::vm::{write_global, GuestImage};
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 32 << 20)])?;
+/// let elf = std::fs::read("target/guests/x86_64/hostile")?;
+/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
+/// image.load(&memory)?;
+/// write_global(&memory, &image, "HOSTILE_CASE", 3)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_global<M: GuestMemory + ?Sized>(
+    memory: &M,
+    image: &GuestImage<'_>,
+    name: &str,
+    value: u64,
+) -> Result<(), LoadError> {
+    let gpa = image.symbol_gpa(name)?;
+    memory
+        .write_obj(value, GuestAddress(gpa))
+        .map_err(|source| LoadError::WriteGlobal {
+            name: name.into(),
+            gpa,
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -185,7 +285,14 @@ mod tests {
         let image = GuestImage::parse(&elf, EM_X86_64).unwrap();
         let err = image.load(&memory()).unwrap_err();
         assert!(
-            matches!(&err, Error::Elf(why) if why.contains("not inside guest memory")),
+            matches!(
+                err,
+                LoadError::OutsideMemory {
+                    segment: 0,
+                    start: 0x20_0000,
+                    end: 0x100_0020_0000
+                }
+            ),
             "{err}"
         );
     }
@@ -195,10 +302,7 @@ mod tests {
         let elf = elf_with_segment(u64::MAX - 0xfff, 0x2000);
         let image = GuestImage::parse(&elf, EM_X86_64).unwrap();
         let err = image.load(&memory()).unwrap_err();
-        assert!(
-            matches!(&err, Error::Elf(why) if why.contains("wraps")),
-            "{err}"
-        );
+        assert!(matches!(err, LoadError::Wraps { segment: 0 }), "{err}");
     }
 
     #[test]
@@ -208,7 +312,13 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            matches!(&err, Error::Elf(why) if why.contains("not 183")),
+            matches!(
+                err,
+                LoadError::WrongMachine {
+                    found: EM_X86_64,
+                    expected: 183
+                }
+            ),
             "{err}"
         );
     }

@@ -10,7 +10,6 @@
 //! when it first saw each generation and measures the timeout from there. A timeout therefore
 //! fires up to one poll interval late, never early.
 
-use crate::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread;
@@ -29,7 +28,7 @@ const KICKING: u64 = 2;
 const GENERATION: u64 = 4;
 
 /// What the vCPU thread and the watcher share.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Shared {
     /// Generation times [`GENERATION`], plus [`ARMED`] and [`KICKING`].
     state: AtomicU64,
@@ -44,7 +43,7 @@ struct Shared {
 }
 
 /// One vCPU thread's deadline.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Watchdog {
     shared: Arc<Shared>,
 }
@@ -79,7 +78,7 @@ impl Drop for Guard<'_> {
 
 impl Watchdog {
     /// A watchdog, registered with the process's watcher.
-    pub(crate) fn new() -> Result<Self, Error> {
+    pub(crate) fn new() -> Result<Self, WatchdogError> {
         let watchdog = Watchdog::default();
         watcher()?
             .lock()
@@ -125,20 +124,32 @@ extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_v
 type Registry = Mutex<Vec<Weak<Shared>>>;
 
 /// The registry of watchdogs, with its watcher thread started on first use.
-fn watcher() -> Result<&'static Registry, Error> {
-    static REGISTRY: OnceLock<Result<Registry, String>> = OnceLock::new();
+fn watcher() -> Result<&'static Registry, WatchdogError> {
+    static REGISTRY: OnceLock<Result<Registry, WatchdogError>> = OnceLock::new();
     REGISTRY
         .get_or_init(|| {
             vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick)
-                .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+                .map_err(WatchdogError::SignalHandler)?;
             thread::Builder::new()
                 .name("ucall-watchdog".into())
                 .spawn(watch)
-                .map_err(|e| format!("cannot start the watcher thread: {e}"))?;
+                .map_err(|e| WatchdogError::Thread(e.kind()))?;
             Ok(Mutex::new(Vec::new()))
         })
         .as_ref()
-        .map_err(|e| Error::Watchdog(e.clone()))
+        .map_err(Clone::clone)
+}
+
+/// Why the process's watchdog could not be started (once it fails, it fails for every VM).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WatchdogError {
+    /// The signal that kicks vCPU threads could not get its handler.
+    #[error("watchdog: cannot install the signal handler: {0}")]
+    SignalHandler(vmm_sys_util::errno::Error),
+    /// The watcher thread could not be started.
+    #[error("watchdog: cannot start the watcher thread: {0}")]
+    Thread(std::io::ErrorKind),
 }
 
 fn watch() {

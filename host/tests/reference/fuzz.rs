@@ -6,9 +6,8 @@
 use super::riscv64::{Sv39Model, Sv48Model};
 use super::{Aarch64Model, Model, Snapshot, Watched, X86_64Model, same};
 use std::cell::RefCell;
-use ucall_host::Error;
-use ucall_host::decode::{Exit, Transport};
-use ucall_host::paging::{PageTableFormat, read_c_string, read_virtual};
+use ucall_host::decode::{self, Exit, Transport};
+use ucall_host::paging::{GuestView, PageTableFormat};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 const PAGE: usize = 0x1000;
@@ -141,15 +140,16 @@ pub fn walk_with<M: Model>(model: impl Fn(u8) -> M, data: &[u8]) {
         );
         assert_eq!(lookups, reads, "translate looked up other entries");
 
+        let guest = GuestView::new(memory, &format, root);
         let mut buf = vec![0u8; input.len];
-        let real = read_virtual(memory, &format, root, input.gva, &mut buf).map(|()| buf);
+        let real = guest.read(input.gva, &mut buf).map(|()| buf);
         let expected = super::read_virtual(&model, &input.memory, input.root, input.gva, input.len);
         assert!(
             same(&real, &expected),
             "read_virtual: {real:?} != {expected:?}"
         );
 
-        let real = read_c_string(memory, &format, root, input.gva, input.max_len);
+        let real = guest.read_c_string(input.gva, input.max_len);
         let expected =
             super::read_c_string(&model, &input.memory, input.root, input.gva, input.max_len);
         assert!(
@@ -165,10 +165,9 @@ pub fn decode_with<M: Model>(model: impl Fn(u8) -> M, data: &[u8]) {
     let input = parse(data);
     let model = model(input.physical_bits);
     with_memory(&input, |memory| {
-        let real = ucall_host::decode::decode(
-            memory,
-            &model.format(),
-            GuestAddress(input.root),
+        let format = model.format();
+        let real = decode::decode(
+            &GuestView::new(memory, &format, GuestAddress(input.root)),
             input.gva,
         );
         let expected = super::decode(&model, &input.memory, input.root, input.gva);
@@ -193,7 +192,7 @@ fn record_address(exit: &[u8; 16], register: u64) {
     let size = usize::from(exit[4]);
     let data = &exit[5..5 + size.min(11)];
     let exit = match exit[0] % 4 {
-        0 => Exit::MmioWrite { gpa, data },
+        0 => Exit::mmio_write(gpa, data),
         1 => Exit::MmioRead { gpa, len: size },
         2 => Exit::PioIn { port, size },
         _ => Exit::PioOut { port, size },
@@ -201,10 +200,10 @@ fn record_address(exit: &[u8; 16], register: u64) {
     for transport in [Transport::mmio(MMIO), Transport::pio()] {
         let real = transport.record_address(&exit, || register);
         let expected = match exit {
-            Exit::MmioWrite { gpa, data } if Some(gpa) == transport.mmio_gpa => {
+            Exit::MmioWrite { gpa, .. } if Some(gpa) == transport.mmio_gpa => {
                 match <[u8; 8]>::try_from(data) {
                     Ok(bytes) => Ok(Some(u64::from_le_bytes(bytes))),
-                    Err(_) => Err(Error::BadMmioAccess {
+                    Err(_) => Err(decode::Error::BadMmioAccess {
                         gpa,
                         len: data.len(),
                         is_write: true,
@@ -212,7 +211,7 @@ fn record_address(exit: &[u8; 16], register: u64) {
                 }
             }
             Exit::MmioRead { gpa, len } if Some(gpa) == transport.mmio_gpa => {
-                Err(Error::BadMmioAccess {
+                Err(decode::Error::BadMmioAccess {
                     gpa,
                     len,
                     is_write: false,
@@ -220,14 +219,14 @@ fn record_address(exit: &[u8; 16], register: u64) {
             }
             Exit::PioIn { port, size: 1 } if Some(port) == transport.pio_port => Ok(Some(register)),
             Exit::PioIn { port, size } if Some(port) == transport.pio_port => {
-                Err(Error::BadPioAccess {
+                Err(decode::Error::BadPioAccess {
                     port,
                     size,
                     is_in: true,
                 })
             }
             Exit::PioOut { port, size } if Some(port) == transport.pio_port => {
-                Err(Error::BadPioAccess {
+                Err(decode::Error::BadPioAccess {
                     port,
                     size,
                     is_in: false,

@@ -9,9 +9,8 @@ pub mod fuzz;
 pub mod riscv64;
 
 use std::cell::RefCell;
-use ucall_host::Error;
-use ucall_host::decode::{Abort, Ucall};
-use ucall_host::paging::{PageTableFormat, Translation};
+use ucall_host::decode::{self, Abort, Ucall};
+use ucall_host::paging::{self, BadEntryReason, PageTableFormat, Translation};
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestRegionMmap};
 
 /// Guest memory as the models see it: regions of plain bytes.
@@ -115,7 +114,7 @@ pub trait Model {
         memory: &Snapshot,
         root: u64,
         gva: u64,
-    ) -> (Result<Translation, Error>, Vec<u64>);
+    ) -> (Result<Translation, paging::Error>, Vec<u64>);
 }
 
 /// x86_64 4-level paging (SDM Vol. 3A, 4.5), as the host supports it.
@@ -137,7 +136,7 @@ impl Model for X86_64Model {
         memory: &Snapshot,
         root: u64,
         gva: u64,
-    ) -> (Result<Translation, Error>, Vec<u64>) {
+    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
         let mut reads = Vec::new();
         let result = self.walk(memory, root, gva, &mut reads);
         (result, reads)
@@ -151,10 +150,10 @@ impl X86_64Model {
         root: u64,
         gva: u64,
         reads: &mut Vec<u64>,
-    ) -> Result<Translation, Error> {
+    ) -> Result<Translation, paging::Error> {
         // Canonical: bits 63..47 are copies of bit 47.
         if ((gva << 16) as i64 >> 16) as u64 != gva {
-            return Err(Error::NonCanonical { gva, bits: 48 });
+            return Err(paging::Error::NonCanonical { gva, bits: 48 });
         }
         let bits = self.physical_bits.clamp(12, 52);
         let address = ((1u64 << bits) - 1) & !0xfff;
@@ -164,20 +163,22 @@ impl X86_64Model {
             let shift = 12 + 9 * (u32::from(level) - 1);
             let entry_gpa = table + ((gva >> shift) & 511) * 8;
             reads.push(entry_gpa);
-            let entry = memory.u64(entry_gpa).ok_or(Error::TableOutsideMemory {
-                gva,
-                level,
-                table_gpa: table,
-            })?;
-            let bad = |why| Error::BadEntry {
+            let entry = memory
+                .u64(entry_gpa)
+                .ok_or(paging::Error::TableOutsideMemory {
+                    gva,
+                    level,
+                    table_gpa: table,
+                })?;
+            let bad = |reason| paging::Error::BadEntry {
                 gva,
                 level,
                 entry_gpa,
                 entry,
-                why,
+                reason,
             };
             if entry & 1 == 0 {
-                return Err(Error::NotMapped {
+                return Err(paging::Error::NotMapped {
                     gva,
                     level,
                     entry_gpa,
@@ -185,17 +186,17 @@ impl X86_64Model {
                 });
             }
             if entry & reserved != 0 {
-                return Err(bad("address bits above the physical address width are set"));
+                return Err(bad(BadEntryReason::AddressBeyondPhysicalWidth));
             }
             let page_size_bit = entry & 0x80 != 0;
             if level == 4 && page_size_bit {
-                return Err(bad("the page-size bit is reserved in a PML4 entry"));
+                return Err(bad(BadEntryReason::BlockAtRoot));
             }
             if level == 1 || page_size_bit {
                 let size = 1u64 << shift;
                 // Bits 12 (PAT) .. size of a large page: only PAT may be set.
                 if level > 1 && entry & address & (size - 1) & !0x1fff != 0 {
-                    return Err(bad("reserved bits of a large-page entry are set"));
+                    return Err(bad(BadEntryReason::ReservedBlockBits));
                 }
                 let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
                 return Ok(Translation {
@@ -230,7 +231,7 @@ impl Model for Aarch64Model {
         memory: &Snapshot,
         root: u64,
         gva: u64,
-    ) -> (Result<Translation, Error>, Vec<u64>) {
+    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
         let mut reads = Vec::new();
         let result = self.walk(memory, root, gva, &mut reads);
         (result, reads)
@@ -244,10 +245,10 @@ impl Aarch64Model {
         root: u64,
         gva: u64,
         reads: &mut Vec<u64>,
-    ) -> Result<Translation, Error> {
+    ) -> Result<Translation, paging::Error> {
         // TTBR0_EL1 with T0SZ = 16 translates the addresses whose bits 63..48 are all 0.
         if gva >> 48 != 0 {
-            return Err(Error::NonCanonical { gva, bits: 48 });
+            return Err(paging::Error::NonCanonical { gva, bits: 48 });
         }
         let bits = self.physical_bits.clamp(32, 48);
         let address = ((1u64 << bits) - 1) & !0xfff;
@@ -257,21 +258,23 @@ impl Aarch64Model {
             let shift = 12 + 9 * (u32::from(level) - 1);
             let entry_gpa = table + ((gva >> shift) & 511) * 8;
             reads.push(entry_gpa);
-            let entry = memory.u64(entry_gpa).ok_or(Error::TableOutsideMemory {
-                gva,
-                level,
-                table_gpa: table,
-            })?;
-            let bad = |why| Error::BadEntry {
+            let entry = memory
+                .u64(entry_gpa)
+                .ok_or(paging::Error::TableOutsideMemory {
+                    gva,
+                    level,
+                    table_gpa: table,
+                })?;
+            let bad = |reason| paging::Error::BadEntry {
                 gva,
                 level,
                 entry_gpa,
                 entry,
-                why,
+                reason,
             };
             // Bit 0: valid. Bit 1: table (or, at the last level, page); clear: block.
             if entry & 1 == 0 {
-                return Err(Error::NotMapped {
+                return Err(paging::Error::NotMapped {
                     gva,
                     level,
                     entry_gpa,
@@ -279,16 +282,16 @@ impl Aarch64Model {
                 });
             }
             if entry & beyond != 0 {
-                return Err(bad("output address bits beyond the IPA size are set"));
+                return Err(bad(BadEntryReason::AddressBeyondPhysicalWidth));
             }
             let block = entry & 2 == 0;
             if level == 1 {
                 if block {
-                    return Err(bad("0b01 is reserved at the page level"));
+                    return Err(bad(BadEntryReason::ReservedAtPageLevel));
                 }
             } else if block {
                 if level == 4 {
-                    return Err(bad("a 4 KiB granule has no blocks at the root level"));
+                    return Err(bad(BadEntryReason::BlockAtRoot));
                 }
             } else {
                 table = entry & address;
@@ -297,7 +300,7 @@ impl Aarch64Model {
             let size = 1u64 << shift;
             // Block output addresses start at the block size; bits 17 up to it are RES0.
             if block && entry & (size - 1) & !0x1_ffff != 0 {
-                return Err(bad("reserved bits of a block entry are set"));
+                return Err(bad(BadEntryReason::ReservedBlockBits));
             }
             let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
             return Ok(Translation {
@@ -316,9 +319,9 @@ pub fn read_virtual<M: Model>(
     root: u64,
     gva: u64,
     len: usize,
-) -> Result<Vec<u8>, Error> {
+) -> Result<Vec<u8>, paging::Error> {
     if len > 0 && gva.checked_add(len as u64 - 1).is_none() {
-        return Err(Error::WrapsAround { gva, len });
+        return Err(paging::Error::WrapsAround { gva, len });
     }
     let mut pages = Pages::default();
     (0..len as u64)
@@ -338,7 +341,7 @@ impl Pages {
         memory: &Snapshot,
         root: u64,
         gva: u64,
-    ) -> Result<u8, Error> {
+    ) -> Result<u8, paging::Error> {
         let (page, offset) = (gva & !0xfff, gva & 0xfff);
         let base = match self.0 {
             Some((cached, base)) if cached == page => base,
@@ -349,7 +352,9 @@ impl Pages {
             }
         };
         let gpa = base + offset;
-        memory.byte(gpa).ok_or(Error::OutsideMemory { gva, gpa })
+        memory
+            .byte(gpa)
+            .ok_or(paging::Error::OutsideMemory { gva, gpa })
     }
 }
 
@@ -360,16 +365,16 @@ pub fn read_c_string<M: Model>(
     root: u64,
     gva: u64,
     max_len: usize,
-) -> Result<String, Error> {
+) -> Result<String, paging::Error> {
     let mut bytes = Vec::new();
     let mut pages = Pages::default();
     for i in 0..max_len as u64 {
         let address = gva
             .checked_add(i)
-            .ok_or(Error::WrapsAround { gva, len: max_len })?;
+            .ok_or(paging::Error::WrapsAround { gva, len: max_len })?;
         match pages.read_byte(model, memory, root, address)? {
             0 => {
-                return String::from_utf8(bytes).map_err(|e| Error::StringNotUtf8 {
+                return String::from_utf8(bytes).map_err(|e| paging::Error::StringNotUtf8 {
                     gva,
                     valid_up_to: e.utf8_error().valid_up_to(),
                 });
@@ -377,11 +382,16 @@ pub fn read_c_string<M: Model>(
             b => bytes.push(b),
         }
     }
-    Err(Error::StringUnterminated { gva, max_len })
+    Err(paging::Error::StringUnterminated { gva, max_len })
 }
 
 /// Decodes the record at `gva` as the wire format says (README, "Wire format").
-pub fn decode<M: Model>(model: &M, memory: &Snapshot, root: u64, gva: u64) -> Result<Ucall, Error> {
+pub fn decode<M: Model>(
+    model: &M,
+    memory: &Snapshot,
+    root: u64,
+    gva: u64,
+) -> Result<Ucall, decode::Error> {
     let bytes = read_virtual(model, memory, root, gva, 56)?;
     let word = |i: usize| u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"));
     let cmd = word(0);
@@ -405,7 +415,7 @@ pub fn decode<M: Model>(model: &M, memory: &Snapshot, root: u64, gva: u64) -> Re
                 column: (args[3] != 0).then_some(args[3]),
             }))
         }
-        _ => Err(Error::UnknownCommand {
+        _ => Err(decode::Error::UnknownCommand {
             cmd,
             record_gva: gva,
         }),
@@ -413,6 +423,6 @@ pub fn decode<M: Model>(model: &M, memory: &Snapshot, root: u64, gva: u64) -> Re
 }
 
 /// Results compared exactly: errors by their full `Debug` text (every field).
-pub fn same<T: std::fmt::Debug>(a: &Result<T, Error>, b: &Result<T, Error>) -> bool {
+pub fn same<T: std::fmt::Debug, E: std::fmt::Debug>(a: &Result<T, E>, b: &Result<T, E>) -> bool {
     format!("{a:?}") == format!("{b:?}")
 }

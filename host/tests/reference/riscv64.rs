@@ -4,9 +4,9 @@
 //! `i` is level `i + 1` here, so the root is 4 on Sv48 and 3 on Sv39.
 
 use super::{Model, Snapshot};
-use ucall_host::Error;
 use ucall_host::paging::Translation;
 use ucall_host::paging::riscv64::{Mode, Riscv64};
+use ucall_host::paging::{BadEntryReason, Error};
 
 /// Sv39 (`LEVELS` = 3) or Sv48 (4).
 #[derive(Clone, Copy, Debug)]
@@ -75,12 +75,12 @@ impl<const LEVELS: u8> Riscv64Model<LEVELS> {
                 level,
                 table_gpa: a,
             })?;
-            let bad = |why| Error::BadEntry {
+            let bad = |reason| Error::BadEntry {
                 gva,
                 level,
                 entry_gpa,
                 entry: pte,
-                why,
+                reason,
             };
             let bit = |n: u32| (pte >> n) & 1 == 1;
             let (v, r, w, x, u, accessed, dirty) =
@@ -96,29 +96,29 @@ impl<const LEVELS: u8> Riscv64Model<LEVELS> {
                 });
             }
             if pte >> 54 != 0 {
-                return Err(bad("reserved bits 63..54 are set (no Svpbmt or Svnapot)"));
+                return Err(bad(BadEntryReason::ReservedBits));
             }
             if w && !r {
-                return Err(bad("write without read is reserved"));
+                return Err(bad(BadEntryReason::WriteWithoutRead));
             }
             // A page number the machine's physical addresses cannot hold.
             if ppn >> (bits - 12) != 0 {
-                return Err(bad("address bits above the physical address width are set"));
+                return Err(bad(BadEntryReason::AddressBeyondPhysicalWidth));
             }
             // Step 4: R = X = 0 points to the next level, if there is one.
             if !r && !x {
                 if i == 0 {
-                    return Err(bad("a 4 KiB-page entry points to a further table"));
+                    return Err(bad(BadEntryReason::TableAtPageLevel));
                 }
                 if dirty || accessed || u {
-                    return Err(bad("D, A and U are reserved in a pointer to a table"));
+                    return Err(bad(BadEntryReason::LeafBitsInTable));
                 }
                 a = ppn << 12;
                 continue;
             }
             // Step 6: a superpage's page number must have its low i VPN-sized fields clear.
             if ppn & ((1 << (9 * u32::from(i))) - 1) != 0 {
-                return Err(bad("the superpage's physical page number is misaligned"));
+                return Err(bad(BadEntryReason::MisalignedHugePage));
             }
             // Step 8: the low i fields and the offset come from the virtual address.
             let size = 1u64 << (12 + 9 * u32::from(i));

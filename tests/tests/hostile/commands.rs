@@ -7,7 +7,7 @@ fn unknown_command(case: Case, cmd: u64) {
         let (err, guest) = Hostile::error(case, t);
         let record = guest.symbol("HOSTILE_RECORD");
         assert!(
-            matches!(err, Error::UnknownCommand { cmd: c, record_gva } if c == cmd && record_gva == record),
+            matches!(err, RunError::Decode(decode::Error::UnknownCommand { cmd: c, record_gva }) if c == cmd && record_gva == record),
             "{err:?}"
         );
     });

@@ -6,7 +6,8 @@
 //! thread; each test asserts the exact error with its fields, and [`Hostile::error`] asserts that
 //! the neighbour finished untouched. The page-table cases edit the live tables on both
 //! architectures; the parts of their expected errors that the formats decide come from the
-//! `format` module and the guest's `cases::descriptor`. Port I/O, `hlt` and triple faults are
+//! `format` module (where entries keep addresses), the guest's `cases::descriptor` and
+//! `paging::BadEntryReason`. Port I/O, `hlt` and triple faults are
 //! x86_64-only; WFI, exceptions, PSCI SYSTEM_OFF and the reserved page-level encoding are
 //! aarch64-only.
 
@@ -18,15 +19,20 @@ mod cases {
 use cases::*;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use ucall_host::decode::Exit;
-use ucall_host::vm::{GuestImage, TransportKind, Vcpu, Vm, VmBuilder, write_global};
-use ucall_host::{Error, Ucall};
+use ucall_host::Ucall;
+use ucall_host::decode::{self, Exit};
+use ucall_host::paging::{self, BadEntryReason};
+use ucall_host::vm::arch::{Arch, Native};
+use ucall_host::vm::{
+    ExitKind, GuestImage, RunError, ShutdownReason, TransportKind, Vcpu, Vm, VmBuilder,
+    write_global,
+};
 use ucall_tests::{guest, transports, ucalls_until_end};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a vCPU did: its index, its ucalls up to its end, and the error it ended with.
-type Outcome = (usize, Vec<Ucall>, Option<Error>);
+type Outcome = (usize, Vec<Ucall>, Option<RunError>);
 
 /// A running `hostile` guest: vCPU 0 here, the well-behaved ones on their own threads.
 struct Hostile {
@@ -37,11 +43,7 @@ struct Hostile {
 }
 
 fn elf_machine() -> u16 {
-    if cfg!(target_arch = "x86_64") {
-        62
-    } else {
-        183
-    }
+    Native::ELF_MACHINE
 }
 
 impl Hostile {
@@ -86,12 +88,12 @@ impl Hostile {
     }
 
     /// Runs vCPU 0 to its end or first error.
-    fn run(&mut self) -> (Vec<Ucall>, Option<Error>) {
+    fn run(&mut self) -> (Vec<Ucall>, Option<RunError>) {
         ucalls_until_end(&mut self.vcpu)
     }
 
     /// The error vCPU 0 ends with before any ucall, once its neighbours completed normally.
-    fn error(case: Case, transport: TransportKind) -> (Error, Self) {
+    fn error(case: Case, transport: TransportKind) -> (RunError, Self) {
         let mut hostile = Self::start(case, transport);
         let (ucalls, error) = hostile.run();
         assert_eq!(
@@ -107,7 +109,7 @@ impl Hostile {
     /// The error a single-vCPU `hostile` guest ends with before any ucall: for cases that stop
     /// the whole VM by design, so that no neighbour can finish.
     #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-    fn alone(case: Case) -> (Error, Self) {
+    fn alone(case: Case) -> (RunError, Self) {
         let mut hostile = Self::start_with(case, TransportKind::Mmio, 1, TIMEOUT);
         let (ucalls, error) = hostile.run();
         assert_eq!(ucalls, [], "{case:?}: no ucall gets through");
@@ -163,12 +165,6 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 mod format {
     /// Where an entry keeps the next table's address.
     pub const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
-    /// Why an entry with an address bit beyond the physical width is malformed.
-    pub const WHY_BEYOND_PHYSICAL: &str = "address bits above the physical address width are set";
-    /// Why a large page at the root is malformed.
-    pub const WHY_BLOCK_AT_ROOT: &str = "the page-size bit is reserved in a PML4 entry";
-    /// Why a 1 GiB page with a reserved bit is malformed.
-    pub const WHY_RESERVED_BLOCK_BITS: &str = "reserved bits of a large-page entry are set";
 }
 
 /// What the architecture's page-table format makes of the guest's edits: the parts of the
@@ -177,12 +173,6 @@ mod format {
 mod format {
     /// Where a table descriptor keeps the next table's address.
     pub const ADDRESS: u64 = 0x0000_ffff_ffff_f000;
-    /// Why an entry with an output-address bit beyond the IPA size is malformed.
-    pub const WHY_BEYOND_PHYSICAL: &str = "output address bits beyond the IPA size are set";
-    /// Why a block at the root is malformed.
-    pub const WHY_BLOCK_AT_ROOT: &str = "a 4 KiB granule has no blocks at the root level";
-    /// Why a 1 GiB block with a RES0 bit set is malformed.
-    pub const WHY_RESERVED_BLOCK_BITS: &str = "reserved bits of a block entry are set";
 }
 
 /// The guest-physical address of the level-`level` entry for `gva` in the host-built tables

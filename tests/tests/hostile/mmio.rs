@@ -6,7 +6,7 @@ fn bad_mmio(case: Case, len: usize, is_write: bool) {
     let (err, guest) = Hostile::error(case, TransportKind::Mmio);
     let mmio = guest.mmio();
     assert!(
-        matches!(err, Error::BadMmioAccess { gpa, len: l, is_write: w } if gpa == mmio && l == len && w == is_write),
+        matches!(err, RunError::Decode(decode::Error::BadMmioAccess { gpa, len: l, is_write: w }) if gpa == mmio && l == len && w == is_write),
         "{err:?}"
     );
 }
@@ -39,15 +39,9 @@ fn eight_byte_read_of_the_ucall_address_is_a_bad_access() {
 #[test]
 fn write_beside_the_ucall_address_is_an_unexpected_exit() {
     let (err, guest) = Hostile::error(Case::MmioWriteBesideTheUcallAddress, TransportKind::Mmio);
-    let exit = format!(
-        "{:x?}",
-        Exit::MmioWrite {
-            gpa: guest.mmio() + 8,
-            data: &0x1234_5678_9abc_def0u64.to_le_bytes(),
-        }
-    );
+    let exit = Exit::mmio_write(guest.mmio() + 8, &0x1234_5678_9abc_def0u64.to_le_bytes());
     assert!(
-        matches!(&err, Error::UnexpectedExit { vcpu: 0, exit: e } if *e == exit),
+        matches!(err, RunError::UnexpectedExit { vcpu: 0, exit: ExitKind::Access(e) } if e == exit),
         "{err:?}"
     );
 }

@@ -9,7 +9,7 @@ fn guest_that_spins_forever_is_stopped_by_the_watchdog_and_its_neighbour_finishe
     let (ucalls, error) = guest.run();
     assert_eq!(ucalls, []);
     assert!(
-        matches!(error, Some(Error::Timeout { vcpu: 0, after }) if after == timeout),
+        matches!(error, Some(RunError::Timeout { vcpu: 0, after }) if after == timeout),
         "{error:?}"
     );
     guest.neighbours_finish_normally();
@@ -20,7 +20,7 @@ fn guest_that_spins_forever_is_stopped_by_the_watchdog_and_its_neighbour_finishe
 fn guest_that_halts_is_reported_halted() {
     each_transport(|t| {
         let (err, _) = Hostile::error(Case::Halt, t);
-        assert!(matches!(err, Error::Halted { vcpu: 0 }), "{err:?}");
+        assert!(matches!(err, RunError::Halted { vcpu: 0 }), "{err:?}");
     });
 }
 
@@ -33,7 +33,7 @@ fn guest_that_waits_for_interrupts_forever_is_stopped_by_the_watchdog() {
     let (ucalls, error) = guest.run();
     assert_eq!(ucalls, []);
     assert!(
-        matches!(error, Some(Error::Timeout { vcpu: 0, after }) if after == timeout),
+        matches!(error, Some(RunError::Timeout { vcpu: 0, after }) if after == timeout),
         "{error:?}"
     );
     guest.neighbours_finish_normally();
@@ -52,7 +52,7 @@ fn guest_that_takes_an_exception_is_stopped_with_its_syndrome_and_addresses() {
     let (err, guest) = Hostile::alone(Case::Exception);
     let at = guest.symbol("hostile_fault");
     assert!(
-        matches!(err, Error::GuestException { vcpu: 0, syndrome: DATA_ABORT_TRANSLATION_LEVEL_1, at: a, fault_address: UNMAPPED } if a == at),
+        matches!(err, RunError::GuestException { vcpu: 0, syndrome: DATA_ABORT_TRANSLATION_LEVEL_1, at: a, fault_address: UNMAPPED } if a == at),
         "{err:?}"
     );
 }
@@ -63,7 +63,13 @@ fn guest_that_calls_psci_system_off_is_reported_shut_down() {
     // SYSTEM_OFF stops every vCPU of the VM: this case runs alone.
     let (err, _) = Hostile::alone(Case::SystemOff);
     assert!(
-        matches!(&err, Error::Shutdown { vcpu: 0, why } if why == "PSCI SYSTEM_OFF"),
+        matches!(
+            err,
+            RunError::Shutdown {
+                vcpu: 0,
+                reason: ShutdownReason::PowerOff
+            }
+        ),
         "{err:?}"
     );
 }
@@ -74,7 +80,13 @@ fn guest_that_triple_faults_is_reported_shut_down() {
     each_transport(|t| {
         let (err, _) = Hostile::error(Case::TripleFault, t);
         assert!(
-            matches!(&err, Error::Shutdown { vcpu: 0, why } if why == "triple fault or shutdown"),
+            matches!(
+                err,
+                RunError::Shutdown {
+                    vcpu: 0,
+                    reason: ShutdownReason::TripleFault
+                }
+            ),
             "{err:?}"
         );
     });

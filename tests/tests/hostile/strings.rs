@@ -8,7 +8,7 @@ fn printf_of_an_unmapped_string_is_not_mapped() {
         let (err, guest) = Hostile::error(Case::PrintfUnmapped, t);
         let expected_entry = entry_gpa(&guest.vm, UNMAPPED, 3);
         assert!(
-            matches!(err, Error::NotMapped { gva: UNMAPPED, level: 3, entry_gpa, entry: 0 } if entry_gpa == expected_entry),
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva: UNMAPPED, level: 3, entry_gpa, entry: 0 })) if entry_gpa == expected_entry),
             "{err:?}"
         );
     });
@@ -21,10 +21,10 @@ fn printf_of_a_non_canonical_string_is_refused() {
         assert!(
             matches!(
                 err,
-                Error::NonCanonical {
+                RunError::Decode(decode::Error::Paging(paging::Error::NonCanonical {
                     gva: NON_CANONICAL,
                     bits: 48
-                }
+                }))
             ),
             "{err:?}"
         );
@@ -36,7 +36,7 @@ fn unterminated(case: Case) {
         let (err, guest) = Hostile::error(case, t);
         let text = guest.symbol("HOSTILE_TEXT");
         assert!(
-            matches!(err, Error::StringUnterminated { gva, max_len: 1024 } if gva == text),
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::StringUnterminated { gva, max_len: 1024 })) if gva == text),
             "{err:?}"
         );
     });
@@ -68,7 +68,7 @@ fn not_utf8(case: Case, offset: u64, valid: usize) {
         let (err, guest) = Hostile::error(case, t);
         let text = guest.symbol("HOSTILE_TEXT") + offset;
         assert!(
-            matches!(err, Error::StringNotUtf8 { gva, valid_up_to } if gva == text && valid_up_to == valid),
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::StringNotUtf8 { gva, valid_up_to })) if gva == text && valid_up_to == valid),
             "{err:?}"
         );
     });
@@ -95,7 +95,7 @@ fn printf_running_off_the_end_of_memory_is_not_mapped_past_the_end() {
         let (err, guest) = Hostile::error(Case::PrintfRunsOffTheEndOfMemory, t);
         let end = guest.memory_end();
         assert!(
-            matches!(err, Error::NotMapped { gva, level: 2, entry: 0, .. } if gva == end),
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva, level: 2, entry: 0, .. })) if gva == end),
             "{err:?}"
         );
     });
@@ -107,7 +107,7 @@ fn printf_straddling_onto_an_unmapped_page_names_that_page() {
         let (err, guest) = Hostile::error(Case::PrintfStraddlesOntoAnUnmappedPage, t);
         let last_table = guest.symbol("HOSTILE_TABLES") + 2 * 0x1000;
         assert!(
-            matches!(err, Error::NotMapped { gva, level: 1, entry_gpa, entry: 0 } if gva == SLOT_BASE + 0x1000 && entry_gpa == last_table + 8),
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva, level: 1, entry_gpa, entry: 0 })) if gva == SLOT_BASE + 0x1000 && entry_gpa == last_table + 8),
             "{err:?}"
         );
     });
@@ -120,12 +120,12 @@ fn abort_with_an_unmapped_message_is_not_mapped() {
         assert!(
             matches!(
                 err,
-                Error::NotMapped {
+                RunError::Decode(decode::Error::Paging(paging::Error::NotMapped {
                     gva: UNMAPPED,
                     level: 3,
                     entry: 0,
                     ..
-                }
+                }))
             ),
             "{err:?}"
         );

@@ -11,7 +11,7 @@ fn table_that_points_to_itself_terminates_and_reads_the_table_as_the_record() {
         // The record is the root table's own slot: its command is the self-pointing entry.
         let cmd = guest.root() | descriptor::TABLE;
         assert!(
-            matches!(err, Error::UnknownCommand { cmd: c, record_gva } if c == cmd && record_gva == gva),
+            matches!(err, RunError::Decode(decode::Error::UnknownCommand { cmd: c, record_gva }) if c == cmd && record_gva == gva),
             "{err:?}"
         );
     });
@@ -24,11 +24,11 @@ fn entry_pointing_to_a_table_outside_memory_names_the_table() {
         assert!(
             matches!(
                 err,
-                Error::TableOutsideMemory {
+                RunError::Decode(decode::Error::Paging(paging::Error::TableOutsideMemory {
                     gva: SLOT_BASE,
                     level: 3,
                     table_gpa: BEYOND_MEMORY
-                }
+                }))
             ),
             "{err:?}"
         );
@@ -42,23 +42,23 @@ fn huge_page_outside_memory_is_outside_memory() {
         assert!(
             matches!(
                 err,
-                Error::OutsideMemory {
+                RunError::Decode(decode::Error::Paging(paging::Error::OutsideMemory {
                     gva: SLOT_BASE,
                     gpa: BEYOND_MEMORY
-                }
+                }))
             ),
             "{err:?}"
         );
     });
 }
 
-fn bad_root_entry(case: Case, flags: u64, why: &str) {
+fn bad_root_entry(case: Case, flags: u64, reason: BadEntryReason) {
     each_transport(|t| {
         let (err, guest) = Hostile::error(case, t);
         let slot = guest.root() + ROOT_SLOT * 8;
         let value = guest.symbol("HOSTILE_TABLES") | flags;
         assert!(
-            matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 4, entry_gpa, entry, why: w } if *entry_gpa == slot && *entry == value && *w == why),
+            matches!(&err, RunError::Decode(decode::Error::Paging(paging::Error::BadEntry { gva: SLOT_BASE, level: 4, entry_gpa, entry, reason: r })) if *entry_gpa == slot && *entry == value && *r == reason),
             "{err:?}"
         );
     });
@@ -74,14 +74,14 @@ fn entry_with_an_address_bit_beyond_the_physical_width_is_malformed() {
         if bit >= guest.vm.address_widths().physical {
             let value = table | descriptor::TABLE;
             assert!(
-                matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 4, entry_gpa, entry, why } if *entry_gpa == slot && *entry == value && *why == format::WHY_BEYOND_PHYSICAL),
+                matches!(&err, RunError::Decode(decode::Error::Paging(paging::Error::BadEntry { gva: SLOT_BASE, level: 4, entry_gpa, entry, reason: BadEntryReason::AddressBeyondPhysicalWidth })) if *entry_gpa == slot && *entry == value),
                 "{err:?}"
             );
         } else {
             // KVM gave the VM a physical width that includes the bit (a 48-bit IPA on
             // aarch64): the entry is well-formed and names a table beyond guest memory.
             assert!(
-                matches!(err, Error::TableOutsideMemory { gva: SLOT_BASE, level: 3, table_gpa } if table_gpa == table),
+                matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::TableOutsideMemory { gva: SLOT_BASE, level: 3, table_gpa })) if table_gpa == table),
                 "{err:?}"
             );
         }
@@ -93,7 +93,7 @@ fn page_size_bit_in_a_root_entry_is_malformed() {
     bad_root_entry(
         Case::HugePageBitInTheRoot,
         descriptor::BLOCK_AT_ROOT,
-        format::WHY_BLOCK_AT_ROOT,
+        BadEntryReason::BlockAtRoot,
     );
 }
 
@@ -104,7 +104,7 @@ fn huge_page_entry_with_reserved_bits_is_malformed() {
         let table = guest.symbol("HOSTILE_TABLES");
         let value = 0x4000_0000 | 1 << descriptor::RESERVED_BLOCK_BIT | descriptor::BLOCK_1G;
         assert!(
-            matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 3, entry_gpa, entry, why } if *entry_gpa == table && *entry == value && *why == format::WHY_RESERVED_BLOCK_BITS),
+            matches!(&err, RunError::Decode(decode::Error::Paging(paging::Error::BadEntry { gva: SLOT_BASE, level: 3, entry_gpa, entry, reason: BadEntryReason::ReservedBlockBits })) if *entry_gpa == table && *entry == value),
             "{err:?}"
         );
     });
@@ -116,7 +116,7 @@ fn non_present_entry_with_other_bits_is_not_mapped_and_shows_the_bits() {
         let (err, guest) = Hostile::error(Case::NonPresentEntryWithBits, t);
         let table = guest.symbol("HOSTILE_TABLES");
         assert!(
-            matches!(err, Error::NotMapped { gva: SLOT_BASE, level: 3, entry_gpa, entry: 0xdead_b002 } if entry_gpa == table),
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva: SLOT_BASE, level: 3, entry_gpa, entry: 0xdead_b002 })) if entry_gpa == table),
             "{err:?}"
         );
     });
@@ -129,7 +129,7 @@ fn block_descriptor_at_the_page_level_is_malformed() {
     let last_table = guest.symbol("HOSTILE_TABLES") + 2 * 0x1000;
     let value = guest.symbol("HOSTILE_TEXT") | descriptor::BLOCK_1G;
     assert!(
-        matches!(&err, Error::BadEntry { gva: SLOT_BASE, level: 1, entry_gpa, entry, why } if *entry_gpa == last_table && *entry == value && *why == "0b01 is reserved at the page level"),
+        matches!(&err, RunError::Decode(decode::Error::Paging(paging::Error::BadEntry { gva: SLOT_BASE, level: 1, entry_gpa, entry, reason: BadEntryReason::ReservedAtPageLevel })) if *entry_gpa == last_table && *entry == value),
         "{err:?}"
     );
 }

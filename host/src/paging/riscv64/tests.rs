@@ -1,7 +1,7 @@
 //! The Sv48 and Sv39 format against hand-made and hand-broken tables.
 
 use super::*;
-use crate::paging::{PageSize, PageTables, read_c_string, read_virtual};
+use crate::paging::{BadEntryReason, PageSize, PageTableFormat, PageTables, Translation};
 use vm_memory::{Bytes, GuestMemoryMmap};
 
 /// RAM as on QEMU's `virt` machine: 4 MiB at 2 GiB, tables at its start.
@@ -59,9 +59,9 @@ fn bad_entry(
     memory: &GuestMemoryMmap,
     tables: &PageTables<Riscv64>,
     gva: u64,
-) -> (u8, &'static str) {
-    match tables.translate(memory, gva) {
-        Err(Error::BadEntry { level, why, .. }) => (level, why),
+) -> (u8, BadEntryReason) {
+    match tables.view(memory).translate(gva) {
+        Err(Error::BadEntry { level, reason, .. }) => (level, reason),
         other => panic!("expected a malformed entry, got {other:?}"),
     }
 }
@@ -87,7 +87,11 @@ fn identity_map_translates_every_address_to_itself() {
             RAM + 0x20_0000,
             RAM + MEMORY - 1,
         ] {
-            assert_eq!(tables.translate(&memory, gva).unwrap().gpa, gva, "{mode:?}");
+            assert_eq!(
+                tables.view(&memory).translate(gva).unwrap().gpa,
+                gva,
+                "{mode:?}"
+            );
         }
     }
 }
@@ -98,7 +102,8 @@ fn identity_map_uses_2m_megapages_where_aligned() {
     let tables = mapped(&memory);
     assert_eq!(
         tables
-            .translate(&memory, RAM + 0x20_0000)
+            .view(&memory)
+            .translate(RAM + 0x20_0000)
             .unwrap()
             .page_size,
         0x20_0000
@@ -149,7 +154,7 @@ fn a_4k_page_maps_anywhere_in_the_lower_half_of_sv48() {
         .map(&memory, page(gva, RAM + 0x3000, MemoryKind::Normal))
         .unwrap();
     assert_eq!(
-        tables.translate(&memory, gva + 0x12).unwrap(),
+        tables.view(&memory).translate(gva + 0x12).unwrap(),
         Translation {
             gpa: RAM + 0x3012,
             page_size: 0x1000
@@ -166,7 +171,7 @@ fn the_upper_half_is_mapped_through_the_root_s_upper_entries() {
         .map(&memory, page(gva, RAM + 0x5000, MemoryKind::Normal))
         .unwrap();
     assert_eq!(
-        tables.translate(&memory, gva + 1).unwrap().gpa,
+        tables.view(&memory).translate(gva + 1).unwrap().gpa,
         RAM + 0x5001
     );
     assert_eq!(
@@ -183,7 +188,10 @@ fn sv39_tables_have_three_levels() {
     tables
         .map(&memory, page(gva, RAM + 0x3000, MemoryKind::Normal))
         .unwrap();
-    assert_eq!(tables.translate(&memory, gva).unwrap().gpa, RAM + 0x3000);
+    assert_eq!(
+        tables.view(&memory).translate(gva).unwrap().gpa,
+        RAM + 0x3000
+    );
     // The root's entry for 2 GiB is the third: 1 GiB per entry.
     assert_eq!(entry_gpa(&memory, &tables, RAM, 3), tables.root().0 + 2 * 8);
 }
@@ -202,7 +210,10 @@ fn a_1g_gigapage_is_built_one_level_below_the_sv48_root_and_at_the_sv39_root() {
         };
         tables.map(&memory, mapping).unwrap();
         assert_eq!(
-            tables.translate(&memory, mapping.gva + 0x1234).unwrap(),
+            tables
+                .view(&memory)
+                .translate(mapping.gva + 0x1234)
+                .unwrap(),
             Translation {
                 gpa: RAM + 0x1234,
                 page_size: 0x4000_0000
@@ -249,7 +260,7 @@ fn unmapped_address_names_the_level_that_is_not_valid() {
     let memory = memory();
     let tables = mapped(&memory);
     let gva = RAM + 0x4000_0000;
-    let err = tables.translate(&memory, gva).unwrap_err();
+    let err = tables.view(&memory).translate(gva).unwrap_err();
     assert!(
         matches!(err, Error::NotMapped { gva: g, level: 3, entry: 0, .. } if g == gva),
         "{err}"
@@ -265,7 +276,7 @@ fn non_canonical_addresses_are_refused_for_each_width() {
     ] {
         let tables = mapped_in(&memory, mode);
         let bits = mode.virtual_address_bits();
-        let err = tables.translate(&memory, gva).unwrap_err();
+        let err = tables.view(&memory).translate(gva).unwrap_err();
         assert!(
             matches!(err, Error::NonCanonical { gva: g, bits: b } if g == gva && b == bits),
             "{err}"
@@ -292,10 +303,7 @@ fn each_reserved_high_bit_makes_an_entry_malformed() {
     for bit in 54..64 {
         set_entry(&memory, &tables, RAM, 2, megapage | 1 << bit);
         let (level, why) = bad_entry(&memory, &tables, RAM);
-        assert_eq!(
-            (level, why),
-            (2, "reserved bits 63..54 are set (no Svpbmt or Svnapot)")
-        );
+        assert_eq!((level, why), (2, BadEntryReason::ReservedBits));
     }
 }
 
@@ -307,7 +315,7 @@ fn write_without_read_is_malformed_even_in_a_pointer() {
     set_entry(&memory, &tables, RAM, 4, pointer | WRITE);
     assert_eq!(
         bad_entry(&memory, &tables, RAM),
-        (4, "write without read is reserved")
+        (4, BadEntryReason::WriteWithoutRead)
     );
 }
 
@@ -320,7 +328,7 @@ fn entry_with_address_beyond_the_physical_width_is_malformed() {
     set_entry(&memory, &tables, RAM, 2, megapage | 1 << 38);
     assert_eq!(
         bad_entry(&memory, &tables, RAM),
-        (2, "address bits above the physical address width are set")
+        (2, BadEntryReason::AddressBeyondPhysicalWidth)
     );
 }
 
@@ -335,7 +343,7 @@ fn a_pointer_at_the_page_level_is_malformed() {
     set_entry(&memory, &tables, gva, 1, (RAM >> 2) | VALID);
     assert_eq!(
         bad_entry(&memory, &tables, gva),
-        (1, "a 4 KiB-page entry points to a further table")
+        (1, BadEntryReason::TableAtPageLevel)
     );
 }
 
@@ -348,7 +356,7 @@ fn accessed_dirty_or_user_in_a_pointer_is_malformed() {
         set_entry(&memory, &tables, RAM, 3, pointer | bit);
         assert_eq!(
             bad_entry(&memory, &tables, RAM),
-            (3, "D, A and U are reserved in a pointer to a table")
+            (3, BadEntryReason::LeafBitsInTable)
         );
     }
 }
@@ -361,7 +369,7 @@ fn misaligned_megapage_is_malformed() {
     set_entry(&memory, &tables, RAM, 2, megapage | 1 << 10);
     assert_eq!(
         bad_entry(&memory, &tables, RAM),
-        (2, "the superpage's physical page number is misaligned")
+        (2, BadEntryReason::MisalignedHugePage)
     );
 }
 
@@ -371,7 +379,10 @@ fn execute_only_leaf_maps_memory() {
     let tables = mapped(&memory);
     let megapage = entry(&memory, &tables, RAM, 2);
     set_entry(&memory, &tables, RAM, 2, megapage & !(READ | WRITE));
-    assert_eq!(tables.translate(&memory, RAM + 8).unwrap().gpa, RAM + 8);
+    assert_eq!(
+        tables.view(&memory).translate(RAM + 8).unwrap().gpa,
+        RAM + 8
+    );
 }
 
 #[test]
@@ -380,7 +391,7 @@ fn a_1g_gigapage_at_level_3_translates() {
     let tables = mapped(&memory);
     set_entry(&memory, &tables, RAM, 3, (RAM >> 2) | READ | VALID);
     assert_eq!(
-        tables.translate(&memory, RAM + 0x1234_5678).unwrap(),
+        tables.view(&memory).translate(RAM + 0x1234_5678).unwrap(),
         Translation {
             gpa: RAM + 0x1234_5678,
             page_size: 0x4000_0000
@@ -394,7 +405,7 @@ fn a_512g_terapage_at_the_sv48_root_translates() {
     let tables = mapped(&memory);
     set_entry(&memory, &tables, RAM, 4, READ | VALID);
     assert_eq!(
-        tables.translate(&memory, RAM + 0x1234).unwrap(),
+        tables.view(&memory).translate(RAM + 0x1234).unwrap(),
         Translation {
             gpa: RAM + 0x1234,
             page_size: 0x80_0000_0000
@@ -407,7 +418,7 @@ fn table_outside_memory_is_reported_with_its_address() {
     let memory = memory();
     let tables = mapped(&memory);
     set_entry(&memory, &tables, RAM, 4, (0x1000_0000 >> 2) | VALID);
-    let err = tables.translate(&memory, RAM).unwrap_err();
+    let err = tables.view(&memory).translate(RAM).unwrap_err();
     assert!(
         matches!(
             err,
@@ -433,7 +444,7 @@ fn table_that_points_to_itself_terminates() {
         .unwrap();
     assert_eq!(
         bad_entry(&memory, &tables, 0),
-        (1, "a 4 KiB-page entry points to a further table")
+        (1, BadEntryReason::TableAtPageLevel)
     );
 }
 
@@ -488,14 +499,10 @@ fn read_across_a_page_boundary_onto_an_unmapped_page_names_that_page() {
         .map(&memory, page(gva, gva, MemoryKind::Normal))
         .unwrap();
     let mut buf = [0; 16];
-    let err = read_virtual(
-        &memory,
-        tables.format(),
-        tables.root(),
-        gva + 0xff8,
-        &mut buf,
-    )
-    .unwrap_err();
+    let err = tables
+        .view(&memory)
+        .read(gva + 0xff8, &mut buf)
+        .unwrap_err();
     assert!(
         matches!(err, Error::NotMapped { gva: g, .. } if g == gva + 0x1000),
         "{err}"
@@ -509,13 +516,9 @@ fn string_crossing_pages_stops_at_its_nul() {
     memory
         .write_slice(b"abc\0def", GuestAddress(RAM + 0x1_0ffe))
         .unwrap();
-    let text = read_c_string(
-        &memory,
-        tables.format(),
-        tables.root(),
-        RAM + 0x1_0ffe,
-        1024,
-    )
-    .unwrap();
+    let text = tables
+        .view(&memory)
+        .read_c_string(RAM + 0x1_0ffe, 1024)
+        .unwrap();
     assert_eq!(text, "abc");
 }

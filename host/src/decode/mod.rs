@@ -17,19 +17,25 @@
 //! // The guest put a SYNC record at 0x10000 and stored its address to the ucall MMIO page.
 //! memory.write_slice(Record::new(Command::Sync, &[1, 2]).as_bytes(), GuestAddress(0x1_0000)).unwrap();
 //! let transport = Transport::mmio(0x2800_0000_0000);
-//! let exit = Exit::MmioWrite { gpa: 0x2800_0000_0000, data: &0x1_0000u64.to_le_bytes() };
+//! let exit = Exit::mmio_write(0x2800_0000_0000, &0x1_0000u64.to_le_bytes());
 //!
 //! let record = transport.record_address(&exit, || unreachable!("MMIO carries the address"))?;
-//! let ucall = decode(&memory, tables.format(), tables.root(), record.unwrap())?;
+//! let ucall = decode(&tables.view(&memory), record.unwrap())?;
 //! assert_eq!(ucall, Ucall::Sync { args: [1, 2, 0, 0, 0, 0] });
 //! # Ok::<(), ucall_host::Error>(())
 //! ```
 
-use crate::Error;
-use crate::paging::{PageTableFormat, read_c_string, read_virtual};
+mod error;
+mod exit;
+mod kvm;
+
+pub use error::Error;
+pub use exit::{Exit, MMIO_DATA_MAX, Transport};
+
+use crate::paging::{self, GuestView, PageTableFormat};
 use std::fmt;
-use ucall_abi::{Command, MAX_ARGS, Record, STRING_MAX_LEN, access};
-use vm_memory::{GuestAddress, GuestMemory};
+use ucall_abi::{Command, MAX_ARGS, Record, STRING_MAX_LEN};
+use vm_memory::GuestMemory;
 use zerocopy::{FromZeros, IntoBytes};
 
 /// A ucall, decoded. Its `Display` is the one-line form `ucall-run` prints.
@@ -103,135 +109,6 @@ impl fmt::Display for Ucall {
     }
 }
 
-/// An exit, as far as ucalls care: build it from whatever exit type the VMM has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit<'a> {
-    /// A write to an address no memory backs.
-    MmioWrite {
-        /// The address.
-        gpa: u64,
-        /// The bytes written.
-        data: &'a [u8],
-    },
-    /// A read from an address no memory backs.
-    MmioRead {
-        /// The address.
-        gpa: u64,
-        /// The access size.
-        len: usize,
-    },
-    /// An x86 `in`.
-    PioIn {
-        /// The port.
-        port: u16,
-        /// Bytes transferred (size times count).
-        size: usize,
-    },
-    /// An x86 `out`.
-    PioOut {
-        /// The port.
-        port: u16,
-        /// Bytes transferred (size times count).
-        size: usize,
-    },
-}
-
-/// Which exits are ucalls: a write to the ucall MMIO address, an `in` on the ucall port, or both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Transport {
-    /// The ucall MMIO address published to the guest, if any.
-    pub mmio_gpa: Option<u64>,
-    /// The ucall port, if port I/O is in use (x86_64).
-    pub pio_port: Option<u16>,
-}
-
-impl Transport {
-    /// Ucalls by 8-byte writes to `gpa`.
-    ///
-    /// ```
-    /// use ucall_host::decode::Transport;
-    ///
-    /// assert_eq!(Transport::mmio(0x2800_0000_0000).mmio_gpa, Some(0x2800_0000_0000));
-    /// ```
-    pub fn mmio(gpa: u64) -> Self {
-        Transport {
-            mmio_gpa: Some(gpa),
-            pio_port: None,
-        }
-    }
-
-    /// Ucalls by `in al, dx` on [`ucall_abi::PIO_PORT`], record address in `rdi`.
-    ///
-    /// ```
-    /// use ucall_host::decode::Transport;
-    ///
-    /// assert_eq!(Transport::pio().pio_port, Some(0x1000));
-    /// ```
-    pub fn pio() -> Self {
-        Transport {
-            mmio_gpa: None,
-            pio_port: Some(ucall_abi::PIO_PORT),
-        }
-    }
-
-    /// The guest-virtual address of the record if `exit` is a ucall, `None` if the exit is
-    /// none of ucall's business, or an error if it touches the ucall address or port the wrong
-    /// way. `record_register` reads the guest's `rdi` and is called only for port I/O ucalls.
-    ///
-    /// ```
-    /// use ucall_host::decode::{Exit, Transport};
-    ///
-    /// let transport = Transport::pio();
-    /// let ucall = Exit::PioIn { port: 0x1000, size: 1 };
-    /// assert_eq!(transport.record_address(&ucall, || 0x7000)?, Some(0x7000));
-    /// let serial = Exit::PioOut { port: 0x3f8, size: 1 };
-    /// assert_eq!(transport.record_address(&serial, || 0)?, None);
-    /// # Ok::<(), ucall_host::Error>(())
-    /// ```
-    pub fn record_address(
-        &self,
-        exit: &Exit<'_>,
-        record_register: impl FnOnce() -> u64,
-    ) -> Result<Option<u64>, Error> {
-        match *exit {
-            Exit::MmioWrite { gpa, data } if Some(gpa) == self.mmio_gpa => {
-                let bytes: [u8; access::MMIO_LEN] =
-                    data.try_into().map_err(|_| Error::BadMmioAccess {
-                        gpa,
-                        len: data.len(),
-                        is_write: true,
-                    })?;
-                Ok(Some(u64::from_le_bytes(bytes)))
-            }
-            Exit::MmioRead { gpa, len } if Some(gpa) == self.mmio_gpa => {
-                Err(Error::BadMmioAccess {
-                    gpa,
-                    len,
-                    is_write: false,
-                })
-            }
-            Exit::PioIn { port, size } if Some(port) == self.pio_port => {
-                if size != access::PIO_LEN {
-                    return Err(Error::BadPioAccess {
-                        port,
-                        size,
-                        is_in: true,
-                    });
-                }
-                Ok(Some(record_register()))
-            }
-            Exit::PioOut { port, size } if Some(port) == self.pio_port => {
-                Err(Error::BadPioAccess {
-                    port,
-                    size,
-                    is_in: false,
-                })
-            }
-            _ => Ok(None),
-        }
-    }
-}
-
 /// Reads the raw record at guest-virtual `gva`, for commands of a VMM's own.
 ///
 /// ```
@@ -247,32 +124,29 @@ impl Transport {
 /// // A command number of the VMM's own, which `decode` would call unknown.
 /// let mine = Record { cmd: 0x100, args: [5, 0, 0, 0, 0, 0] };
 /// memory.write_slice(mine.as_bytes(), GuestAddress(0x1_0000)).unwrap();
-/// let record = read_record(&memory, tables.format(), tables.root(), 0x1_0000)?;
+/// let record = read_record(&tables.view(&memory), 0x1_0000)?;
 /// assert_eq!((record.cmd, record.args[0]), (0x100, 5));
 /// # Ok::<(), ucall_host::Error>(())
 /// ```
 pub fn read_record<M: GuestMemory + ?Sized, F: PageTableFormat>(
-    memory: &M,
-    format: &F,
-    root: GuestAddress,
+    guest: &GuestView<'_, M, F>,
     gva: u64,
-) -> Result<Record, Error> {
+) -> Result<Record, paging::Error> {
     let mut record = Record::new_zeroed();
-    read_virtual(memory, format, root, gva, record.as_mut_bytes())?;
+    guest.read(gva, record.as_mut_bytes())?;
     Ok(record)
 }
 
 /// Reads the record at guest-virtual `gva` and decodes it, strings included (see the module
 /// example). A record whose command is unknown, or whose strings are unmapped, unterminated
 /// within [`STRING_MAX_LEN`] bytes or not UTF-8, is an [`Error`] that names the address.
+/// `guest` is the memory seen through the tables the vCPU runs with.
 pub fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
-    memory: &M,
-    format: &F,
-    root: GuestAddress,
+    guest: &GuestView<'_, M, F>,
     gva: u64,
 ) -> Result<Ucall, Error> {
-    let record = read_record(memory, format, root, gva)?;
-    let string = |address| read_c_string(memory, format, root, address, STRING_MAX_LEN);
+    let record = read_record(guest, gva)?;
+    let string = |address| guest.read_c_string(address, STRING_MAX_LEN);
     let nonzero = |value: u64| (value != 0).then_some(value);
     match record.command() {
         Ok(Command::Sync) => Ok(Ucall::Sync { args: record.args }),
@@ -299,9 +173,8 @@ pub fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
 mod tests {
     use super::*;
     use crate::paging::{MemoryKind, PageTables, x86_64::X86_64};
-    use vm_memory::{Bytes, GuestMemoryMmap};
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-    const UCALL_GPA: u64 = 0x2800_0000_0000;
     const RECORD: u64 = 0x1_0000;
 
     struct Guest {
@@ -326,12 +199,7 @@ mod tests {
 
         fn decode(&self, record: Record) -> Result<Ucall, Error> {
             self.put(RECORD, record.as_bytes());
-            decode(
-                &self.memory,
-                self.tables.format(),
-                self.tables.root(),
-                RECORD,
-            )
+            decode(&self.tables.view(&self.memory), RECORD)
         }
     }
 
@@ -432,124 +300,12 @@ mod tests {
         let guest = Guest::new();
         let gva = 0x1_0ff0;
         guest.put(gva, Record::new(Command::Sync, &[9, 8, 7]).as_bytes());
-        let ucall = decode(
-            &guest.memory,
-            guest.tables.format(),
-            guest.tables.root(),
-            gva,
-        )
-        .unwrap();
+        let ucall = decode(&guest.tables.view(&guest.memory), gva).unwrap();
         assert_eq!(
             ucall,
             Ucall::Sync {
                 args: [9, 8, 7, 0, 0, 0]
             }
         );
-    }
-
-    #[test]
-    fn record_address_comes_from_an_8_byte_mmio_write() {
-        let transport = Transport::mmio(UCALL_GPA);
-        let exit = Exit::MmioWrite {
-            gpa: UCALL_GPA,
-            data: &RECORD.to_le_bytes(),
-        };
-        assert_eq!(transport.record_address(&exit, || 0).unwrap(), Some(RECORD));
-    }
-
-    #[test]
-    fn mmio_write_of_4_bytes_is_a_bad_access() {
-        let transport = Transport::mmio(UCALL_GPA);
-        let exit = Exit::MmioWrite {
-            gpa: UCALL_GPA,
-            data: &[0; 4],
-        };
-        let err = transport.record_address(&exit, || 0).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::BadMmioAccess {
-                gpa: UCALL_GPA,
-                len: 4,
-                is_write: true
-            }
-        ));
-    }
-
-    #[test]
-    fn mmio_read_of_the_ucall_address_is_a_bad_access() {
-        let transport = Transport::mmio(UCALL_GPA);
-        let err = transport
-            .record_address(
-                &Exit::MmioRead {
-                    gpa: UCALL_GPA,
-                    len: 8,
-                },
-                || 0,
-            )
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::BadMmioAccess {
-                len: 8,
-                is_write: false,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn other_mmio_is_not_a_ucall() {
-        let transport = Transport::mmio(UCALL_GPA);
-        let exit = Exit::MmioWrite {
-            gpa: UCALL_GPA + 8,
-            data: &[0; 8],
-        };
-        assert_eq!(transport.record_address(&exit, || 0).unwrap(), None);
-    }
-
-    #[test]
-    fn pio_in_of_one_byte_takes_the_record_from_rdi() {
-        let exit = Exit::PioIn {
-            port: ucall_abi::PIO_PORT,
-            size: 1,
-        };
-        assert_eq!(
-            Transport::pio().record_address(&exit, || RECORD).unwrap(),
-            Some(RECORD)
-        );
-    }
-
-    #[test]
-    fn pio_out_on_the_ucall_port_is_a_bad_access() {
-        let exit = Exit::PioOut {
-            port: ucall_abi::PIO_PORT,
-            size: 1,
-        };
-        let err = Transport::pio().record_address(&exit, || 0).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::BadPioAccess {
-                port: 0x1000,
-                size: 1,
-                is_in: false
-            }
-        ));
-    }
-
-    #[test]
-    fn pio_in_of_4_bytes_is_a_bad_access() {
-        let exit = Exit::PioIn {
-            port: ucall_abi::PIO_PORT,
-            size: 4,
-        };
-        let err = Transport::pio().record_address(&exit, || 0).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::BadPioAccess {
-                size: 4,
-                is_in: true,
-                ..
-            }
-        ));
     }
 }

@@ -1,0 +1,55 @@
+//! What can go wrong while deciding whether an exit is a ucall and decoding its record.
+
+use crate::paging;
+
+/// An exit that touched the ucall address or port the wrong way, or a record that cannot be
+/// decoded.
+///
+/// ```
+/// use ucall_host::decode::{self, Exit, Transport};
+///
+/// let exit = Exit::mmio_write(0x2800_0000_0000, &[0; 4]);
+/// let err = Transport::mmio(0x2800_0000_0000).record_address(&exit, || 0).unwrap_err();
+/// assert!(matches!(err, decode::Error::BadMmioAccess { len: 4, is_write: true, .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An access to the ucall MMIO address that is not an 8-byte write.
+    #[error(
+        "bad access to the ucall MMIO address {gpa:#x}: a {len}-byte {} (a ucall is an 8-byte write)",
+        if *is_write { "write" } else { "read" }
+    )]
+    BadMmioAccess {
+        /// The address.
+        gpa: u64,
+        /// The access size.
+        len: usize,
+        /// Whether it was a write.
+        is_write: bool,
+    },
+    /// A port I/O access to the ucall port that is not a 1-byte `in`.
+    #[error(
+        "bad access to the ucall port {port:#x}: a {size}-byte {} (a ucall is a 1-byte in)",
+        if *is_in { "in" } else { "out" }
+    )]
+    BadPioAccess {
+        /// The port.
+        port: u16,
+        /// The access size in bytes (times the repeat count of string I/O).
+        size: usize,
+        /// Whether it was an `in`.
+        is_in: bool,
+    },
+    /// A ucall record names a command this host does not know.
+    #[error("ucall record at {record_gva:#x} has unknown command {cmd}")]
+    UnknownCommand {
+        /// The command number.
+        cmd: u64,
+        /// Where the record is.
+        record_gva: u64,
+    },
+    /// The record or one of its strings cannot be read through the guest's page tables.
+    #[error(transparent)]
+    Paging(#[from] paging::Error),
+}

@@ -1,0 +1,197 @@
+//! What every page-table format must do alike, run once per format: each test is a generic
+//! function over a [`Fixture`], and `for_each_format!` instantiates it as
+//! `paging::tests::<format>::<name>`.
+
+use super::{Error, Mapping, MemoryKind, PageSize, PageTableFormat, PageTables};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+/// Bytes of RAM in each test guest.
+const MEMORY: u64 = 0x40_0000;
+/// Far outside every fixture's RAM.
+const BEYOND_MEMORY: u64 = 0x1000_0000;
+/// A valid entry that points to a table: the same low bits on both formats.
+const TABLE_FLAGS: u64 = 0b11;
+
+/// A format and where its guests' RAM starts.
+trait Fixture {
+    type Format: PageTableFormat;
+    /// Where RAM starts, as on the architecture's guests.
+    const RAM: u64;
+    fn format() -> Self::Format;
+}
+
+struct X86_64Tables;
+impl Fixture for X86_64Tables {
+    type Format = super::x86_64::X86_64;
+    const RAM: u64 = 0;
+    fn format() -> Self::Format {
+        super::x86_64::X86_64::new(46)
+    }
+}
+
+struct Aarch64Tables;
+impl Fixture for Aarch64Tables {
+    type Format = super::aarch64::Aarch64;
+    const RAM: u64 = 0x4000_0000;
+    fn format() -> Self::Format {
+        super::aarch64::Aarch64::new(40)
+    }
+}
+
+fn memory<T: Fixture>() -> GuestMemoryMmap {
+    GuestMemoryMmap::from_ranges(&[(GuestAddress(T::RAM), MEMORY as usize)]).unwrap()
+}
+
+fn empty<T: Fixture>(memory: &GuestMemoryMmap) -> PageTables<T::Format> {
+    PageTables::new(memory, T::format(), GuestAddress(T::RAM + 0x1000), 0x10_000).unwrap()
+}
+
+/// All of RAM identity-mapped.
+fn mapped<T: Fixture>(memory: &GuestMemoryMmap) -> PageTables<T::Format> {
+    let mut tables = empty::<T>(memory);
+    tables
+        .identity_map(memory, T::RAM..T::RAM + MEMORY, MemoryKind::Normal)
+        .unwrap();
+    tables
+}
+
+fn page(gva: u64, gpa: u64, size: PageSize) -> Mapping {
+    Mapping {
+        gva,
+        gpa,
+        size,
+        kind: MemoryKind::Normal,
+    }
+}
+
+fn identity_map_translates_every_address_to_itself<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    for offset in [0, 0xfff, 0x1000, 0x1f_ffff, 0x20_0000, MEMORY - 1] {
+        let gva = T::RAM + offset;
+        assert_eq!(tables.view(&memory).translate(gva).unwrap().gpa, gva);
+    }
+}
+
+fn mapping_a_mapped_page_again_is_refused<T: Fixture>() {
+    let memory = memory::<T>();
+    let mut tables = mapped::<T>(&memory);
+    let gva = T::RAM + 0x1000;
+    let err = tables
+        .map(&memory, page(gva, gva, PageSize::Size4K))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyMapped { gva: g } if g == gva),
+        "{err}"
+    );
+}
+
+fn misaligned_mapping_is_refused<T: Fixture>() {
+    let memory = memory::<T>();
+    let mut tables = mapped::<T>(&memory);
+    let mapping = page(T::RAM + 0x100_1000, T::RAM + 0x1000, PageSize::Size2M);
+    let err = tables.map(&memory, mapping).unwrap_err();
+    assert!(
+        matches!(err, Error::Misaligned { gva, gpa, page_size: 0x20_0000 }
+            if gva == mapping.gva && gpa == mapping.gpa),
+        "{err}"
+    );
+}
+
+fn page_mapped_beyond_memory_is_outside_memory<T: Fixture>() {
+    let memory = memory::<T>();
+    let mut tables = mapped::<T>(&memory);
+    let beyond = 0x8000_0000;
+    tables
+        .map(&memory, page(beyond, beyond, PageSize::Size4K))
+        .unwrap();
+    let err = tables.view(&memory).read(beyond, &mut [0; 8]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OutsideMemory {
+                gva: 0x8000_0000,
+                gpa: 0x8000_0000
+            }
+        ),
+        "{err}"
+    );
+}
+
+fn read_across_a_page_boundary_onto_an_unmapped_page_names_that_page<T: Fixture>() {
+    let memory = memory::<T>();
+    let mut tables = empty::<T>(&memory);
+    let gva = T::RAM + 0x10_0000;
+    tables
+        .map(&memory, page(gva, gva, PageSize::Size4K))
+        .unwrap();
+    let err = tables
+        .view(&memory)
+        .read(gva + 0xff8, &mut [0; 16])
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotMapped { gva: g, level: 1, entry: 0, .. } if g == gva + 0x1000),
+        "{err}"
+    );
+}
+
+fn table_outside_memory_is_reported_with_its_address<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    // RAM's root entry is the first on both formats.
+    let root = tables.root().0;
+    memory
+        .write_obj(BEYOND_MEMORY | TABLE_FLAGS, GuestAddress(root))
+        .unwrap();
+    let gva = T::RAM + 0x1000;
+    let err = tables.view(&memory).translate(gva).unwrap_err();
+    assert!(
+        matches!(err, Error::TableOutsideMemory { gva: g, level: 3, table_gpa: BEYOND_MEMORY } if g == gva),
+        "{err}"
+    );
+}
+
+fn table_that_points_to_itself_terminates<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    let root = tables.root().0;
+    memory
+        .write_obj(root | TABLE_FLAGS, GuestAddress(root))
+        .unwrap();
+    // Index 0 at every level: address 0 walks the root four times and ends on the root itself.
+    assert_eq!(tables.view(&memory).translate(0).unwrap().gpa, root);
+}
+
+/// A module `$module` with one `#[test]` per generic test named.
+macro_rules! tests_for {
+    ($module:ident = $fixture:ident: $($test:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test::<super::$fixture>();
+                }
+            )*
+        }
+    };
+}
+
+/// Every test above, for each format named.
+macro_rules! for_each_format {
+    ($($module:ident = $fixture:ident),*) => {
+        $(
+            tests_for!(
+                $module = $fixture:
+                identity_map_translates_every_address_to_itself,
+                mapping_a_mapped_page_again_is_refused,
+                misaligned_mapping_is_refused,
+                page_mapped_beyond_memory_is_outside_memory,
+                read_across_a_page_boundary_onto_an_unmapped_page_names_that_page,
+                table_outside_memory_is_reported_with_its_address,
+                table_that_points_to_itself_terminates,
+            );
+        )*
+    };
+}
+
+for_each_format!(x86_64 = X86_64Tables, aarch64 = Aarch64Tables);

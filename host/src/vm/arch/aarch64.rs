@@ -1,0 +1,299 @@
+//! aarch64 guests: EL1h with interrupts masked, the MMU and caches on (4 KiB granule, 48-bit
+//! VA through TTBR0_EL1), FP/NEON enabled, entered at the ELF entry with the vCPU index in `x0`.
+//!
+//! Register field values come from `aarch64-cpu`; registers are written with `KVM_SET_ONE_REG`.
+//!
+//! The contract, in the guest-physical layout of [`Aarch64::LAYOUT`](super::Arch::LAYOUT): RAM
+//! starts at 1 GiB, [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
+//! physical width it reports), [`setup_memory`](super::Arch::setup_memory) writes exception
+//! vectors at the start of RAM that turn a guest fault into a PSCI reset (reported as
+//! `RunError::GuestException` by the run loop), page tables are expected in `LAYOUT.tables`,
+//! and guests load from `LAYOUT.image_floor`. The table root is TTBR0_EL1, one
+//! `KVM_GET_ONE_REG` away.
+
+use super::{Arch, RootError, SystemStop, VcpuStart};
+use crate::paging::PageTableFormat;
+use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
+use crate::probe::AddressWidths;
+use crate::vm::Layout;
+use crate::vm::error::{KvmError, SetupError, ShutdownReason};
+use aarch64_cpu::registers::{CPACR_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL1, TCR_EL1};
+use kvm_bindings::{
+    KVM_ARM_VCPU_PSCI_0_2, KVM_REG_ARM_CORE, KVM_REG_ARM64, KVM_REG_ARM64_SYSREG, KVM_REG_SIZE_U64,
+    KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN, kvm_regs, kvm_vcpu_init,
+};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use std::mem::offset_of;
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+
+/// aarch64 guests on this VM: its IPA size and the vCPU target KVM prefers.
+#[derive(Debug)]
+pub struct Aarch64 {
+    ipa_bits: u32,
+    target: kvm_vcpu_init,
+}
+
+/// The exception vectors the host installs (VBAR_EL1): 2 KiB-aligned, 16 entries of 128 bytes.
+const VECTORS: u64 = 0x4000_0800;
+
+/// Each vector: `movz w0, #0x0009; movk w0, #0x8400, lsl #16; hvc #0; b .`, a PSCI
+/// SYSTEM_RESET (0x8400_0009). A guest that takes an exception (it has no handlers of its own)
+/// thus stops at once with a system event, and the host reports ESR/ELR/FAR, instead of the
+/// vCPU spinning through faulting vectors until the watchdog fires.
+const VECTOR_CODE: [u32; 4] = [0x5280_0120, 0x72b0_8000, 0xd400_0002, 0x1400_0000];
+
+/// The PSCI version the vCPUs get: 0.2, so that SYSTEM_OFF and SYSTEM_RESET are system events.
+const VCPU_FEATURES: u32 = 1 << KVM_ARM_VCPU_PSCI_0_2;
+
+/// The ID of core register at `offset` bytes into `struct kvm_regs`.
+const fn core_reg(offset: usize) -> u64 {
+    KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE as u64 | (offset / 4) as u64
+}
+
+/// The ID of system register `op0, op1, CRn, CRm, op2`.
+const fn sys_reg(op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> u64 {
+    KVM_REG_ARM64
+        | KVM_REG_SIZE_U64
+        | KVM_REG_ARM64_SYSREG as u64
+        | op0 << 14
+        | op1 << 11
+        | crn << 7
+        | crm << 3
+        | op2
+}
+
+const REG_X0: u64 = core_reg(offset_of!(kvm_regs, regs.regs));
+const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
+const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
+const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
+const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
+const SCTLR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 0);
+const CPACR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 2);
+const TTBR0_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 0);
+const TCR_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 2);
+const ESR_EL1_ID: u64 = sys_reg(3, 0, 5, 2, 0);
+const FAR_EL1_ID: u64 = sys_reg(3, 0, 6, 0, 0);
+const MAIR_EL1_ID: u64 = sys_reg(3, 0, 10, 2, 0);
+const VBAR_EL1_ID: u64 = sys_reg(3, 0, 12, 0, 0);
+
+/// KVM's IPA size when it cannot be chosen (no `KVM_CAP_ARM_VM_IPA_SIZE`).
+const DEFAULT_IPA_BITS: u32 = 40;
+
+/// The IPA size this host's KVM allows, the largest the guest can get.
+fn ipa_bits(kvm: &Kvm) -> u32 {
+    match kvm.get_host_ipa_limit() {
+        bits if bits > 0 => bits as u32,
+        _ => DEFAULT_IPA_BITS,
+    }
+}
+
+fn set(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), KvmError> {
+    vcpu.set_one_reg(id, &value.to_le_bytes())
+        .map(drop)
+        .map_err(KvmError::with(what))
+}
+
+fn get(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
+    let mut bytes = [0; 8];
+    vcpu.get_one_reg(id, &mut bytes)
+        .map_err(KvmError::with(what))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// TCR_EL1.IPS for an output address of `bits`: the smallest size that holds it.
+fn ips(bits: u32) -> u64 {
+    use TCR_EL1::IPS;
+    let field = match bits {
+        0..=32 => IPS::Bits_32,
+        33..=36 => IPS::Bits_36,
+        37..=40 => IPS::Bits_40,
+        41..=42 => IPS::Bits_42,
+        43..=44 => IPS::Bits_44,
+        _ => IPS::Bits_48,
+    };
+    field.value
+}
+
+impl Arch for Aarch64 {
+    type Format = Format;
+
+    const NAME: &'static str = "aarch64";
+    const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
+    /// RAM starts at 1 GiB, as on QEMU's `virt` machine; guests link 2 MiB above it (see the
+    /// guest crate's linker script). The first 2 MiB hold the exception vectors and the tables.
+    const LAYOUT: Layout = Layout {
+        ram_base: 0x4000_0000,
+        tables: 0x4001_0000..0x4010_0000,
+        image_floor: 0x4020_0000,
+    };
+    const MAX_INSTRUCTION_LEN: usize = 4;
+
+    /// Opens the VM with the largest IPA size KVM offers, so that the probe has room above
+    /// RAM, and asks for the vCPU target KVM prefers.
+    fn create_vm(kvm: &Kvm) -> Result<(Self, VmFd), SetupError> {
+        let ipa_bits = ipa_bits(kvm);
+        let vm = if kvm.get_host_ipa_limit() > 0 {
+            kvm.create_vm_with_ipa_size(ipa_bits)
+                .map_err(KvmError::with("KVM_CREATE_VM (with IPA size)"))?
+        } else {
+            kvm.create_vm().map_err(KvmError::with("KVM_CREATE_VM"))?
+        };
+        let mut target = kvm_vcpu_init::default();
+        vm.get_preferred_target(&mut target)
+            .map_err(KvmError::with("KVM_ARM_PREFERRED_TARGET"))?;
+        target.features[0] |= VCPU_FEATURES;
+        Ok((Aarch64 { ipa_bits, target }, vm))
+    }
+
+    /// The physical width is the VM's IPA size; the virtual width is that of the tables (48).
+    fn address_widths(&self) -> AddressWidths {
+        AddressWidths {
+            physical: self.ipa_bits,
+            virtual_: self.page_table_format().virtual_address_bits(),
+        }
+    }
+
+    fn page_table_format(&self) -> Format {
+        Format::new(self.ipa_bits.min(u32::from(u8::MAX)) as u8)
+    }
+
+    /// Writes the exception vectors.
+    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+        let code: Vec<u8> = VECTOR_CODE.iter().flat_map(|i| i.to_le_bytes()).collect();
+        for vector in 0..16 {
+            let gpa = VECTORS + vector * 0x80;
+            memory
+                .write_slice(&code, GuestAddress(gpa))
+                .map_err(|source| SetupError::WriteMemory {
+                    what: "exception vectors",
+                    gpa,
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Initialises the vCPU (the preferred target, PSCI 0.2) and puts it at EL1h with the MMU
+    /// on, caches and FP/NEON on, and its index in `x0`.
+    fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError> {
+        vcpu.vcpu_init(&self.target)
+            .map_err(KvmError::with("KVM_ARM_VCPU_INIT"))?;
+
+        let mair = MAIR_EL1::Attr0_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
+            + MAIR_EL1::Attr0_Normal_Inner::WriteBack_NonTransient_ReadWriteAlloc
+            + MAIR_EL1::Attr1_Device::nonGathering_nonReordering_EarlyWriteAck;
+        // The descriptors name attributes by index: check that the indices match this MAIR.
+        const _: () = assert!(MAIR_INDEX_NORMAL == 0 && MAIR_INDEX_DEVICE == 1);
+        set(vcpu, MAIR_EL1_ID, mair.value, "KVM_SET_ONE_REG (MAIR_EL1)")?;
+
+        let tcr = TCR_EL1::T0SZ.val(64 - u64::from(Format::new(0).virtual_address_bits()))
+            + TCR_EL1::TG0::KiB_4
+            + TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::SH0::Inner
+            + TCR_EL1::EPD1::DisableTTBR1Walks;
+        let tcr = tcr.value | ips(self.ipa_bits);
+        set(vcpu, TCR_EL1_ID, tcr, "KVM_SET_ONE_REG (TCR_EL1)")?;
+        set(
+            vcpu,
+            TTBR0_EL1_ID,
+            start.root.0,
+            "KVM_SET_ONE_REG (TTBR0_EL1)",
+        )?;
+        set(vcpu, VBAR_EL1_ID, VECTORS, "KVM_SET_ONE_REG (VBAR_EL1)")?;
+        let cpacr = CPACR_EL1::FPEN::TrapNothing.value;
+        set(vcpu, CPACR_EL1_ID, cpacr, "KVM_SET_ONE_REG (CPACR_EL1)")?;
+
+        // Keep the reset value's RES1 bits; turn on the MMU and the data and instruction caches.
+        let sctlr = get(vcpu, SCTLR_EL1_ID, "KVM_GET_ONE_REG (SCTLR_EL1)")?;
+        let on = SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable;
+        set(
+            vcpu,
+            SCTLR_EL1_ID,
+            sctlr | on.value,
+            "KVM_SET_ONE_REG (SCTLR_EL1)",
+        )?;
+
+        let pstate = SPSR_EL1::D::Masked
+            + SPSR_EL1::A::Masked
+            + SPSR_EL1::I::Masked
+            + SPSR_EL1::F::Masked
+            + SPSR_EL1::M::EL1h;
+        set(vcpu, REG_PSTATE, pstate.value, "KVM_SET_ONE_REG (PSTATE)")?;
+        set(
+            vcpu,
+            REG_SP_EL1,
+            start.stack_top,
+            "KVM_SET_ONE_REG (SP_EL1)",
+        )?;
+        set(vcpu, REG_X0, start.index as u64, "KVM_SET_ONE_REG (x0)")?;
+        Ok(set(vcpu, REG_PC, start.entry, "KVM_SET_ONE_REG (PC)")?)
+    }
+
+    /// TTBR0_EL1, read with one `KVM_GET_ONE_REG` (aarch64 has no synced registers). The
+    /// walker drops its ASID and CnP bits.
+    fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError> {
+        Ok(get(vcpu, TTBR0_EL1_ID, "KVM_GET_ONE_REG (TTBR0_EL1)").map(GuestAddress)?)
+    }
+
+    fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {
+        get(vcpu, REG_PC, "KVM_GET_ONE_REG (PC)")
+    }
+
+    /// PSCI SYSTEM_OFF is a power-off; SYSTEM_RESET comes from the host's exception vectors
+    /// (or a guest that asked for it), so it reports the exception.
+    fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {
+        match kind {
+            KVM_SYSTEM_EVENT_SHUTDOWN => SystemStop::Shutdown(ShutdownReason::PowerOff),
+            KVM_SYSTEM_EVENT_RESET => {
+                let read = |id, what| get(vcpu, id, what).unwrap_or(u64::MAX);
+                SystemStop::Exception {
+                    syndrome: read(ESR_EL1_ID, "KVM_GET_ONE_REG (ESR_EL1)"),
+                    at: read(REG_ELR_EL1, "KVM_GET_ONE_REG (ELR_EL1)"),
+                    fault_address: read(FAR_EL1_ID, "KVM_GET_ONE_REG (FAR_EL1)"),
+                }
+            }
+            _ => SystemStop::Shutdown(ShutdownReason::SystemEvent {
+                kind,
+                data: data.to_vec(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_register_ids_are_the_kernels_encoding() {
+        // arch/arm64/include/uapi/asm/kvm.h: KVM_REG_ARM_CORE_REG(regs.pc), offset 256 / 4.
+        assert_eq!(REG_PC, 0x6030_0000_0010_0040);
+        assert_eq!(REG_X0, 0x6030_0000_0010_0000);
+    }
+
+    #[test]
+    fn system_register_ids_are_the_kernels_encoding() {
+        // ARM64_SYS_REG(3, 0, 1, 0, 0) and ARM64_SYS_REG(3, 0, 10, 2, 0).
+        assert_eq!(SCTLR_EL1_ID, 0x6030_0000_0013_c080);
+        assert_eq!(MAIR_EL1_ID, 0x6030_0000_0013_c510);
+    }
+
+    #[test]
+    fn output_size_covers_the_ipa_size() {
+        assert_eq!(ips(40), 0b010 << 32);
+        assert_eq!(ips(44), 0b100 << 32);
+        assert_eq!(ips(48), 0b101 << 32);
+        assert_eq!(ips(33), 0b001 << 32);
+    }
+
+    #[test]
+    fn exception_vectors_make_psci_system_reset() {
+        // movz/movk build w0 = 0x8400_0009; `hvc #0`; `b .`.
+        let [movz, movk, hvc, branch] = VECTOR_CODE;
+        let low = (movz >> 5) & 0xffff;
+        let high = (movk >> 5) & 0xffff;
+        assert_eq!(high << 16 | low, 0x8400_0009);
+        assert_eq!((hvc, branch), (0xd400_0002, 0x1400_0000));
+    }
+}

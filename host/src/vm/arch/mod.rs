@@ -1,0 +1,150 @@
+//! The architecture seam of the VM: one module per architecture implements [`Arch`], and
+//! [`Native`] names this host's (the only `cfg` that chooses one).
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+
+/// This host's architecture.
+#[cfg(target_arch = "aarch64")]
+pub type Native = aarch64::Aarch64;
+/// This host's architecture.
+#[cfg(target_arch = "x86_64")]
+pub type Native = x86_64::X86_64;
+
+use super::Layout;
+use super::error::{KvmError, PagingMode, SetupError, ShutdownReason};
+use crate::paging::PageTableFormat;
+use crate::probe::AddressWidths;
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use std::fmt::Debug;
+use vm_memory::{GuestAddress, GuestMemory};
+
+/// Where a vCPU starts: what [`Arch::setup_vcpu`] puts in its registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuStart {
+    /// The vCPU's index, the guest entry's first argument.
+    pub index: usize,
+    /// The entry point.
+    pub entry: u64,
+    /// The top of its stack.
+    pub stack_top: u64,
+    /// The root of the page tables it starts with.
+    pub root: GuestAddress,
+}
+
+/// How a system event ended the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SystemStop {
+    /// The guest shut down.
+    Shutdown(ShutdownReason),
+    /// The guest took an exception that the host's handlers turned into the event.
+    Exception {
+        /// The exception syndrome.
+        syndrome: u64,
+        /// Where it happened.
+        at: u64,
+        /// The faulting address, for aborts.
+        fault_address: u64,
+    },
+}
+
+/// Why the table root could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    /// Reading the register failed.
+    #[error(transparent)]
+    Kvm(#[from] KvmError),
+    /// The guest runs a paging mode the host cannot walk.
+    #[error("the guest runs {0}")]
+    Unsupported(PagingMode),
+}
+
+/// What one guest architecture contributes to a VM: its memory layout and ELF machine, its
+/// page-table format, the state its vCPUs start in, and where the run loop finds the table
+/// root and the record register at an exit.
+///
+/// A VMM of its own can use it too (see `tests/tests/own_vmm.rs`):
+///
+/// ```no_run
+/// use kvm_ioctls::Kvm;
+/// use ucall_host::paging::{MemoryKind, PageTables};
+/// use ucall_host::vm::arch::{Arch, Native, VcpuStart};
+/// use ucall_host::vm::{register_memory, GuestImage};
+/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+///
+/// let kvm = Kvm::new()?;
+/// let (arch, vm) = Native::create_vm(&kvm)?;
+/// let ram = Native::LAYOUT.ram_base..Native::LAYOUT.ram_base + (32 << 20);
+/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), 32 << 20)])?;
+/// // SAFETY: `memory` outlives `vm` (declared before it, dropped after it).
+/// unsafe { register_memory(&vm, &memory)? };
+/// let elf = std::fs::read("guest.elf")?;
+/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
+/// image.load(&memory)?;
+/// let tables_at = Native::LAYOUT.tables;
+/// let mut tables = PageTables::new(&memory, arch.page_table_format(), GuestAddress(tables_at.start), tables_at.end - tables_at.start)?;
+/// tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
+/// arch.setup_memory(&memory)?;
+/// let mut vcpu = vm.create_vcpu(0)?;
+/// let start = VcpuStart { index: 0, entry: image.entry(), stack_top: ram.end, root: tables.root() };
+/// arch.setup_vcpu(&mut vcpu, &start)?;
+/// // ... then the VMM's own loop: vcpu.run(), Exit::from_kvm, decode.
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Arch: Sized + Debug + Send + Sync + 'static {
+    /// The page-table format of the guests.
+    type Format: PageTableFormat + Copy + Debug + Send + Sync + 'static;
+
+    /// The architecture's name, as `std::env::consts::ARCH` spells it.
+    const NAME: &'static str;
+    /// The ELF machine (`EM_*`) of its guests, for `GuestImage::parse`.
+    const ELF_MACHINE: u16;
+    /// Where things live in guest-physical memory.
+    const LAYOUT: Layout;
+    /// Whether port I/O ucalls exist.
+    const PORT_IO: bool = false;
+    /// The longest instruction, in bytes: how much a report shows at the program counter.
+    const MAX_INSTRUCTION_LEN: usize;
+
+    /// Opens a VM on `kvm`, with what its vCPUs will need learnt on the way.
+    fn create_vm(kvm: &Kvm) -> Result<(Self, VmFd), SetupError>;
+
+    /// The guest's address widths.
+    fn address_widths(&self) -> AddressWidths;
+
+    /// The page-table format for this VM's physical address width.
+    fn page_table_format(&self) -> Self::Format;
+
+    /// Writes what every vCPU's state points into (descriptor tables, exception vectors).
+    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError>;
+
+    /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack at
+    /// `start.stack_top` and `start.index` as the entry's first argument.
+    fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError>;
+
+    /// The root of the page tables the vCPU runs with now. The run loop asks only when it
+    /// walks the live tables.
+    fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError>;
+
+    /// The register that carries a ucall's record address for transports that do not carry it
+    /// themselves (port I/O's `rdi`), if the architecture has such a transport.
+    fn record_register(vcpu: &mut VcpuFd) -> Option<u64> {
+        let _ = vcpu;
+        None
+    }
+
+    /// The program counter, for reports.
+    fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError>;
+
+    /// What a `KVM_EXIT_SYSTEM_EVENT` of `kind` with `data` means.
+    fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {
+        let _ = vcpu;
+        SystemStop::Shutdown(ShutdownReason::SystemEvent {
+            kind,
+            data: data.to_vec(),
+        })
+    }
+}

@@ -1,0 +1,253 @@
+//! x86_64 guests: 64-bit long mode with 4-level paging, SSE enabled, entered at the ELF entry.
+//!
+//! The contract, in the guest-physical layout of [`X86_64::LAYOUT`](super::Arch::LAYOUT): RAM
+//! starts at 0, [`setup_memory`](super::Arch::setup_memory) writes the GDT and TSS in the pages
+//! at `0x1000` and `0x2000`, page tables are expected in `LAYOUT.tables`, and guests load from
+//! `LAYOUT.image_floor` (2 MiB, where `ucall-guest.ld` links them). `KVM_CAP_SYNC_REGS` syncs
+//! `rdi` and CR3 on every exit, so the record register and the table root cost no ioctl.
+
+use super::{Arch, RootError, VcpuStart};
+use crate::paging::PageTableFormat;
+use crate::paging::x86_64::X86_64 as Format;
+use crate::probe::AddressWidths;
+use crate::vm::Layout;
+use crate::vm::error::{KvmError, PagingMode, SetupError};
+use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_regs, kvm_segment};
+use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuFd, VmFd};
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use x86_64::registers::control::{Cr0Flags, Cr4Flags};
+use x86_64::registers::model_specific::EferFlags;
+
+/// x86_64 guests on this VM: the CPUID KVM offers, and the address widths it reports.
+#[derive(Debug)]
+pub struct X86_64 {
+    cpuid: CpuId,
+    widths: AddressWidths,
+}
+
+/// The GDT: null, 64-bit code, data, and a 16-byte TSS descriptor.
+const GDT: u64 = 0x1000;
+/// A zeroed 64-bit TSS, which VMX requires TR to point at.
+const TSS: u64 = 0x2000;
+const TSS_LIMIT: u32 = 0x67;
+const CODE_SELECTOR: u16 = 0x8;
+const DATA_SELECTOR: u16 = 0x10;
+const TSS_SELECTOR: u16 = 0x18;
+/// Segment types (SDM Vol. 3A, 3.4.5.1 and 3.5): execute/read accessed, read/write accessed,
+/// busy 64-bit TSS.
+const CODE_TYPE: u8 = 0xb;
+const DATA_TYPE: u8 = 0x3;
+const TSS_BUSY_TYPE: u8 = 0xb;
+
+fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xffff_ffff,
+        selector,
+        type_,
+        present: 1,
+        dpl: 0,
+        db: u8::from(!code),
+        s: 1,
+        l: u8::from(code),
+        g: 1,
+        ..Default::default()
+    }
+}
+
+fn tss_segment() -> kvm_segment {
+    kvm_segment {
+        base: TSS,
+        limit: TSS_LIMIT,
+        selector: TSS_SELECTOR,
+        type_: TSS_BUSY_TYPE,
+        present: 1,
+        s: 0,
+        ..Default::default()
+    }
+}
+
+/// The low 8 bytes of the GDT descriptor for `s` (SDM Vol. 3A, 3.4.5).
+fn descriptor(s: &kvm_segment) -> u64 {
+    let limit = if s.g == 1 {
+        u64::from(s.limit) >> 12
+    } else {
+        u64::from(s.limit)
+    };
+    (limit & 0xffff)
+        | (s.base & 0xff_ffff) << 16
+        | u64::from(s.type_) << 40
+        | u64::from(s.s) << 44
+        | u64::from(s.dpl) << 45
+        | u64::from(s.present) << 47
+        | (limit >> 16 & 0xf) << 48
+        | u64::from(s.avl) << 52
+        | u64::from(s.l) << 53
+        | u64::from(s.db) << 54
+        | u64::from(s.g) << 55
+        | (s.base >> 24 & 0xff) << 56
+}
+
+impl Arch for X86_64 {
+    type Format = Format;
+
+    const NAME: &'static str = "x86_64";
+    const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
+    /// Guests link at 2 MiB (see the guest crate's linker script); the first 2 MiB hold the
+    /// descriptor tables and page tables.
+    const LAYOUT: Layout = Layout {
+        ram_base: 0,
+        tables: 0x1_0000..0x10_0000,
+        image_floor: 0x20_0000,
+    };
+    const PORT_IO: bool = true;
+    const MAX_INSTRUCTION_LEN: usize = 15;
+
+    /// Opens a plain VM; reads the CPUID that KVM offers (with the address widths of leaf
+    /// 0x80000008) and checks that KVM syncs the registers ucalls need.
+    fn create_vm(kvm: &Kvm) -> Result<(Self, VmFd), SetupError> {
+        let vm = kvm.create_vm().map_err(KvmError::with("KVM_CREATE_VM"))?;
+        let cpuid = kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(KvmError::with("KVM_GET_SUPPORTED_CPUID"))?;
+        let leaf = cpuid
+            .as_slice()
+            .iter()
+            .find(|entry| entry.function == 0x8000_0008)
+            .ok_or(SetupError::MissingCapability(
+                "CPUID leaf 0x80000008 (address sizes)",
+            ))?;
+        let physical = leaf.eax & 0xff;
+        let widths = AddressWidths {
+            physical,
+            virtual_: ((leaf.eax >> 8) & 0xff)
+                .min(Format::new(physical as u8).virtual_address_bits()),
+        };
+        // Port I/O ucalls need rdi, and the walk needs CR3: KVM copies both into the shared
+        // kvm_run page on every exit, so a ucall costs no ioctl besides KVM_RUN.
+        let synced = kvm.check_extension_int(Cap::SyncRegs) as u64;
+        let wanted = u64::from(kvm_bindings::KVM_SYNC_X86_REGS | kvm_bindings::KVM_SYNC_X86_SREGS);
+        if synced & wanted != wanted {
+            return Err(SetupError::MissingCapability(
+                "KVM_CAP_SYNC_REGS with registers and system registers",
+            ));
+        }
+        Ok((X86_64 { cpuid, widths }, vm))
+    }
+
+    fn address_widths(&self) -> AddressWidths {
+        self.widths
+    }
+
+    fn page_table_format(&self) -> Format {
+        Format::new(self.widths.physical as u8)
+    }
+
+    /// Writes the GDT and TSS that every vCPU's segment registers describe.
+    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+        let code = segment(CODE_SELECTOR, CODE_TYPE, true);
+        let data = segment(DATA_SELECTOR, DATA_TYPE, false);
+        let tss = tss_segment();
+        let gdt = [
+            0,
+            descriptor(&code),
+            descriptor(&data),
+            descriptor(&tss),
+            TSS >> 32,
+        ];
+        let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
+        for (i, entry) in gdt.iter().enumerate() {
+            let gpa = GDT + 8 * i as u64;
+            memory
+                .write_obj(*entry, GuestAddress(gpa))
+                .map_err(write_failed("GDT", gpa))?;
+        }
+        memory
+            .write_slice(&[0; TSS_LIMIT as usize + 1], GuestAddress(TSS))
+            .map_err(write_failed("TSS", TSS))
+    }
+
+    /// 64-bit mode with paging on, SSE enabled, the initial APIC ID in CPUID set to the index,
+    /// and `rdi` and the system registers synced on every exit.
+    fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError> {
+        let mut cpuid = self.cpuid.clone();
+        for leaf in cpuid.as_mut_slice() {
+            if leaf.function == 1 {
+                // The initial APIC ID, so that guests can tell vCPUs apart as on hardware.
+                leaf.ebx = (leaf.ebx & 0x00ff_ffff) | ((start.index as u32 & 0xff) << 24);
+            }
+        }
+        // KVM refuses long mode in KVM_SET_SREGS unless the guest's CPUID offers it.
+        vcpu.set_cpuid2(&cpuid)
+            .map_err(KvmError::with("KVM_SET_CPUID2"))?;
+
+        let mut sregs = vcpu.get_sregs().map_err(KvmError::with("KVM_GET_SREGS"))?;
+        sregs.cs = segment(CODE_SELECTOR, CODE_TYPE, true);
+        let data = segment(DATA_SELECTOR, DATA_TYPE, false);
+        (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
+        sregs.tr = tss_segment();
+        sregs.ldt = kvm_segment {
+            unusable: 1,
+            ..Default::default()
+        };
+        sregs.gdt.base = GDT;
+        sregs.gdt.limit = 5 * 8 - 1;
+        sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
+            | Cr0Flags::MONITOR_COPROCESSOR
+            | Cr0Flags::EXTENSION_TYPE
+            | Cr0Flags::NUMERIC_ERROR
+            | Cr0Flags::WRITE_PROTECT
+            | Cr0Flags::PAGING)
+            .bits();
+        sregs.cr3 = start.root.0;
+        sregs.cr4 =
+            (Cr4Flags::PHYSICAL_ADDRESS_EXTENSION | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE)
+                .bits();
+        sregs.efer = (EferFlags::LONG_MODE_ENABLE | EferFlags::LONG_MODE_ACTIVE).bits();
+        vcpu.set_sregs(&sregs)
+            .map_err(KvmError::with("KVM_SET_SREGS"))?;
+
+        let regs = kvm_regs {
+            rip: start.entry,
+            // `_start` is an ordinary function: it expects the stack as a call leaves it.
+            rsp: start.stack_top - 8,
+            rflags: 0x2,
+            rdi: start.index as u64,
+            ..Default::default()
+        };
+        vcpu.set_regs(&regs)
+            .map_err(KvmError::with("KVM_SET_REGS"))?;
+        vcpu.set_sync_valid_reg(SyncReg::Register);
+        vcpu.set_sync_valid_reg(SyncReg::SystemRegister);
+        Ok(())
+    }
+
+    /// CR3, as synced by KVM. An error if the guest left 64-bit mode with 4-level paging
+    /// (cleared CR0.PG, or runs with EFER.LMA clear or CR4.LA57 set), where the walker's format
+    /// would decode its addresses wrongly.
+    fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError> {
+        let sregs = &vcpu.sync_regs_mut().sregs;
+        let cr0 = Cr0Flags::from_bits_truncate(sregs.cr0);
+        let cr4 = Cr4Flags::from_bits_truncate(sregs.cr4);
+        let efer = EferFlags::from_bits_truncate(sregs.efer);
+        if !cr0.contains(Cr0Flags::PAGING) {
+            return Err(RootError::Unsupported(PagingMode::Off));
+        }
+        if !efer.contains(EferFlags::LONG_MODE_ACTIVE) {
+            return Err(RootError::Unsupported(PagingMode::Legacy));
+        }
+        if cr4.contains(Cr4Flags::L5_PAGING) {
+            return Err(RootError::Unsupported(PagingMode::FiveLevel));
+        }
+        Ok(GuestAddress(sregs.cr3))
+    }
+
+    /// `rdi`, as synced by KVM: where port I/O ucalls carry the record address.
+    fn record_register(vcpu: &mut VcpuFd) -> Option<u64> {
+        Some(vcpu.sync_regs_mut().regs.rdi)
+    }
+
+    fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {
+        Ok(vcpu.get_regs().map_err(KvmError::with("KVM_GET_REGS"))?.rip)
+    }
+}

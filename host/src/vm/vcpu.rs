@@ -1,0 +1,207 @@
+//! The run loop: a vCPU runs until its next ucall, and every other way it stops is typed.
+
+use super::arch::{Arch, Native, RootError, SystemStop};
+use super::watchdog::Watchdog;
+use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
+use crate::decode::{Exit, Transport, Ucall, decode};
+use crate::paging::GuestView;
+use kvm_ioctls::{VcpuExit, VcpuFd};
+use std::sync::Arc;
+use std::time::Duration;
+use vm_memory::{GuestAddress, GuestMemoryMmap};
+
+/// One vCPU of a [`Vm`](super::Vm), ready to run on any thread.
+#[derive(Debug)]
+pub struct Vcpu {
+    pub(super) index: usize,
+    pub(super) fd: VcpuFd,
+    pub(super) memory: Arc<GuestMemoryMmap>,
+    pub(super) format: Format,
+    pub(super) root: GuestAddress,
+    pub(super) table_root: TableRoot,
+    pub(super) transport: Transport,
+    pub(super) timeout: Duration,
+    pub(super) watchdog: Watchdog,
+    pub(super) finished: bool,
+}
+
+impl Vcpu {
+    /// The vCPU's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The vCPU's file descriptor, for anything this type does not offer.
+    pub fn fd(&mut self) -> &mut VcpuFd {
+        &mut self.fd
+    }
+
+    /// Runs the guest until its next ucall and returns it; any other exit, and a guest that makes
+    /// no ucall within the timeout, is an error. After DONE or ABORT the vCPU does not run again.
+    pub fn next_ucall(&mut self) -> Result<Ucall, RunError> {
+        let vcpu = self.index;
+        if self.finished {
+            return Err(RunError::Finished { vcpu });
+        }
+        let exit = self.next_access()?;
+        // Only port I/O asks for the register, and the builder offers it only where it exists.
+        let record = self.transport.record_address(&exit, || {
+            Native::record_register(&mut self.fd).unwrap_or_default()
+        })?;
+        let Some(record) = record else {
+            return Err(RunError::UnexpectedExit {
+                vcpu,
+                exit: ExitKind::Access(exit),
+            });
+        };
+        let root = match self.table_root {
+            TableRoot::Live => live_root(vcpu, &mut self.fd)?,
+            TableRoot::Built => self.root,
+        };
+        let ucall = decode(&GuestView::new(&*self.memory, &self.format, root), record)?;
+        self.finished = matches!(ucall, Ucall::Done | Ucall::Abort(_));
+        Ok(ucall)
+    }
+
+    /// Runs the guest until an MMIO or port I/O exit (a read gets zeros), under the watchdog.
+    fn next_access(&mut self) -> Result<Exit, RunError> {
+        let vcpu = self.index;
+        let _armed = self.watchdog.arm(self.timeout);
+        loop {
+            if self.watchdog.fired() {
+                return Err(RunError::Timeout {
+                    vcpu,
+                    after: self.timeout,
+                });
+            }
+            let mut kvm_exit = match self.fd.run() {
+                Ok(exit) => exit,
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+                Err(source) => {
+                    let source = KvmError {
+                        what: "KVM_RUN",
+                        source,
+                    };
+                    return Err(RunError::Kvm { vcpu, source });
+                }
+            };
+            if let VcpuExit::MmioRead(_, data) | VcpuExit::IoIn(_, data) = &mut kvm_exit {
+                data.fill(0);
+            }
+            if let Some(exit) = Exit::from_kvm(&kvm_exit) {
+                return Ok(exit);
+            }
+            return Err(match kvm_exit {
+                VcpuExit::Intr => continue,
+                VcpuExit::Hlt => RunError::Halted { vcpu },
+                VcpuExit::Shutdown => RunError::Shutdown {
+                    vcpu,
+                    reason: ShutdownReason::TripleFault,
+                },
+                VcpuExit::SystemEvent(kind, data) => {
+                    let data = data.to_vec();
+                    match Native::system_event(&mut self.fd, kind, &data) {
+                        SystemStop::Shutdown(reason) => RunError::Shutdown { vcpu, reason },
+                        SystemStop::Exception {
+                            syndrome,
+                            at,
+                            fault_address,
+                        } => RunError::GuestException {
+                            vcpu,
+                            syndrome,
+                            at,
+                            fault_address,
+                        },
+                    }
+                }
+                VcpuExit::FailEntry(reason, _) => RunError::FailEntry { vcpu, reason },
+                VcpuExit::InternalError => {
+                    internal_error(vcpu, &mut self.fd, &self.memory, &self.format, self.root)
+                }
+                _ => RunError::UnexpectedExit {
+                    vcpu,
+                    exit: ExitKind::Other {
+                        reason: self.fd.get_kvm_run().exit_reason,
+                    },
+                },
+            });
+        }
+    }
+}
+
+/// The root of the tables vCPU `vcpu` runs with now.
+fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, RunError> {
+    Native::page_table_root(fd).map_err(|e| match e {
+        RootError::Kvm(source) => RunError::Kvm { vcpu, source },
+        RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
+    })
+}
+
+/// KVM's internal-error report for vCPU `vcpu`, with where the guest was (read through the
+/// live tables when the mode allows a walk, else the `built` ones: a report, best effort).
+fn internal_error(
+    vcpu: usize,
+    fd: &mut VcpuFd,
+    memory: &GuestMemoryMmap,
+    format: &Format,
+    built: GuestAddress,
+) -> RunError {
+    // SAFETY: KVM filled the `internal` member of the exit union for this exit.
+    let internal = unsafe { fd.get_kvm_run().__bindgen_anon_1.internal };
+    let words = (internal.ndata as usize).min(internal.data.len());
+    let pc = Native::program_counter(fd).ok();
+    let root = live_root(vcpu, fd).unwrap_or(built);
+    let guest = GuestView::new(memory, format, root);
+    let mut instruction = vec![0; <Native as Arch>::MAX_INSTRUCTION_LEN];
+    if pc.is_none_or(|pc| guest.read(pc, &mut instruction).is_err()) {
+        instruction.clear();
+    }
+    RunError::InternalError {
+        vcpu,
+        suberror: internal.suberror,
+        data: internal.data[..words].to_vec(),
+        position: Position { pc, instruction },
+    }
+}
+
+/// Finishes an exit that KVM completes on the next `KVM_RUN` (the data of an `in` or MMIO read)
+/// without running the guest further, so that registers read next (say with `KVM_GET_REGS`)
+/// show the instruction as completed, as the seed's `vcpu_run_complete_io` does. The ucall run
+/// loop never needs it: it resumes with `KVM_RUN` anyway. Offered for VMMs that inspect a vCPU
+/// between exits.
+pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), KvmError> {
+    vcpu.set_kvm_immediate_exit(1);
+    let result = vcpu.run().map(drop);
+    vcpu.set_kvm_immediate_exit(0);
+    match result {
+        Err(e) if e.errno() == libc::EINTR => Ok(()),
+        Ok(()) => Ok(()),
+        Err(source) => Err(KvmError {
+            what: "KVM_RUN (complete pending I/O)",
+            source,
+        }),
+    }
+}
+
+/// Runs a single-vCPU guest to DONE or ABORT, handing each ucall to `on_ucall`, and returns the
+/// last one.
+///
+/// ```no_run
+/// use ucall_host::vm::{run_to_end, VmBuilder};
+/// use ucall_host::Ucall;
+///
+/// let elf = std::fs::read("target/guests/x86_64/demo")?;
+/// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
+/// let last = run_to_end(&mut vcpu, |ucall| println!("{ucall}"))?;
+/// assert_eq!(last, Ucall::Done);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_to_end(vcpu: &mut Vcpu, mut on_ucall: impl FnMut(&Ucall)) -> Result<Ucall, RunError> {
+    loop {
+        let ucall = vcpu.next_ucall()?;
+        on_ucall(&ucall);
+        if matches!(ucall, Ucall::Done | Ucall::Abort(_)) {
+            return Ok(ucall);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! What a run prints and writes: the machine, the table, the JSON.
+
+use crate::ROUNDS;
+use crate::figure::Figure;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+/// The machine, as far as the figures depend on it.
+pub(crate) fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let kvm = if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        "kvm_pvm (software hypervisor)"
+    } else if std::path::Path::new("/sys/module/kvm_intel").exists() {
+        "kvm_intel"
+    } else if std::path::Path::new("/sys/module/kvm_amd").exists() {
+        "kvm_amd"
+    } else {
+        "unknown KVM"
+    };
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    format!("{kvm}, {cores} cores, {cpu}, Linux {kernel}")
+}
+
+fn human(value: f64, unit: &str) -> String {
+    match unit {
+        "ns" if value >= 1e6 => format!("{:.2} ms", value / 1e6),
+        "ns" if value >= 1e3 => format!("{:.2} us", value / 1e3),
+        "ns" => format!("{value:.1} ns"),
+        "ratio" => format!("{value:.2}x"),
+        "ucalls/s" => format!("{value:.0}/s"),
+        _ => format!("{value:.2}"),
+    }
+}
+
+pub(crate) fn table(figures: &[Figure], machine: &str) -> String {
+    let mut out = format!(
+        "ucall benchmarks on {machine}\n{ROUNDS} interleaved rounds; median, then min and max\n\n"
+    );
+    let _ = writeln!(
+        out,
+        "{:<52} {:>11} {:>11} {:>11}",
+        "figure", "median", "min", "max"
+    );
+    for figure in figures {
+        let _ = writeln!(
+            out,
+            "{:<52} {:>11} {:>11} {:>11}",
+            figure.name,
+            human(figure.median(), figure.unit),
+            human(figure.min(), figure.unit),
+            human(figure.max(), figure.unit),
+        );
+    }
+    out
+}
+
+/// The figures as JSON: the machine, the rounds, and each figure's name, unit, median, min, max
+/// and number of rounds.
+pub(crate) fn json(figures: &[Figure], machine: &str) -> String {
+    let figures: Vec<Value> = figures
+        .iter()
+        .map(|figure| {
+            json!({
+                "name": figure.name,
+                "unit": figure.unit,
+                "median": figure.median(),
+                "min": figure.min(),
+                "max": figure.max(),
+                "rounds": figure.samples.len(),
+            })
+        })
+        .collect();
+    let report = json!({ "machine": machine, "rounds": ROUNDS, "figures": figures });
+    // A Value of strings and numbers always serialises.
+    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+}
