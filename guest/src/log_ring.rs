@@ -131,6 +131,16 @@ impl<const N: usize> LogRing<N> {
     }
 }
 
+impl<const N: usize> fmt::Debug for LogRing<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogRing")
+            .field("capacity", &N)
+            .field("head", &self.header.head.load(Ordering::Relaxed))
+            .field("tail", &self.header.tail.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl<const N: usize> Default for LogRing<N> {
     fn default() -> Self {
         Self::new()

@@ -53,6 +53,7 @@
 
 pub mod decode;
 mod error;
+pub mod log_ring;
 pub mod paging;
 pub mod probe;
 pub mod vm;
