@@ -22,7 +22,7 @@
 //! The ring's address is published as a physical address: it must be identity-mapped, as a
 //! `ucall-guest` program is. Several vCPUs may log into the one ring: a lock serialises them.
 
-use crate::{Record, STRING_MAX_LEN, TextBuffer, printf, send};
+use crate::{Record, printf, send};
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::ptr;
@@ -152,6 +152,11 @@ impl<const N: usize> Default for LogRing<N> {
 /// length) is truncated at a character boundary, as [`printf`] truncates.
 /// [`guest_log!`](crate::guest_log) is the usual way to call it.
 ///
+/// The text is formatted straight into the ring, with no buffer in between: on an emulating
+/// hypervisor every guest instruction counts, and a line then costs its formatting and little
+/// more. If the ring fills up in the middle of a line, the guest sends LOG_FLUSH; the host drains
+/// the lines before this one, and the line goes on.
+///
 /// ```no_run
 /// ucall_guest::log_ring::log(format_args!("stage {}", 3));
 /// ```
@@ -160,17 +165,11 @@ pub fn log(args: fmt::Arguments<'_>) {
     if ring.is_null() {
         return printf(args);
     }
-    let mut text = TextBuffer::<STRING_MAX_LEN>::new();
-    text.write_args(args);
     let capacity = ACTIVE_CAPACITY.load(Ordering::Relaxed);
     // SAFETY: ACTIVE holds only a pointer to a `&'static LogRing<N>` with N == capacity, set by
     // `install` before it was published (the acquire load above pairs with its release store).
     let ring = unsafe { Producer::new(ring, capacity) };
-    if !with_lock(|| ring.push(truncated(text.as_str(), ring.max_text_len()))) {
-        // The host drained nothing though the ring was full: keep the line rather than lose it.
-        // The host drains the ring before it handles this PRINTF, so the order stays.
-        printf(format_args!("{}", text.as_str()));
-    }
+    with_lock(|| ring.write_record(args));
 }
 
 /// The installed ring, seen through its header.
@@ -199,32 +198,54 @@ impl Producer {
         abi::LINE_MAX_LEN.min(self.capacity as usize - abi::LENGTH_LEN)
     }
 
-    /// Appends one record, flushing once if the ring is full; false if it stayed full.
-    fn push(&self, text: &str) -> bool {
-        let need = (abi::LENGTH_LEN + text.len()) as u32;
+    /// Bytes free after `head`: what the host has not yet consumed is taken.
+    fn free(&self, head: u32) -> usize {
+        // Acquire: the host's reads of the bytes it consumed are done before we overwrite them.
+        let used = head.wrapping_sub(self.header.tail.load(Ordering::Acquire));
+        self.capacity.saturating_sub(used) as usize
+    }
+
+    /// Asks the host to drain the ring.
+    fn flush(&self) {
+        send(&Record::with_cmd(abi::FLUSH_COMMAND, &[]));
+    }
+
+    /// Formats one record after `head` and publishes it. A host that drains nothing on a flush
+    /// breaks the protocol: the line is then cut to what fits, or dropped if not even its length
+    /// does.
+    fn write_record(&self, args: fmt::Arguments<'_>) {
         let head = self.header.head.load(Ordering::Relaxed);
         let mut flushed = false;
-        loop {
-            // Acquire: the host's reads of the bytes it consumed are done before we overwrite.
-            let tail = self.header.tail.load(Ordering::Acquire);
-            let used = head.wrapping_sub(tail);
-            if used <= self.capacity && self.capacity - used >= need {
-                break;
-            }
-            if flushed {
-                return false;
-            }
-            send(&Record::with_cmd(abi::FLUSH_COMMAND, &[]));
+        if self.free(head) < abi::LENGTH_LEN {
+            self.flush();
             flushed = true;
+            if self.free(head) < abi::LENGTH_LEN {
+                return;
+            }
         }
-        let length = (text.len() as u16).to_le_bytes();
-        self.put(head, &length);
-        self.put(head.wrapping_add(abi::LENGTH_LEN as u32), text.as_bytes());
+        let max_len = self.max_text_len();
+        let mut record = RecordWriter {
+            ring: self,
+            head,
+            len: 0,
+            max_len,
+            room: max_len.min(self.free(head) - abi::LENGTH_LEN),
+            flushed,
+            cut: false,
+        };
+        // `write_str` below never fails, so neither does this. A line without arguments skips
+        // the formatting machinery: fewer guest instructions.
+        let _ = match args.as_str() {
+            Some(text) => fmt::Write::write_str(&mut record, text),
+            None => fmt::write(&mut record, args),
+        };
+        let len = record.len;
+        self.put(head, &(len as u16).to_le_bytes());
         // Release: the host that sees the new head sees the record's bytes.
-        self.header
-            .head
-            .store(head.wrapping_add(need), Ordering::Release);
-        true
+        self.header.head.store(
+            head.wrapping_add((abi::LENGTH_LEN + len) as u32),
+            Ordering::Release,
+        );
     }
 
     /// Copies `bytes` into the data area from stream position `position`, wrapping.
@@ -236,8 +257,53 @@ impl Producer {
         // that only this producer writes, under the lock, and `bytes` is not in it.
         unsafe {
             ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(offset), first);
-            ptr::copy_nonoverlapping(bytes[first..].as_ptr(), self.data, bytes.len() - first);
+            if first < bytes.len() {
+                ptr::copy_nonoverlapping(bytes[first..].as_ptr(), self.data, bytes.len() - first);
+            }
         }
+    }
+}
+
+/// The text of a record being formatted into the ring, after its length at `head`.
+struct RecordWriter<'a> {
+    ring: &'a Producer,
+    head: u32,
+    /// Bytes of text so far.
+    len: usize,
+    max_len: usize,
+    /// Bytes of text that may still follow: within `max_len` and the free space.
+    room: usize,
+    /// Whether this record sent a flush already: another could not free more, since the host
+    /// drains only what is published.
+    flushed: bool,
+    /// Whether text was cut: what comes after is dropped, so the line is a prefix of the text.
+    cut: bool,
+}
+
+impl fmt::Write for RecordWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cut {
+            return Ok(());
+        }
+        // Flush only when the free space is what limits the piece, not the line's length.
+        if s.len() > self.room && self.room < self.max_len - self.len && !self.flushed {
+            self.ring.flush();
+            self.flushed = true;
+            let taken = abi::LENGTH_LEN + self.len;
+            self.room =
+                (self.max_len - self.len).min(self.ring.free(self.head).saturating_sub(taken));
+        }
+        let piece = if s.len() <= self.room {
+            s
+        } else {
+            self.cut = true;
+            truncated(s, self.room)
+        };
+        let at = self.head.wrapping_add((abi::LENGTH_LEN + self.len) as u32);
+        self.ring.put(at, piece.as_bytes());
+        self.len += piece.len();
+        self.room -= piece.len();
+        Ok(())
     }
 }
 
@@ -282,7 +348,7 @@ mod tests {
     #[test]
     fn a_record_is_its_length_then_its_text() {
         static RING: LogRing<16> = LogRing::new();
-        assert!(producer(&RING).push("hey"));
+        producer(&RING).write_record(format_args!("hey"));
         assert_eq!(&data(&RING)[..5], &[3, 0, b'h', b'e', b'y']);
         assert_eq!(RING.header.head.load(Ordering::Relaxed), 5);
     }
@@ -292,10 +358,29 @@ mod tests {
         static RING: LogRing<16> = LogRing::new();
         RING.header.head.store(14, Ordering::Relaxed);
         RING.header.tail.store(14, Ordering::Relaxed);
-        assert!(producer(&RING).push("abcd"));
+        producer(&RING).write_record(format_args!("ab{}", "cd"));
         let data = data(&RING);
         assert_eq!((&data[14..], &data[..4]), (&[4, 0][..], &b"abcd"[..]));
         assert_eq!(RING.header.head.load(Ordering::Relaxed), 20);
+    }
+
+    #[test]
+    fn text_beyond_the_free_space_is_cut_and_what_follows_dropped() {
+        static RING: LogRing<16> = LogRing::new();
+        let ring = producer(&RING);
+        // As after a flush that freed nothing more: 14 bytes of room for text.
+        let mut record = RecordWriter {
+            ring: &ring,
+            head: 0,
+            len: 0,
+            max_len: ring.max_text_len(),
+            room: 14,
+            flushed: true,
+            cut: false,
+        };
+        let _ = fmt::write(&mut record, format_args!("{}{}", "abcdefghijklmé", "z"));
+        assert_eq!((record.len, record.cut), (13, true));
+        assert_eq!(&data(&RING)[2..15], b"abcdefghijklm");
     }
 
     #[test]
