@@ -48,11 +48,13 @@
 //! # Protocol
 //!
 //! Guest (the only producer; a guest with several vCPUs serialises them itself):
-//! 1. Reads `tail` (acquire). If `capacity - (head - tail)` is smaller than the record, it
-//!    sends [`FLUSH_COMMAND`] and reads `tail` again; the host drained the ring before resuming
-//!    it.
-//! 2. Writes the record's bytes from offset `head % capacity`, wrapping.
-//! 3. Stores `head + 2 + len` to `head` with release semantics (on aarch64 `stlr`; on x86_64 a
+//! 1. Writes the record's bytes from offset `head % capacity` on, wrapping, within the free space
+//!    `capacity - (head - tail)` (reading `tail` with acquire semantics). When the free space
+//!    runs out before the record is complete, it sends [`FLUSH_COMMAND`]: the host drains the
+//!    ring up to `head` before it resumes the guest (the record in progress lies after `head`,
+//!    so the host neither reads nor frees it), and the guest goes on with the room that freed.
+//!    If a flush frees nothing (a host that breaks the protocol), the line is cut to what fits.
+//! 2. Stores `head + 2 + len` to `head` with release semantics (on aarch64 `stlr`; on x86_64 a
 //!    plain store after the others), so the host that sees the new `head` sees the bytes.
 //!
 //! Host (the only consumer; a host that drains from several threads serialises them):

@@ -12,7 +12,8 @@
 //!
 //! static LOG: LogRing<4096> = LogRing::new();
 //!
-//! let in_ring = LOG.install(); // false: the host does not drain rings, lines go by PRINTF
+//! // False when the host does not drain rings: guest_log! then sends PRINTF ucalls.
+//! let in_ring = LOG.install();
 //! for i in 0..100 {
 //!     guest_log!("step {i}");
 //! }
