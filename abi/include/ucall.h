@@ -69,6 +69,19 @@
 #define UCALL_MMIO_ACCESS_LEN  8                      /* bytes: the record's address */
 #define UCALL_MMIO_ADDR_SYMBOL "ucall_exit_mmio_addr" /* the global the host publishes in */
 
+/* The opt-in log ring: see ucall-abi's log_ring module for the protocol. */
+#define UCALL_LOG_FLUSH               6                        /* command: the ring is full, drain it */
+#define UCALL_LOG_RING_ENABLED_SYMBOL "ucall_log_ring_enabled" /* the host writes UCALL_LOG_RING_ENABLED */
+#define UCALL_LOG_RING_ENABLED        1                        /* the host drains log rings */
+#define UCALL_LOG_RING_ADDRESS_SYMBOL "ucall_log_ring"         /* the guest writes its ring's physical address */
+#define UCALL_LOG_RING_MAGIC          0x474f4c55               /* "ULOG" */
+#define UCALL_LOG_RING_VERSION        1
+#define UCALL_LOG_RING_MIN_CAPACITY   16                       /* bytes, a power of two */
+#define UCALL_LOG_RING_MAX_CAPACITY   0x100000                 /* bytes, a power of two */
+#define UCALL_LOG_RING_HEADER_SIZE    24                       /* bytes; the data area follows */
+#define UCALL_LOG_RING_LENGTH_LEN     2                        /* bytes of a record's little-endian length */
+#define UCALL_LOG_RING_LINE_MAX_LEN   1023                     /* bytes of a record's text */
+
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
@@ -81,6 +94,20 @@ _Static_assert(sizeof(struct ucall) == UCALL_RECORD_SIZE, "the record's size");
 _Static_assert(_Alignof(struct ucall) == 8, "the record's alignment");
 _Static_assert(__builtin_offsetof(struct ucall, cmd) == 0, "where cmd is");
 _Static_assert(__builtin_offsetof(struct ucall, args) == UCALL_ARGS_OFFSET, "where args are");
+
+/* A log ring's header; the data area of `capacity` bytes follows it. */
+struct ucall_log_ring {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t capacity;
+	uint32_t head; /* written by the guest only, with release semantics */
+	uint32_t tail; /* written by the host only */
+	uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct ucall_log_ring) == UCALL_LOG_RING_HEADER_SIZE, "the ring header's size");
+_Static_assert(__builtin_offsetof(struct ucall_log_ring, head) == 12, "where head is");
+_Static_assert(__builtin_offsetof(struct ucall_log_ring, tail) == 16, "where tail is");
 
 /* The MMIO address the host publishes, or 0; the guest defines it. */
 extern uint64_t ucall_exit_mmio_addr;

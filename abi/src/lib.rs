@@ -32,7 +32,8 @@
 //! | 3      | [`Command::Done`]  | none                                                        |
 //! | 4      | [`Command::Printf`]| `args[0]` text string ([`printf`])                          |
 //! | 5      | [`Command::Unhandled`] | `args[0]` vector, `args[1]` instruction address, `args[2]` error code or syndrome, `args[3]` fault address ([`unhandled`], per architecture) |
-//! | 6 to 0xff | reserved        | the protocol's future commands; a host reports them as unknown |
+//! | 6      | LOG_FLUSH ([`log_ring::FLUSH_COMMAND`]) | none; the guest's log ring is full: drain it ([`log_ring`]). Not a [`Command`] yet: a host that does not drain log rings reports it as unknown, and a guest sends it only to a host that said it drains them |
+//! | 7 to 0xff | reserved        | the protocol's future commands; a host reports them as unknown |
 //! | [`FIRST_USER_COMMAND`] (0x100) to [`LAST_USER_COMMAND`] (0xffff) | user commands | six values, meaning agreed between the guest program and its host |
 //! | 0x10000 and up | none | never a command; a host reports them as unknown |
 //!
@@ -121,6 +122,12 @@
 //! definitions and fails when the committed file differs (`UCALL_BLESS=1 cargo test -p ucall-abi
 //! --test c_header` rewrites it).
 //!
+//! # Log ring
+//!
+//! A guest may also log lines into a ring in its memory that the host drains at every exit,
+//! instead of one PRINTF exit per line; it is opt-in on both sides. [`log_ring`] describes the
+//! ring, the two globals through which guest and host find each other, and the protocol.
+//!
 //! # Against the Linux KVM selftests
 //!
 //! The wire format is the selftests' of the Linux 5.10 era (the seed this project was specified
@@ -158,6 +165,7 @@
 #![deny(missing_docs)]
 
 mod command;
+pub mod log_ring;
 mod record;
 
 pub use command::{

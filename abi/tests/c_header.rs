@@ -2,10 +2,11 @@
 //! the crate's constants and fails when the committed file differs, so the two cannot drift.
 //! `UCALL_BLESS=1 cargo test -p ucall-abi --test c_header` rewrites the file instead.
 
+use log_ring::RingHeader;
 use std::path::PathBuf;
 use ucall_abi::{
     Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, MAX_ARGS, MMIO_ADDR_SYMBOL, PIO_PORT, Record,
-    STRING_MAX_LEN, abort, access, printf, unhandled,
+    STRING_MAX_LEN, abort, access, log_ring, printf, unhandled,
 };
 
 /// What each command is for, as the header's comment says it. A new command fails to compile
@@ -167,6 +168,64 @@ fn render() -> String {
         ],
     );
 
+    section(
+        &mut h,
+        "The opt-in log ring: see ucall-abi's log_ring module for the protocol.",
+        &[
+            define(
+                "UCALL_LOG_FLUSH",
+                log_ring::FLUSH_COMMAND,
+                "command: the ring is full, drain it",
+            ),
+            define(
+                "UCALL_LOG_RING_ENABLED_SYMBOL",
+                format!("\"{}\"", log_ring::ENABLED_SYMBOL),
+                "the host writes UCALL_LOG_RING_ENABLED",
+            ),
+            define(
+                "UCALL_LOG_RING_ENABLED",
+                log_ring::ENABLED,
+                "the host drains log rings",
+            ),
+            define(
+                "UCALL_LOG_RING_ADDRESS_SYMBOL",
+                format!("\"{}\"", log_ring::ADDRESS_SYMBOL),
+                "the guest writes its ring's physical address",
+            ),
+            define(
+                "UCALL_LOG_RING_MAGIC",
+                format!("{:#x}", log_ring::MAGIC),
+                "\"ULOG\"",
+            ),
+            define("UCALL_LOG_RING_VERSION", log_ring::VERSION, ""),
+            define(
+                "UCALL_LOG_RING_MIN_CAPACITY",
+                log_ring::MIN_CAPACITY,
+                "bytes, a power of two",
+            ),
+            define(
+                "UCALL_LOG_RING_MAX_CAPACITY",
+                format!("{:#x}", log_ring::MAX_CAPACITY),
+                "bytes, a power of two",
+            ),
+            define(
+                "UCALL_LOG_RING_HEADER_SIZE",
+                RingHeader::SIZE,
+                "bytes; the data area follows",
+            ),
+            define(
+                "UCALL_LOG_RING_LENGTH_LEN",
+                log_ring::LENGTH_LEN,
+                "bytes of a record's little-endian length",
+            ),
+            define(
+                "UCALL_LOG_RING_LINE_MAX_LEN",
+                log_ring::LINE_MAX_LEN,
+                "bytes of a record's text",
+            ),
+        ],
+    );
+
     h += "\n#ifndef __ASSEMBLER__\n#include <stdint.h>\n\n";
     h += "struct ucall {\n\tuint64_t cmd;\n\tuint64_t args[UCALL_MAX_ARGS];\n};\n\n";
     for (check, what) in [
@@ -179,6 +238,32 @@ fn render() -> String {
         (
             "__builtin_offsetof(struct ucall, args) == UCALL_ARGS_OFFSET",
             "where args are",
+        ),
+    ] {
+        h += &format!("_Static_assert({check}, \"{what}\");\n");
+    }
+    h += "\n/* A log ring's header; the data area of `capacity` bytes follows it. */\n";
+    h += "struct ucall_log_ring {\n\tuint32_t magic;\n\tuint32_t version;\n\tuint32_t capacity;\n";
+    h += "\tuint32_t head; /* written by the guest only, with release semantics */\n";
+    h += "\tuint32_t tail; /* written by the host only */\n\tuint32_t reserved;\n};\n\n";
+    for (check, what) in [
+        (
+            "sizeof(struct ucall_log_ring) == UCALL_LOG_RING_HEADER_SIZE".to_string(),
+            "the ring header's size",
+        ),
+        (
+            format!(
+                "__builtin_offsetof(struct ucall_log_ring, head) == {}",
+                RingHeader::HEAD_OFFSET
+            ),
+            "where head is",
+        ),
+        (
+            format!(
+                "__builtin_offsetof(struct ucall_log_ring, tail) == {}",
+                RingHeader::TAIL_OFFSET
+            ),
+            "where tail is",
         ),
     ] {
         h += &format!("_Static_assert({check}, \"{what}\");\n");

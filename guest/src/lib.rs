@@ -54,6 +54,12 @@
 //! not answer, they come back as sent). Commands from [`FIRST_USER_COMMAND`] to
 //! [`LAST_USER_COMMAND`] are the program's own, agreed with its host.
 //!
+//! # Logging without an exit per line
+//!
+//! [`guest_log!`] is [`guest_printf!`] through the opt-in [`log_ring`]: once the program has
+//! installed a ring and the host drains rings, lines go into guest memory and the host reads
+//! them at the guest's next exit, so many lines cost one exit. Otherwise it sends PRINTF.
+//!
 //! # Transports
 //!
 //! On x86_64 a ucall uses MMIO when the host has published an address in
@@ -72,6 +78,7 @@
 
 mod arch;
 pub use arch::transport;
+pub mod log_ring;
 mod macros;
 mod text;
 

@@ -12,6 +12,19 @@ macro_rules! guest_printf {
     };
 }
 
+/// Logs formatted text through the installed log ring, or as PRINTF without one; see
+/// [`log_ring::log`](crate::log_ring::log).
+///
+/// ```no_run
+/// ucall_guest::guest_log!("{} + {} = {}", 1, 2, 1 + 2);
+/// ```
+#[macro_export]
+macro_rules! guest_log {
+    ($($arg:tt)*) => {
+        $crate::log_ring::log(::core::format_args!($($arg)*))
+    };
+}
+
 /// Reports an ABORT to the host, with this file and line, unless the condition holds.
 ///
 /// The message is `Failed guest assert: <condition>`, or the given format.

@@ -57,6 +57,7 @@
 
 pub mod decode;
 mod error;
+pub mod log_ring;
 pub mod paging;
 pub mod probe;
 pub mod vm;
