@@ -2,8 +2,9 @@
 //! package, a VMM of its own serves ucalls with the host crate's pieces, and a guest crate of
 //! another project runs under `cargo run` with `ucall-run` as its runner.
 
+use crate::in_qemu;
+use crate::qemu::Machine;
 use crate::shell::{Run, cargo, workspace_root};
-use crate::{in_qemu, qemu};
 use std::path::Path;
 use std::process::Command;
 
@@ -256,7 +257,7 @@ pub fn external_guest_on_arm64() -> Result<(), String> {
         .run()?;
     let elf = target_dir.join(target).join("debug/external-guest");
     let outputs = in_qemu::runner_outputs(
-        qemu::Machine::Aarch64Vhe,
+        Machine::Aarch64Vhe,
         &elf,
         &[("ucall-run", &[]), ("ucall-run-json", &["--json"])],
     )?;

@@ -1,112 +1,51 @@
 //! Building the bare-metal guests: the Rust test and demo guests, and the C guests (one in the
 //! seed's conventions, one built against `abi/include/ucall.h`).
 
+use crate::arch::Arch;
+use crate::install::{self, DebianPackage};
 use crate::shell::{Run, cargo, workspace_root};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// A guest architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    X86_64,
-    Aarch64,
-}
-
-impl Arch {
-    /// The bare-metal Rust target.
-    pub fn target(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-unknown-none",
-            Arch::Aarch64 => "aarch64-unknown-none",
-        }
-    }
-
-    /// The name of the architecture, as in `target/guests/<name>/` and `std::env::consts::ARCH`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-
-    /// Whether the guest `name` exists for this architecture: the benchmark guests
-    /// (`bench_*`) measure x86_64 exits with x86_64 instructions, and the benchmarks run on
-    /// x86_64 only.
-    fn has_guest(self, name: &str) -> bool {
-        match self {
-            Arch::X86_64 => true,
-            Arch::Aarch64 => !name.starts_with("bench_"),
-        }
-    }
-
-    /// The C compiler for bare-metal guests, the Debian package that has it, and the flags
-    /// that only this architecture takes.
-    fn c_compiler(self) -> (&'static str, &'static str, &'static [&'static str]) {
-        match self {
-            // The kernel's rules for code without SSE state and a red zone.
-            Arch::X86_64 => ("cc", "gcc", &["-mno-red-zone", "-mgeneral-regs-only"]),
-            // A Linux cross compiler serves: -ffreestanding -nostdlib uses none of its libc.
-            Arch::Aarch64 => (
-                "aarch64-linux-gnu-gcc",
-                "gcc-aarch64-linux-gnu",
-                &["-mgeneral-regs-only", "-Wl,--no-warn-rwx-segments"],
-            ),
-        }
+/// Whether the guest `name` exists for `arch`: the benchmark guests (`bench_*`) measure
+/// x86_64 exits with x86_64 instructions, and the benchmarks run on x86_64 only.
+fn has_guest(arch: Arch, name: &str) -> bool {
+    match arch {
+        Arch::X86_64 => true,
+        Arch::Aarch64 | Arch::Riscv64 => !name.starts_with("bench_"),
     }
 }
 
-/// Installs Debian `package` with apt-get if `program` is not on the PATH.
-pub fn ensure_program(program: &str, package: &str) -> Result<(), String> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
-    if found {
-        return Ok(());
+/// The C compiler for bare-metal guests of `arch`, the Debian package that has it, and the
+/// flags that only this architecture takes.
+fn c_compiler(arch: Arch) -> (&'static str, &'static str, &'static [&'static str]) {
+    match arch {
+        // The kernel's rules for code without SSE state and a red zone.
+        Arch::X86_64 => ("cc", "gcc", &["-mno-red-zone", "-mgeneral-regs-only"]),
+        // A Linux cross compiler serves: -ffreestanding -nostdlib uses none of its libc.
+        Arch::Aarch64 => (
+            "aarch64-linux-gnu-gcc",
+            "gcc-aarch64-linux-gnu",
+            &["-mgeneral-regs-only", "-Wl,--no-warn-rwx-segments"],
+        ),
+        // No floating point (as -mgeneral-regs-only elsewhere); code that runs at any address.
+        Arch::Riscv64 => (
+            "riscv64-linux-gnu-gcc",
+            "gcc-riscv64-linux-gnu",
+            &[
+                "-march=rv64imac_zicsr",
+                "-mabi=lp64",
+                "-mcmodel=medany",
+                "-Wl,--no-warn-rwx-segments",
+            ],
+        ),
     }
-    eprintln!("    installing {package} (for {program}) with apt-get");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", package])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .run()
-    };
-    install().or_else(|_| {
-        Command::new("apt-get").arg("update").run()?;
-        install()
-    })
-}
-
-/// Installs a rustup target if it is missing.
-pub fn ensure_target(target: &str) -> Result<(), String> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output_text()?;
-    if installed.lines().any(|line| line.trim() == target) {
-        return Ok(());
-    }
-    eprintln!("    installing the Rust target {target}");
-    Command::new("rustup").args(["target", "add", target]).run()
-}
-
-/// Installs the rustup components that the checks use (rustfmt, clippy) if they are missing.
-pub fn ensure_components() -> Result<(), String> {
-    let installed = Command::new("rustup")
-        .args(["component", "list", "--installed"])
-        .output_text()?;
-    for component in ["rustfmt", "clippy"] {
-        if !installed.lines().any(|line| line.starts_with(component)) {
-            eprintln!("    installing the Rust component {component}");
-            Command::new("rustup")
-                .args(["component", "add", component])
-                .run()?;
-        }
-    }
-    Ok(())
 }
 
 /// Builds every guest for `arch` and returns the folder that holds them, one ELF per guest
 /// named after it (`target/guests/<arch>/`).
 pub fn build(arch: Arch) -> Result<PathBuf, String> {
-    ensure_target(arch.target())?;
+    install::ensure_targets(&[arch.guest_target()])?;
     let root = workspace_root();
     let target_dir = root.join("target/guests/build");
     let out = root.join("target/guests").join(arch.name());
@@ -117,14 +56,20 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
     let mut names: Vec<String> = entries
         .flatten()
         .filter_map(|entry| Some(entry.path().file_stem()?.to_str()?.to_string()))
-        .filter(|name| arch.has_guest(name))
+        .filter(|name| has_guest(arch, name))
         .collect();
     names.sort();
 
     // Static relocation and the guest crate's linker script: loaded at its link address.
     let mut build = cargo();
     build
-        .args(["build", "--quiet", "--release", "--target", arch.target()])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            arch.guest_target(),
+        ])
         .arg("--manifest-path")
         .arg(root.join("tests/guests/Cargo.toml"))
         .arg("--target-dir")
@@ -139,7 +84,7 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
         build.args(["--bin", name]);
     }
     build.run()?;
-    let built = target_dir.join(arch.target()).join("release");
+    let built = target_dir.join(arch.guest_target()).join("release");
     for name in &names {
         std::fs::copy(built.join(name), out.join(name))
             .map_err(|e| format!("cannot copy guest {name}: {e}"))?;
@@ -159,8 +104,8 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
     let include = root.join("abi/include");
     let sources = std::fs::read_dir(root.join("tests/guests/c"))
         .map_err(|e| format!("cannot list the C guests: {e}"))?;
-    let (compiler, package, arch_flags) = arch.c_compiler();
-    ensure_program(compiler, package)?;
+    let (compiler, package, arch_flags) = c_compiler(arch);
+    install::ensure_packages(&[DebianPackage::program(compiler, package)])?;
     for source in sources.flatten().map(|entry| entry.path()) {
         if source.extension().is_none_or(|extension| extension != "c") {
             continue;
