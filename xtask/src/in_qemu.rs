@@ -12,7 +12,7 @@ use crate::qemu::{self, BootOptions, Initramfs, Machine};
 use crate::shell::{describe, workspace_root};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use ucall_init_protocol::{Command as InitCommand, Config as InitConfig, Module, Outcome};
+use ucall_init_protocol::{Command as InitCommand, Config as InitConfig, Marker, Module, Outcome};
 
 /// Where guests are in the VM; the tests find them through `UCALL_GUEST_DIR`.
 const GUEST_DIR: &str = "/guests";
@@ -221,21 +221,23 @@ pub fn test_suite(
     Ok(())
 }
 
-/// What a runner boot needs: the prepared VM parts, the static `ucall-run`, and the guest staged
-/// under its own name (which the runner prints) in `target/qemu/<folder>/`.
+/// What a runner boot needs: the prepared VM parts, the static `ucall-run`, the guest staged
+/// under its own name (which the runner prints) in `target/qemu/<folder>/`, and where the
+/// initramfs goes.
 struct StagedRunner {
     prepared: Prepared,
     runner: PathBuf,
     guest_dir: PathBuf,
     name: String,
+    initrd: PathBuf,
 }
 
 fn stage_runner(machine: Machine, elf: &Path, folder: &str) -> Result<StagedRunner, String> {
-    let vm = machine.arch();
-    let root = workspace_root();
-    let prepared = prepare(vm)?;
-    let runner = qemu::build_static("ucall-host", "ucall-run", "runner", vm)?;
-    let guest_dir = root.join("target/qemu").join(folder);
+    let arch = machine.arch();
+    let cache = workspace_root().join("target/qemu");
+    let prepared = prepare(arch)?;
+    let runner = qemu::build_static("ucall-host", "ucall-run", "runner", arch)?;
+    let guest_dir = cache.join(folder);
     let _ = std::fs::remove_dir_all(&guest_dir);
     let name = file_name(elf)?;
     std::fs::create_dir_all(&guest_dir)
@@ -246,42 +248,53 @@ fn stage_runner(machine: Machine, elf: &Path, folder: &str) -> Result<StagedRunn
         runner,
         guest_dir,
         name: name.to_string(),
+        initrd: cache.join(format!("{folder}-{arch}.cpio")),
     })
+}
+
+impl StagedRunner {
+    /// The runner as the command `run` (its own copy at `/bin/<run>`: one file per path in the
+    /// initramfs) with `args`, then the staged guest.
+    fn command(&self, run: &str, args: impl IntoIterator<Item = String>) -> (PathBuf, InitCommand) {
+        let mut args: Vec<String> = args.into_iter().collect();
+        args.push(format!("{GUEST_DIR}/{}", self.name));
+        let command = InitCommand {
+            name: run.into(),
+            exec: format!("/bin/{run}"),
+            args,
+            env: Vec::new(),
+        };
+        (self.runner.clone(), command)
+    }
+
+    /// Packs the initramfs with `commands`.
+    fn pack(&self, commands: &[(PathBuf, InitCommand)]) -> Result<(), String> {
+        pack(
+            &self.prepared,
+            Some(&self.guest_dir),
+            commands,
+            &self.initrd,
+        )
+    }
 }
 
 /// Runs the runner on `elf` in `machine`, printing what it prints; returns its exit status
 /// (2 when it did not finish).
 pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i32, String> {
-    let vm = machine.arch();
-    let root = workspace_root();
-    let StagedRunner {
-        prepared,
-        runner,
-        guest_dir,
-        name,
-    } = stage_runner(machine, elf, "run-guest")?;
-    let mut args = runner_args.to_vec();
-    args.push(format!("{GUEST_DIR}/{name}"));
-    let command = InitCommand {
-        name: "ucall-run".into(),
-        exec: "/bin/ucall-run".into(),
-        args,
-        env: Vec::new(),
-    };
-    let initrd = root.join(format!("target/qemu/run-{}.cpio", vm));
-    pack(&prepared, Some(&guest_dir), &[(runner, command)], &initrd)?;
-    let options = BootOptions::new(machine, &prepared.kernel.image, &initrd, BOOT_TIMEOUT);
+    let staged = stage_runner(machine, elf, "run-guest")?;
+    staged.pack(&[staged.command("ucall-run", runner_args.iter().cloned())])?;
+    let kernel = &staged.prepared.kernel.image;
+    let options = BootOptions::new(machine, kernel, &staged.initrd, BOOT_TIMEOUT);
     eprintln!("    booting {machine}");
     // Only the runner's own lines: between its BEGIN and END markers.
     let mut inside = false;
     let report = qemu::run(&options, &["ucall-run"], &mut |line: &str| {
-        if line.contains("UCALL-INIT: BEGIN") {
-            inside = true;
-        } else if line.contains("UCALL-INIT: END") {
-            inside = false;
-        } else if inside && !line.trim_end().is_empty() {
+        match Marker::find(line) {
+            Some((_, Marker::Begin(_))) => inside = true,
+            Some((_, Marker::End { .. })) => inside = false,
             // (/init starts each marker on a new line, which leaves a blank one behind.)
-            println!("{}", line.trim_end());
+            _ if inside && !line.trim_end().is_empty() => println!("{}", line.trim_end()),
+            _ => {}
         }
     })?;
     match report.commands.first().map(|c| &c.outcome) {
@@ -301,33 +314,20 @@ pub fn runner_outputs(
     elf: &Path,
     runs: &[(&str, &[&str])],
 ) -> Result<Vec<(i32, String)>, String> {
-    let vm = machine.arch();
-    let root = workspace_root();
-    let StagedRunner {
-        prepared,
-        runner,
-        guest_dir,
-        name,
-    } = stage_runner(machine, elf, "runner-guest")?;
-    let commands: Vec<(PathBuf, InitCommand)> = runs
+    let staged = stage_runner(machine, elf, "runner-guest")?;
+    let commands: Vec<_> = runs
         .iter()
-        .map(|(run, args)| {
-            let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            args.push(format!("{GUEST_DIR}/{name}"));
-            let command = InitCommand {
-                name: (*run).into(),
-                // Each run its own copy: one file per path in the initramfs.
-                exec: format!("/bin/{run}"),
-                args,
-                env: Vec::new(),
-            };
-            (runner.clone(), command)
-        })
+        .map(|(run, args)| staged.command(run, args.iter().map(|a| a.to_string())))
         .collect();
-    let initrd = root.join(format!("target/qemu/runner-{vm}.cpio"));
-    pack(&prepared, Some(&guest_dir), &commands, &initrd)?;
+    staged.pack(&commands)?;
     let names: Vec<&str> = runs.iter().map(|(run, _)| *run).collect();
-    let report = boot(machine, &prepared.kernel.image, &initrd, &names, false)?;
+    let report = boot(
+        machine,
+        &staged.prepared.kernel.image,
+        &staged.initrd,
+        &names,
+        false,
+    )?;
     names
         .iter()
         .map(|run| {

@@ -16,7 +16,7 @@
 //! 1. [`crate::install::ensure_packages`] installs QEMU (from [`crate::arch::Arch`]'s list).
 //! 2. [`static_build`] builds `/init` (`xtask/qemu-init`) and the test binaries as static
 //!    executables for the VM's architecture.
-//! 3. [`kernel`] downloads and unpacks the Debian kernel once (cached in `target/qemu/`), with
+//! 3. [`kernel`](mod@kernel) downloads and unpacks the Debian kernel once (cached in `target/qemu/`), with
 //!    the kvm modules to load, through a private apt state ([`apt`]).
 //! 4. [`initramfs`] packs `/init`, the modules, the binaries and the `/init` config (the
 //!    `ucall-init-protocol` crate, shared with `/init`) into a newc cpio archive.
