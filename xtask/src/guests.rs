@@ -16,29 +16,43 @@ fn has_guest(arch: Arch, name: &str) -> bool {
     }
 }
 
-/// The C compiler for bare-metal guests of `arch`, the Debian package that has it, and the
-/// flags that only this architecture takes.
-fn c_compiler(arch: Arch) -> (&'static str, &'static str, &'static [&'static str]) {
+/// The C compiler for bare-metal guests of an architecture.
+struct CCompiler {
+    program: &'static str,
+    /// The Debian package that has it.
+    package: &'static str,
+    /// Flags that keep the code off the floating-point and vector registers, for every build:
+    /// the x86_64 CPL0 emulator here cannot run SSE, and the guests run without FP state.
+    no_fp: &'static [&'static str],
+    /// Further flags for the build with the guest crate's linker script.
+    scripted: &'static [&'static str],
+}
+
+/// The C compiler for bare-metal guests of `arch`. A Linux cross compiler serves: with
+/// `-ffreestanding -nostdlib` none of its libc is used.
+fn c_compiler(arch: Arch) -> CCompiler {
     match arch {
         // The kernel's rules for code without SSE state and a red zone.
-        Arch::X86_64 => ("cc", "gcc", &["-mno-red-zone", "-mgeneral-regs-only"]),
-        // A Linux cross compiler serves: -ffreestanding -nostdlib uses none of its libc.
-        Arch::Aarch64 => (
-            "aarch64-linux-gnu-gcc",
-            "gcc-aarch64-linux-gnu",
-            &["-mgeneral-regs-only", "-Wl,--no-warn-rwx-segments"],
-        ),
-        // No floating point (as -mgeneral-regs-only elsewhere); code that runs at any address.
-        Arch::Riscv64 => (
-            "riscv64-linux-gnu-gcc",
-            "gcc-riscv64-linux-gnu",
-            &[
-                "-march=rv64imac_zicsr",
-                "-mabi=lp64",
-                "-mcmodel=medany",
-                "-Wl,--no-warn-rwx-segments",
-            ],
-        ),
+        Arch::X86_64 => CCompiler {
+            program: "cc",
+            package: "gcc",
+            no_fp: &["-mgeneral-regs-only"],
+            scripted: &["-mno-red-zone"],
+        },
+        Arch::Aarch64 => CCompiler {
+            program: "aarch64-linux-gnu-gcc",
+            package: "gcc-aarch64-linux-gnu",
+            no_fp: &["-mgeneral-regs-only"],
+            scripted: &["-Wl,--no-warn-rwx-segments"],
+        },
+        // riscv has no -mgeneral-regs-only: an ISA and ABI without F and D instead. medany:
+        // the linker script's address (0x8020_0000) is out of the default model's reach.
+        Arch::Riscv64 => CCompiler {
+            program: "riscv64-linux-gnu-gcc",
+            package: "gcc-riscv64-linux-gnu",
+            no_fp: &["-march=rv64imac_zicsr", "-mabi=lp64"],
+            scripted: &["-mcmodel=medany", "-Wl,--no-warn-rwx-segments"],
+        },
     }
 }
 
@@ -96,16 +110,16 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
 /// Builds each C guest (`tests/guests/c/*.c`, which may include `ucall.h` from `abi/include/`)
 /// twice with the C compiler, freestanding: as `<name>`, linked with the guest crate's linker
 /// script like the Rust guests, and as `<name>_default_link`, with only the flags a freestanding
-/// static program needs, so at the compiler's own link address (0x400000 with gcc, on both
-/// architectures).
+/// static program needs, so at the compiler's own link address (0x400000 with gcc on x86_64
+/// and aarch64, 0x10000 on riscv64).
 fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
     let root = workspace_root();
     let script = root.join(format!("guest/link/{}.ld", arch.name()));
     let include = root.join("abi/include");
     let sources = std::fs::read_dir(root.join("tests/guests/c"))
         .map_err(|e| format!("cannot list the C guests: {e}"))?;
-    let (compiler, package, arch_flags) = c_compiler(arch);
-    install::ensure_packages(&[DebianPackage::program(compiler, package)])?;
+    let compiler = c_compiler(arch);
+    install::ensure_packages(&[DebianPackage::program(compiler.program, compiler.package)])?;
     for source in sources.flatten().map(|entry| entry.path()) {
         if source.extension().is_none_or(|extension| extension != "c") {
             continue;
@@ -114,17 +128,18 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
             continue;
         };
         let compile = |output: String| {
-            let mut command = Command::new(compiler);
+            let mut command = Command::new(compiler.program);
             command
                 .arg("-I")
                 .arg(&include)
+                .args(compiler.no_fp)
                 .args(["-Wall", "-Werror", "-o"])
                 .arg(out.join(output))
                 .arg(&source);
             command
         };
         compile(name.to_string())
-            .args(arch_flags)
+            .args(compiler.scripted)
             .args([
                 "-O2",
                 "-g",
@@ -139,14 +154,8 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
             ])
             .arg(format!("-Wl,-T,{}", script.display()))
             .run()?;
-        // No SSE/FP registers, which the x86_64 CPL0 emulator here cannot run.
         compile(format!("{name}_default_link"))
-            .args([
-                "-static",
-                "-nostdlib",
-                "-ffreestanding",
-                "-mgeneral-regs-only",
-            ])
+            .args(["-static", "-nostdlib", "-ffreestanding"])
             .run()?;
     }
     Ok(())
