@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the ucall benchmarks (`tests/benches/ucalls.rs`), release build, against
 //! freshly built guests.
 
+use crate::arch::Arch;
 use crate::guests;
 use crate::shell::{Run, Step, cargo, workspace_root};
 
@@ -9,7 +10,7 @@ use crate::shell::{Run, Step, cargo, workspace_root};
 pub fn run() -> Result<(), String> {
     let mut step = Step::new(2);
     step.start("building the guests");
-    let guest_dir = guests::build(guests::Arch::X86_64)?;
+    let guest_dir = guests::build(Arch::X86_64)?;
 
     step.start("running the benchmarks (release build; about a minute of measuring)");
     let results = workspace_root().join("target/bench/results.json");

@@ -1,112 +1,65 @@
 //! Building the bare-metal guests: the Rust test and demo guests, and the C guests (one in the
 //! seed's conventions, one built against `abi/include/ucall.h`).
 
+use crate::arch::Arch;
+use crate::install::{self, DebianPackage};
 use crate::shell::{Run, cargo, workspace_root};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// A guest architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    X86_64,
-    Aarch64,
-}
-
-impl Arch {
-    /// The bare-metal Rust target.
-    pub fn target(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-unknown-none",
-            Arch::Aarch64 => "aarch64-unknown-none",
-        }
-    }
-
-    /// The name of the architecture, as in `target/guests/<name>/` and `std::env::consts::ARCH`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-
-    /// Whether the guest `name` exists for this architecture: the benchmark guests
-    /// (`bench_*`) measure x86_64 exits with x86_64 instructions, and the benchmarks run on
-    /// x86_64 only.
-    fn has_guest(self, name: &str) -> bool {
-        match self {
-            Arch::X86_64 => true,
-            Arch::Aarch64 => !name.starts_with("bench_"),
-        }
-    }
-
-    /// The C compiler for bare-metal guests, the Debian package that has it, and the flags
-    /// that only this architecture takes.
-    fn c_compiler(self) -> (&'static str, &'static str, &'static [&'static str]) {
-        match self {
-            // The kernel's rules for code without SSE state and a red zone.
-            Arch::X86_64 => ("cc", "gcc", &["-mno-red-zone", "-mgeneral-regs-only"]),
-            // A Linux cross compiler serves: -ffreestanding -nostdlib uses none of its libc.
-            Arch::Aarch64 => (
-                "aarch64-linux-gnu-gcc",
-                "gcc-aarch64-linux-gnu",
-                &["-mgeneral-regs-only", "-Wl,--no-warn-rwx-segments"],
-            ),
-        }
+/// Whether the guest `name` exists for `arch`: the benchmark guests (`bench_*`) measure
+/// x86_64 exits with x86_64 instructions, and the benchmarks run on x86_64 only.
+fn has_guest(arch: Arch, name: &str) -> bool {
+    match arch {
+        Arch::X86_64 => true,
+        Arch::Aarch64 | Arch::Riscv64 => !name.starts_with("bench_"),
     }
 }
 
-/// Installs Debian `package` with apt-get if `program` is not on the PATH.
-pub fn ensure_program(program: &str, package: &str) -> Result<(), String> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
-    if found {
-        return Ok(());
-    }
-    eprintln!("    installing {package} (for {program}) with apt-get");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", package])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .run()
-    };
-    install().or_else(|_| {
-        Command::new("apt-get").arg("update").run()?;
-        install()
-    })
+/// The C compiler for bare-metal guests of an architecture.
+struct CCompiler {
+    program: &'static str,
+    /// The Debian package that has it.
+    package: &'static str,
+    /// Flags that keep the code off the floating-point and vector registers, for every build:
+    /// the x86_64 CPL0 emulator here cannot run SSE, and the guests run without FP state.
+    no_fp: &'static [&'static str],
+    /// Further flags for the build with the guest crate's linker script.
+    scripted: &'static [&'static str],
 }
 
-/// Installs a rustup target if it is missing.
-pub fn ensure_target(target: &str) -> Result<(), String> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output_text()?;
-    if installed.lines().any(|line| line.trim() == target) {
-        return Ok(());
+/// The C compiler for bare-metal guests of `arch`. A Linux cross compiler serves: with
+/// `-ffreestanding -nostdlib` none of its libc is used.
+fn c_compiler(arch: Arch) -> CCompiler {
+    match arch {
+        // The kernel's rules for code without SSE state and a red zone.
+        Arch::X86_64 => CCompiler {
+            program: "cc",
+            package: "gcc",
+            no_fp: &["-mgeneral-regs-only"],
+            scripted: &["-mno-red-zone"],
+        },
+        Arch::Aarch64 => CCompiler {
+            program: "aarch64-linux-gnu-gcc",
+            package: "gcc-aarch64-linux-gnu",
+            no_fp: &["-mgeneral-regs-only"],
+            scripted: &["-Wl,--no-warn-rwx-segments"],
+        },
+        // riscv has no -mgeneral-regs-only: an ISA and ABI without F and D instead. medany:
+        // the linker script's address (0x8020_0000) is out of the default model's reach.
+        Arch::Riscv64 => CCompiler {
+            program: "riscv64-linux-gnu-gcc",
+            package: "gcc-riscv64-linux-gnu",
+            no_fp: &["-march=rv64imac_zicsr", "-mabi=lp64"],
+            scripted: &["-mcmodel=medany", "-Wl,--no-warn-rwx-segments"],
+        },
     }
-    eprintln!("    installing the Rust target {target}");
-    Command::new("rustup").args(["target", "add", target]).run()
-}
-
-/// Installs the rustup components that the checks use (rustfmt, clippy) if they are missing.
-pub fn ensure_components() -> Result<(), String> {
-    let installed = Command::new("rustup")
-        .args(["component", "list", "--installed"])
-        .output_text()?;
-    for component in ["rustfmt", "clippy"] {
-        if !installed.lines().any(|line| line.starts_with(component)) {
-            eprintln!("    installing the Rust component {component}");
-            Command::new("rustup")
-                .args(["component", "add", component])
-                .run()?;
-        }
-    }
-    Ok(())
 }
 
 /// Builds every guest for `arch` and returns the folder that holds them, one ELF per guest
 /// named after it (`target/guests/<arch>/`).
 pub fn build(arch: Arch) -> Result<PathBuf, String> {
-    ensure_target(arch.target())?;
+    install::ensure_targets(&[arch.guest_target()])?;
     let root = workspace_root();
     let target_dir = root.join("target/guests/build");
     let out = root.join("target/guests").join(arch.name());
@@ -117,14 +70,20 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
     let mut names: Vec<String> = entries
         .flatten()
         .filter_map(|entry| Some(entry.path().file_stem()?.to_str()?.to_string()))
-        .filter(|name| arch.has_guest(name))
+        .filter(|name| has_guest(arch, name))
         .collect();
     names.sort();
 
     // Static relocation and the guest crate's linker script: loaded at its link address.
     let mut build = cargo();
     build
-        .args(["build", "--quiet", "--release", "--target", arch.target()])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            arch.guest_target(),
+        ])
         .arg("--manifest-path")
         .arg(root.join("tests/guests/Cargo.toml"))
         .arg("--target-dir")
@@ -139,7 +98,7 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
         build.args(["--bin", name]);
     }
     build.run()?;
-    let built = target_dir.join(arch.target()).join("release");
+    let built = target_dir.join(arch.guest_target()).join("release");
     for name in &names {
         std::fs::copy(built.join(name), out.join(name))
             .map_err(|e| format!("cannot copy guest {name}: {e}"))?;
@@ -151,16 +110,16 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
 /// Builds each C guest (`tests/guests/c/*.c`, which may include `ucall.h` from `abi/include/`)
 /// twice with the C compiler, freestanding: as `<name>`, linked with the guest crate's linker
 /// script like the Rust guests, and as `<name>_default_link`, with only the flags a freestanding
-/// static program needs, so at the compiler's own link address (0x400000 with gcc, on both
-/// architectures).
+/// static program needs, so at the compiler's own link address (0x400000 with gcc on x86_64
+/// and aarch64, 0x10000 on riscv64).
 fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
     let root = workspace_root();
     let script = root.join(format!("guest/link/{}.ld", arch.name()));
     let include = root.join("abi/include");
     let sources = std::fs::read_dir(root.join("tests/guests/c"))
         .map_err(|e| format!("cannot list the C guests: {e}"))?;
-    let (compiler, package, arch_flags) = arch.c_compiler();
-    ensure_program(compiler, package)?;
+    let compiler = c_compiler(arch);
+    install::ensure_packages(&[DebianPackage::program(compiler.program, compiler.package)])?;
     for source in sources.flatten().map(|entry| entry.path()) {
         if source.extension().is_none_or(|extension| extension != "c") {
             continue;
@@ -169,17 +128,18 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
             continue;
         };
         let compile = |output: String| {
-            let mut command = Command::new(compiler);
+            let mut command = Command::new(compiler.program);
             command
                 .arg("-I")
                 .arg(&include)
+                .args(compiler.no_fp)
                 .args(["-Wall", "-Werror", "-o"])
                 .arg(out.join(output))
                 .arg(&source);
             command
         };
         compile(name.to_string())
-            .args(arch_flags)
+            .args(compiler.scripted)
             .args([
                 "-O2",
                 "-g",
@@ -194,14 +154,8 @@ fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
             ])
             .arg(format!("-Wl,-T,{}", script.display()))
             .run()?;
-        // No SSE/FP registers, which the x86_64 CPL0 emulator here cannot run.
         compile(format!("{name}_default_link"))
-            .args([
-                "-static",
-                "-nostdlib",
-                "-ffreestanding",
-                "-mgeneral-regs-only",
-            ])
+            .args(["-static", "-nostdlib", "-ffreestanding"])
             .run()?;
     }
     Ok(())

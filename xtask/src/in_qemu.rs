@@ -1,15 +1,18 @@
-//! The suite and the runner on real KVMs inside QEMU: arm64 KVM (VHE and nVHE) for aarch64, and
-//! kvm_amd for x86_64, whose behaviour this machine's own KVM (kvm_pvm) may not share.
+//! The suite and the runner on real KVMs inside QEMU: arm64 KVM (VHE and nVHE) for aarch64,
+//! kvm_amd for x86_64, whose behaviour this machine's own KVM (kvm_pvm) may not share, and
+//! riscv64 KVM.
 //!
-//! One way for both: build static musl binaries for the VM's architecture, pack them with the
-//! guests and `/init` (`xtask/qemu-init`) into an initramfs, boot Debian's cloud kernel with it
+//! One way for all: build static binaries for the VM's architecture, pack them with the
+//! guests and `/init` (`xtask/qemu-init`) into an initramfs, boot Debian's kernel with it
 //! (see [`crate::qemu`]) and read the results from the console markers.
 
-use crate::guests;
-use crate::qemu::{self, Arch, BootOptions, InitCommand, InitConfig, Initramfs, Machine};
-use crate::shell::workspace_root;
+use crate::arch::Arch;
+use crate::install;
+use crate::qemu::{self, BootOptions, Initramfs, Machine};
+use crate::shell::{describe, workspace_root};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use ucall_init_protocol::{Command as InitCommand, Config as InitConfig, Marker, Module, Outcome};
 
 /// Where guests are in the VM; the tests find them through `UCALL_GUEST_DIR`.
 const GUEST_DIR: &str = "/guests";
@@ -42,39 +45,25 @@ fn is_kvm_free(name: &str) -> bool {
         .is_some_and(|(target, _)| KVM_FREE_TESTS.contains(&target))
 }
 
-fn vm_arch(arch: guests::Arch) -> Arch {
-    match arch {
-        guests::Arch::X86_64 => Arch::X86_64,
-        guests::Arch::Aarch64 => Arch::Aarch64,
-    }
-}
-
-/// What every boot needs: QEMU, the musl target, `/init` and the kernel.
+/// What every boot needs: QEMU, the Linux target, `/init` and the kernel.
 struct Prepared {
     init: PathBuf,
     kernel: qemu::Kernel,
 }
 
 fn prepare(arch: Arch) -> Result<Prepared, String> {
-    let root = workspace_root();
-    qemu::ensure_host_packages(&[arch]).map_err(|e| e.to_string())?;
-    qemu::ensure_rust_target(arch).map_err(|e| e.to_string())?;
-    let init = qemu::build_static(
-        &root.join("Cargo.toml"),
-        "ucall-qemu-init",
-        "ucall-qemu-init",
-        arch,
-    )
-    .map_err(|e| e.to_string())?;
-    let kernel = qemu::kernel(arch, &root.join("target/qemu")).map_err(|e| e.to_string())?;
+    install::ensure_packages(arch.host_packages())?;
+    install::ensure_targets(&[arch.linux_target()])?;
+    let init = qemu::build_static("ucall-qemu-init", "ucall-qemu-init", "", arch)?;
+    let kernel = qemu::kernel(arch, &workspace_root().join("target/qemu"))?;
     Ok(Prepared { init, kernel })
 }
 
-/// Packs `/init`, the kernel's modules, the guests and `commands` (binary on the host, then
-/// the command) into the initramfs at `out`.
+/// Packs `/init`, the kernel's modules, the guests (if any) and `commands` (binary on the
+/// host, then the command) into the initramfs at `out`.
 fn pack(
     prepared: &Prepared,
-    guest_dir: &Path,
+    guest_dir: Option<&Path>,
     commands: &[(PathBuf, InitCommand)],
     out: &Path,
 ) -> Result<(), String> {
@@ -84,37 +73,37 @@ fn pack(
         require: vec!["/dev/kvm".into()],
         ..InitConfig::default()
     };
-    let err = |e: qemu::Error| e.to_string();
-    image.add_file(&prepared.init, "/init", true).map_err(err)?;
+    image.add_file(&prepared.init, "/init", true)?;
     for module in &prepared.kernel.modules {
         let name = file_name(module)?;
         let at = format!("/lib/modules/{name}");
-        image.add_file(module, &at, false).map_err(err)?;
-        config.modules.push(at);
+        image.add_file(module, &at, false)?;
+        config.modules.push(Module {
+            path: at,
+            params: String::new(),
+        });
     }
-    let guests = std::fs::read_dir(guest_dir)
-        .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?;
-    for guest in guests.flatten().map(|entry| entry.path()) {
-        let at = format!("{GUEST_DIR}/{}", file_name(&guest)?);
-        image.add_file(&guest, &at, false).map_err(err)?;
+    if let Some(guest_dir) = guest_dir {
+        let guests = std::fs::read_dir(guest_dir)
+            .map_err(|e| format!("cannot list {}: {e}", guest_dir.display()))?;
+        for guest in guests.flatten().map(|entry| entry.path()) {
+            let at = format!("{GUEST_DIR}/{}", file_name(&guest)?);
+            image.add_file(&guest, &at, false)?;
+        }
     }
     let root = workspace_root();
     for folder in SOURCE_FOLDERS {
-        image
-            .add_dir(&root.join(folder).to_string_lossy())
-            .map_err(err)?;
+        image.add_dir(&root.join(folder).to_string_lossy())?;
     }
     for data in SOURCE_DATA {
         add_tree(&mut image, &root.join(data))?;
     }
     for (binary, command) in commands {
-        image.add_file(binary, &command.exec, true).map_err(err)?;
+        image.add_file(binary, &command.exec, true)?;
         config.commands.push(command.clone());
     }
-    image
-        .add_bytes(config.render().map_err(err)?, qemu::INIT_CONFIG_PATH, false)
-        .map_err(err)?;
-    image.write(out).map_err(err)
+    image.add_config(&config)?;
+    Ok(image.write(out)?)
 }
 
 /// Adds every file under `folder` at its own absolute path.
@@ -125,9 +114,7 @@ fn add_tree(image: &mut Initramfs, folder: &Path) -> Result<(), String> {
         if path.is_dir() {
             add_tree(image, &path)?;
         } else {
-            image
-                .add_file(&path, &path.to_string_lossy(), false)
-                .map_err(|e| e.to_string())?;
+            image.add_file(&path, &path.to_string_lossy(), false)?;
         }
     }
     Ok(())
@@ -150,46 +137,36 @@ fn boot(
 ) -> Result<qemu::RunReport, String> {
     let options = BootOptions::new(machine, kernel, initrd, BOOT_TIMEOUT);
     let started = Instant::now();
-    eprintln!("    booting {machine} ({})", qemu_line(&options));
+    eprintln!("    booting {machine} ({})", describe(&options.command()));
     let report = qemu::run(&options, names, &mut |line: &str| {
         let line = line.trim_end();
         if echo && !line.is_empty() {
             eprintln!("    [{machine}] {line}");
         }
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     eprintln!(
         "    {machine}: QEMU ran {:.1?} (boot, tests, power off)",
         started.elapsed()
     );
-    Ok(report)
-}
-
-fn qemu_line(options: &BootOptions) -> String {
-    let command = options.command();
-    let mut text = command.get_program().to_string_lossy().into_owned();
-    for arg in command.get_args() {
-        text.push(' ');
-        text.push_str(&arg.to_string_lossy());
+    if report.boot.killed_after_done {
+        eprintln!("    WARNING: {machine} did not power off after /init finished; QEMU killed");
     }
-    text
+    Ok(report)
 }
 
 /// Runs the whole suite of `arch` (the test binaries of [`TEST_PACKAGES`] and every guest) on
 /// each of `machines`, with the [`KVM_FREE_TESTS`] too where the flag says so; any failure,
 /// crash or missing result is an error.
 pub fn test_suite(
-    arch: guests::Arch,
+    arch: Arch,
     guest_dir: &Path,
     machines: &[(Machine, bool)],
 ) -> Result<(), String> {
-    let vm = vm_arch(arch);
     let root = workspace_root();
-    let prepared = prepare(vm)?;
+    let prepared = prepare(arch)?;
     let mut commands = Vec::new();
     for package in TEST_PACKAGES {
-        let binaries = qemu::build_static_tests(&root.join("Cargo.toml"), package, vm)
-            .map_err(|e| e.to_string())?;
+        let binaries = qemu::build_static_tests(package, arch)?;
         if binaries.is_empty() {
             return Err(format!("cargo built no test binary for {package}"));
         }
@@ -213,14 +190,11 @@ pub fn test_suite(
             .cloned()
             .collect();
         let initrd = root.join(format!("target/qemu/suite-{machine}.cpio"));
-        pack(&prepared, guest_dir, &commands, &initrd)?;
+        pack(&prepared, Some(guest_dir), &commands, &initrd)?;
         let names: Vec<&str> = commands.iter().map(|(_, c)| c.name.as_str()).collect();
         let mut report = boot(machine, &prepared.kernel.image, &initrd, &names, true)?;
         for _ in 0..RETRIES_AFTER_HANG {
-            let failed = report
-                .commands
-                .iter()
-                .any(|c| !c.passed() && c.outcome != qemu::Outcome::Unfinished);
+            let failed = report.commands.iter().any(|c| !c.passed() && c.finished());
             if !report.boot.timed_out || failed {
                 break;
             }
@@ -232,7 +206,7 @@ pub fn test_suite(
         }
         report
             .check()
-            .map_err(|e| format!("the {arch:?} suite failed in {machine}: {e}"))?;
+            .map_err(|e| format!("the {arch} suite failed in {machine}: {e}"))?;
         let tests: Vec<String> = report
             .commands
             .iter()
@@ -247,28 +221,23 @@ pub fn test_suite(
     Ok(())
 }
 
-/// What a runner boot needs: the prepared VM parts, the static `ucall-run`, and the guest staged
-/// under its own name (which the runner prints) in `target/qemu/<folder>/`.
+/// What a runner boot needs: the prepared VM parts, the static `ucall-run`, the guest staged
+/// under its own name (which the runner prints) in `target/qemu/<folder>/`, and where the
+/// initramfs goes.
 struct StagedRunner {
     prepared: Prepared,
     runner: PathBuf,
     guest_dir: PathBuf,
     name: String,
+    initrd: PathBuf,
 }
 
 fn stage_runner(machine: Machine, elf: &Path, folder: &str) -> Result<StagedRunner, String> {
-    let vm = machine.arch();
-    let root = workspace_root();
-    let prepared = prepare(vm)?;
-    let runner = qemu::build_static_with_features(
-        &root.join("Cargo.toml"),
-        "ucall-host",
-        "ucall-run",
-        "runner",
-        vm,
-    )
-    .map_err(|e| e.to_string())?;
-    let guest_dir = root.join("target/qemu").join(folder);
+    let arch = machine.arch();
+    let cache = workspace_root().join("target/qemu");
+    let prepared = prepare(arch)?;
+    let runner = qemu::build_static("ucall-host", "ucall-run", "runner", arch)?;
+    let guest_dir = cache.join(folder);
     let _ = std::fs::remove_dir_all(&guest_dir);
     let name = file_name(elf)?;
     std::fs::create_dir_all(&guest_dir)
@@ -279,47 +248,57 @@ fn stage_runner(machine: Machine, elf: &Path, folder: &str) -> Result<StagedRunn
         runner,
         guest_dir,
         name: name.to_string(),
+        initrd: cache.join(format!("{folder}-{arch}.cpio")),
     })
+}
+
+impl StagedRunner {
+    /// The runner as the command `run` (its own copy at `/bin/<run>`: one file per path in the
+    /// initramfs) with `args`, then the staged guest.
+    fn command(&self, run: &str, args: impl IntoIterator<Item = String>) -> (PathBuf, InitCommand) {
+        let mut args: Vec<String> = args.into_iter().collect();
+        args.push(format!("{GUEST_DIR}/{}", self.name));
+        let command = InitCommand {
+            name: run.into(),
+            exec: format!("/bin/{run}"),
+            args,
+            env: Vec::new(),
+        };
+        (self.runner.clone(), command)
+    }
+
+    /// Packs the initramfs with `commands`.
+    fn pack(&self, commands: &[(PathBuf, InitCommand)]) -> Result<(), String> {
+        pack(
+            &self.prepared,
+            Some(&self.guest_dir),
+            commands,
+            &self.initrd,
+        )
+    }
 }
 
 /// Runs the runner on `elf` in `machine`, printing what it prints; returns its exit status
 /// (2 when it did not finish).
 pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i32, String> {
-    let vm = machine.arch();
-    let root = workspace_root();
-    let StagedRunner {
-        prepared,
-        runner,
-        guest_dir,
-        name,
-    } = stage_runner(machine, elf, "run-guest")?;
-    let mut args = runner_args.to_vec();
-    args.push(format!("{GUEST_DIR}/{name}"));
-    let command = InitCommand {
-        name: "ucall-run".into(),
-        exec: "/bin/ucall-run".into(),
-        args,
-        env: Vec::new(),
-    };
-    let initrd = root.join(format!("target/qemu/run-{}.cpio", vm));
-    pack(&prepared, &guest_dir, &[(runner, command)], &initrd)?;
-    let options = BootOptions::new(machine, &prepared.kernel.image, &initrd, BOOT_TIMEOUT);
+    let staged = stage_runner(machine, elf, "run-guest")?;
+    staged.pack(&[staged.command("ucall-run", runner_args.iter().cloned())])?;
+    let kernel = &staged.prepared.kernel.image;
+    let options = BootOptions::new(machine, kernel, &staged.initrd, BOOT_TIMEOUT);
     eprintln!("    booting {machine}");
     // Only the runner's own lines: between its BEGIN and END markers.
     let mut inside = false;
     let report = qemu::run(&options, &["ucall-run"], &mut |line: &str| {
-        if line.contains("UCALL-INIT: BEGIN") {
-            inside = true;
-        } else if line.contains("UCALL-INIT: END") {
-            inside = false;
-        } else if inside && !line.trim_end().is_empty() {
+        match Marker::find(line) {
+            Some((_, Marker::Begin(_))) => inside = true,
+            Some((_, Marker::End { .. })) => inside = false,
             // (/init starts each marker on a new line, which leaves a blank one behind.)
-            println!("{}", line.trim_end());
+            _ if inside && !line.trim_end().is_empty() => println!("{}", line.trim_end()),
+            _ => {}
         }
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     match report.commands.first().map(|c| &c.outcome) {
-        Some(qemu::Outcome::Exited(code)) => Ok(*code),
+        Some(Some(Outcome::Exited(code))) => Ok(*code),
         _ => {
             let why = report.check().err().map(|e| e.to_string());
             Err(why.unwrap_or_else(|| "the runner did not finish".into()))
@@ -335,33 +314,20 @@ pub fn runner_outputs(
     elf: &Path,
     runs: &[(&str, &[&str])],
 ) -> Result<Vec<(i32, String)>, String> {
-    let vm = machine.arch();
-    let root = workspace_root();
-    let StagedRunner {
-        prepared,
-        runner,
-        guest_dir,
-        name,
-    } = stage_runner(machine, elf, "runner-guest")?;
-    let commands: Vec<(PathBuf, InitCommand)> = runs
+    let staged = stage_runner(machine, elf, "runner-guest")?;
+    let commands: Vec<_> = runs
         .iter()
-        .map(|(run, args)| {
-            let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            args.push(format!("{GUEST_DIR}/{name}"));
-            let command = InitCommand {
-                name: (*run).into(),
-                // Each run its own copy: one file per path in the initramfs.
-                exec: format!("/bin/{run}"),
-                args,
-                env: Vec::new(),
-            };
-            (runner.clone(), command)
-        })
+        .map(|(run, args)| staged.command(run, args.iter().map(|a| a.to_string())))
         .collect();
-    let initrd = root.join(format!("target/qemu/runner-{vm}.cpio"));
-    pack(&prepared, &guest_dir, &commands, &initrd)?;
+    staged.pack(&commands)?;
     let names: Vec<&str> = runs.iter().map(|(run, _)| *run).collect();
-    let report = boot(machine, &prepared.kernel.image, &initrd, &names, false)?;
+    let report = boot(
+        machine,
+        &staged.prepared.kernel.image,
+        &staged.initrd,
+        &names,
+        false,
+    )?;
     names
         .iter()
         .map(|run| {
@@ -371,7 +337,7 @@ pub fn runner_outputs(
                 return Err(why.unwrap_or_else(|| format!("{run} did not run")));
             };
             let code = match result.outcome {
-                qemu::Outcome::Exited(code) => code,
+                Some(Outcome::Exited(code)) => code,
                 _ => 2,
             };
             let lines: Vec<&str> = result
@@ -383,6 +349,38 @@ pub fn runner_outputs(
             Ok((code, lines.join("\n")))
         })
         .collect()
+}
+
+/// Boots `machine` with the KVM check (`xtask/qemu-init/src/bin/kvm-check.rs`) as the only
+/// command: `/init` loads the kernel's KVM modules and requires `/dev/kvm`, the check asks for
+/// the API version and creates a VM. Prints the check's output and the boot time.
+pub fn kvm_check(machine: Machine) -> Result<(), String> {
+    let arch = machine.arch();
+    let prepared = prepare(arch)?;
+    let check = qemu::build_static("ucall-qemu-init", "ucall-kvm-check", "", arch)?;
+    let command = InitCommand {
+        name: "ucall-kvm-check".into(),
+        exec: "/bin/ucall-kvm-check".into(),
+        args: Vec::new(),
+        env: Vec::new(),
+    };
+    let initrd = workspace_root().join(format!("target/qemu/kvm-check-{machine}.cpio"));
+    pack(&prepared, None, &[(check, command)], &initrd)?;
+    let report = boot(
+        machine,
+        &prepared.kernel.image,
+        &initrd,
+        &["ucall-kvm-check"],
+        true,
+    )?;
+    report
+        .check()
+        .map_err(|e| format!("the KVM check failed in {machine}: {e}"))?;
+    eprintln!(
+        "    {machine}: KVM answers on kernel {} (package {})",
+        prepared.kernel.release, prepared.kernel.package
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Running commands, with the progress lines and errors a person wants to see.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// The workspace's root folder (xtask lives one below it).
@@ -33,7 +33,8 @@ pub fn cargo() -> Command {
 pub trait Run {
     /// Runs it with inherited stdio; an error names the command and its status.
     fn run(&mut self) -> Result<(), String>;
-    /// Runs it and returns its stdout.
+    /// Runs it without input and returns its stdout; an error names the command and shows the
+    /// end of its output, which is where apt and cargo put the reason.
     fn output_text(&mut self) -> Result<String, String>;
 }
 
@@ -53,21 +54,32 @@ impl Run for Command {
 
     fn output_text(&mut self) -> Result<String, String> {
         let output = self
+            .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot start {}: {e}", describe(self)))?;
+            .map_err(|e| format!("cannot start {} (is it installed?): {e}", describe(self)))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             return Err(format!(
-                "{} failed ({}): {}",
+                "{} failed ({}):\n{}{}",
                 describe(self),
                 output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
+                tail(&stdout, 20),
+                tail(&String::from_utf8_lossy(&output.stderr), 20)
             ));
         }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        Ok(stdout)
     }
 }
 
-fn describe(command: &Command) -> String {
+/// The last `n` lines of `text`, each followed by a newline.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// The command as a shell line, to show what runs.
+pub fn describe(command: &Command) -> String {
     let mut text = command.get_program().to_string_lossy().into_owned();
     for arg in command.get_args() {
         text.push(' ');

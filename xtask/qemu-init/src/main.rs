@@ -1,38 +1,20 @@
 //! `/init` (PID 1) for the throw-away QEMU VMs in which ucall's tests run against a real KVM.
 //!
-//! The host side (`qemu.rs`) packs this binary, the test binaries and a config file into an
+//! The host side (`xtask/src/qemu/`) packs this binary, the test binaries and a config file into an
 //! initramfs and boots a kernel with it. This program then:
 //!
 //! 1. mounts devtmpfs on `/dev` (the Debian kernels do not set `CONFIG_DEVTMPFS_MOUNT`, and even
 //!    if they did it only applies to a mounted root file system, not to an initramfs), `/proc` and
 //!    `/sys`, and reopens `/dev/console` as stdin/stdout/stderr;
-//! 2. loads the kernel modules listed in the config with `finit_module` (x86_64: kvm is modular);
+//! 2. loads the kernel modules listed in the config with `finit_module` (kvm is modular on
+//!    x86_64 and riscv64; compressed modules are decompressed by the kernel);
 //! 3. checks that the required paths exist (normally `/dev/kvm`);
 //! 4. runs each command, printing `UCALL-INIT: BEGIN name` and `UCALL-INIT: END name status=N`;
 //! 5. prints `UCALL-INIT: DONE ...` and powers the VM off.
 //!
 //! Everything goes to the serial console, which the host reads. The markers are the whole
-//! protocol: QEMU's exit status says nothing about the tests.
-//!
-//! # Config file (`/ucall-init.conf`)
-//!
-//! Line based, one directive per line: a keyword, one space, and a value that is the rest of the
-//! line verbatim (so arguments may contain spaces; they cannot contain newlines). Blank lines and
-//! lines starting with `#` are ignored.
-//!
-//! ```text
-//! module /modules/kvm.ko [params]   load a kernel module, in file order
-//! require /dev/kvm                  fail setup unless the path exists (checked after modules)
-//! env KEY=VALUE                     before the first `command`: for all commands
-//! command NAME                      start a command (NAME: no whitespace)
-//! exec /bin/test                    the program to run (required)
-//! arg --flag                        one argument, repeatable
-//! env KEY=VALUE                     after a `command`: for that command only
-//! ```
-//!
-//! A config file rather than the kernel command line: the command line is limited to about
-//! 2 KiB, has no quoting that survives into `/init`'s argv, and the kernel grabs any `key=value`
-//! it recognises for itself.
+//! protocol: QEMU's exit status says nothing about the tests. The config file and the markers
+//! are defined in `ucall-init-protocol`, which xtask uses too.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -40,61 +22,39 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::Instant;
-
-/// Where the host puts the config in the initramfs.
-const CONFIG_PATH: &str = "/ucall-init.conf";
-
-/// Prefix of every line the host parses. Keep in sync with `qemu.rs`.
-const MARK: &str = "UCALL-INIT:";
+use ucall_init_protocol::{CONFIG_PATH, Config, Marker, Outcome};
 
 /// `finit_module` flag: the file is compressed and the kernel decompresses it (Linux >= 5.17
 /// with `CONFIG_MODULE_DECOMPRESS`). Not in the `libc` crate.
 const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
-
-#[derive(Default, Debug)]
-struct Config {
-    modules: Vec<(String, String)>,
-    require: Vec<String>,
-    global_env: Vec<(String, String)>,
-    commands: Vec<Cmd>,
-}
-
-#[derive(Default, Debug)]
-struct Cmd {
-    name: String,
-    exec: Option<String>,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-}
 
 fn main() {
     // Console first, so that every later error is visible on the host.
     mount_filesystems();
     reopen_console();
 
-    let uname = uname();
-    say(&format!("START kernel={} machine={}", uname.0, uname.1));
+    let (kernel, machine) = uname();
+    say(Marker::Start { kernel, machine });
 
     match setup() {
         Ok(config) => {
             let failed = run_commands(&config);
-            say(&format!(
-                "DONE total={} failed={}",
-                config.commands.len(),
-                failed
-            ));
+            say(Marker::Done {
+                total: config.commands.len(),
+                failed,
+            });
         }
-        Err(e) => say(&format!("SETUP-ERROR {e}")),
+        Err(e) => say(Marker::SetupError(e)),
     }
     power_off();
 }
 
 /// Prints one protocol line. The leading newline makes sure the marker starts a line even when
 /// the previous command's output did not end with one; the host ignores empty lines.
-fn say(msg: &str) {
+fn say(marker: Marker) {
     let mut out = std::io::stdout().lock();
     // Nothing sensible to do if the console is gone; the host will notice the missing markers.
-    let _ = write!(out, "\n{MARK} {msg}\n");
+    let _ = write!(out, "\n{marker}\n");
     let _ = out.flush();
 }
 
@@ -108,7 +68,10 @@ fn mount_filesystems() {
         let _ = std::fs::create_dir_all(target);
         if let Err(e) = mount(source, target, fstype) {
             // Printed to whatever stderr we have; `reopen_console` may not have run yet.
-            eprintln!("{MARK} WARNING mount {fstype} on {target}: {e}");
+            eprintln!(
+                "{}",
+                Marker::Warning(format!("mount {fstype} on {target}: {e}"))
+            );
         }
     }
     let _ = std::fs::create_dir_all("/tmp");
@@ -148,7 +111,8 @@ fn reopen_console() {
         .write(true)
         .open("/dev/console")
     else {
-        eprintln!("{MARK} WARNING cannot open /dev/console; keeping inherited stdio");
+        let warning = "cannot open /dev/console; keeping inherited stdio";
+        eprintln!("{}", Marker::Warning(warning.into()));
         return;
     };
     let fd = console.as_raw_fd();
@@ -185,14 +149,14 @@ fn uname() -> (String, String) {
 fn setup() -> Result<Config, String> {
     let text = std::fs::read_to_string(CONFIG_PATH)
         .map_err(|e| format!("cannot read {CONFIG_PATH}: {e}"))?;
-    let config = parse_config(&text)?;
-    for (path, params) in &config.modules {
+    let config = Config::parse(&text).map_err(|e| format!("{CONFIG_PATH}: {e}"))?;
+    for module in &config.modules {
         let t = Instant::now();
-        load_module(path, params)?;
-        say(&format!(
-            "MODULE {path} loaded ms={}",
-            t.elapsed().as_millis()
-        ));
+        load_module(&module.path, &module.params)?;
+        say(Marker::Module {
+            path: module.path.clone(),
+            ms: millis(t),
+        });
     }
     for path in &config.require {
         if !std::path::Path::new(path).exists() {
@@ -204,68 +168,8 @@ fn setup() -> Result<Config, String> {
     Ok(config)
 }
 
-fn parse_config(text: &str) -> Result<Config, String> {
-    let mut config = Config::default();
-    for (n, line) in text.lines().enumerate() {
-        let n = n + 1;
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-        let need_cmd = |config: &mut Config| -> Result<(), String> {
-            match config.commands.last() {
-                Some(_) => Ok(()),
-                None => Err(format!("{CONFIG_PATH}:{n}: `{key}` before any `command`")),
-            }
-        };
-        match key {
-            "module" => {
-                let (path, params) = value.split_once(' ').unwrap_or((value, ""));
-                config.modules.push((path.to_string(), params.to_string()));
-            }
-            "require" => config.require.push(value.to_string()),
-            "command" => {
-                if value.is_empty() || value.contains(char::is_whitespace) {
-                    return Err(format!("{CONFIG_PATH}:{n}: bad command name {value:?}"));
-                }
-                config.commands.push(Cmd {
-                    name: value.to_string(),
-                    ..Cmd::default()
-                });
-            }
-            "exec" => {
-                need_cmd(&mut config)?;
-                if let Some(cmd) = config.commands.last_mut() {
-                    cmd.exec = Some(value.to_string());
-                }
-            }
-            "arg" => {
-                need_cmd(&mut config)?;
-                if let Some(cmd) = config.commands.last_mut() {
-                    cmd.args.push(value.to_string());
-                }
-            }
-            "env" => {
-                let Some((k, v)) = value.split_once('=') else {
-                    return Err(format!(
-                        "{CONFIG_PATH}:{n}: env needs KEY=VALUE, got {value:?}"
-                    ));
-                };
-                let kv = (k.to_string(), v.to_string());
-                match config.commands.last_mut() {
-                    Some(cmd) => cmd.env.push(kv),
-                    None => config.global_env.push(kv),
-                }
-            }
-            _ => return Err(format!("{CONFIG_PATH}:{n}: unknown directive {key:?}")),
-        }
-    }
-    for cmd in &config.commands {
-        if cmd.exec.is_none() {
-            return Err(format!("command {} has no `exec`", cmd.name));
-        }
-    }
-    Ok(config)
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 fn load_module(path: &str, params: &str) -> Result<(), String> {
@@ -305,32 +209,34 @@ fn load_module(path: &str, params: &str) -> Result<(), String> {
 fn run_commands(config: &Config) -> usize {
     let mut failed = 0;
     for cmd in &config.commands {
-        say(&format!("BEGIN {}", cmd.name));
+        say(Marker::Begin(cmd.name.clone()));
         let start = Instant::now();
-        // `exec` is checked in parse_config; the fallback keeps this free of unwrap.
-        let program = cmd.exec.as_deref().unwrap_or("/nonexistent");
-        let result = Command::new(program)
+        let result = Command::new(&cmd.exec)
             .args(&cmd.args)
             .env_clear()
             .env("PATH", "/bin:/sbin:/usr/bin")
             .env("HOME", "/")
-            .envs(config.global_env.iter().map(|(k, v)| (k, v)))
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .current_dir("/")
             .status();
-        let ms = start.elapsed().as_millis();
+        let ms = millis(start);
         let outcome = match result {
             Ok(status) => match (status.code(), status.signal()) {
-                (Some(code), _) => format!("status={code}"),
-                (None, Some(sig)) => format!("signal={sig}"),
-                (None, None) => "status=-1".to_string(),
+                (Some(code), _) => Outcome::Exited(code),
+                (None, Some(sig)) => Outcome::Signaled(sig),
+                (None, None) => Outcome::Exited(-1),
             },
-            Err(e) => format!("spawn-error={}", e.to_string().replace(' ', "_")),
+            Err(e) => Outcome::SpawnError(e.to_string()),
         };
-        if outcome != "status=0" {
+        if outcome != Outcome::Exited(0) {
             failed += 1;
         }
-        say(&format!("END {} {outcome} ms={ms}", cmd.name));
+        say(Marker::End {
+            name: cmd.name.clone(),
+            outcome,
+            ms,
+        });
     }
     failed
 }
@@ -342,9 +248,9 @@ fn power_off() -> ! {
     unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_POWER_OFF) };
     // Still here: exiting PID 1 panics the kernel, and with `panic=-1` plus QEMU's `-no-reboot`
     // that ends QEMU just as well.
-    say(&format!(
-        "WARNING power off failed: {}",
+    say(Marker::Warning(format!(
+        "power off failed: {}",
         std::io::Error::last_os_error()
-    ));
+    )));
     std::process::exit(1);
 }

@@ -1,0 +1,144 @@
+//! Installing what the builds and VMs need on a fresh Debian machine: Debian packages with
+//! apt-get, Rust targets and components with rustup. Each is installed only when missing.
+
+use crate::shell::Run;
+use std::path::Path;
+use std::process::Command;
+
+/// A Debian package, and how to tell it is installed without asking dpkg.
+#[derive(Clone, Copy, Debug)]
+pub struct DebianPackage {
+    /// The package's name.
+    pub name: &'static str,
+    /// A program it puts on the `PATH`, or (starting with `/`) a file it installs.
+    pub provides: &'static str,
+}
+
+impl DebianPackage {
+    /// `name`, which puts `program` on the `PATH`.
+    pub const fn program(program: &'static str, name: &'static str) -> DebianPackage {
+        DebianPackage {
+            name,
+            provides: program,
+        }
+    }
+
+    /// `name`, which installs the file at the absolute path `path`.
+    pub const fn file(path: &'static str, name: &'static str) -> DebianPackage {
+        DebianPackage {
+            name,
+            provides: path,
+        }
+    }
+
+    fn is_installed(&self) -> bool {
+        if self.provides.starts_with('/') {
+            Path::new(self.provides).is_file()
+        } else {
+            on_path(self.provides)
+        }
+    }
+}
+
+/// Whether `program` is a file in one of the `PATH`'s folders.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Installs those of `packages` that are missing, in one apt-get call.
+///
+/// `apt-get update` runs only if the first attempt fails (package unknown, or the package
+/// lists are so old that the .deb is gone from the mirror).
+pub fn ensure_packages(packages: &[DebianPackage]) -> Result<(), String> {
+    let mut missing: Vec<&str> = packages
+        .iter()
+        .filter(|package| !package.is_installed())
+        .map(|package| package.name)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !on_path("apt-get") {
+        return Err(format!(
+            "missing {} and no apt-get to install them: this needs a Debian-like host",
+            missing.join(" ")
+        ));
+    }
+    if !is_root() {
+        return Err(format!(
+            "installing needs root: apt-get install -y --no-install-recommends {}",
+            missing.join(" ")
+        ));
+    }
+    eprintln!("    installing {} with apt-get", missing.join(" "));
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()
+    };
+    install().or_else(|first| {
+        eprintln!("    apt-get install failed; running apt-get update once and retrying");
+        Command::new("apt-get")
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()
+            .map_err(|e| format!("{first}\nthen apt-get update failed too: {e}"))?;
+        install()
+    })?;
+    match packages.iter().find(|package| !package.is_installed()) {
+        Some(package) => Err(format!(
+            "installed {} but {} is still missing",
+            package.name, package.provides
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Installs the rustup targets of `targets` that are missing.
+pub fn ensure_targets(targets: &[&str]) -> Result<(), String> {
+    ensure_rustup("target", targets, |line, target| line.trim() == target)
+}
+
+/// Installs the rustup components that the checks use (rustfmt, clippy) if they are missing.
+pub fn ensure_components() -> Result<(), String> {
+    // `rustup component list --installed` names them with the host triple appended.
+    ensure_rustup("component", &["rustfmt", "clippy"], |line, component| {
+        line.starts_with(component)
+    })
+}
+
+/// `rustup <kind> add` for each of `wanted` that no line of `rustup <kind> list --installed`
+/// matches.
+fn ensure_rustup(
+    kind: &str,
+    wanted: &[&str],
+    matches: impl Fn(&str, &str) -> bool,
+) -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args([kind, "list", "--installed"])
+        .output_text()?;
+    for item in wanted {
+        if !installed.lines().any(|line| matches(line, item)) {
+            eprintln!("    installing the Rust {kind} {item}");
+            Command::new("rustup").args([kind, "add", item]).run()?;
+        }
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // std has no geteuid; /proc/self/status is always there on Linux and avoids a libc dep.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}

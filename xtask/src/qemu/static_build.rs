@@ -1,0 +1,160 @@
+//! Static Linux executables for a VM's architecture: `/init`, the runner and the test binaries,
+//! built by cargo and found through its JSON messages.
+
+use super::{Context, Error, Result, err};
+use crate::arch::Arch;
+use crate::shell::workspace_root;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Builds binary `bin` of the workspace package `package`, with the cargo `features`
+/// (comma-separated) on, as a static executable for `arch`, release profile, and returns its
+/// path.
+pub fn build_static(package: &str, bin: &str, features: &str, arch: Arch) -> Result<PathBuf> {
+    let args = [
+        "build",
+        "--package",
+        package,
+        "--bin",
+        bin,
+        "--features",
+        features,
+    ];
+    cargo_static(arch, &args)?
+        .into_iter()
+        .find(|a| !a.profile.test && a.executable.file_name().is_some_and(|f| f == bin))
+        .map(|a| a.executable)
+        .ok_or_else(|| {
+            Error(format!(
+                "cargo reported no executable named {bin} in {package}"
+            ))
+        })
+}
+
+/// Builds the test harness executables of `package` (`cargo test --no-run`: unit tests of the
+/// lib and bins, and integration tests) as static executables for `arch`, release profile. Run
+/// them in the VM like any command, e.g. with `--test-threads=1` or a test-name filter.
+pub fn build_static_tests(package: &str, arch: Arch) -> Result<Vec<PathBuf>> {
+    let artifacts = cargo_static(arch, &["test", "--no-run", "--package", package])?;
+    Ok(artifacts
+        .into_iter()
+        .filter(|a| a.profile.test)
+        .map(|a| a.executable)
+        .collect())
+}
+
+/// An executable cargo built.
+#[derive(Debug)]
+struct Artifact {
+    executable: PathBuf,
+    profile: Profile,
+}
+
+#[derive(Debug, Deserialize)]
+struct Profile {
+    /// Built with the test harness. (The message's `target` has a `test` field too, meaning
+    /// "testable"; this one is the profile's.)
+    test: bool,
+}
+
+/// One line of cargo's `--message-format=json` output; other reasons are skipped.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+enum Message {
+    CompilerArtifact {
+        /// Absent (null) for libraries.
+        executable: Option<PathBuf>,
+        profile: Profile,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// The executables among the artifacts in cargo's JSON output.
+fn executables(json_lines: &str) -> Vec<Artifact> {
+    json_lines
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter_map(|message| match message {
+            Message::CompilerArtifact {
+                executable: Some(executable),
+                profile,
+            } => Some(Artifact {
+                executable,
+                profile,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs `cargo <args> --release --target <arch's Linux target>` in the workspace and returns
+/// the executables it built.
+///
+/// The linker and static linking come from [`Arch::linux_target_config`]. The paths are taken
+/// from cargo's JSON messages, so a custom `CARGO_TARGET_DIR` or `build.target-dir` just works.
+/// Note that `RUSTFLAGS` from the environment applies to these builds too (and replaces the
+/// target's `rustflags`, which riscv64's static linking uses).
+fn cargo_static(arch: Arch, args: &[&str]) -> Result<Vec<Artifact>> {
+    // Under `cargo run -p xtask`, CARGO is the cargo that runs us: same toolchain.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(args)
+        .arg("--manifest-path")
+        .arg(workspace_root().join("Cargo.toml"))
+        .args(["--release", "--message-format=json-render-diagnostics"])
+        // No debug info: it would make the initramfs 10x bigger (40 MB instead of 4), and the
+        // emulated kernel unpacks every byte of it on each boot.
+        .args(["--config", "profile.release.debug=false"])
+        .args(["--target", arch.linux_target()]);
+    for config in arch.linux_target_config() {
+        cmd.args(["--config", config]);
+    }
+    // Diagnostics go to our stderr as usual; stdout carries the JSON we parse.
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .ctx(|| format!("cannot run {shown}"))?;
+    if !out.status.success() {
+        return err(format!(
+            "{shown} failed ({}); see the compiler output above",
+            out.status
+        ));
+    }
+    Ok(executables(&String::from_utf8_lossy(&out.stdout)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::executables;
+    use std::path::Path;
+
+    #[test]
+    fn test_executables_are_told_from_binaries_by_the_profile_not_the_target() {
+        let json = concat!(
+            r#"{"reason":"compiler-artifact","target":{"test":true},"profile":{"test":false},"#,
+            r#""executable":"/t/a\\b\"c","fresh":true}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"test":false},"profile":{"test":true},"#,
+            r#""executable":"/t/tests-0123","fresh":true}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","profile":{"test":false},"executable":null}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        let found: Vec<_> = executables(json)
+            .into_iter()
+            .map(|a| (a.executable, a.profile.test))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Path::new("/t/a\\b\"c").to_path_buf(), false),
+                (Path::new("/t/tests-0123").to_path_buf(), true),
+            ]
+        );
+    }
+}
