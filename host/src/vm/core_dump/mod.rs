@@ -1,0 +1,264 @@
+//! Post-mortem: an ELF core file of a guest, which `gdb guest.elf core` opens like a Linux
+//! process's core, one thread per vCPU.
+//!
+//! A [`CoreDump`] holds each vCPU's registers, taken with [`Vcpu::core_registers`] in the
+//! vCPU's own thread when it ended (nothing is read unless a core is asked for), and
+//! [`CoreDump::write`] writes them with the guest's memory:
+//!
+//! - an `ET_CORE` ELF64 file for the host's machine ([`Arch::ELF_MACHINE`]);
+//! - one `PT_NOTE` segment with an `NT_PRPSINFO` note (the program's name) and one
+//!   `NT_PRSTATUS` note per vCPU (thread id = vCPU index + 1, the signal it ended with, and its
+//!   registers as the architecture's `elf_gregset_t`: [`UserRegs`] on x86_64, [`UserPtRegs`] on
+//!   aarch64, see [`CoreArch`]); the first vCPU that ended with a signal comes first, so it is
+//!   gdb's current thread;
+//! - one `PT_LOAD` segment per region of guest memory, whose virtual (and physical) address is
+//!   its guest-physical address. That is right for the guests [`VmBuilder`](super::VmBuilder)
+//!   runs, which run on identity-mapped tables (virtual address = physical address); memory a
+//!   guest maps elsewhere with tables of its own shows in gdb at its physical address only.
+//!
+//! ```no_run
+//! use ucall_host::vm::core_dump::{signal_for, CoreDump, CoreThread};
+//! use ucall_host::vm::VmBuilder;
+//!
+//! let elf = std::fs::read("guest.elf")?;
+//! let mut vm = VmBuilder::new(&elf).build()?;
+//! let mut vcpu = vm.take_vcpus().remove(0);
+//! let ended = vcpu.next_ucall();
+//! let mut core = CoreDump::new("guest.elf");
+//! core.add_thread(CoreThread {
+//!     vcpu: vcpu.index(),
+//!     signal: signal_for(ended.as_ref()),
+//!     registers: vcpu.core_registers()?,
+//! });
+//! core.write(vm.memory(), std::fs::File::create("guest.core")?)?;
+//! // Then: gdb guest.elf guest.core
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod aarch64;
+mod elf;
+mod notes;
+mod x86_64;
+
+pub use aarch64::UserPtRegs;
+pub use x86_64::UserRegs;
+
+use super::arch::{Arch, Native};
+use super::{KvmError, RunError, Vcpu};
+use crate::decode::Ucall;
+use elf::{FILE_HEADER_SIZE, FileHeader, PROGRAM_HEADER_SIZE, ProgramHeader};
+use goblin::elf::note::{NT_PRPSINFO, NT_PRSTATUS};
+use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
+use kvm_ioctls::VcpuFd;
+use std::fmt::Debug;
+use std::io::{Read as _, Write};
+use vm_memory::{GuestMemoryBackend, GuestMemoryError, GuestMemoryRegion, MemoryRegionAddress};
+use zerocopy::{Immutable, IntoBytes};
+
+/// The part of the [`Arch`] seam a core needs: the registers of a vCPU in the layout of the
+/// architecture's Linux cores.
+pub trait CoreArch: Arch {
+    /// The kernel's `elf_gregset_t` for the architecture, which `NT_PRSTATUS` carries.
+    type Registers: IntoBytes + Immutable + Clone + Debug + Send + Sync + 'static;
+
+    /// Reads the registers of `vcpu` (which must not be running).
+    fn core_registers(vcpu: &mut VcpuFd) -> Result<Self::Registers, KvmError>;
+}
+
+/// The registers of a vCPU of this host's architecture, as a core carries them.
+pub type Registers = <Native as CoreArch>::Registers;
+
+/// What a core file says of one vCPU: a thread of the dumped "process".
+#[derive(Clone, Debug)]
+pub struct CoreThread {
+    /// The vCPU's index; its thread id in the core is one more (gdb shows `LWP 1` for vCPU 0).
+    pub vcpu: usize,
+    /// The signal the vCPU ended with (gdb: "terminated with signal"), 0 for none; see
+    /// [`signal_for`].
+    pub signal: i32,
+    /// Its registers when it ended.
+    pub registers: Registers,
+}
+
+/// A core file of a guest being put together: its name and its vCPUs' registers.
+#[derive(Clone, Debug, Default)]
+pub struct CoreDump {
+    program: String,
+    threads: Vec<CoreThread>,
+}
+
+/// Why a core file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreDumpError {
+    /// Guest memory could not be read.
+    #[error("cannot read guest memory at {gpa:#x} for the core: {source}")]
+    ReadMemory {
+        /// Where.
+        gpa: u64,
+        /// What vm-memory said.
+        source: GuestMemoryError,
+    },
+    /// The memory has more regions than an ELF file has program headers.
+    #[error("{regions} memory regions do not fit the core's program headers")]
+    TooManyRegions {
+        /// How many regions.
+        regions: usize,
+    },
+    /// The core could not be written.
+    #[error("cannot write the core: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Bytes of memory copied at a time.
+const CHUNK: usize = 1 << 20;
+/// `e_phnum` at and above this means "see section header 0" (gABI): more than a core needs.
+const PN_XNUM: u16 = 0xffff;
+/// Where segment contents start in the file: page-aligned, as the kernel aligns them.
+const SEGMENT_ALIGN: u64 = 0x1000;
+/// The owner of Linux core notes.
+const CORE_OWNER: &str = "CORE";
+
+impl CoreDump {
+    /// An empty core of the program `name` (gdb shows it as "generated by `name`").
+    pub fn new(name: &str) -> Self {
+        CoreDump {
+            program: name.to_owned(),
+            threads: Vec::new(),
+        }
+    }
+
+    /// Adds a vCPU.
+    pub fn add_thread(&mut self, thread: CoreThread) {
+        self.threads.push(thread);
+    }
+
+    /// The vCPUs added so far.
+    pub fn threads(&self) -> &[CoreThread] {
+        &self.threads
+    }
+
+    /// Writes the core of `memory` (the guest's, with its registers as added) to `out`.
+    pub fn write<M, W>(&self, memory: &M, mut out: W) -> Result<(), CoreDumpError>
+    where
+        M: GuestMemoryBackend + ?Sized,
+        W: Write,
+    {
+        let notes = self.notes();
+        let regions = memory.num_regions();
+        let headers = u16::try_from(regions + 1)
+            .ok()
+            .filter(|&n| n < PN_XNUM)
+            .ok_or(CoreDumpError::TooManyRegions { regions })?;
+        let notes_at = FILE_HEADER_SIZE + PROGRAM_HEADER_SIZE * u64::from(headers);
+        let mut program_headers = vec![ProgramHeader {
+            kind: PT_NOTE,
+            offset: notes_at,
+            file_size: notes.len() as u64,
+            align: 4,
+            ..ProgramHeader::default()
+        }];
+        let mut offset = (notes_at + notes.len() as u64).next_multiple_of(SEGMENT_ALIGN);
+        for region in memory.iter() {
+            program_headers.push(ProgramHeader {
+                kind: PT_LOAD,
+                flags: PF_R | PF_W | PF_X,
+                offset,
+                vaddr: region.start_addr().0,
+                paddr: region.start_addr().0,
+                file_size: region.len(),
+                memory_size: region.len(),
+                align: SEGMENT_ALIGN,
+            });
+            offset = (offset + region.len()).next_multiple_of(SEGMENT_ALIGN);
+        }
+
+        let mut written = FILE_HEADER_SIZE;
+        out.write_all(FileHeader::core(Native::ELF_MACHINE, headers).as_bytes())?;
+        for header in &program_headers {
+            out.write_all(header.as_bytes())?;
+            written += PROGRAM_HEADER_SIZE;
+        }
+        out.write_all(&notes)?;
+        written += notes.len() as u64;
+        let mut chunk = vec![0; CHUNK];
+        for (region, header) in memory.iter().zip(&program_headers[1..]) {
+            pad(&mut out, header.offset - written)?;
+            copy_region(region, &mut out, &mut chunk)?;
+            written = header.offset + region.len();
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// The `PT_NOTE` segment's contents: the program, then the threads, signalled first.
+    fn notes(&self) -> Vec<u8> {
+        let mut notes = Vec::new();
+        elf::push_note(
+            &mut notes,
+            CORE_OWNER,
+            NT_PRPSINFO,
+            &notes::prpsinfo(&self.program),
+        );
+        let signalled = self.threads.iter().filter(|t| t.signal != 0);
+        let quiet = self.threads.iter().filter(|t| t.signal == 0);
+        for thread in signalled.chain(quiet) {
+            let id = i32::try_from(thread.vcpu + 1).unwrap_or(i32::MAX);
+            let status = notes::prstatus(id, thread.signal, thread.registers.as_bytes());
+            elf::push_note(&mut notes, CORE_OWNER, NT_PRSTATUS, &status);
+        }
+        notes
+    }
+}
+
+/// Writes `len` zero bytes.
+fn pad(out: &mut impl Write, len: u64) -> std::io::Result<()> {
+    std::io::copy(&mut std::io::repeat(0).take(len), out).map(drop)
+}
+
+/// Copies all of `region` to `out`, a chunk at a time.
+fn copy_region<R: GuestMemoryRegion>(
+    region: &R,
+    out: &mut impl Write,
+    chunk: &mut [u8],
+) -> Result<(), CoreDumpError> {
+    let mut at = 0;
+    while at < region.len() {
+        let len = chunk.len().min((region.len() - at) as usize);
+        region
+            .read_slice(&mut chunk[..len], MemoryRegionAddress(at))
+            .map_err(|source| CoreDumpError::ReadMemory {
+                gpa: region.start_addr().0 + at,
+                source,
+            })?;
+        out.write_all(&chunk[..len])?;
+        at += len as u64;
+    }
+    Ok(())
+}
+
+/// The signal a core names for a vCPU that ended with `end` (its last ucall, or the error
+/// that stopped it), as a Linux process would have died: ABORT is `SIGABRT`, a timeout
+/// `SIGALRM`, a shutdown or an unhandled exception `SIGSEGV`, a ucall the host could not
+/// decode `SIGSYS`, any other exit `SIGILL`; DONE and other ucalls none (0).
+pub fn signal_for(end: Result<&Ucall, &RunError>) -> i32 {
+    match end {
+        Ok(Ucall::Abort(_)) => libc::SIGABRT,
+        Ok(_) => 0,
+        Err(RunError::Timeout { .. }) => libc::SIGALRM,
+        Err(RunError::Shutdown { .. } | RunError::GuestException { .. }) => libc::SIGSEGV,
+        Err(RunError::Decode(_)) => libc::SIGSYS,
+        Err(_) => libc::SIGILL,
+    }
+}
+
+impl Vcpu {
+    /// The vCPU's registers for a [`CoreDump`]; read them after the vCPU's last exit, in the
+    /// thread that ran it.
+    pub fn core_registers(&mut self) -> Result<Registers, RunError> {
+        Native::core_registers(&mut self.fd).map_err(|source| RunError::Kvm {
+            vcpu: self.index,
+            source,
+        })
+    }
+}
