@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 use ucall_host::Ucall;
-use ucall_host::vm::core_dump::{CoreDump, CoreThread, signal_for};
+use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, VmBuilder};
 
 /// A guest's core, written to a file of its own.
@@ -46,7 +46,7 @@ pub fn dump_guest(name: &str, vcpus: usize, timeout: Duration) -> DumpedGuest {
             .unwrap_or_else(|e| panic!("cannot read the registers of {name}: {e}"));
         core.add_thread(CoreThread {
             vcpu: vcpu.index(),
-            signal: signal_for(end.as_ref()),
+            signal: Signal::of_end(end.as_ref()),
             registers,
         });
         ends.push(end);

@@ -17,7 +17,7 @@
 //!   guest maps elsewhere with tables of its own shows in gdb at its physical address only.
 //!
 //! ```no_run
-//! use ucall_host::vm::core_dump::{signal_for, CoreDump, CoreThread};
+//! use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 //! use ucall_host::vm::VmBuilder;
 //!
 //! let elf = std::fs::read("guest.elf")?;
@@ -27,7 +27,7 @@
 //! let mut core = CoreDump::new("guest.elf");
 //! core.add_thread(CoreThread {
 //!     vcpu: vcpu.index(),
-//!     signal: signal_for(ended.as_ref()),
+//!     signal: Signal::of_end(ended.as_ref()),
 //!     registers: vcpu.core_registers()?,
 //! });
 //! core.write(vm.memory(), std::fs::File::create("guest.core")?)?;
@@ -73,9 +73,8 @@ pub type Registers = <Native as CoreArch>::Registers;
 pub struct CoreThread {
     /// The vCPU's index; its thread id in the core is one more (gdb shows `LWP 1` for vCPU 0).
     pub vcpu: usize,
-    /// The signal the vCPU ended with (gdb: "terminated with signal"), 0 for none; see
-    /// [`signal_for`].
-    pub signal: i32,
+    /// The signal the vCPU ended with.
+    pub signal: Signal,
     /// Its registers when it ended.
     pub registers: Registers,
 }
@@ -200,11 +199,11 @@ impl CoreDump {
             NT_PRPSINFO,
             &notes::prpsinfo(&self.program),
         );
-        let signalled = self.threads.iter().filter(|t| t.signal != 0);
-        let quiet = self.threads.iter().filter(|t| t.signal == 0);
+        let signalled = self.threads.iter().filter(|t| t.signal != Signal::NONE);
+        let quiet = self.threads.iter().filter(|t| t.signal == Signal::NONE);
         for thread in signalled.chain(quiet) {
             let id = i32::try_from(thread.vcpu + 1).unwrap_or(i32::MAX);
-            let status = notes::prstatus(id, thread.signal, thread.registers.as_bytes());
+            let status = notes::prstatus(id, thread.signal.0, thread.registers.as_bytes());
             elf::push_note(&mut notes, CORE_OWNER, NT_PRSTATUS, &status);
         }
         notes
@@ -237,18 +236,42 @@ fn copy_region<R: GuestMemoryRegion>(
     Ok(())
 }
 
-/// The signal a core names for a vCPU that ended with `end` (its last ucall, or the error
-/// that stopped it), as a Linux process would have died: ABORT is `SIGABRT`, a timeout
-/// `SIGALRM`, a shutdown or an unhandled exception `SIGSEGV`, a ucall the host could not
-/// decode `SIGSYS`, any other exit `SIGILL`; DONE and other ucalls none (0).
-pub fn signal_for(end: Result<&Ucall, &RunError>) -> i32 {
-    match end {
-        Ok(Ucall::Abort(_)) => libc::SIGABRT,
-        Ok(_) => 0,
-        Err(RunError::Timeout { .. }) => libc::SIGALRM,
-        Err(RunError::Shutdown { .. } | RunError::GuestException { .. }) => libc::SIGSEGV,
-        Err(RunError::Decode(_)) => libc::SIGSYS,
-        Err(_) => libc::SIGILL,
+/// The signal a core says a vCPU ended with, as if it were a thread of a Linux process (gdb:
+/// "Program terminated with signal ..."): what the vCPU's end would have been to a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signal(pub i32);
+
+impl Signal {
+    /// No signal: the vCPU sent DONE, or was still running.
+    pub const NONE: Signal = Signal(0);
+    /// ABORT: `SIGABRT`, as `abort()` raises.
+    pub const ABORT: Signal = Signal(libc::SIGABRT);
+    /// No ucall within the timeout: `SIGALRM`, as an alarm would end it.
+    pub const TIMEOUT: Signal = Signal(libc::SIGALRM);
+    /// A shutdown or an exception the guest did not handle: `SIGSEGV`.
+    pub const FAULT: Signal = Signal(libc::SIGSEGV);
+    /// A ucall the host could not decode: `SIGSYS`, a bad system call.
+    pub const BAD_CALL: Signal = Signal(libc::SIGSYS);
+    /// Any other exit that stopped the vCPU: `SIGILL`.
+    pub const OTHER: Signal = Signal(libc::SIGILL);
+
+    /// The signal of a vCPU that `error` stopped.
+    pub fn of(error: &RunError) -> Signal {
+        match error {
+            RunError::Timeout { .. } => Signal::TIMEOUT,
+            RunError::Shutdown { .. } | RunError::GuestException { .. } => Signal::FAULT,
+            RunError::Decode(_) => Signal::BAD_CALL,
+            _ => Signal::OTHER,
+        }
+    }
+
+    /// The signal of a vCPU that ended with `end`: its last ucall, or the error that stopped it.
+    pub fn of_end(end: Result<&Ucall, &RunError>) -> Signal {
+        match end {
+            Ok(Ucall::Abort(_)) => Signal::ABORT,
+            Ok(_) => Signal::NONE,
+            Err(error) => Signal::of(error),
+        }
     }
 }
 
@@ -260,5 +283,132 @@ impl Vcpu {
             vcpu: self.index,
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use goblin::elf::Elf;
+    use goblin::elf::header::ET_CORE;
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+    const RAM: u64 = 0x4000_0000;
+
+    fn memory() -> GuestMemoryMmap {
+        let memory = GuestMemoryMmap::<()>::from_ranges(&[
+            (GuestAddress(RAM), 0x2000),
+            (GuestAddress(RAM + 0x10_0000), 0x1000),
+        ])
+        .unwrap();
+        memory
+            .write_obj(0x1122_3344u32, GuestAddress(RAM + 0x10))
+            .unwrap();
+        memory
+            .write_obj(0x5566_7788u32, GuestAddress(RAM + 0x10_0ff0))
+            .unwrap();
+        memory
+    }
+
+    fn thread(vcpu: usize, signal: Signal) -> CoreThread {
+        CoreThread {
+            vcpu,
+            signal,
+            registers: Registers::default(),
+        }
+    }
+
+    fn core_of(dump: &CoreDump, memory: &GuestMemoryMmap) -> Vec<u8> {
+        let mut file = Vec::new();
+        dump.write(memory, &mut file).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_core_is_an_et_core_file_for_the_hosts_machine() {
+        let file = core_of(&CoreDump::new("guest"), &memory());
+        let elf = Elf::parse(&file).unwrap();
+        assert_eq!(elf.header.e_type, ET_CORE);
+        assert_eq!(elf.header.e_machine, Native::ELF_MACHINE);
+    }
+
+    #[test]
+    fn each_memory_region_is_a_loadable_segment_at_its_guest_physical_address() {
+        let memory = memory();
+        let file = core_of(&CoreDump::new("guest"), &memory);
+        let elf = Elf::parse(&file).unwrap();
+        let loads: Vec<_> = elf
+            .program_headers
+            .iter()
+            .filter(|p| p.p_type == PT_LOAD)
+            .map(|p| (p.p_vaddr, p.p_paddr, p.p_memsz, p.p_offset % SEGMENT_ALIGN))
+            .collect();
+        assert_eq!(
+            loads,
+            [
+                (RAM, RAM, 0x2000, 0),
+                (RAM + 0x10_0000, RAM + 0x10_0000, 0x1000, 0)
+            ]
+        );
+        for (region, header) in memory.iter().zip(elf.program_headers.iter().skip(1)) {
+            let mut bytes = vec![0; region.len() as usize];
+            region
+                .read_slice(&mut bytes, MemoryRegionAddress(0))
+                .unwrap();
+            assert_eq!(file[header.file_range()], bytes[..]);
+        }
+    }
+
+    #[test]
+    fn notes_name_the_program_then_the_threads_that_ended_with_a_signal_first() {
+        let mut dump = CoreDump::new("guest");
+        dump.add_thread(thread(0, Signal::NONE));
+        dump.add_thread(thread(1, Signal::ABORT));
+        dump.add_thread(thread(2, Signal::TIMEOUT));
+        let file = core_of(&dump, &memory());
+        let elf = Elf::parse(&file).unwrap();
+        let notes: Vec<(u32, i32, i32)> = elf
+            .iter_note_headers(&file)
+            .unwrap()
+            .map(|note| note.unwrap())
+            .map(|note| {
+                let word =
+                    |at: usize| i32::from_le_bytes(note.desc[at..at + 4].try_into().unwrap());
+                match note.n_type {
+                    // pr_info.si_signo and pr_pid
+                    NT_PRSTATUS => (note.n_type, word(0), word(32)),
+                    _ => (note.n_type, 0, 0),
+                }
+            })
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                (NT_PRPSINFO, 0, 0),
+                (NT_PRSTATUS, libc::SIGABRT, 2),
+                (NT_PRSTATUS, libc::SIGALRM, 3),
+                (NT_PRSTATUS, 0, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vcpu_stopped_by_an_error_ends_with_the_signal_a_process_would_get() {
+        use std::time::Duration;
+        let timeout = RunError::Timeout {
+            vcpu: 0,
+            after: Duration::from_secs(1),
+        };
+        let shutdown = RunError::Shutdown {
+            vcpu: 0,
+            reason: super::super::ShutdownReason::PowerOff,
+        };
+        assert_eq!(Signal::of(&timeout), Signal(libc::SIGALRM));
+        assert_eq!(Signal::of(&shutdown), Signal(libc::SIGSEGV));
+        assert_eq!(
+            Signal::of(&RunError::Halted { vcpu: 0 }),
+            Signal(libc::SIGILL)
+        );
+        assert_eq!(Signal::of_end(Ok(&Ucall::Done)), Signal::NONE);
     }
 }
