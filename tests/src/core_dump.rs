@@ -6,6 +6,11 @@ use ucall_host::Ucall;
 use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, VmBuilder};
 
+/// Bytes of guest memory in the VMs of [`dump_guest`].
+pub const MEMORY_SIZE: u64 = 32 << 20;
+/// Bytes of stack per vCPU in the VMs of [`dump_guest`], from the top of memory down.
+pub const STACK_SIZE: u64 = 64 << 10;
+
 /// A guest's core, written to a file of its own.
 #[derive(Debug)]
 pub struct DumpedGuest {
@@ -29,6 +34,8 @@ pub fn dump_guest(name: &str, vcpus: usize, timeout: Duration) -> DumpedGuest {
     let mut vm = VmBuilder::new(&elf)
         .transport(TransportKind::Mmio)
         .vcpus(vcpus)
+        .memory_size(MEMORY_SIZE)
+        .stack_size(STACK_SIZE)
         .timeout(timeout)
         .build()
         .unwrap_or_else(|e| panic!("cannot build a VM for {name}: {e}"));

@@ -23,6 +23,11 @@ impl UserPtRegs {
     pub fn program_counter(&self) -> u64 {
         self.pc
     }
+
+    /// The stack pointer.
+    pub fn stack_pointer(&self) -> u64 {
+        self.sp
+    }
 }
 
 #[cfg(target_arch = "aarch64")]

@@ -43,6 +43,11 @@ impl UserRegs {
     pub fn program_counter(&self) -> u64 {
         self.rip
     }
+
+    /// The stack pointer.
+    pub fn stack_pointer(&self) -> u64 {
+        self.rsp
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
