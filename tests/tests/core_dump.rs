@@ -44,43 +44,55 @@ fn frames_in(gdb: &str, module: &str) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that gdb, on the core of `guest` run to its end on one vCPU, says the program
+/// ended with `signal` (gdb's words) and shows `frames` of the guest's own crate, innermost first.
+fn assert_gdb_shows(guest: &str, timeout: Duration, signal: &str, frames: &[&str]) {
+    let dumped = dump_guest(guest, 1, timeout);
+    let gdb = gdb(&dumped, "bt");
+    let fate = format!("\nProgram terminated with signal {signal}.\n");
+    assert!(gdb.contains(&fate), "{gdb}");
+    assert_eq!(frames_in(&gdb, &format!("{guest}::")), frames, "{gdb}");
+}
+
 #[test]
 fn gdb_shows_an_aborted_guest_ended_by_sigabrt_in_the_function_that_aborted() {
-    let dumped = dump_guest("core_aborts", 1, Duration::from_secs(30));
-    let gdb = gdb(&dumped, "bt");
-    assert!(
-        gdb.contains("\nProgram terminated with signal SIGABRT, Aborted.\n"),
-        "{gdb}"
-    );
-    assert_eq!(
-        frames_in(&gdb, "core_aborts::"),
-        [
+    assert_gdb_shows(
+        "core_aborts",
+        Duration::from_secs(30),
+        "SIGABRT, Aborted",
+        &[
             "core_aborts::faulting_function",
             "core_aborts::calls_the_faulting_function",
             "core_aborts::main",
             "core_aborts::_start",
         ],
-        "{gdb}"
     );
 }
 
 #[test]
 fn gdb_shows_a_timed_out_guest_ended_by_sigalrm_in_the_function_that_spun() {
-    let dumped = dump_guest("core_spins", 1, Duration::from_secs(1));
-    let gdb = gdb(&dumped, "bt");
-    assert!(
-        gdb.contains("\nProgram terminated with signal SIGALRM, Alarm clock.\n"),
-        "{gdb}"
-    );
-    assert_eq!(
-        frames_in(&gdb, "core_spins::"),
-        [
+    assert_gdb_shows(
+        "core_spins",
+        Duration::from_secs(1),
+        "SIGALRM, Alarm clock",
+        &[
             "core_spins::spinning_function",
             "core_spins::calls_the_spinning_function",
             "core_spins::main",
             "core_spins::_start",
         ],
-        "{gdb}"
+    );
+}
+
+/// x86_64 today: without an IDT the page fault becomes a triple fault (a shutdown), and (on
+/// kvm_pvm, where this runs) the registers still hold the faulting instruction.
+#[test]
+fn gdb_shows_a_guest_that_faulted_ended_by_sigsegv_in_the_function_that_faulted() {
+    assert_gdb_shows(
+        "faults",
+        Duration::from_secs(30),
+        "SIGSEGV, Segmentation fault",
+        &["faults::main", "faults::_start"],
     );
 }
 

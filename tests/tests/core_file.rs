@@ -5,6 +5,7 @@
 use goblin::elf::Elf;
 use goblin::elf::note::NT_PRSTATUS;
 use goblin::elf::program_header::{PF_X, PT_LOAD};
+use std::ops::Range;
 use std::time::Duration;
 use ucall_host::vm::arch::{Arch, Native};
 use ucall_host::vm::core_dump::Signal;
@@ -58,17 +59,22 @@ fn a_core_has_a_thread_per_vcpu_with_the_registers_it_ended_with() {
     assert_eq!(threads(&read(&dumped.file)), expected);
 }
 
-#[test]
-fn each_vcpus_registers_point_into_its_own_stack_and_the_guests_code() {
-    let dumped = aborted_on_two_vcpus();
+/// The address ranges of the guest's executable segments.
+fn code_of(dumped: &DumpedGuest) -> Vec<Range<u64>> {
     let guest = read(&dumped.elf);
     let guest = Elf::parse(&guest).expect("the guest is an ELF file");
-    let code: Vec<_> = guest
+    guest
         .program_headers
         .iter()
         .filter(|p| p.p_type == PT_LOAD && p.p_flags & PF_X != 0)
         .map(|p| p.p_vaddr..p.p_vaddr + p.p_memsz)
-        .collect();
+        .collect()
+}
+
+#[test]
+fn each_vcpus_registers_point_into_its_own_stack_and_the_guests_code() {
+    let dumped = aborted_on_two_vcpus();
+    let code = code_of(&dumped);
     let ram_end = Native::LAYOUT.ram_base + MEMORY_SIZE;
     for thread in dumped.core.threads() {
         let stack_top = ram_end - STACK_SIZE * thread.vcpu as u64;
@@ -109,5 +115,23 @@ fn a_core_holds_the_guest_memory_at_its_guest_physical_addresses() {
     assert!(
         segments == memory,
         "the core's segments differ from guest memory"
+    );
+}
+
+/// On aarch64 the host's exception vectors stop the vCPU, and the core shows where the
+/// exception was taken (ELR_EL1), not the vector; on x86_64 a triple fault leaves the faulting
+/// instruction in rip.
+#[test]
+fn a_vcpu_that_faulted_is_shown_in_the_guests_code_with_sigsegv() {
+    let dumped = dump_guest("faults", 1, Duration::from_secs(30));
+    let code = code_of(&dumped);
+    let [thread] = dumped.core.threads() else {
+        panic!("one vCPU, one thread: {:?}", dumped.core.threads());
+    };
+    let pc = thread.registers.program_counter();
+    assert_eq!(thread.signal, Signal::FAULT);
+    assert!(
+        code.iter().any(|c| c.contains(&pc)),
+        "pc {pc:#x} outside {code:x?}"
     );
 }

@@ -34,7 +34,7 @@ pub struct Aarch64 {
 }
 
 /// The exception vectors the host installs (VBAR_EL1): 2 KiB-aligned, 16 entries of 128 bytes.
-const VECTORS: u64 = 0x4000_0800;
+pub(in crate::vm) const VECTORS: u64 = 0x4000_0800;
 
 /// Each vector: `movz w0, #0x0009; movk w0, #0x8400, lsl #16; hvc #0; b .`, a PSCI
 /// SYSTEM_RESET (0x8400_0009). A guest that takes an exception (it has no handlers of its own)
@@ -66,7 +66,7 @@ const REG_X0: u64 = core_reg(offset_of!(kvm_regs, regs.regs));
 pub(in crate::vm) const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
 pub(in crate::vm) const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
 pub(in crate::vm) const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
-const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
+pub(in crate::vm) const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
 const SCTLR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 0);
 const CPACR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 2);
 const TTBR0_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 0);

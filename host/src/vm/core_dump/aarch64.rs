@@ -34,7 +34,9 @@ impl UserPtRegs {
 mod native {
     use super::UserPtRegs;
     use crate::vm::KvmError;
-    use crate::vm::arch::aarch64::{Aarch64, REG_PC, REG_PSTATE, REG_SP_EL1, core_reg, get};
+    use crate::vm::arch::aarch64::{
+        Aarch64, REG_ELR_EL1, REG_PC, REG_PSTATE, REG_SP_EL1, VECTORS, core_reg, get,
+    };
     use crate::vm::core_dump::CoreArch;
     use kvm_bindings::kvm_regs;
     use kvm_ioctls::VcpuFd;
@@ -42,6 +44,10 @@ mod native {
 
     /// SP_EL0, `regs.sp` of `struct kvm_regs`.
     const REG_SP_EL0: u64 = core_reg(offset_of!(kvm_regs, regs.sp));
+    /// SPSR_EL1, `spsr[KVM_SPSR_EL1]` of `struct kvm_regs`.
+    const REG_SPSR_EL1: u64 = core_reg(offset_of!(kvm_regs, spsr));
+    /// The host's exception vectors: 16 entries of 128 bytes.
+    const HOST_VECTORS: std::ops::Range<u64> = VECTORS..VECTORS + 16 * 0x80;
     /// PSTATE.M\[0\]: the vCPU runs on its own exception level's stack pointer (EL1h), not
     /// SP_EL0.
     const PSTATE_SP_SELECT: u64 = 1;
@@ -49,7 +55,11 @@ mod native {
     impl CoreArch for Aarch64 {
         type Registers = UserPtRegs;
 
-        /// 34 `KVM_GET_ONE_REG`s: x0..x30, the stack pointer in use, pc, pstate.
+        /// 34 `KVM_GET_ONE_REG`s: x0..x30, the stack pointer in use, pc, pstate. A vCPU stopped
+        /// in the host's exception vectors shows where the exception was taken instead (pc from
+        /// ELR_EL1, pstate from SPSR_EL1; exception entry left sp and the other registers alone,
+        /// but the vector's code overwrote x0), as a process's core shows the faulting
+        /// instruction, so that gdb unwinds the guest's own frames.
         fn core_registers(vcpu: &mut VcpuFd) -> Result<UserPtRegs, KvmError> {
             let mut registers = UserPtRegs::default();
             for (n, x) in registers.regs.iter_mut().enumerate() {
@@ -58,6 +68,10 @@ mod native {
             }
             registers.pc = get(vcpu, REG_PC, "KVM_GET_ONE_REG (PC)")?;
             registers.pstate = get(vcpu, REG_PSTATE, "KVM_GET_ONE_REG (PSTATE)")?;
+            if HOST_VECTORS.contains(&registers.pc) {
+                registers.pc = get(vcpu, REG_ELR_EL1, "KVM_GET_ONE_REG (ELR_EL1)")?;
+                registers.pstate = get(vcpu, REG_SPSR_EL1, "KVM_GET_ONE_REG (SPSR_EL1)")?;
+            }
             registers.sp = if registers.pstate & PSTATE_SP_SELECT != 0 {
                 get(vcpu, REG_SP_EL1, "KVM_GET_ONE_REG (SP_EL1)")?
             } else {
@@ -75,6 +89,12 @@ mod native {
         fn sp_el0_is_the_kernels_core_register_after_x30() {
             // KVM_REG_ARM_CORE_REG(regs.sp): offset 248 / 4.
             assert_eq!(REG_SP_EL0, 0x6030_0000_0010_003e);
+        }
+
+        #[test]
+        fn spsr_el1_is_the_kernels_core_register_after_elr_el1() {
+            // KVM_REG_ARM_CORE_REG(spsr[KVM_SPSR_EL1]): offset 288 / 4.
+            assert_eq!(REG_SPSR_EL1, 0x6030_0000_0010_0048);
         }
     }
 }
