@@ -84,18 +84,6 @@ fn gdb_shows_a_timed_out_guest_ended_by_sigalrm_in_the_function_that_spun() {
     );
 }
 
-/// x86_64 today: without an IDT the page fault becomes a triple fault (a shutdown), and (on
-/// kvm_pvm, where this runs) the registers still hold the faulting instruction.
-#[test]
-fn gdb_shows_a_guest_that_faulted_ended_by_sigsegv_in_the_function_that_faulted() {
-    assert_gdb_shows(
-        "faults",
-        Duration::from_secs(30),
-        "SIGSEGV, Segmentation fault",
-        &["faults::main", "faults::_start"],
-    );
-}
-
 #[test]
 fn gdb_shows_each_vcpu_as_a_thread_whose_id_is_its_index_plus_one() {
     let dumped = dump_guest("core_aborts", 2, Duration::from_secs(30));
