@@ -5,7 +5,8 @@
 /// Each layer has its own error type, which says what was wrong and where: [`paging::Error`]
 /// (tables and guest-virtual reads), [`decode::Error`] (exits and records),
 /// [`probe::Error`] (the ucall page), [`LoadError`] (the guest ELF), [`SetupError`] and
-/// [`RunError`] (the VM and its vCPUs). It is `Send + Sync + 'static`.
+/// [`RunError`] (the VM and its vCPUs), [`CoreDumpError`] (core files). It is
+/// `Send + Sync + 'static`.
 ///
 /// [`paging::Error`]: crate::paging::Error
 /// [`decode::Error`]: crate::decode::Error
@@ -13,6 +14,7 @@
 /// [`LoadError`]: crate::vm::LoadError
 /// [`SetupError`]: crate::vm::SetupError
 /// [`RunError`]: crate::vm::RunError
+/// [`CoreDumpError`]: crate::vm::core_dump::CoreDumpError
 ///
 /// ```
 /// use ucall_host::paging::{self, x86_64::X86_64, PageTables};
@@ -49,6 +51,9 @@ pub enum Error {
     /// Running a vCPU.
     #[error(transparent)]
     Run(#[from] crate::vm::RunError),
+    /// Writing a core file.
+    #[error(transparent)]
+    CoreDump(#[from] crate::vm::core_dump::CoreDumpError),
 }
 
 impl Error {

@@ -7,7 +7,8 @@
 //! - [`decode`]: turn an exit ([`decode::Exit`], made from a `VcpuExit` with
 //!   [`Exit::from_kvm`](decode::Exit::from_kvm)) plus a [`paging::GuestView`] of the guest's
 //!   memory into a typed [`Ucall`].
-//! - [`vm`]: a small VM builder and run loop for tests and the `ucall-run` runner.
+//! - [`vm`]: a small VM builder and run loop for tests and the `ucall-run` runner, and ELF
+//!   cores of guests for gdb ([`vm::core_dump`]).
 //!
 //! The wire format is [`ucall_abi`]'s; its crate docs describe the protocol.
 //!

@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: find a guest built by `cargo xtask`, run it, collect its
 //! ucalls.
 
+pub mod core_dump;
+
 use std::path::PathBuf;
 use std::time::Duration;
 use ucall_host::Ucall;

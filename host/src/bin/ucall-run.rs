@@ -7,17 +7,23 @@
 //!
 //! It also serves as a cargo `runner` for guest crates: cargo runs `ucall-run path/to/elf`.
 //!
+//! With `--core FILE`, a guest that did not end in DONE on every vCPU (ABORT, timeout,
+//! shutdown, any other error) leaves an ELF core in FILE: `gdb guest.elf FILE` shows where each
+//! vCPU was (see `ucall_host::vm::core_dump`).
+//!
 //! Exit status: 0 when every vCPU sent DONE, 1 when a guest sent ABORT, 2 on any other error
 //! (bad guest input, timeout, setup failure), with a one-line reason on stderr.
 
 use anstyle::{AnsiColor, Style};
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use ucall_host::Ucall;
+use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, Vcpu, VmBuilder};
+use vm_memory::GuestMemoryMmap;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +48,10 @@ struct Args {
     /// Print one JSON object per ucall and a final summary object, one per line.
     #[arg(long)]
     json: bool,
+    /// Write an ELF core of the guest to FILE unless every vCPU sent DONE: each vCPU's registers
+    /// at its end and the guest's memory, for `gdb guest.elf FILE`.
+    #[arg(long, value_name = "FILE")]
+    core: Option<PathBuf>,
     /// The guest: a statically linked ELF for this machine's architecture.
     elf: PathBuf,
 }
@@ -120,20 +130,38 @@ fn main() -> ExitCode {
             transport_name
         );
     }
+    let core = args.core.is_some();
     let threads: Vec<_> = vm
         .take_vcpus()
         .into_iter()
-        .map(|vcpu| std::thread::spawn(move || serve(vcpu, output)))
+        .map(|mut vcpu| {
+            std::thread::spawn(move || {
+                let outcome = serve(&mut vcpu, output);
+                // In the vCPU's thread, at its end: the registers are as the vCPU left them.
+                let registers = core.then(|| core_thread(&mut vcpu, &outcome));
+                (outcome, registers)
+            })
+        })
         .collect();
-    let outcomes: Vec<Outcome> = threads
+    let (outcomes, registers): (Vec<Outcome>, Vec<_>) = threads
         .into_iter()
-        .map(|thread| thread.join().unwrap_or(Outcome::Panicked))
-        .collect();
+        .map(|thread| thread.join().unwrap_or((Outcome::Panicked, None)))
+        .unzip();
+    if let Some(path) = &args.core {
+        if !outcomes.iter().all(|o| matches!(o, Outcome::Done(_))) {
+            write_core(
+                path,
+                &args.elf,
+                vm.memory(),
+                registers.into_iter().flatten(),
+            );
+        }
+    }
     output.summary(&outcomes, started)
 }
 
 /// Runs one vCPU to its end, printing each ucall as it arrives.
-fn serve(mut vcpu: Vcpu, output: Output) -> Outcome {
+fn serve(vcpu: &mut Vcpu, output: Output) -> Outcome {
     let mut count = 0;
     loop {
         match vcpu.next_ucall() {
@@ -148,6 +176,51 @@ fn serve(mut vcpu: Vcpu, output: Output) -> Outcome {
             }
             Err(e) => return Outcome::Failed(count, e),
         }
+    }
+}
+
+/// What the core says of `vcpu`, which ended with `outcome`.
+fn core_thread(vcpu: &mut Vcpu, outcome: &Outcome) -> Result<CoreThread, RunError> {
+    let signal = match outcome {
+        Outcome::Done(_) | Outcome::Panicked => Signal::NONE,
+        Outcome::Abort(_) => Signal::ABORT,
+        Outcome::Failed(_, error) => Signal::of(error),
+    };
+    Ok(CoreThread {
+        vcpu: vcpu.index(),
+        signal,
+        registers: vcpu.core_registers()?,
+    })
+}
+
+/// Writes the core of the guest `elf` to `path`, with the registers of the vCPUs that could be
+/// read, and says so (or why not) on stderr.
+fn write_core(
+    path: &Path,
+    elf: &Path,
+    memory: &GuestMemoryMmap,
+    threads: impl Iterator<Item = Result<CoreThread, RunError>>,
+) {
+    let name = elf.file_name().unwrap_or(elf.as_os_str()).to_string_lossy();
+    let mut core = CoreDump::new(&name);
+    for thread in threads {
+        match thread {
+            Ok(thread) => core.add_thread(thread),
+            Err(e) => eprintln!("ucall-run: the core lacks a vCPU's registers: {e}"),
+        }
+    }
+    let written = std::fs::File::create(path)
+        .map_err(|e| e.to_string())
+        .and_then(|file| {
+            core.write(memory, std::io::BufWriter::new(file))
+                .map_err(|e| e.to_string())
+        });
+    match written {
+        Ok(()) => eprintln!("core written to {}", path.display()),
+        Err(e) => eprintln!(
+            "ucall-run: cannot write the core to {}: {e}",
+            path.display()
+        ),
     }
 }
 

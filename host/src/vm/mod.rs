@@ -8,6 +8,7 @@
 //! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu.rs`)
 //!   run the loop; [`SetupError`] and [`RunError`] (`error.rs`) say what went wrong.
 //! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
+//! - [`core_dump`] writes an ELF core of a guest for gdb.
 //!
 //! ```no_run
 //! use ucall_host::vm::{TransportKind, VmBuilder};
@@ -27,6 +28,7 @@
 
 pub mod arch;
 mod builder;
+pub mod core_dump;
 mod elf;
 mod error;
 mod machine;

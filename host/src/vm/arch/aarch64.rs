@@ -34,7 +34,7 @@ pub struct Aarch64 {
 }
 
 /// The exception vectors the host installs (VBAR_EL1): 2 KiB-aligned, 16 entries of 128 bytes.
-const VECTORS: u64 = 0x4000_0800;
+pub(in crate::vm) const VECTORS: u64 = 0x4000_0800;
 
 /// Each vector: `movz w0, #0x0009; movk w0, #0x8400, lsl #16; hvc #0; b .`, a PSCI
 /// SYSTEM_RESET (0x8400_0009). A guest that takes an exception (it has no handlers of its own)
@@ -46,7 +46,7 @@ const VECTOR_CODE: [u32; 4] = [0x5280_0120, 0x72b0_8000, 0xd400_0002, 0x1400_000
 const VCPU_FEATURES: u32 = 1 << KVM_ARM_VCPU_PSCI_0_2;
 
 /// The ID of core register at `offset` bytes into `struct kvm_regs`.
-const fn core_reg(offset: usize) -> u64 {
+pub(in crate::vm) const fn core_reg(offset: usize) -> u64 {
     KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE as u64 | (offset / 4) as u64
 }
 
@@ -63,10 +63,10 @@ const fn sys_reg(op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> u64 {
 }
 
 const REG_X0: u64 = core_reg(offset_of!(kvm_regs, regs.regs));
-const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
-const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
-const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
-const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
+pub(in crate::vm) const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
+pub(in crate::vm) const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
+pub(in crate::vm) const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
+pub(in crate::vm) const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
 const SCTLR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 0);
 const CPACR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 2);
 const TTBR0_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 0);
@@ -93,7 +93,7 @@ fn set(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), Kvm
         .map_err(KvmError::with(what))
 }
 
-fn get(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
+pub(in crate::vm) fn get(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
     let mut bytes = [0; 8];
     vcpu.get_one_reg(id, &mut bytes)
         .map_err(KvmError::with(what))?;
