@@ -40,10 +40,18 @@ const SOURCE_DATA: [&str; 1] = ["fuzz/seeds"];
 /// run once per architecture, natively for x86_64 and in the first arm64 VM, not in every VM.
 const KVM_FREE_TESTS: [&str; 1] = ["properties"];
 
+/// Test binaries that need programs the VMs do not have (gdb): they run natively only.
+const HOST_ONLY_TESTS: [&str; 1] = ["core_dump"];
+
 /// Whether the test binary `name` (`<target>-<hash>`) is one of [`KVM_FREE_TESTS`].
 fn is_kvm_free(name: &str) -> bool {
+    is_one_of(name, &KVM_FREE_TESTS)
+}
+
+/// Whether the test binary `name` (`<target>-<hash>`) is one of `targets`.
+fn is_one_of(name: &str, targets: &[&str]) -> bool {
     name.rsplit_once('-')
-        .is_some_and(|(target, _)| KVM_FREE_TESTS.contains(&target))
+        .is_some_and(|(target, _)| targets.contains(&target))
 }
 
 /// What every boot needs: QEMU, the Linux target, `/init` and the kernel.
@@ -174,6 +182,9 @@ pub fn test_suite(
         for binary in binaries {
             // Test binaries are named <crate>-<hash>; the hash keeps names unique.
             let name = file_name(&binary)?.to_string();
+            if is_one_of(&name, &HOST_ONLY_TESTS) {
+                continue;
+            }
             let command = InitCommand {
                 name: name.clone(),
                 exec: format!("/bin/{name}"),
@@ -391,7 +402,7 @@ pub fn kvm_check(machine: Machine) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_kvm_free;
+    use super::{HOST_ONLY_TESTS, is_kvm_free, is_one_of};
 
     #[test]
     fn kvm_free_test_binaries_are_recognised_by_their_target_name() {
@@ -399,5 +410,11 @@ mod tests {
         assert!(!is_kvm_free("ucalls-a96dabe4164a108f"));
         assert!(!is_kvm_free("ucall_host-192272bca3a6013a"));
         assert!(!is_kvm_free("properties"));
+    }
+
+    #[test]
+    fn host_only_test_binaries_are_recognised_by_their_exact_target_name() {
+        assert!(is_one_of("core_dump-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
+        assert!(!is_one_of("core_file-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
     }
 }

@@ -254,6 +254,8 @@ fn test() -> Result<(), String> {
     let guest_dir = guests::build(Arch::X86_64)?;
 
     step.start("cargo test (unit tests, then real guests under KVM)");
+    // tests/tests/core_dump.rs opens cores with gdb (natively only; see in_qemu.rs).
+    install::ensure_packages(&[install::DebianPackage::program("gdb", "gdb")])?;
     cargo()
         .args(["test", "--workspace"])
         .env("UCALL_GUEST_DIR", &guest_dir)
