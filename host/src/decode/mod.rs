@@ -27,6 +27,7 @@
 
 mod error;
 mod exit;
+#[cfg(feature = "vm")]
 mod kvm;
 
 pub use error::Error;

@@ -229,6 +229,19 @@ pub fn write_global<M: GuestMemory + ?Sized>(
         })
 }
 
+/// The machine, the entry and the segment count: the parsed ELF itself (symbol and string
+/// tables included) would fill a log.
+impl std::fmt::Debug for GuestImage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestImage")
+            .field("machine", &self.elf.header.e_machine)
+            .field("entry", &format_args!("{:#x}", self.elf.entry))
+            .field("segments", &self.elf.program_headers.len())
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
