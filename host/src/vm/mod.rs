@@ -59,6 +59,7 @@ pub struct Layout {
 
 /// How the guest signals ucalls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TransportKind {
     /// An 8-byte store to a probed address published in `ucall_exit_mmio_addr`.
     Mmio,

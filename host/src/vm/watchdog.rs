@@ -142,14 +142,27 @@ fn watcher() -> Result<&'static Registry, WatchdogError> {
 
 /// Why the process's watchdog could not be started (once it fails, it fails for every VM).
 #[derive(Clone, Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum WatchdogError {
     /// The signal that kicks vCPU threads could not get its handler.
     #[error("watchdog: cannot install the signal handler: {0}")]
-    SignalHandler(vmm_sys_util::errno::Error),
+    SignalHandler(
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
+        vmm_sys_util::errno::Error,
+    ),
     /// The watcher thread could not be started.
     #[error("watchdog: cannot start the watcher thread: {0}")]
-    Thread(std::io::ErrorKind),
+    Thread(
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
+        std::io::ErrorKind,
+    ),
 }
 
 fn watch() {
