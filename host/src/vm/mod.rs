@@ -38,7 +38,7 @@ pub use elf::{GuestImage, LoadError, write_global};
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};
-pub use watchdog::WatchdogError;
+pub use watchdog::{WatchdogError, WatchdogSignal};
 
 use std::ops::Range;
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
