@@ -97,6 +97,7 @@ pub fn docs_rs(arches: &[Arch]) -> Result<(), String> {
         if targets.is_empty() {
             targets.extend(settings["default-target"].as_str().map(str::to_string));
         }
+        let names_targets = !targets.is_empty();
         let checked = |target: &String| arches.iter().any(|arch| target.starts_with(arch.name()));
         let (targets, skipped): (Vec<String>, Vec<String>) = targets.into_iter().partition(checked);
         for target in &skipped {
@@ -109,7 +110,7 @@ pub fn docs_rs(arches: &[Arch]) -> Result<(), String> {
         let mut rustdoc_flags = strings("rustdoc-args");
         rustdoc_flags.extend(["-D".into(), "warnings".into()]);
         // docs.rs builds the host's target when the crate names none.
-        let targets = if targets.is_empty() {
+        let targets = if !names_targets {
             vec![None]
         } else {
             targets.into_iter().map(Some).collect()
