@@ -75,6 +75,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 
 mod arch;
 pub use arch::transport;

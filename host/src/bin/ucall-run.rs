@@ -14,11 +14,14 @@
 //! Exit status: 0 when every vCPU sent DONE, 1 when a guest sent ABORT, 2 on any other error
 //! (bad guest input, timeout, setup failure), with a one-line reason on stderr.
 
+use anstream::AutoStream;
 use anstyle::{AnsiColor, Style};
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
+use std::io::{Stderr, Stdout, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use ucall_host::Ucall;
 use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
@@ -88,6 +91,29 @@ enum Output {
     Json,
 }
 
+/// stdout for people, colored or not as decided once, at its first line (`anstream::println!`
+/// asks the terminal at every line: an ioctl per ucall).
+static STDOUT: LazyLock<Mutex<AutoStream<Stdout>>> =
+    LazyLock::new(|| Mutex::new(AutoStream::auto(std::io::stdout())));
+/// stderr for people, likewise.
+static STDERR: LazyLock<Mutex<AutoStream<Stderr>>> =
+    LazyLock::new(|| Mutex::new(AutoStream::auto(std::io::stderr())));
+
+/// `println!` to [`STDOUT`]. A closed stdout does not stop the guests: the exit status still
+/// tells how they ended.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(STDOUT.lock().unwrap_or_else(PoisonError::into_inner), $($arg)*);
+    }};
+}
+
+/// `eprintln!` to [`STDERR`].
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(STDERR.lock().unwrap_or_else(PoisonError::into_inner), $($arg)*);
+    }};
+}
+
 const DIM: Style = Style::new().dimmed();
 const GOOD: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
@@ -123,7 +149,7 @@ fn main() -> ExitCode {
         Err(e) => return output.fatal(&format!("cannot start the guest: {e}"), started),
     };
     if let Output::Human = output {
-        anstream::eprintln!(
+        err!(
             "{DIM}running {} under KVM: {} vCPU(s), {} ucalls{DIM:#}",
             args.elf.display(),
             args.vcpus,
@@ -206,7 +232,7 @@ fn write_core(
     for thread in threads {
         match thread {
             Ok(thread) => core.add_thread(thread),
-            Err(e) => eprintln!("ucall-run: the core lacks a vCPU's registers: {e}"),
+            Err(e) => err!("ucall-run: the core lacks a vCPU's registers: {e}"),
         }
     }
     let written = std::fs::File::create(path)
@@ -216,8 +242,8 @@ fn write_core(
                 .map_err(|e| e.to_string())
         });
     match written {
-        Ok(()) => eprintln!("core written to {}", path.display()),
-        Err(e) => eprintln!(
+        Ok(()) => err!("core written to {}", path.display()),
+        Err(e) => err!(
             "ucall-run: cannot write the core to {}: {e}",
             path.display()
         ),
@@ -234,7 +260,7 @@ impl Output {
                     Ucall::Abort(_) => BAD,
                     Ucall::Done => GOOD,
                 };
-                anstream::println!("{DIM}vcpu {vcpu}:{DIM:#} {style}{ucall}{style:#}");
+                out!("{DIM}vcpu {vcpu}:{DIM:#} {style}{ucall}{style:#}");
             }
             Output::Json => println!("{}", ucall_json(vcpu, ucall)),
         }
@@ -268,10 +294,10 @@ impl Output {
         match self {
             Output::Human => {
                 for (_, error) in &errors {
-                    anstream::eprintln!("{BAD}ucall-run:{BAD:#} {error}");
+                    err!("{BAD}ucall-run:{BAD:#} {error}");
                 }
                 let style = if code == 0 { GOOD } else { BAD };
-                anstream::println!(
+                out!(
                     "{style}{verdict}{style:#}: {ucalls} ucalls from {} vCPU(s) in {elapsed:.1?}",
                     outcomes.len(),
                 );
@@ -303,7 +329,7 @@ impl Output {
     /// Reports an error that stops the run before any vCPU ran; exit status 2.
     fn fatal(self, reason: &str, started: Instant) -> ExitCode {
         match self {
-            Output::Human => anstream::eprintln!("{BAD}ucall-run:{BAD:#} {reason}"),
+            Output::Human => err!("{BAD}ucall-run:{BAD:#} {reason}"),
             Output::Json => {
                 eprintln!("ucall-run: {reason}");
                 let summary = json!({

@@ -27,6 +27,7 @@
 
 mod error;
 mod exit;
+#[cfg(feature = "vm")]
 mod kvm;
 
 pub use error::Error;
@@ -48,6 +49,7 @@ use zerocopy::{FromZeros, IntoBytes};
 /// assert_eq!(Ucall::Done.to_string(), "DONE");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Ucall {
     /// A synchronisation point with its six values.
     Sync {
@@ -76,6 +78,7 @@ pub enum Ucall {
 /// assert_eq!(abort.to_string(), "src/main.rs:7:5: x == 1");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Abort {
     /// The message.
     pub message: String,

@@ -17,6 +17,7 @@ use vm_memory::GuestMemoryError;
 /// # Ok::<(), paging::Error>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Error {
     /// A guest-virtual address is not canonical for the paging mode.
@@ -135,12 +136,17 @@ pub enum Error {
         /// Where the write went.
         gpa: u64,
         /// What guest memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
 }
 
 /// Why a valid page-table entry is malformed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum BadEntryReason {
     /// The entry's address has bits set beyond the guest's physical address width (the IPA

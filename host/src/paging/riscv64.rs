@@ -88,6 +88,7 @@ impl Mode {
 /// `satp` selects a translation mode that the host does not walk: Bare (no translation), Sv57,
 /// Sv64 or a reserved value. A VMM reports it as the vCPU's unsupported paging mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[error("satp {satp:#x} selects translation mode {mode} ({}); ucalls need Sv39 (8) or Sv48 (9)", satp_mode_name(*.mode))]
 pub struct UnsupportedSatpMode {
     /// The `satp` value.

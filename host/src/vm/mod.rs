@@ -40,7 +40,7 @@ pub use elf::{GuestImage, LoadError, write_global};
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};
-pub use watchdog::WatchdogError;
+pub use watchdog::{WatchdogError, WatchdogSignal};
 
 use std::ops::Range;
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -61,6 +61,7 @@ pub struct Layout {
 
 /// How the guest signals ucalls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TransportKind {
     /// An 8-byte store to a probed address published in `ucall_exit_mmio_addr`.
     Mmio,

@@ -53,6 +53,7 @@ pub enum SystemStop {
 
 /// Why the table root could not be found.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RootError {
     /// Reading the register failed.
     #[error(transparent)]

@@ -88,6 +88,7 @@ pub struct CoreDump {
 
 /// Why a core file could not be written.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum CoreDumpError {
     /// Guest memory could not be read.
@@ -96,6 +97,10 @@ pub enum CoreDumpError {
         /// Where.
         gpa: u64,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
     /// The memory has more regions than an ELF file has program headers.
@@ -106,7 +111,14 @@ pub enum CoreDumpError {
     },
     /// The core could not be written.
     #[error("cannot write the core: {0}")]
-    Write(#[from] std::io::Error),
+    Write(
+        #[from]
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
+        std::io::Error,
+    ),
 }
 
 /// Bytes of memory copied at a time.
