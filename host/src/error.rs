@@ -69,7 +69,9 @@ impl Error {
             | Error::Decode(decode::Error::Paging(e))
             | Error::Probe(probe::Error::Map(e))
             | Error::Setup(SetupError::Paging(e) | SetupError::Probe(probe::Error::Map(e)))
-            | Error::Run(RunError::Decode(decode::Error::Paging(e))) => Some(e),
+            | Error::Run(
+                RunError::Decode(decode::Error::Paging(e)) | RunError::Reply { source: e, .. },
+            ) => Some(e),
             _ => None,
         }
     }

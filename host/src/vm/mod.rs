@@ -29,12 +29,14 @@ pub mod arch;
 mod builder;
 mod elf;
 mod error;
+mod event;
 mod machine;
 mod vcpu;
 mod watchdog;
 
 pub use builder::VmBuilder;
 pub use elf::{GuestImage, LoadError, write_global};
+pub use event::Event;
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};

@@ -400,6 +400,13 @@ pub fn decode<M: Model>(
     match cmd {
         1 => Ok(Ucall::Sync { args }),
         3 => Ok(Ucall::Done),
+        5 => Ok(Ucall::Unhandled(decode::Unhandled {
+            vector: args[0],
+            instruction_address: args[1],
+            error_code: args[2],
+            fault_address: args[3],
+        })),
+        0x100..=0xffff => Ok(Ucall::Call { number: cmd, args }),
         4 => Ok(Ucall::Printf(string(args[0])?)),
         2 => {
             let message = string(args[0])?;

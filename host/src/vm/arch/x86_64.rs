@@ -2,9 +2,12 @@
 //!
 //! The contract, in the guest-physical layout of [`X86_64::LAYOUT`](super::Arch::LAYOUT): RAM
 //! starts at 0, [`setup_memory`](super::Arch::setup_memory) writes the GDT and TSS in the pages
-//! at `0x1000` and `0x2000`, page tables are expected in `LAYOUT.tables`, and guests load from
+//! at `0x1000` and `0x2000` and the IDT and exception handlers (`exceptions.rs`: every exception
+//! becomes an UNHANDLED ucall) at `0x3000` and `0x4000`, page tables are expected in `LAYOUT.tables`, and guests load from
 //! `LAYOUT.image_floor` (2 MiB, where `ucall-guest.ld` links them). `KVM_CAP_SYNC_REGS` syncs
 //! `rdi` and CR3 on every exit, so the record register and the table root cost no ioctl.
+
+mod exceptions;
 
 use super::{Arch, RootError, VcpuStart};
 use crate::paging::PageTableFormat;
@@ -164,7 +167,14 @@ impl Arch for X86_64 {
         }
         memory
             .write_slice(&[0; TSS_LIMIT as usize + 1], GuestAddress(TSS))
-            .map_err(write_failed("TSS", TSS))
+            .map_err(write_failed("TSS", TSS))?;
+        let [(idt_at, idt), (code_at, code)] = exceptions::images(CODE_SELECTOR);
+        memory
+            .write_slice(&idt, GuestAddress(idt_at))
+            .map_err(write_failed("IDT", idt_at))?;
+        memory
+            .write_slice(&code, GuestAddress(code_at))
+            .map_err(write_failed("exception handlers", code_at))
     }
 
     /// 64-bit mode with paging on, SSE enabled, the initial APIC ID in CPUID set to the index,
@@ -192,6 +202,8 @@ impl Arch for X86_64 {
         };
         sregs.gdt.base = GDT;
         sregs.gdt.limit = 5 * 8 - 1;
+        sregs.idt.base = exceptions::IDT;
+        sregs.idt.limit = exceptions::IDT_LIMIT;
         sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
             | Cr0Flags::MONITOR_COPROCESSOR
             | Cr0Flags::EXTENSION_TYPE
@@ -247,7 +259,20 @@ impl Arch for X86_64 {
         Some(vcpu.sync_regs_mut().regs.rdi)
     }
 
+    /// `rsi`, marked dirty in the synced registers: KVM applies them on the next `KVM_RUN`,
+    /// before it completes the `in` (which writes only `al`), and since the synced copy holds
+    /// every other register as the exit left it, nothing else changes.
+    fn set_reply_register(vcpu: &mut VcpuFd, value: u64) {
+        vcpu.sync_regs_mut().regs.rsi = value;
+        vcpu.set_sync_dirty_reg(SyncReg::Register);
+    }
+
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {
         Ok(vcpu.get_regs().map_err(KvmError::with("KVM_GET_REGS"))?.rip)
+    }
+
+    /// The SDM's mnemonic: `#PF`, `#UD`, ...
+    fn exception_name(vector: u64, _error_code: u64) -> &'static str {
+        exceptions::name(vector)
     }
 }
