@@ -337,14 +337,20 @@ mod tests {
     fn numbers_around_the_user_range_are_unknown() {
         for cmd in [0xff, 0x1_0000] {
             let err = Guest::new().decode(Record::with_cmd(cmd, &[])).unwrap_err();
-            assert!(matches!(err, Error::UnknownCommand { cmd: c, .. } if c == cmd), "{err}");
+            assert!(
+                matches!(err, Error::UnknownCommand { cmd: c, .. } if c == cmd),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn unhandled_carries_vector_address_code_and_fault_address() {
         let ucall = Guest::new()
-            .decode(Record::new(Command::Unhandled, &[14, 0x20_1234, 2, 0xdead_0000]))
+            .decode(Record::new(
+                Command::Unhandled,
+                &[14, 0x20_1234, 2, 0xdead_0000],
+            ))
             .unwrap();
         let expected = Unhandled {
             vector: 14,

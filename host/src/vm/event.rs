@@ -75,7 +75,10 @@ impl Vcpu {
             TableRoot::Live => live_root(vcpu, &mut self.fd)?,
             TableRoot::Built => self.root,
         };
-        let ucall = decode(&GuestView::new(&*self.memory, &self.format, root), record_gva)?;
+        let ucall = decode(
+            &GuestView::new(&*self.memory, &self.format, root),
+            record_gva,
+        )?;
         self.finished = ucall.is_final();
         self.pending_call = Some(PendingCall {
             record_gva,
@@ -119,7 +122,9 @@ impl Vcpu {
     /// ```
     pub fn reply(&mut self, reply: [u64; MAX_ARGS]) -> Result<(), RunError> {
         let vcpu = self.index;
-        let call = self.pending_call.ok_or(RunError::NothingToAnswer { vcpu })?;
+        let call = self
+            .pending_call
+            .ok_or(RunError::NothingToAnswer { vcpu })?;
         let guest = GuestView::new(&*self.memory, &self.format, call.root);
         write_reply(&guest, call.record_gva, &reply).map_err(|source| RunError::Reply {
             vcpu,

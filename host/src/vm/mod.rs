@@ -36,8 +36,8 @@ mod watchdog;
 
 pub use builder::VmBuilder;
 pub use elf::{GuestImage, LoadError, write_global};
-pub use event::Event;
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
+pub use event::Event;
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};
 pub use watchdog::WatchdogError;

@@ -14,10 +14,10 @@
 mod exceptions;
 
 use super::{Arch, RootError, SystemStop, VcpuStart};
+use crate::decode::Transport;
 use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
 use crate::probe::AddressWidths;
-use crate::decode::Transport;
 use crate::vm::Layout;
 use crate::vm::error::{KvmError, SetupError, ShutdownReason};
 use aarch64_cpu::registers::{CPACR_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL1, TCR_EL1};

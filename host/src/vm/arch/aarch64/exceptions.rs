@@ -155,7 +155,10 @@ mod tests {
         for index in 0..16 {
             let code = entry(index);
             assert!(code.len() as u64 * 4 <= ENTRY_SIZE);
-            let at = code.iter().position(|w| w & 0xff00_001f == 0x5800_0001).unwrap();
+            let at = code
+                .iter()
+                .position(|w| w & 0xff00_001f == 0x5800_0001)
+                .unwrap();
             let words = u64::from((code[at] >> 5) & 0x7_ffff);
             let pc = VECTORS + index * ENTRY_SIZE + 4 * at as u64;
             assert_eq!(pc + 4 * words, DOORBELL, "entry {index}");

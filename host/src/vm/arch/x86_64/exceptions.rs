@@ -82,9 +82,9 @@ fn common() -> Vec<u8> {
         0x48, 0x89, 0x44, 0x24, 0x30, // mov [rsp+0x30], rax: args[5]
         0x48, 0x89, 0xe7, // mov rdi, rsp: the record's address
         0x66, 0xba, port_low, port_high, // mov dx, PIO_PORT
-        0xec, // in al, dx: the ucall
-        0xfa, // cli
-        0xf4, // hlt
+        0xec,      // in al, dx: the ucall
+        0xfa,      // cli
+        0xf4,      // hlt
         0xeb, 0xfc, // jmp back to cli
     ]);
     code
@@ -115,10 +115,37 @@ pub(super) fn images(code_selector: u16) -> [(u64, Vec<u8>); 2] {
 /// The SDM's mnemonic for exception `vector`; the error code does not change it.
 pub(super) fn name(vector: u64) -> &'static str {
     const NAMES: [&str; 32] = [
-        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "coprocessor segment overrun",
-        "#TS", "#NP", "#SS", "#GP", "#PF", "reserved vector 15", "#MF", "#AC", "#MC", "#XM",
-        "#VE", "#CP", "reserved vector 22", "reserved vector 23", "reserved vector 24",
-        "reserved vector 25", "reserved vector 26", "reserved vector 27", "#HV", "#VC", "#SX",
+        "#DE",
+        "#DB",
+        "NMI",
+        "#BP",
+        "#OF",
+        "#BR",
+        "#UD",
+        "#NM",
+        "#DF",
+        "coprocessor segment overrun",
+        "#TS",
+        "#NP",
+        "#SS",
+        "#GP",
+        "#PF",
+        "reserved vector 15",
+        "#MF",
+        "#AC",
+        "#MC",
+        "#XM",
+        "#VE",
+        "#CP",
+        "reserved vector 22",
+        "reserved vector 23",
+        "reserved vector 24",
+        "reserved vector 25",
+        "reserved vector 26",
+        "reserved vector 27",
+        "#HV",
+        "#VC",
+        "#SX",
         "reserved vector 31",
     ];
     usize::try_from(vector)
@@ -139,7 +166,11 @@ mod tests {
             let jmp = code.iter().position(|&b| b == 0xe9).unwrap();
             let rel = i32::from_le_bytes(code[jmp + 1..jmp + 5].try_into().unwrap());
             let next = STUBS + vector * STUB_SIZE + jmp as u64 + 5;
-            assert_eq!(next.wrapping_add_signed(rel.into()), COMMON, "vector {vector}");
+            assert_eq!(
+                next.wrapping_add_signed(rel.into()),
+                COMMON,
+                "vector {vector}"
+            );
         }
     }
 
@@ -166,7 +197,10 @@ mod tests {
 
     #[test]
     fn names_follow_the_sdm() {
-        assert_eq!([name(0), name(6), name(13), name(14)], ["#DE", "#UD", "#GP", "#PF"]);
+        assert_eq!(
+            [name(0), name(6), name(13), name(14)],
+            ["#DE", "#UD", "#GP", "#PF"]
+        );
         assert_eq!(name(200), "interrupt");
     }
 }
