@@ -7,7 +7,7 @@ use ucall_host::Ucall;
 use ucall_host::decode::Unhandled;
 use ucall_host::vm::arch::{Arch, Native};
 use ucall_host::vm::{GuestImage, RunError, TransportKind, VmBuilder, write_global};
-use ucall_tests::{guest, transports, ucalls_until_end};
+use ucall_tests::{guest, ucalls_until_end};
 
 /// Unmapped in every guest; the `exceptions` guest loads from it in case 1.
 const UNMAPPED: u64 = 0x7000_0000_0000;
@@ -45,6 +45,7 @@ fn unhandled(vector: u64, at: u64, error_code: u64, fault_address: u64) -> Ucall
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {
     use super::*;
+    use ucall_tests::transports;
 
     #[test]
     fn an_undefined_instruction_is_reported_as_ud_at_its_address() {
