@@ -239,6 +239,17 @@ macro_rules! walker_properties {
                 }
 
                 #[test]
+                fn translate_for_write_agrees_with_the_model_and_reads_exactly_its_entries((w, gva) in world::<$model>()) {
+                    let model = model(w.physical_bits);
+                    let memory = w.memory.to_memory();
+                    let real = model.format().translate_for_write(&memory, GuestAddress(w.root), gva);
+                    let lookups = memory.take_lookups();
+                    let (expected, reads) = model.translate_access(&w.memory, w.root, gva, true);
+                    prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");
+                    prop_assert_eq!(lookups, reads);
+                }
+
+                #[test]
                 fn read_virtual_agrees_with_a_byte_by_byte_read((w, gva) in world::<$model>(), len in 0usize..200) {
                     let model = model(w.physical_bits);
                     let memory = w.memory.to_memory();

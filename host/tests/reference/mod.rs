@@ -114,7 +114,29 @@ pub trait Model {
         memory: &Snapshot,
         root: u64,
         gva: u64,
+    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
+        self.translate_access(memory, root, gva, false)
+    }
+
+    /// As `translate`, for a write when `write` is true: an entry without write permission
+    /// stops the walk with `NotWritable`, once the entry has passed every other check.
+    fn translate_access(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+        write: bool,
     ) -> (Result<Translation, paging::Error>, Vec<u64>);
+}
+
+/// The error of a write through the entry at `entry_gpa`, which does not allow it.
+fn not_writable(gva: u64, level: u8, entry_gpa: u64, entry: u64) -> paging::Error {
+    paging::Error::NotWritable {
+        gva,
+        level,
+        entry_gpa,
+        entry,
+    }
 }
 
 /// x86_64 4-level paging (SDM Vol. 3A, 4.5), as the host supports it.
@@ -131,14 +153,15 @@ impl Model for X86_64Model {
         ucall_host::paging::x86_64::X86_64::new(self.physical_bits)
     }
 
-    fn translate(
+    fn translate_access(
         &self,
         memory: &Snapshot,
         root: u64,
         gva: u64,
+        write: bool,
     ) -> (Result<Translation, paging::Error>, Vec<u64>) {
         let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, &mut reads);
+        let result = self.walk(memory, root, gva, write, &mut reads);
         (result, reads)
     }
 }
@@ -149,6 +172,7 @@ impl X86_64Model {
         memory: &Snapshot,
         root: u64,
         gva: u64,
+        write: bool,
         reads: &mut Vec<u64>,
     ) -> Result<Translation, paging::Error> {
         // Canonical: bits 63..47 are copies of bit 47.
@@ -198,11 +222,19 @@ impl X86_64Model {
                 if level > 1 && entry & address & (size - 1) & !0x1fff != 0 {
                     return Err(bad(BadEntryReason::ReservedBlockBits));
                 }
+                // R/W, bit 1.
+                if write && entry & 2 == 0 {
+                    return Err(not_writable(gva, level, entry_gpa, entry));
+                }
                 let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
                 return Ok(Translation {
                     gpa,
                     page_size: size,
                 });
+            }
+            // R/W clear in a table entry: nothing below it is writable.
+            if write && entry & 2 == 0 {
+                return Err(not_writable(gva, level, entry_gpa, entry));
             }
             table = entry & address;
         }
@@ -226,14 +258,15 @@ impl Model for Aarch64Model {
         ucall_host::paging::aarch64::Aarch64::new(self.physical_bits)
     }
 
-    fn translate(
+    fn translate_access(
         &self,
         memory: &Snapshot,
         root: u64,
         gva: u64,
+        write: bool,
     ) -> (Result<Translation, paging::Error>, Vec<u64>) {
         let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, &mut reads);
+        let result = self.walk(memory, root, gva, write, &mut reads);
         (result, reads)
     }
 }
@@ -244,6 +277,7 @@ impl Aarch64Model {
         memory: &Snapshot,
         root: u64,
         gva: u64,
+        write: bool,
         reads: &mut Vec<u64>,
     ) -> Result<Translation, paging::Error> {
         // TTBR0_EL1 with T0SZ = 16 translates the addresses whose bits 63..48 are all 0.
@@ -294,6 +328,10 @@ impl Aarch64Model {
                     return Err(bad(BadEntryReason::BlockAtRoot));
                 }
             } else {
+                // APTable[1], bit 62: no write access below this table.
+                if write && entry >> 62 & 1 == 1 {
+                    return Err(not_writable(gva, level, entry_gpa, entry));
+                }
                 table = entry & address;
                 continue;
             }
@@ -301,6 +339,10 @@ impl Aarch64Model {
             // Block output addresses start at the block size; bits 17 up to it are RES0.
             if block && entry & (size - 1) & !0x1_ffff != 0 {
                 return Err(bad(BadEntryReason::ReservedBlockBits));
+            }
+            // AP[2], bit 7: read-only.
+            if write && entry >> 7 & 1 == 1 {
+                return Err(not_writable(gva, level, entry_gpa, entry));
             }
             let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
             return Ok(Translation {
