@@ -97,11 +97,7 @@ fn expected_faults() {
     // SAFETY: WRMSR to a missing MSR raises #GP(0), which `expect_fault` catches.
     let fault = expect_fault(13, || unsafe { exception_wrmsr(0xdead_beef) });
     match fault {
-        Some(f) => ucall_guest::sync(&[
-            f.vector.into(),
-            f.error_code,
-            f.instruction_address,
-        ]),
+        Some(f) => ucall_guest::sync(&[f.vector.into(), f.error_code, f.instruction_address]),
         None => ucall_guest::guest_printf!("no fault"),
     }
     let none = expect_fault(6, || {});
