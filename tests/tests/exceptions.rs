@@ -80,6 +80,15 @@ mod x86_64 {
     }
 
     #[test]
+    fn a_page_fault_from_a_broken_stack_still_reports_on_the_handlers_own_stack() {
+        for &t in transports() {
+            let (ucalls, at) = run_case(4, t, "exception_bad_stack_at");
+            // Error code 2: a supervisor write to a page that is not present.
+            assert_eq!(ucalls, [unhandled(14, at, 2, UNMAPPED - 8)], "over {t:?}");
+        }
+    }
+
+    #[test]
     fn a_guest_installed_handler_catches_the_gp_of_a_bad_wrmsr_and_the_guest_goes_on() {
         for &t in transports() {
             let (ucalls, at) = run_case(3, t, "exception_wrmsr_at");

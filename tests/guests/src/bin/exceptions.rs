@@ -9,8 +9,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 ucall_guest::entry!(main);
 
 /// Which exception: 0 undefined instruction, 1 a load from `UNMAPPED`, 2 a division by zero
-/// (x86_64), 3 `#GP` from WRMSR of an MSR that does not exist, caught (x86_64). Written by the
-/// host before the guest runs.
+/// (x86_64), 3 `#GP` from WRMSR of an MSR that does not exist, caught (x86_64), 4 a push onto
+/// a stack at `UNMAPPED` (x86_64). Written by the host before the guest runs.
 #[unsafe(no_mangle)]
 static EXCEPTION_CASE: AtomicU64 = AtomicU64::new(0);
 
@@ -28,6 +28,9 @@ unsafe extern "C" {
     /// WRMSR to the MSR `msr` (x86_64).
     #[cfg(target_arch = "x86_64")]
     fn exception_wrmsr(msr: u32);
+    /// Moves the stack to `top` and pushes (x86_64).
+    #[cfg(target_arch = "x86_64")]
+    fn exception_bad_stack(top: u64);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -56,6 +59,13 @@ core::arch::global_asm!(
     "exception_wrmsr_at:",
     "wrmsr",
     "ret",
+    ".global exception_bad_stack",
+    "exception_bad_stack:",
+    "mov rsp, rdi",
+    ".global exception_bad_stack_at",
+    "exception_bad_stack_at:",
+    "push rax",
+    "ud2",
 );
 
 #[cfg(target_arch = "aarch64")]
@@ -85,6 +95,8 @@ fn main(_vcpu: usize) {
         }
         #[cfg(target_arch = "x86_64")]
         3 => expected_faults(),
+        #[cfg(target_arch = "x86_64")]
+        4 => unsafe { exception_bad_stack(UNMAPPED) },
         _ => {}
     }
 }

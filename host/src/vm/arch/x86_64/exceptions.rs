@@ -15,17 +15,23 @@
 //! x86_64 with either. The host does not resume the vCPU after UNHANDLED; should anyone
 //! resume it, it halts for good (`cli; hlt` in a loop).
 //!
-//! The handlers run on the faulting stack (no IST): an exception whose frame cannot be pushed
-//! (a stack overflow) still ends as a triple fault. A guest that loads its own IDT keeps it.
+//! The handlers run on a stack of their own per vCPU (IST1 of the vCPU's TSS, see
+//! [`stack_top`]), so that a fault from a broken guest stack (a stack overflow, a wild `rsp`)
+//! still reports. A guest that loads its own IDT keeps it.
 
 use ucall_abi::{Command, PIO_PORT};
 
-/// The IDT: 32 gates of 16 bytes, one page above the TSS.
-pub(super) const IDT: u64 = 0x3000;
+/// The IDT: 32 gates of 16 bytes, above the TSSes.
+pub(super) const IDT: u64 = 0x4000;
 /// The IDT's limit: the 32 exception vectors; interrupts stay disabled.
 pub(super) const IDT_LIMIT: u16 = VECTORS as u16 * GATE_SIZE as u16 - 1;
 /// The stubs, one per vector, then the common code.
-const STUBS: u64 = 0x4000;
+const STUBS: u64 = 0x5000;
+/// The exception stacks, one per TSS, up to where the page tables start.
+const STACKS: u64 = 0x6000;
+/// Bytes of exception stack per TSS: the CPU's frame, the stub's two words and the record
+/// take 120.
+const STACK_SIZE: u64 = 0x280;
 /// The exception vectors, 0 to 31.
 const VECTORS: u64 = 32;
 const GATE_SIZE: u64 = 16;
@@ -90,12 +96,18 @@ fn common() -> Vec<u8> {
     code
 }
 
+/// The top of the exception stack of TSS `slot` (16-byte aligned, as the CPU aligns it anyway).
+pub(super) fn stack_top(slot: u64) -> u64 {
+    STACKS + (slot + 1) * STACK_SIZE
+}
+
 /// The 16-byte gate for the handler at `offset` (SDM Vol. 3A, 6.14.1): code selector
-/// `selector`, no IST.
+/// `selector`, the stack in IST1.
 fn gate(offset: u64, selector: u16) -> [u8; GATE_SIZE as usize] {
     let mut gate = [0; GATE_SIZE as usize];
     gate[0..2].copy_from_slice(&(offset as u16).to_le_bytes());
     gate[2..4].copy_from_slice(&selector.to_le_bytes());
+    gate[4] = 1; // IST1
     gate[5] = INTERRUPT_GATE;
     gate[6..8].copy_from_slice(&((offset >> 16) as u16).to_le_bytes());
     gate[8..12].copy_from_slice(&((offset >> 32) as u32).to_le_bytes());
@@ -183,16 +195,22 @@ mod tests {
     #[test]
     fn a_gate_splits_its_offset_and_is_a_present_interrupt_gate() {
         let g = gate(0x1234_5678_9abc_def0, 0x8);
-        assert_eq!(g[..8], [0xf0, 0xde, 0x08, 0x00, 0x00, 0x8e, 0xbc, 0x9a]);
+        assert_eq!(g[..8], [0xf0, 0xde, 0x08, 0x00, 0x01, 0x8e, 0xbc, 0x9a]);
         assert_eq!(g[8..], [0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0]);
     }
 
     #[test]
-    fn the_code_fits_below_the_page_tables() {
+    fn the_idt_and_code_fit_below_the_stacks() {
         let [(_, idt), (at, code)] = images(0x8);
         assert_eq!(idt.len() as u64, u64::from(IDT_LIMIT) + 1);
         assert!(IDT + idt.len() as u64 <= STUBS);
-        assert!(at + code.len() as u64 <= 0x5000);
+        assert!(at + code.len() as u64 <= STACKS);
+    }
+
+    #[test]
+    fn sixty_four_exception_stacks_fit_below_the_page_tables() {
+        assert_eq!(STACK_SIZE % 16, 0);
+        assert!(stack_top(63) <= 0x1_0000);
     }
 
     #[test]
