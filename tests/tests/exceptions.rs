@@ -121,6 +121,8 @@ mod aarch64 {
     /// ESR_EL1 of a data abort from EL1 (EC 0x25), IL, read, translation fault at Arm level 1
     /// (DFSC 0b000101): the level whose entry for `UNMAPPED` is invalid.
     const DATA_ABORT_TRANSLATION_LEVEL_1: u64 = 0x25 << 26 | 1 << 25 | 0b00_0101;
+    /// The same for a write (WnR, bit 6).
+    const DATA_ABORT_WRITE_TRANSLATION_LEVEL_1: u64 = DATA_ABORT_TRANSLATION_LEVEL_1 | 1 << 6;
 
     #[test]
     fn an_undefined_instruction_is_reported_at_its_address() {
@@ -147,5 +149,17 @@ mod aarch64 {
         );
         assert_eq!(ucalls, [expected]);
         assert!(ucalls[0].to_string().starts_with("UNHANDLED data abort at"));
+    }
+
+    #[test]
+    fn a_data_abort_from_a_broken_stack_still_reports_on_the_handlers_own_stack() {
+        let (ucalls, at) = run_case(4, TransportKind::Mmio, "exception_bad_stack_at");
+        let expected = unhandled(
+            SYNC_CURRENT_EL_SPX,
+            at,
+            DATA_ABORT_WRITE_TRANSLATION_LEVEL_1,
+            UNMAPPED - 16,
+        );
+        assert_eq!(ucalls, [expected]);
     }
 }

@@ -62,6 +62,8 @@ const REG_X0: u64 = core_reg(offset_of!(kvm_regs, regs.regs));
 const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
 const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
 const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
+/// SP_EL0 (`regs.sp`): the exception handlers' stack.
+const REG_SP_EL0: u64 = core_reg(offset_of!(kvm_regs, regs.sp));
 const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
 const SCTLR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 0);
 const CPACR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 2);
@@ -235,6 +237,12 @@ impl Arch for Aarch64 {
             REG_SP_EL1,
             start.stack_top,
             "KVM_SET_ONE_REG (SP_EL1)",
+        )?;
+        set(
+            vcpu,
+            REG_SP_EL0,
+            exceptions::stack_top(start.index),
+            "KVM_SET_ONE_REG (SP_EL0)",
         )?;
         set(vcpu, REG_X0, start.index as u64, "KVM_SET_ONE_REG (x0)")?;
         Ok(set(vcpu, REG_PC, start.entry, "KVM_SET_ONE_REG (PC)")?)

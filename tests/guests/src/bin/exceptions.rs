@@ -10,7 +10,7 @@ ucall_guest::entry!(main);
 
 /// Which exception: 0 undefined instruction, 1 a load from `UNMAPPED`, 2 a division by zero
 /// (x86_64), 3 `#GP` from WRMSR of an MSR that does not exist, caught (x86_64), 4 a push onto
-/// a stack at `UNMAPPED` (x86_64). Written by the host before the guest runs.
+/// a stack at `UNMAPPED`. Written by the host before the guest runs.
 #[unsafe(no_mangle)]
 static EXCEPTION_CASE: AtomicU64 = AtomicU64::new(0);
 
@@ -28,8 +28,7 @@ unsafe extern "C" {
     /// WRMSR to the MSR `msr` (x86_64).
     #[cfg(target_arch = "x86_64")]
     fn exception_wrmsr(msr: u32);
-    /// Moves the stack to `top` and pushes (x86_64).
-    #[cfg(target_arch = "x86_64")]
+    /// Moves the stack to `top` and pushes.
     fn exception_bad_stack(top: u64);
 }
 
@@ -80,6 +79,14 @@ core::arch::global_asm!(
     "exception_load:",
     "ldr x0, [x0]",
     "ret",
+    ".global exception_bad_stack",
+    ".type exception_bad_stack, %function",
+    "exception_bad_stack:",
+    "mov sp, x0",
+    ".global exception_bad_stack_at",
+    "exception_bad_stack_at:",
+    "str x1, [sp, #-16]!",
+    "udf #0",
 );
 
 fn main(_vcpu: usize) {
@@ -95,7 +102,6 @@ fn main(_vcpu: usize) {
         }
         #[cfg(target_arch = "x86_64")]
         3 => expected_faults(),
-        #[cfg(target_arch = "x86_64")]
         4 => unsafe { exception_bad_stack(UNMAPPED) },
         _ => {}
     }

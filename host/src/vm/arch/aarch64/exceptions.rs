@@ -5,8 +5,10 @@
 //! per instruction below; `llvm-mc -show-encoding` agrees with each), which keeps the host free
 //! of an assembler for a foreign target and the code reviewable as a listing.
 //!
-//! Each entry builds a [`ucall_abi::Record`] on the stack (SP_EL1, the stack the guest runs
-//! on): `cmd` = UNHANDLED, `args` = the entry's index, ELR_EL1, ESR_EL1, FAR_EL1, 0, 0 (see
+//! Each entry switches to SP_EL0 (`msr spsel, #0`), which the host points at an exception stack
+//! of the vCPU's own ([`stack_top`]), so that a fault from a broken guest stack still reports
+//! (a guest that uses SP_EL0 itself gets its reports built there), and builds a
+//! [`ucall_abi::Record`] on it: `cmd` = UNHANDLED, `args` = the entry's index, ELR_EL1, ESR_EL1, FAR_EL1, 0, 0 (see
 //! [`ucall_abi::unhandled`]), loads the doorbell (the 8-byte word at [`DOORBELL`], where the
 //! host writes the ucall MMIO address once it has installed the page) and stores the record's
 //! address there, which is a ucall. With no doorbell (a VMM that installed no MMIO page) it
@@ -20,6 +22,19 @@ pub(super) const VECTORS: u64 = 0x4000_0800;
 /// The doorbell word, right after the vectors: the ucall MMIO address, or 0 for none.
 pub(super) const DOORBELL: u64 = VECTORS + 16 * ENTRY_SIZE;
 const ENTRY_SIZE: u64 = 0x80;
+/// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), up
+/// to where the page tables start.
+const STACKS: u64 = 0x4000_2000;
+const STACK_COUNT: u64 = 64;
+/// Bytes of exception stack per vCPU: the record takes 64.
+const STACK_SIZE: u64 = 0x380;
+// The stacks start above the doorbell.
+const _: () = assert!(STACKS >= DOORBELL + 8);
+
+/// The top of vCPU `index`'s exception stack, for SP_EL0.
+pub(super) fn stack_top(index: usize) -> u64 {
+    STACKS + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
+}
 
 const SP: u32 = 31;
 const XZR: u32 = 31;
@@ -52,6 +67,8 @@ const fn cbz(rt: u32, words: i32) -> u32 {
 const fn branch(words: i32) -> u32 {
     0x1400_0000 | (words as u32 & 0x3ff_ffff)
 }
+/// `msr spsel, #0`: the stack pointer is SP_EL0 from here on.
+const MSR_SPSEL_0: u32 = 0xd500_40bf;
 /// `mov Xd, SP` (`add Xd, SP, #0`).
 const MOV_X0_SP: u32 = 0x9100_03e0;
 /// `dmb sy`: the record's stores before the doorbell's.
@@ -65,6 +82,7 @@ const PSCI_RESET: [u32; 3] = [0x5280_0120, 0x72b0_8000, 0xd400_0002];
 /// The code of vector-table entry `index`, at `VECTORS + index * 0x80`.
 pub(super) fn entry(index: u64) -> Vec<u32> {
     let mut code = vec![
+        MSR_SPSEL_0,
         sub_imm(SP, SP, 64),
         movz(0, Command::Unhandled as u32),
         str_imm(0, SP, 0),
@@ -148,6 +166,13 @@ mod tests {
         assert_eq!(mrs(0, 0, 5, 2, 0), 0xd538_5200);
         assert_eq!(mrs(0, 0, 6, 0, 0), 0xd538_6000);
         assert_eq!(branch(-1), 0x17ff_ffff);
+        assert_eq!(MSR_SPSEL_0, 0xd500_40bf);
+    }
+
+    #[test]
+    fn the_stacks_are_aligned_and_end_below_the_page_tables() {
+        assert_eq!(STACK_SIZE % 16, 0);
+        assert!(stack_top(63) <= 0x4001_0000);
     }
 
     #[test]
