@@ -126,7 +126,21 @@ pub trait Model {
         root: u64,
         gva: u64,
         write: bool,
-    ) -> (Result<Translation, paging::Error>, Vec<u64>);
+    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
+        let mut reads = Vec::new();
+        let result = self.walk(memory, root, gva, write, &mut reads);
+        (result, reads)
+    }
+
+    /// The walk behind `translate_access`, pushing the address of each entry it reads.
+    fn walk(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+        write: bool,
+        reads: &mut Vec<u64>,
+    ) -> Result<Translation, paging::Error>;
 }
 
 /// The error of a write through the entry at `entry_gpa`, which does not allow it.
@@ -153,20 +167,6 @@ impl Model for X86_64Model {
         ucall_host::paging::x86_64::X86_64::new(self.physical_bits)
     }
 
-    fn translate_access(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-        write: bool,
-    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
-        let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, write, &mut reads);
-        (result, reads)
-    }
-}
-
-impl X86_64Model {
     fn walk(
         &self,
         memory: &Snapshot,
@@ -258,20 +258,6 @@ impl Model for Aarch64Model {
         ucall_host::paging::aarch64::Aarch64::new(self.physical_bits)
     }
 
-    fn translate_access(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-        write: bool,
-    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
-        let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, write, &mut reads);
-        (result, reads)
-    }
-}
-
-impl Aarch64Model {
     fn walk(
         &self,
         memory: &Snapshot,

@@ -35,20 +35,6 @@ impl<const LEVELS: u8> Model for Riscv64Model<LEVELS> {
         (address >> 12 << 10) | flags
     }
 
-    fn translate_access(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-        write: bool,
-    ) -> (Result<Translation, Error>, Vec<u64>) {
-        let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, write, &mut reads);
-        (result, reads)
-    }
-}
-
-impl<const LEVELS: u8> Riscv64Model<LEVELS> {
     fn walk(
         &self,
         memory: &Snapshot,
