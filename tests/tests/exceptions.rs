@@ -118,11 +118,11 @@ mod aarch64 {
     const SYNC_CURRENT_EL_SPX: u64 = 4;
     /// ESR_EL1 of an undefined instruction (EC 0), 32-bit instruction (IL).
     const UNDEFINED: u64 = 1 << 25;
-    /// ESR_EL1 of a data abort from EL1 (EC 0x25), IL, read, translation fault at Arm level 1
-    /// (DFSC 0b000101): the level whose entry for `UNMAPPED` is invalid.
-    const DATA_ABORT_TRANSLATION_LEVEL_1: u64 = 0x25 << 26 | 1 << 25 | 0b00_0101;
+    /// ESR_EL1 of a data abort from EL1 (EC 0x25), IL, read, translation fault at Arm level 0
+    /// (DFSC 0b000100): the root table has no entry for `UNMAPPED`.
+    const DATA_ABORT_TRANSLATION_LEVEL_0: u64 = 0x25 << 26 | 1 << 25 | 0b00_0100;
     /// The same for a write (WnR, bit 6).
-    const DATA_ABORT_WRITE_TRANSLATION_LEVEL_1: u64 = DATA_ABORT_TRANSLATION_LEVEL_1 | 1 << 6;
+    const DATA_ABORT_WRITE_TRANSLATION_LEVEL_0: u64 = DATA_ABORT_TRANSLATION_LEVEL_0 | 1 << 6;
 
     #[test]
     fn an_undefined_instruction_is_reported_at_its_address() {
@@ -144,7 +144,7 @@ mod aarch64 {
         let expected = unhandled(
             SYNC_CURRENT_EL_SPX,
             at,
-            DATA_ABORT_TRANSLATION_LEVEL_1,
+            DATA_ABORT_TRANSLATION_LEVEL_0,
             UNMAPPED,
         );
         assert_eq!(ucalls, [expected]);
@@ -157,7 +157,7 @@ mod aarch64 {
         let expected = unhandled(
             SYNC_CURRENT_EL_SPX,
             at,
-            DATA_ABORT_WRITE_TRANSLATION_LEVEL_1,
+            DATA_ABORT_WRITE_TRANSLATION_LEVEL_0,
             UNMAPPED - 16,
         );
         assert_eq!(ucalls, [expected]);

@@ -7,6 +7,9 @@
 //!
 //! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu.rs`)
 //!   run the loop; [`SetupError`] and [`RunError`] (`error.rs`) say what went wrong.
+//! - [`Vcpu::next_event`] (`event.rs`) returns ucalls and the test's own MMIO and port I/O
+//!   ([`Event`]); [`Vcpu::answer_read`] supplies what a read returns, [`Vcpu::reply`] answers a
+//!   ucall.
 //! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
 //!
 //! ```no_run
