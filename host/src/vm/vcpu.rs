@@ -162,8 +162,8 @@ pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), KvmError> {
     }
 }
 
-/// Runs a single-vCPU guest to DONE, ABORT or UNHANDLED, handing each ucall to `on_ucall`, and returns the
-/// last one.
+/// Runs a single-vCPU guest to DONE, ABORT or UNHANDLED, handing each ucall to `on_ucall`, and
+/// returns the last one.
 ///
 /// ```no_run
 /// use ucall_host::vm::{run_to_end, VmBuilder};
