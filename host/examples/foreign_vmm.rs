@@ -229,7 +229,7 @@ mod long_mode {
             let record = record.ok_or("an MMIO or port I/O exit that is not a ucall")?;
             let ucall = decode(&tables.view(memory), record)?;
             println!("{ucall}");
-            if matches!(ucall, Ucall::Done | Ucall::Abort(_)) {
+            if ucall.is_final() {
                 return Ok(ucall);
             }
         }

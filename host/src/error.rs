@@ -86,7 +86,10 @@ impl Error {
                 crate::vm::SetupError::Paging(e)
                 | crate::vm::SetupError::Probe(probe::Error::Map(e)),
             )
-            | Error::Run(crate::vm::RunError::Decode(decode::Error::Paging(e))) => Some(e),
+            | Error::Run(
+                crate::vm::RunError::Decode(decode::Error::Paging(e))
+                | crate::vm::RunError::Reply { source: e, .. },
+            ) => Some(e),
             _ => None,
         }
     }

@@ -24,7 +24,9 @@
 //!   versions. `examples/foreign_vmm.rs` in this crate is a whole VMM written so, on `kvm-ioctls` and
 //!   `vm-memory` alone; run it with
 //!   `cargo run -p ucall-host --example foreign_vmm -- --mmio path/to/guest.elf`.
-//! - **Tests that run a guest** use [`vm::VmBuilder`] and [`vm::Vcpu::next_ucall`].
+//! - **Tests that run a guest** use [`vm::VmBuilder`] and [`vm::Vcpu::next_ucall`] (or
+//!   [`vm::Vcpu::next_event`] to serve devices of their own, and [`vm::Vcpu::reply`] to answer
+//!   calls).
 //! - **A command line** is the `ucall-run` binary (feature `runner`), which is also a cargo
 //!   `runner` for guest crates: `cargo install ucall-host --features runner`.
 //!

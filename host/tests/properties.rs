@@ -236,6 +236,23 @@ macro_rules! walker_properties {
                 ($make)(physical_bits)
             }
 
+            // Fewer cases than the read walk: the walk is the same code, and the suite also
+            // runs in QEMU under a time budget.
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(256))]
+
+                #[test]
+                fn translate_for_write_agrees_with_the_model_and_reads_exactly_its_entries((w, gva) in world::<$model>()) {
+                    let model = model(w.physical_bits);
+                    let memory = w.memory.to_memory();
+                    let real = model.format().translate_for_write(&memory, GuestAddress(w.root), gva);
+                    let lookups = memory.take_lookups();
+                    let (expected, reads) = model.translate_access(&w.memory, w.root, gva, true);
+                    prop_assert!(same(&real, &expected), "real {real:?}, model {expected:?}");
+                    prop_assert_eq!(lookups, reads);
+                }
+            }
+
             proptest! {
                 #![proptest_config(cases(1024))]
 

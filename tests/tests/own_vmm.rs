@@ -71,7 +71,7 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
             .expect("a ucall exit");
         let root = Native::page_table_root(&mut vcpu).expect("the table root");
         let ucall = decode(&GuestView::new(&memory, &format, root), record)?;
-        let end = matches!(ucall, Ucall::Done | Ucall::Abort(_));
+        let end = ucall.is_final();
         ucalls.push(ucall);
         if end {
             return Ok(ucalls);

@@ -7,12 +7,18 @@
 //!
 //! It also serves as a cargo `runner` for guest crates: cargo runs `ucall-run path/to/elf`.
 //!
-//! With `--core FILE`, a guest that did not end in DONE on every vCPU (ABORT, timeout,
-//! shutdown, any other error) leaves an ELF core in FILE: `gdb guest.elf FILE` shows where each
-//! vCPU was (see `ucall_host::vm::core_dump`).
+//! A user command (CALL) gets no answer: the guest's `call` returns the arguments it sent. An
+//! UNHANDLED ucall (an exception the guest had no handler for) is one line naming the
+//! exception, the instruction address and the fault address; that vCPU stops, the others go
+//! on.
 //!
-//! Exit status: 0 when every vCPU sent DONE, 1 when a guest sent ABORT, 2 on any other error
-//! (bad guest input, timeout, setup failure), with a one-line reason on stderr.
+//! With `--core FILE`, a guest that did not end in DONE on every vCPU (ABORT, UNHANDLED,
+//! timeout, shutdown, any other error) leaves an ELF core in FILE: `gdb guest.elf FILE` shows
+//! where each vCPU was (see `ucall_host::vm::core_dump`).
+//!
+//! Exit status: 0 when every vCPU sent DONE, 1 when a guest sent ABORT, 2 when a vCPU took an
+//! unhandled exception or on any other error (bad guest input, timeout, setup failure), with a
+//! one-line reason on stderr.
 
 use anstream::AutoStream;
 use anstyle::{AnsiColor, Style};
@@ -79,6 +85,8 @@ impl Default for Transport {
 enum Outcome {
     Done(usize),
     Abort(usize),
+    /// The vCPU took an exception it had no handler for.
+    Unhandled(usize),
     Failed(usize, RunError),
     /// The vCPU's thread panicked (a bug in this runner, reported like an error).
     Panicked,
@@ -119,6 +127,7 @@ const GOOD: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 const SYNC: Style = AnsiColor::Cyan.on_default();
 const PRINTF: Style = AnsiColor::Yellow.on_default();
+const CALL: Style = AnsiColor::Blue.on_default();
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -197,6 +206,7 @@ fn serve(vcpu: &mut Vcpu, output: Output) -> Outcome {
                 match ucall {
                     Ucall::Done => return Outcome::Done(count),
                     Ucall::Abort(_) => return Outcome::Abort(count),
+                    Ucall::Unhandled(_) => return Outcome::Unhandled(count),
                     _ => {}
                 }
             }
@@ -210,6 +220,7 @@ fn core_thread(vcpu: &mut Vcpu, outcome: &Outcome) -> Result<CoreThread, RunErro
     let signal = match outcome {
         Outcome::Done(_) | Outcome::Panicked => Signal::NONE,
         Outcome::Abort(_) => Signal::ABORT,
+        Outcome::Unhandled(_) => Signal::FAULT,
         Outcome::Failed(_, error) => Signal::of(error),
     };
     Ok(CoreThread {
@@ -257,8 +268,9 @@ impl Output {
                 let style = match ucall {
                     Ucall::Sync { .. } => SYNC,
                     Ucall::Printf(_) => PRINTF,
-                    Ucall::Abort(_) => BAD,
+                    Ucall::Abort(_) | Ucall::Unhandled(_) => BAD,
                     Ucall::Done => GOOD,
+                    Ucall::Call { .. } => CALL,
                 };
                 out!("{DIM}vcpu {vcpu}:{DIM:#} {style}{ucall}{style:#}");
             }
@@ -272,12 +284,18 @@ impl Output {
         let mut ucalls = 0;
         let mut code = 0u8;
         let mut errors = Vec::new();
+        let mut unhandled = false;
         for (vcpu, outcome) in outcomes.iter().enumerate() {
             match outcome {
                 Outcome::Done(n) => ucalls += n,
                 Outcome::Abort(n) => {
                     ucalls += n;
                     code = code.max(1);
+                }
+                Outcome::Unhandled(n) => {
+                    ucalls += n;
+                    code = 2;
+                    unhandled = true;
                 }
                 Outcome::Failed(n, e) => {
                     ucalls += n;
@@ -290,7 +308,10 @@ impl Output {
                 }
             }
         }
-        let verdict = ["DONE", "ABORT", "ERROR"][usize::from(code)];
+        let verdict = match ["DONE", "ABORT", "ERROR"][usize::from(code)] {
+            "ERROR" if unhandled && errors.is_empty() => "UNHANDLED",
+            verdict => verdict,
+        };
         match self {
             Output::Human => {
                 for (_, error) in &errors {
@@ -361,6 +382,19 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
             "column": abort.column,
         }),
         Ucall::Done => json!({ "command": "DONE" }),
+        Ucall::Call { number, args } => json!({
+            "command": "CALL",
+            "number": number,
+            "args": args,
+        }),
+        Ucall::Unhandled(exception) => json!({
+            "command": "UNHANDLED",
+            "exception": exception.name(),
+            "vector": exception.vector,
+            "instruction_address": exception.instruction_address,
+            "error_code": exception.error_code,
+            "fault_address": exception.fault_address,
+        }),
     };
     if let (Some(object), Value::Object(fields)) = (object.as_object_mut(), fields) {
         object.extend(fields);

@@ -42,6 +42,21 @@ pub enum Error {
         /// The entry's value.
         entry: u64,
     },
+    /// A write would go through an entry that does not let the guest write: a read-only page,
+    /// or a table entry that takes write permission away from everything below it.
+    #[error(
+        "guest-virtual address {gva:#x} is not writable: level-{level} entry at {entry_gpa:#x} is {entry:#x}"
+    )]
+    NotWritable {
+        /// The address.
+        gva: u64,
+        /// The table level (4 is the root on 4-level paging).
+        level: u8,
+        /// Where the entry is in guest-physical memory.
+        entry_gpa: u64,
+        /// The entry's value.
+        entry: u64,
+    },
     /// A page-table entry on the way to a guest-virtual address is malformed.
     #[error(
         "guest-virtual address {gva:#x}: level-{level} entry at {entry_gpa:#x} is malformed ({entry:#x}): {reason}"

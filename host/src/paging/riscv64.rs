@@ -10,8 +10,9 @@
 //! 4 KiB pages (RISC-V level 0), the root is level 4 on Sv48 and level 3 on Sv39.
 //!
 //! The walker checks what the specification makes a page fault or reserved, except what depends
-//! on the access: permissions (R, W, X, U), and A and D, which the host reads through as a
-//! debugger would. It implements neither Svpbmt nor Svnapot: PBMT (bits 62..61) and N (bit 63)
+//! on the access: permissions (R, X, U), and A and D, which the host reads through as a
+//! debugger would. W is checked for the host's writes (replies), which go only where the
+//! guest's leaf allows writing. It implements neither Svpbmt nor Svnapot: PBMT (bits 62..61) and N (bit 63)
 //! are reserved like bits 60..54, and an entry with any of them set is malformed. The tables the
 //! host builds leave them clear: the MMIO page is device memory by the platform's PMAs, not by
 //! its page-table entry.
@@ -228,6 +229,11 @@ impl Encoding for Riscv64 {
         let page_size = 1u64 << level_shift(level);
         (self.output_address(entry) & (page_size - 1) != 0)
             .then_some(BadEntryReason::MisalignedHugePage)
+    }
+
+    /// W of a leaf; a pointer to a table carries no permissions of its own.
+    fn writable(&self, entry: u64, _level: u8) -> bool {
+        !is_leaf(entry) || entry & WRITE != 0
     }
 
     fn table_entry(&self, table: u64) -> u64 {

@@ -190,6 +190,13 @@ impl<'a> VmBuilder<'a> {
                 )?
             }
         };
+        // The host's exception handlers report by port I/O where it exists, whatever the
+        // guest's ucalls use; on aarch64 they need the MMIO address.
+        let transport = Transport {
+            pio_port: Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
+            ..transport
+        };
+        arch.publish_exception_doorbell(&memory, &transport)?;
 
         let memory = Arc::new(memory);
         let mut vcpus = Vec::with_capacity(self.vcpus);
@@ -215,6 +222,8 @@ impl<'a> VmBuilder<'a> {
                 timeout: self.timeout,
                 watchdog: Watchdog::new(self.watchdog_signal)?,
                 finished: false,
+                pending_read: None,
+                pending_call: None,
             });
         }
         Ok(Vm {

@@ -138,6 +138,39 @@ pub enum RunError {
         /// The exit.
         exit: ExitKind,
     },
+    /// A reply could not be written: the guest may not write its record there (a read-only
+    /// mapping, the MMIO page, memory outside RAM). Nothing was written.
+    #[error("vCPU {vcpu}: cannot reply into the record at {record_gva:#x}: {source}")]
+    Reply {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// Where the record is.
+        record_gva: u64,
+        /// Why the record cannot be written.
+        source: paging::Error,
+    },
+    /// A reply without a ucall to answer: the last event was no ucall, or the vCPU ran since.
+    #[error("vCPU {vcpu} has no ucall to answer")]
+    NothingToAnswer {
+        /// The vCPU's index.
+        vcpu: usize,
+    },
+    /// Data for a read without a read to answer: the last event was no MMIO read or `in`.
+    #[error("vCPU {vcpu} has no pending read to answer")]
+    NoPendingRead {
+        /// The vCPU's index.
+        vcpu: usize,
+    },
+    /// Data for a read of another length than the read's.
+    #[error("vCPU {vcpu}: {given} bytes given for {exit}")]
+    ReadLength {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// The read.
+        exit: Exit,
+        /// How many bytes were given.
+        given: usize,
+    },
     /// The guest executed `hlt` (or `wfi` was reported) before DONE.
     #[error("vCPU {vcpu} halted")]
     Halted {
@@ -202,7 +235,7 @@ pub enum RunError {
         /// The timeout.
         after: Duration,
     },
-    /// The vCPU finished (DONE or ABORT) and cannot run again.
+    /// The vCPU finished (DONE, ABORT or UNHANDLED) and cannot run again.
     #[error("vCPU {vcpu} already finished")]
     Finished {
         /// The vCPU's index.

@@ -7,6 +7,9 @@
 //!
 //! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu.rs`)
 //!   run the loop; [`SetupError`] and [`RunError`] (`error.rs`) say what went wrong.
+//! - [`Vcpu::next_event`] (`event.rs`) returns ucalls and the test's own MMIO and port I/O
+//!   ([`Event`]); [`Vcpu::answer_read`] supplies what a read returns, [`Vcpu::reply`] answers a
+//!   ucall.
 //! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
 //! - [`core_dump`] writes an ELF core of a guest for gdb.
 //!
@@ -31,6 +34,7 @@ mod builder;
 pub mod core_dump;
 mod elf;
 mod error;
+mod event;
 mod machine;
 mod vcpu;
 mod watchdog;
@@ -38,6 +42,7 @@ mod watchdog;
 pub use builder::VmBuilder;
 pub use elf::{GuestImage, LoadError, write_global};
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
+pub use event::Event;
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};
 pub use watchdog::{WatchdogError, WatchdogSignal};

@@ -281,6 +281,7 @@ impl Signal {
     pub fn of_end(end: Result<&Ucall, &RunError>) -> Signal {
         match end {
             Ok(Ucall::Abort(_)) => Signal::ABORT,
+            Ok(Ucall::Unhandled(_)) => Signal::FAULT,
             Ok(_) => Signal::NONE,
             Err(error) => Signal::of(error),
         }
