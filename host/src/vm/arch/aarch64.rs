@@ -3,19 +3,18 @@
 //!
 //! Register field values come from `aarch64-cpu`; registers are written with `KVM_SET_ONE_REG`.
 //!
-//! The contract, in the guest-physical layout of [`Aarch64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 1 GiB, [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
-//! physical width it reports), [`setup_memory`](super::Arch::setup_memory) writes exception
-//! vectors at the start of RAM that turn a guest fault into a PSCI reset (reported as
-//! `RunError::GuestException` by the run loop), page tables are expected in `LAYOUT.tables`,
-//! and guests load from `LAYOUT.image_floor`. The table root is TTBR0_EL1, one
+//! The contract: [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
+//! physical width it reports), so that RAM can go wherever the guest is linked (1 GiB + 2 MiB
+//! with the guest crate's linker script, 0x400000 with gcc's default);
+//! [`setup_memory`](super::Arch::setup_memory) writes exception vectors in the host area that
+//! the [`Layout`](crate::vm::Layout) found room for, which turn a guest fault into a PSCI reset
+//! (reported as `RunError::GuestException` by the run loop). The table root is TTBR0_EL1, one
 //! `KVM_GET_ONE_REG` away.
 
 use super::{Arch, RootError, SystemStop, VcpuStart};
 use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
 use crate::probe::AddressWidths;
-use crate::vm::Layout;
 use crate::vm::error::{KvmError, SetupError, ShutdownReason};
 use aarch64_cpu::registers::{CPACR_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL1, TCR_EL1};
 use kvm_bindings::{
@@ -33,8 +32,9 @@ pub struct Aarch64 {
     target: kvm_vcpu_init,
 }
 
-/// The exception vectors the host installs (VBAR_EL1): 2 KiB-aligned, 16 entries of 128 bytes.
-const VECTORS: u64 = 0x4000_0800;
+/// The exception vectors the host installs (VBAR_EL1), at the start of the host area (a page,
+/// so 2 KiB-aligned as VBAR_EL1 needs): 16 entries of 128 bytes.
+const VECTORS_OFFSET: u64 = 0;
 
 /// Each vector: `movz w0, #0x0009; movk w0, #0x8400, lsl #16; hvc #0; b .`, a PSCI
 /// SYSTEM_RESET (0x8400_0009). A guest that takes an exception (it has no handlers of its own)
@@ -119,13 +119,9 @@ impl Arch for Aarch64 {
 
     const NAME: &'static str = "aarch64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
-    /// RAM starts at 1 GiB, as on QEMU's `virt` machine; guests link 2 MiB above it (see the
-    /// guest crate's linker script). The first 2 MiB hold the exception vectors and the tables.
-    const LAYOUT: Layout = Layout {
-        ram_base: 0x4000_0000,
-        tables: 0x4001_0000..0x4010_0000,
-        image_floor: 0x4020_0000,
-    };
+    /// A page for the exception vectors.
+    const HOST_AREA: u64 = 0x1000;
+    const HOST_AREA_NAME: &'static str = "exception vectors";
     const MAX_INSTRUCTION_LEN: usize = 4;
 
     /// Opens the VM with the largest IPA size KVM offers, so that the probe has room above
@@ -158,10 +154,14 @@ impl Arch for Aarch64 {
     }
 
     /// Writes the exception vectors.
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError> {
         let code: Vec<u8> = VECTOR_CODE.iter().flat_map(|i| i.to_le_bytes()).collect();
         for vector in 0..16 {
-            let gpa = VECTORS + vector * 0x80;
+            let gpa = host_area.0 + VECTORS_OFFSET + vector * 0x80;
             memory
                 .write_slice(&code, GuestAddress(gpa))
                 .map_err(|source| SetupError::WriteMemory {
@@ -200,7 +200,8 @@ impl Arch for Aarch64 {
             start.root.0,
             "KVM_SET_ONE_REG (TTBR0_EL1)",
         )?;
-        set(vcpu, VBAR_EL1_ID, VECTORS, "KVM_SET_ONE_REG (VBAR_EL1)")?;
+        let vectors = start.host_area.0 + VECTORS_OFFSET;
+        set(vcpu, VBAR_EL1_ID, vectors, "KVM_SET_ONE_REG (VBAR_EL1)")?;
         let cpacr = CPACR_EL1::FPEN::TrapNothing.value;
         set(vcpu, CPACR_EL1_ID, cpacr, "KVM_SET_ONE_REG (CPACR_EL1)")?;
 

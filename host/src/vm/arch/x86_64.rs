@@ -1,16 +1,15 @@
 //! x86_64 guests: 64-bit long mode with 4-level paging, SSE enabled, entered at the ELF entry.
 //!
-//! The contract, in the guest-physical layout of [`X86_64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 0, [`setup_memory`](super::Arch::setup_memory) writes the GDT and TSS in the pages
-//! at `0x1000` and `0x2000`, page tables are expected in `LAYOUT.tables`, and guests load from
-//! `LAYOUT.image_floor` (2 MiB, where `ucall-guest.ld` links them). `KVM_CAP_SYNC_REGS` syncs
-//! `rdi` and CR3 on every exit, so the record register and the table root cost no ioctl.
+//! The contract: [`setup_memory`](super::Arch::setup_memory) writes the GDT and TSS in the two
+//! pages of the host area that the [`Layout`](crate::vm::Layout) found room for (at `0x1000`
+//! and `0x2000` for guests linked at 2 MiB or at gcc's 0x400000, whose RAM starts at 0).
+//! `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every exit, so the record register and the table
+//! root cost no ioctl.
 
 use super::{Arch, RootError, VcpuStart};
 use crate::paging::PageTableFormat;
 use crate::paging::x86_64::X86_64 as Format;
 use crate::probe::AddressWidths;
-use crate::vm::Layout;
 use crate::vm::error::{KvmError, PagingMode, SetupError};
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_regs, kvm_segment};
 use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuFd, VmFd};
@@ -25,10 +24,10 @@ pub struct X86_64 {
     widths: AddressWidths,
 }
 
-/// The GDT: null, 64-bit code, data, and a 16-byte TSS descriptor.
-const GDT: u64 = 0x1000;
-/// A zeroed 64-bit TSS, which VMX requires TR to point at.
-const TSS: u64 = 0x2000;
+/// Where the GDT is in the host area: null, 64-bit code, data, and a 16-byte TSS descriptor.
+const GDT_OFFSET: u64 = 0;
+/// Where a zeroed 64-bit TSS is in the host area, which VMX requires TR to point at.
+const TSS_OFFSET: u64 = 0x1000;
 const TSS_LIMIT: u32 = 0x67;
 const CODE_SELECTOR: u16 = 0x8;
 const DATA_SELECTOR: u16 = 0x10;
@@ -55,9 +54,9 @@ fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
     }
 }
 
-fn tss_segment() -> kvm_segment {
+fn tss_segment(tss: u64) -> kvm_segment {
     kvm_segment {
-        base: TSS,
+        base: tss,
         limit: TSS_LIMIT,
         selector: TSS_SELECTOR,
         type_: TSS_BUSY_TYPE,
@@ -93,13 +92,9 @@ impl Arch for X86_64 {
 
     const NAME: &'static str = "x86_64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
-    /// Guests link at 2 MiB (see the guest crate's linker script); the first 2 MiB hold the
-    /// descriptor tables and page tables.
-    const LAYOUT: Layout = Layout {
-        ram_base: 0,
-        tables: 0x1_0000..0x10_0000,
-        image_floor: 0x20_0000,
-    };
+    /// A page for the GDT and one for the TSS.
+    const HOST_AREA: u64 = 0x2000;
+    const HOST_AREA_NAME: &'static str = "GDT and TSS";
     const PORT_IO: bool = true;
     const MAX_INSTRUCTION_LEN: usize = 15;
 
@@ -144,27 +139,32 @@ impl Arch for X86_64 {
     }
 
     /// Writes the GDT and TSS that every vCPU's segment registers describe.
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError> {
+        let (gdt_at, tss_at) = (host_area.0 + GDT_OFFSET, host_area.0 + TSS_OFFSET);
         let code = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
-        let tss = tss_segment();
+        let tss = tss_segment(tss_at);
         let gdt = [
             0,
             descriptor(&code),
             descriptor(&data),
             descriptor(&tss),
-            TSS >> 32,
+            tss_at >> 32,
         ];
         let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
         for (i, entry) in gdt.iter().enumerate() {
-            let gpa = GDT + 8 * i as u64;
+            let gpa = gdt_at + 8 * i as u64;
             memory
                 .write_obj(*entry, GuestAddress(gpa))
                 .map_err(write_failed("GDT", gpa))?;
         }
         memory
-            .write_slice(&[0; TSS_LIMIT as usize + 1], GuestAddress(TSS))
-            .map_err(write_failed("TSS", TSS))
+            .write_slice(&[0; TSS_LIMIT as usize + 1], GuestAddress(tss_at))
+            .map_err(write_failed("TSS", tss_at))
     }
 
     /// 64-bit mode with paging on, SSE enabled, the initial APIC ID in CPUID set to the index,
@@ -185,12 +185,12 @@ impl Arch for X86_64 {
         sregs.cs = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
-        sregs.tr = tss_segment();
+        sregs.tr = tss_segment(start.host_area.0 + TSS_OFFSET);
         sregs.ldt = kvm_segment {
             unusable: 1,
             ..Default::default()
         };
-        sregs.gdt.base = GDT;
+        sregs.gdt.base = start.host_area.0 + GDT_OFFSET;
         sregs.gdt.limit = 5 * 8 - 1;
         sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
             | Cr0Flags::MONITOR_COPROCESSOR
