@@ -230,3 +230,51 @@ impl<'a> VmBuilder<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::elf::test_elf::{TestElf, TestSegment};
+    use goblin::elf::header::{EM_AARCH64, EM_X86_64};
+
+    /// A test ELF for this host's machine.
+    fn native(elf: TestElf) -> Vec<u8> {
+        let machine = if cfg!(target_arch = "aarch64") {
+            EM_AARCH64
+        } else {
+            EM_X86_64
+        };
+        TestElf { machine, ..elf }.build()
+    }
+
+    #[test]
+    fn mmio_symbol_in_the_guests_code_is_refused_before_the_vm_exists() {
+        let elf =
+            native(TestElf::new(0x20_0000, 0x1000).symbol(ucall_abi::MMIO_ADDR_SYMBOL, 0x20_0010));
+        let err = VmBuilder::new(&elf)
+            .transport(TransportKind::Mmio)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, SetupError::Load(LoadError::SymbolNotWritable { name, vaddr: 0x20_0010, len: 8 }) if name == ucall_abi::MMIO_ADDR_SYMBOL),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn image_larger_than_the_memory_size_is_refused_before_the_vm_exists() {
+        let elf =
+            native(TestElf::new(0x20_0000, 0x1000).segment(TestSegment::data(0x20_1000, 64 << 20)));
+        let err = VmBuilder::new(&elf).build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SetupError::Load(LoadError::TooLarge {
+                    needed: 0x400_1000,
+                    memory_size: 0x200_0000
+                })
+            ),
+            "{err}"
+        );
+    }
+}
