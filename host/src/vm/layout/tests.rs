@@ -1,5 +1,8 @@
 //! The planner: RAM follows the image, the host's structures go where no segment is.
 
+// An image is a list of segment ranges, often of one.
+#![allow(clippy::single_range_in_vec_init)]
+
 use super::*;
 use crate::vm::GuestImage;
 use crate::vm::elf::test_elf::{TestElf, TestSegment};
