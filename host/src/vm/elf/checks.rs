@@ -54,12 +54,18 @@ pub(super) fn loadable_segments(elf: &Elf<'_>, file_len: usize) -> Result<Vec<Se
         if ph.p_filesz > ph.p_memsz {
             return Err(LoadError::FileSizeExceedsMemorySize { segment: index });
         }
-        let file = usize::try_from(ph.p_offset)
-            .ok()
-            .zip(usize::try_from(ph.p_filesz).ok())
-            .and_then(|(start, len)| Some(start..start.checked_add(len)?))
-            .filter(|file| file.end <= file_len)
-            .ok_or(LoadError::BeyondFile { segment: index })?;
+        // A segment with no file bytes (all .bss) may carry any offset: linkers leave one past
+        // the end of the file.
+        let file = if ph.p_filesz == 0 {
+            Some(0..0)
+        } else {
+            usize::try_from(ph.p_offset)
+                .ok()
+                .zip(usize::try_from(ph.p_filesz).ok())
+                .and_then(|(start, len)| Some(start..start.checked_add(len)?))
+                .filter(|file| file.end <= file_len)
+        };
+        let file = file.ok_or(LoadError::BeyondFile { segment: index })?;
         let wraps = LoadError::Wraps { segment: index };
         let gpa_end = ph.p_paddr.checked_add(ph.p_memsz).ok_or(wraps)?;
         let gva_end = ph

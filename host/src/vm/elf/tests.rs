@@ -195,6 +195,15 @@ fn segment_bytes_beyond_the_file_are_refused() {
 }
 
 #[test]
+fn bss_only_segment_with_an_offset_past_the_file_is_accepted() {
+    // As gcc's aarch64 linker leaves it: the .bss segment's offset is past the end of the file.
+    let mut bss = TestSegment::data(0x21_0000, 8);
+    bss.offset = Some(0xffe8);
+    let elf = TestElf::new(0x20_0000, 0x1000).segment(bss).build();
+    assert_eq!(parse(&elf).unwrap().load(&memory()).unwrap(), 0x21_0008);
+}
+
+#[test]
 fn file_size_beyond_memory_size_is_refused() {
     let mut segment = TestSegment::code(0x20_0000, 8);
     segment.filesz = 16;
