@@ -105,11 +105,9 @@ fn main() -> ExitCode {
             _ => "MMIO",
         };
         let line = format!(
-            "running {} under KVM: {} vCPU(s), {transports} ucalls, RAM at {:#x}..{:#x}",
+            "running {} under KVM: {} vCPU(s), {transports} ucalls",
             args.elf.display(),
             args.vcpus,
-            vm.layout().ram.start,
-            vm.layout().ram.end,
         );
         anstream::eprintln!("{}", output::dim(&output::visible(&line)));
     }
