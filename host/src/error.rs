@@ -63,6 +63,9 @@ pub enum Error {
     #[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
     #[error(transparent)]
     CoreDump(#[from] crate::vm::core_dump::CoreDumpError),
+    /// Enabling or draining a guest's log ring.
+    #[error(transparent)]
+    LogRing(#[from] crate::log_ring::Error),
 }
 
 impl Error {

@@ -63,6 +63,9 @@ pub enum Ucall {
     },
     /// Text from the guest.
     Printf(String),
+    /// A line the guest logged into its log ring, drained by the host at an exit (see
+    /// [`log_ring`](crate::log_ring)); `decode` never returns it, the run loop does.
+    Log(String),
     /// The guest failed.
     Abort(Abort),
     /// The guest finished.
@@ -134,6 +137,7 @@ impl fmt::Display for Ucall {
         match self {
             Ucall::Sync { args } => write!(f, "SYNC {args:?}"),
             Ucall::Printf(text) => write!(f, "PRINTF {text}"),
+            Ucall::Log(text) => write!(f, "LOG {text}"),
             Ucall::Abort(abort) => write!(f, "ABORT {abort}"),
             Ucall::Done => f.write_str("DONE"),
             Ucall::Call { number, args } => write!(f, "CALL {number:#x} {args:?}"),

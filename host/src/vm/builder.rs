@@ -1,6 +1,7 @@
 //! Building a VM for one guest ELF.
 
 use super::arch::{Arch, Native, VcpuStart};
+use super::log::{self, VcpuLog};
 use super::vcpu::Vcpu;
 use super::watchdog::Watchdog;
 use super::{
@@ -43,6 +44,7 @@ pub struct VmBuilder<'a> {
     timeout: Duration,
     watchdog_signal: WatchdogSignal,
     table_root: TableRoot,
+    log_ring: bool,
 }
 
 impl<'a> VmBuilder<'a> {
@@ -59,6 +61,7 @@ impl<'a> VmBuilder<'a> {
             timeout: Duration::from_secs(10),
             watchdog_signal: WatchdogSignal::default(),
             table_root: TableRoot::Live,
+            log_ring: true,
         }
     }
 
@@ -119,6 +122,16 @@ impl<'a> VmBuilder<'a> {
         self
     }
 
+    /// Whether the host drains the guest's log ring (on by default). The guest opts in: only a
+    /// guest whose ELF has the globals `ucall_log_ring_enabled` and `ucall_log_ring` (that is,
+    /// one linking `ucall_guest::log_ring`) is told that the host drains, and its
+    /// `guest_log!` lines then arrive as [`Ucall::Log`](crate::Ucall::Log) without an exit each.
+    /// Off, the guest is not told, and its `guest_log!` lines arrive as PRINTF ucalls.
+    pub fn log_ring(mut self, drain: bool) -> Self {
+        self.log_ring = drain;
+        self
+    }
+
     /// Checks the guest ELF, creates the VM, places RAM and the host's structures around the
     /// image ([`Layout`]), loads the guest, builds its page tables, probes and publishes the
     /// ucall address (for MMIO), and sets up the vCPUs.
@@ -172,6 +185,12 @@ impl<'a> VmBuilder<'a> {
         // so it outlives the VM and every KVM_RUN.
         unsafe { register_memory(&vm_fd, &memory)? };
         image.load(&memory)?;
+
+        let log_ring = if self.log_ring {
+            log::enable(&image, &memory)?
+        } else {
+            None
+        };
 
         let mut tables = PageTables::new(
             &memory,
@@ -233,6 +252,7 @@ impl<'a> VmBuilder<'a> {
                 finished: false,
                 pending_read: None,
                 pending_call: None,
+                log: log_ring.clone().map(VcpuLog::new),
             });
         }
         Ok(Vm {

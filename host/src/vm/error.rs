@@ -5,7 +5,7 @@ use super::elf::LoadError;
 use super::layout::LayoutError;
 use super::watchdog::WatchdogError;
 use crate::decode::{self, Exit};
-use crate::{paging, probe};
+use crate::{log_ring, paging, probe};
 use std::fmt;
 use std::time::Duration;
 use vm_memory::GuestMemoryError;
@@ -116,6 +116,9 @@ pub enum SetupError {
     /// The watchdog could not be started.
     #[error(transparent)]
     Watchdog(#[from] WatchdogError),
+    /// The guest's log ring could not be enabled.
+    #[error(transparent)]
+    LogRing(#[from] log_ring::Error),
 }
 
 /// Why a vCPU stopped without a ucall, or why its ucall could not be decoded.
@@ -126,6 +129,9 @@ pub enum RunError {
     /// The exit was the ucall address or port used wrongly, or its record cannot be decoded.
     #[error(transparent)]
     Decode(#[from] decode::Error),
+    /// The guest's log ring cannot be drained (the lines before the bad record came first).
+    #[error(transparent)]
+    LogRing(#[from] log_ring::Error),
     /// The guest made an exit that is not a ucall.
     #[error("vCPU {vcpu} made an exit that is not a ucall: {exit}")]
     UnexpectedExit {

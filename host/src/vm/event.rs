@@ -2,6 +2,7 @@
 //! the test's own devices, with the data its reads return; and the host's replies to ucalls.
 
 use super::arch::{Arch, Native};
+use super::log::VcpuLog;
 use super::vcpu::{Vcpu, live_root};
 use super::{ExitKind, RunError, TableRoot};
 use crate::decode::{Exit, Ucall, decode, write_reply};
@@ -53,11 +54,41 @@ impl Vcpu {
     /// ucall, and returns it; every other way the vCPU stops is an error, as for
     /// [`next_ucall`](Vcpu::next_ucall). After DONE, ABORT or UNHANDLED the vCPU does not run
     /// again.
+    ///
+    /// With the guest's log ring enabled (see [`VmBuilder::log_ring`](super::VmBuilder::log_ring)),
+    /// the lines the guest logged before an exit come first, one [`Ucall::Log`] per call, then
+    /// the exit's event or error; a ring the host cannot drain is a [`RunError::LogRing`] in
+    /// that place. LOG_FLUSH exits are served here and never returned.
     pub fn next_event(&mut self) -> Result<Event, RunError> {
-        let vcpu = self.index;
-        if self.finished {
-            return Err(RunError::Finished { vcpu });
+        if let Some(earlier) = self.log.as_mut().and_then(VcpuLog::next) {
+            return earlier;
         }
+        if self.finished {
+            return Err(RunError::Finished { vcpu: self.index });
+        }
+        loop {
+            let outcome = self.next_exit_event();
+            let Some(log) = &mut self.log else {
+                return outcome;
+            };
+            if !VcpuLog::is_flush(&outcome) {
+                return log.before(&self.memory, outcome);
+            }
+            log.flush(&self.memory);
+            if let Some(earlier) = log.next() {
+                return earlier;
+            }
+        }
+    }
+
+    /// LOG_FLUSH exits served so far: the exits the guest made for its log ring only.
+    pub fn log_flushes(&self) -> u64 {
+        self.log.as_ref().map_or(0, VcpuLog::flushes)
+    }
+
+    /// [`next_event`](Vcpu::next_event) without the log ring: the next exit, as it is.
+    fn next_exit_event(&mut self) -> Result<Event, RunError> {
+        let vcpu = self.index;
         self.pending_read = None;
         self.pending_call = None;
         let exit = self.next_access()?;

@@ -12,6 +12,8 @@
 //!   ucall.
 //! - [`Layout`] (`layout.rs`) places RAM and the host's structures around each guest's image.
 //! - [`GuestImage`] (`elf/`) checks and loads the guest ELF; [`LoadError`] says why it refused.
+//! - `log.rs` drains the guest's log ring at every exit, so that the vCPUs return its lines as
+//!   [`Ucall::Log`](crate::Ucall::Log) in order with the ucalls.
 //! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
 //! - [`core_dump`] writes an ELF core of a guest for gdb.
 //!
@@ -38,6 +40,7 @@ mod elf;
 mod error;
 mod event;
 mod layout;
+mod log;
 mod machine;
 mod vcpu;
 mod watchdog;

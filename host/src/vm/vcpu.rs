@@ -2,6 +2,7 @@
 
 use super::arch::{Arch, Native, RootError, SystemStop};
 use super::event::PendingCall;
+use super::log::VcpuLog;
 use super::watchdog::Watchdog;
 use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
 use crate::decode::{Exit, Transport, Ucall};
@@ -28,6 +29,7 @@ pub struct Vcpu {
     pub(super) pending_read: Option<Exit>,
     /// The ucall that the last event was, until the vCPU runs again.
     pub(super) pending_call: Option<PendingCall>,
+    pub(super) log: Option<VcpuLog>,
 }
 
 impl Vcpu {

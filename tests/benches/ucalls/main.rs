@@ -9,6 +9,7 @@
 mod decoding;
 mod exits;
 mod figure;
+mod log_ring;
 mod report;
 mod startup;
 mod throughput;
@@ -16,6 +17,7 @@ mod throughput;
 use decoding::{DecodeBench, FILE, TEXT};
 use exits::{ExitBench, HostLoop};
 use figure::Figure;
+use log_ring::{LogRingBench, RING_EVERY};
 use report::{json, machine, table};
 use startup::{allocations_per_sync, first_ucall};
 use std::io::Write as _;
@@ -123,6 +125,7 @@ fn bench() -> Result<()> {
         DecodeBench::new("decode ABORT (host only)", abort, [TEXT, 42, FILE, 7, 0, 0])?,
     ];
     let mut throughputs = vec![ThroughputBench::new(1)?, ThroughputBench::new(2)?];
+    let mut log_rings = [LogRingBench::new(true)?, LogRingBench::new(false)?];
     let sync_elf = guest("bench_sync");
     let mut first = [
         (Pio, Figure::new("VM creation to first ucall, PIO", "ns")),
@@ -165,6 +168,18 @@ fn bench() -> Result<()> {
             let rate = bench.batch(THROUGHPUT_UCALLS)?;
             if !warm_up {
                 bench.figure.samples.push(rate);
+            }
+        }
+        for bench in &mut log_rings {
+            if bench.exits.is_some() && round % RING_EVERY != 1 {
+                continue;
+            }
+            let (rate, exits) = bench.batch()?;
+            if !warm_up {
+                bench.figure.samples.push(rate);
+                if let Some(figure) = &mut bench.exits {
+                    figure.samples.push(exits);
+                }
             }
         }
         for (transport, figure) in &mut first {
@@ -229,6 +244,9 @@ fn bench() -> Result<()> {
     figures.extend(first.into_iter().map(|(_, f)| f));
     figures.extend(throughputs.into_iter().map(|b| b.figure));
     figures.extend(allocations.into_iter().map(|(_, f)| f));
+    let [ring, printf] = log_rings;
+    figures.extend(ring.figures());
+    figures.extend(printf.figures());
 
     let machine = machine();
     println!("{}", table(&figures, &machine));

@@ -9,6 +9,10 @@
 //!
 //! The guest must be a regular file of at most 64 MiB (`guest_file.rs`).
 //!
+//! A guest's log-ring lines (`guest_log!`) are drained and printed as `vcpu N: LOG text` or
+//! `{"kind":"ucall","command":"LOG",...}`, in order with its ucalls; the summary's count of
+//! ucalls leaves them out.
+//!
 //! It also serves as a cargo `runner` for guest crates: cargo runs `ucall-run path/to/elf`.
 //!
 //! A user command (CALL) gets no answer: the guest's `call` returns the arguments it sent. An
@@ -163,7 +167,8 @@ fn serve(vcpu: &mut Vcpu, output: Output) -> Outcome {
     loop {
         match vcpu.next_ucall() {
             Ok(ucall) => {
-                count += 1;
+                // Log-ring lines are not ucalls: the guest made no exit for them.
+                count += usize::from(!matches!(ucall, Ucall::Log(_)));
                 output.ucall(vcpu.index(), &ucall);
                 match ucall {
                     Ucall::Done => return Outcome::Done(count),

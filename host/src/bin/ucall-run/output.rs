@@ -54,6 +54,7 @@ const GOOD: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 const SYNC: Style = AnsiColor::Cyan.on_default();
 const PRINTF: Style = AnsiColor::Yellow.on_default();
+const LOG: Style = PRINTF.dimmed();
 const CALL: Style = AnsiColor::Blue.on_default();
 
 /// How one vCPU's run ended.
@@ -107,6 +108,7 @@ impl Output {
                 let style = match ucall {
                     Ucall::Sync { .. } => SYNC,
                     Ucall::Printf(_) => PRINTF,
+                    Ucall::Log(_) => LOG,
                     Ucall::Abort(_) | Ucall::Unhandled(_) => BAD,
                     Ucall::Done => GOOD,
                     Ucall::Call { .. } => CALL,
@@ -217,6 +219,7 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
     let fields = match ucall {
         Ucall::Sync { args } => json!({ "command": "SYNC", "args": args }),
         Ucall::Printf(text) => json!({ "command": "PRINTF", "text": text }),
+        Ucall::Log(text) => json!({ "command": "LOG", "text": text }),
         Ucall::Abort(abort) => json!({
             "command": "ABORT",
             "message": abort.message,
