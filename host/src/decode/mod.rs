@@ -28,9 +28,11 @@
 mod error;
 mod exit;
 mod kvm;
+mod rooted;
 
 pub use error::Error;
 pub use exit::{Exit, MMIO_DATA_MAX, Transport};
+pub use rooted::Located;
 
 use crate::paging::{self, GuestView, PageTableFormat};
 use std::fmt;

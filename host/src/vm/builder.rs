@@ -191,6 +191,7 @@ impl<'a> VmBuilder<'a> {
                 timeout: self.timeout,
                 watchdog: Watchdog::new()?,
                 finished: false,
+                ioctls: 0,
             });
         }
         Ok(Vm {

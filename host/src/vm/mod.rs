@@ -29,6 +29,7 @@ pub mod arch;
 mod builder;
 mod elf;
 mod error;
+mod ioctls;
 mod machine;
 mod vcpu;
 mod watchdog;

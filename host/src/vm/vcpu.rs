@@ -1,6 +1,7 @@
 //! The run loop: a vCPU runs until its next ucall, and every other way it stops is typed.
 
 use super::arch::{Arch, Native, RootError, SystemStop};
+use super::ioctls::{counted, counting};
 use super::watchdog::Watchdog;
 use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
 use crate::decode::{Exit, Transport, Ucall, decode};
@@ -23,6 +24,7 @@ pub struct Vcpu {
     pub(super) timeout: Duration,
     pub(super) watchdog: Watchdog,
     pub(super) finished: bool,
+    pub(super) ioctls: u64,
 }
 
 impl Vcpu {
@@ -36,29 +38,59 @@ impl Vcpu {
         &mut self.fd
     }
 
+    /// How many vCPU ioctls (`KVM_RUN`, `KVM_GET_ONE_REG`, ...) this vCPU's calls have issued,
+    /// counted as they are issued: what a ucall costs, in the unit that dominates its cost on an
+    /// emulating or nested hypervisor. A SYNC ucall from `ucall-guest` costs one, the `KVM_RUN`,
+    /// on every architecture.
+    ///
+    /// ```no_run
+    /// use ucall_host::vm::VmBuilder;
+    ///
+    /// let elf = std::fs::read("target/guests/x86_64/sync_stages")?;
+    /// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
+    /// let before = vcpu.ioctl_count();
+    /// vcpu.next_ucall()?;
+    /// assert_eq!(vcpu.ioctl_count() - before, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ioctl_count(&self) -> u64 {
+        self.ioctls
+    }
+
     /// Runs the guest until its next ucall and returns it; any other exit, and a guest that makes
     /// no ucall within the timeout, is an error. After DONE or ABORT the vCPU does not run again.
     pub fn next_ucall(&mut self) -> Result<Ucall, RunError> {
+        let (ucall, ioctls) = counting(|| self.ucall());
+        self.ioctls += ioctls;
+        ucall
+    }
+
+    fn ucall(&mut self) -> Result<Ucall, RunError> {
         let vcpu = self.index;
         if self.finished {
             return Err(RunError::Finished { vcpu });
         }
         let exit = self.next_access()?;
         // Only port I/O asks for the register, and the builder offers it only where it exists.
-        let record = self.transport.record_address(&exit, || {
+        let located = self.transport.locate(&exit, &*self.memory, || {
             Native::record_register(&mut self.fd).unwrap_or_default()
         })?;
-        let Some(record) = record else {
+        let Some(located) = located else {
             return Err(RunError::UnexpectedExit {
                 vcpu,
                 exit: ExitKind::Access(exit),
             });
         };
-        let root = match self.table_root {
-            TableRoot::Live => live_root(vcpu, &mut self.fd)?,
-            TableRoot::Built => self.root,
+        // A rooted ucall names its tables; a plain one is read through the live or built ones.
+        let root = match (located.root, self.table_root) {
+            (Some(root), _) => carried_root(vcpu, root)?,
+            (None, TableRoot::Live) => live_root(vcpu, &mut self.fd)?,
+            (None, TableRoot::Built) => self.root,
         };
-        let ucall = decode(&GuestView::new(&*self.memory, &self.format, root), record)?;
+        let ucall = decode(
+            &GuestView::new(&*self.memory, &self.format, root),
+            located.record,
+        )?;
         self.finished = matches!(ucall, Ucall::Done | Ucall::Abort(_));
         Ok(ucall)
     }
@@ -74,7 +106,7 @@ impl Vcpu {
                     after: self.timeout,
                 });
             }
-            let mut kvm_exit = match self.fd.run() {
+            let mut kvm_exit = match counted(|| self.fd.run()) {
                 Ok(exit) => exit,
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
                 Err(source) => {
@@ -137,6 +169,14 @@ fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, RunError> {
     })
 }
 
+/// The root a rooted ucall named, checked as the architecture requires.
+fn carried_root(vcpu: usize, root: u64) -> Result<GuestAddress, RunError> {
+    Native::carried_root(root).map_err(|e| match e {
+        RootError::Kvm(source) => RunError::Kvm { vcpu, source },
+        RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
+    })
+}
+
 /// KVM's internal-error report for vCPU `vcpu`, with where the guest was (read through the
 /// live tables when the mode allows a walk, else the `built` ones: a report, best effort).
 fn internal_error(
@@ -171,7 +211,7 @@ fn internal_error(
 /// between exits.
 pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), KvmError> {
     vcpu.set_kvm_immediate_exit(1);
-    let result = vcpu.run().map(drop);
+    let result = counted(|| vcpu.run()).map(drop);
     vcpu.set_kvm_immediate_exit(0);
     match result {
         Err(e) if e.errno() == libc::EINTR => Ok(()),

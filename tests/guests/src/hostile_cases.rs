@@ -32,7 +32,8 @@ pub enum Case {
     MmioRead1,
     /// An 8-byte read of the ucall MMIO address.
     MmioRead8,
-    /// An 8-byte write 8 bytes past the ucall MMIO address, in the same page.
+    /// An 8-byte write 16 bytes past the ucall MMIO address, in the same page (8 past it is the
+    /// rooted-ucall doorbell).
     MmioWriteBesideTheUcallAddress,
     /// `in ax, dx` on the ucall port.
     PioIn2,

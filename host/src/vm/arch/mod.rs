@@ -129,6 +129,13 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// walks the live tables.
     fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError>;
 
+    /// The table root that a rooted ucall carried (`ucall_abi::rooted`), as the register
+    /// value the guest read: the root to walk, or why it cannot be walked. Untrusted: the walk
+    /// checks every address it reaches.
+    fn carried_root(root: u64) -> Result<GuestAddress, RootError> {
+        Ok(GuestAddress(root))
+    }
+
     /// The register that carries a ucall's record address for transports that do not carry it
     /// themselves (port I/O's `rdi`), if the architecture has such a transport.
     fn record_register(vcpu: &mut VcpuFd) -> Option<u64> {

@@ -99,7 +99,7 @@ fn misbehave(case: Case) {
         Case::MmioWrite4 => arch::mmio_write(mmio, 4),
         Case::MmioRead1 => arch::mmio_read(mmio, 1),
         Case::MmioRead8 => arch::mmio_read(mmio, 8),
-        Case::MmioWriteBesideTheUcallAddress => arch::mmio_write(mmio + 8, 8),
+        Case::MmioWriteBesideTheUcallAddress => arch::mmio_write(mmio + 16, 8),
         Case::UnknownCommand => send_raw(record, 77, [0; 6]),
         Case::CommandNone => send_raw(record, 0, [1, 2, 3, 4, 5, 6]),
         Case::CommandMax => send_raw(record, u64::MAX, [0; 6]),
