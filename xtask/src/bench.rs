@@ -1,14 +1,30 @@
-//! `cargo xtask bench`: the ucall benchmarks (`tests/benches/ucalls.rs`), release build, against
-//! freshly built guests.
+//! `cargo xtask bench`: the ucall benchmarks (`tests/benches/ucalls`), release build, against
+//! freshly built guests: natively on x86_64, then inside the aarch64 and riscv64 QEMU machines
+//! (each architecture's KVM), all into one `target/bench/results.json`.
 
-use crate::arch::Arch;
+use crate::arch::{Arch, RISCV64_HOST_READY};
 use crate::guests;
+use crate::in_qemu;
+use crate::qemu::Machine;
 use crate::shell::{Run, Step, cargo, workspace_root};
+use serde_json::Value;
 
-/// Builds the guests, then runs the benchmark binary, which prints its table and writes
-/// `target/bench/results.json`.
+/// The architectures benchmarked inside QEMU, each on the machine its runner uses.
+fn emulated_arches() -> Vec<Arch> {
+    let mut arches = vec![Arch::Aarch64];
+    if RISCV64_HOST_READY {
+        arches.push(Arch::Riscv64);
+    }
+    arches
+}
+
+/// Builds the guests, runs the benchmark binary natively (it prints its table and writes
+/// `target/bench/results.json`), then in each emulated architecture's machine, and adds those
+/// reports to the JSON: each whole under `architectures`, and its figures named for the
+/// architecture to the top-level `figures`.
 pub fn run() -> Result<(), String> {
-    let mut step = Step::new(2);
+    let emulated = emulated_arches();
+    let mut step = Step::new(2 + emulated.len());
     step.start("building the guests");
     let guest_dir = guests::build(Arch::X86_64)?;
 
@@ -18,5 +34,93 @@ pub fn run() -> Result<(), String> {
         .args(["bench", "--quiet", "-p", "ucall-tests", "--bench", "ucalls"])
         .env("UCALL_GUEST_DIR", &guest_dir)
         .env("UCALL_BENCH_JSON", &results)
-        .run()
+        .run()?;
+
+    let read = std::fs::read_to_string(&results)
+        .map_err(|e| format!("cannot read {}: {e}", results.display()))?;
+    let mut report: Value =
+        serde_json::from_str(&read).map_err(|e| format!("{}: {e}", results.display()))?;
+    let mut summary = Vec::new();
+    for arch in emulated {
+        let Some(machine) = Machine::for_runner(arch) else {
+            continue;
+        };
+        step.start(&format!("running the benchmarks inside {machine} (TCG)"));
+        let guest_dir = guests::build(arch)?;
+        let json = in_qemu::bench(machine, &guest_dir)?;
+        let arch_report: Value =
+            serde_json::from_str(&json).map_err(|e| format!("the {arch} benchmark's JSON: {e}"))?;
+        add_arch(&mut report, arch.name(), arch_report, &mut summary);
+    }
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(&results, text).map_err(|e| format!("{}: {e}", results.display()))?;
+    println!("\nfigures of the other architectures (median, min, max):");
+    for line in summary {
+        println!("{line}");
+    }
+    println!("results: {}", results.display());
+    Ok(())
+}
+
+/// Adds `arch_report` to `report`: whole under `architectures.<arch>`, and the figures whose
+/// names end in `, <arch>` to `figures`, each also as a line of `summary`.
+fn add_arch(report: &mut Value, arch: &str, arch_report: Value, summary: &mut Vec<String>) {
+    let suffix = format!(", {arch}");
+    let named: Vec<Value> = arch_report["figures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|figure| {
+            figure["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(&suffix))
+        })
+        .cloned()
+        .collect();
+    for figure in &named {
+        summary.push(format!(
+            "{:<52} {:>11.3} {:>11.3} {:>11.3} {}",
+            figure["name"].as_str().unwrap_or_default(),
+            figure["median"].as_f64().unwrap_or(f64::NAN),
+            figure["min"].as_f64().unwrap_or(f64::NAN),
+            figure["max"].as_f64().unwrap_or(f64::NAN),
+            figure["unit"].as_str().unwrap_or_default(),
+        ));
+    }
+    if let Some(figures) = report["figures"].as_array_mut() {
+        figures.extend(named);
+    }
+    if !report["architectures"].is_object() {
+        report["architectures"] = Value::Object(Default::default());
+    }
+    report["architectures"][arch] = arch_report;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_architectures_named_figures_join_the_top_level_and_its_report_is_kept_whole() {
+        let mut report = json!({ "figures": [{ "name": "SYNC ucall, MMIO" }] });
+        let aarch64 = json!({ "figures": [
+            { "name": "vCPU ioctls per SYNC ucall, aarch64", "unit": "count", "median": 1.0, "min": 1.0, "max": 1.0 },
+            { "name": "SYNC ucall, MMIO", "unit": "ns", "median": 9.0, "min": 9.0, "max": 9.0 },
+        ] });
+        let mut summary = Vec::new();
+        add_arch(&mut report, "aarch64", aarch64.clone(), &mut summary);
+        let names: Vec<&str> = report["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["SYNC ucall, MMIO", "vCPU ioctls per SYNC ucall, aarch64"]
+        );
+        assert_eq!(report["architectures"]["aarch64"], aarch64);
+        assert_eq!(summary.len(), 1);
+    }
 }
