@@ -78,13 +78,14 @@ fn add_arch(report: &mut Value, arch: &str, arch_report: Value, summary: &mut Ve
         .cloned()
         .collect();
     for figure in &named {
+        let unit = figure["unit"].as_str().unwrap_or_default();
+        let value = |key: &str| human(figure[key].as_f64().unwrap_or(f64::NAN), unit);
         summary.push(format!(
-            "{:<52} {:>11.3} {:>11.3} {:>11.3} {}",
+            "{:<52} {:>11} {:>11} {:>11}",
             figure["name"].as_str().unwrap_or_default(),
-            figure["median"].as_f64().unwrap_or(f64::NAN),
-            figure["min"].as_f64().unwrap_or(f64::NAN),
-            figure["max"].as_f64().unwrap_or(f64::NAN),
-            figure["unit"].as_str().unwrap_or_default(),
+            value("median"),
+            value("min"),
+            value("max"),
         ));
     }
     if let Some(figures) = report["figures"].as_array_mut() {
@@ -94,6 +95,15 @@ fn add_arch(report: &mut Value, arch: &str, arch_report: Value, summary: &mut Ve
         report["architectures"] = Value::Object(Default::default());
     }
     report["architectures"][arch] = arch_report;
+}
+
+/// `value` in `unit` as the benchmark's table shows it.
+fn human(value: f64, unit: &str) -> String {
+    match unit {
+        "ns" => format!("{:.2} ms", value / 1e6),
+        "ratio" => format!("{value:.2}x"),
+        _ => format!("{value:.2}"),
+    }
 }
 
 #[cfg(test)]

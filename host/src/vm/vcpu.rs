@@ -82,13 +82,13 @@ impl Vcpu {
             });
         };
         // A rooted ucall names its tables; a plain one is read through the live or built ones.
-        let root = match (located.root, self.table_root) {
-            (Some(root), _) => carried_root(vcpu, root)?,
-            (None, TableRoot::Live) => live_root(vcpu, &mut self.fd)?,
-            (None, TableRoot::Built) => self.root,
+        let (format, root) = match (located.root, self.table_root) {
+            (Some(root), _) => carried_tables(vcpu, root, self.format)?,
+            (None, TableRoot::Live) => (self.format, live_root(vcpu, &mut self.fd)?),
+            (None, TableRoot::Built) => (self.format, self.root),
         };
         let ucall = decode(
-            &GuestView::new(&*self.memory, &self.format, root),
+            &GuestView::new(&*self.memory, &format, root),
             located.record,
         )?;
         self.finished = matches!(ucall, Ucall::Done | Ucall::Abort(_));
@@ -169,9 +169,13 @@ fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, RunError> {
     })
 }
 
-/// The root a rooted ucall named, checked as the architecture requires.
-fn carried_root(vcpu: usize, root: u64) -> Result<GuestAddress, RunError> {
-    Native::carried_root(root).map_err(|e| match e {
+/// The tables a rooted ucall named, checked as the architecture requires.
+fn carried_tables(
+    vcpu: usize,
+    root: u64,
+    built: Format,
+) -> Result<(Format, GuestAddress), RunError> {
+    Native::carried_tables(root, built).map_err(|e| match e {
         RootError::Kvm(source) => RunError::Kvm { vcpu, source },
         RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
     })

@@ -129,11 +129,15 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// walks the live tables.
     fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError>;
 
-    /// The table root that a rooted ucall carried (`ucall_abi::rooted`), as the register
-    /// value the guest read: the root to walk, or why it cannot be walked. Untrusted: the walk
-    /// checks every address it reaches.
-    fn carried_root(root: u64) -> Result<GuestAddress, RootError> {
-        Ok(GuestAddress(root))
+    /// The format and root of the tables that a rooted ucall named (`ucall_abi::rooted`), from
+    /// the register value the guest sent (TTBR0_EL1, `satp`), or why they cannot be walked;
+    /// `built` is the format the host built the tables in. Untrusted: the walk checks every
+    /// address it reaches.
+    fn carried_tables(
+        root: u64,
+        built: Self::Format,
+    ) -> Result<(Self::Format, GuestAddress), RootError> {
+        Ok((built, GuestAddress(root)))
     }
 
     /// The register that carries a ucall's record address for transports that do not carry it
