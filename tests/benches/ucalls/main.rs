@@ -73,10 +73,16 @@ fn bench() -> Result<()> {
     let started = Instant::now();
     progress("setting up the VMs");
     // Every architecture's figures, over its default transport (MMIO): the raw exit (index
-    // 0) and the SYNC ucall (index 1), then this architecture's own.
+    // 0), the SYNC ucall (index 1) and the plain one (index 2), then this architecture's own.
     let mut exits = vec![
         ExitBench::new("raw exit, MMIO (8-byte store)", "bench_raw", Mmio, Reenter)?,
         ExitBench::new("SYNC ucall, MMIO", "bench_sync", Mmio, Ucall)?,
+        ExitBench::new(
+            "plain SYNC ucall (seed's conventions), MMIO",
+            "bench_sync_plain",
+            Mmio,
+            Ucall,
+        )?,
     ];
     #[cfg(target_arch = "x86_64")]
     let mut x86 = x86_64::Extra::new(&mut exits)?;
@@ -129,13 +135,25 @@ fn bench() -> Result<()> {
     eprintln!();
 
     // The figures every architecture reports under the same names.
-    let mut ioctls = Figure::new(format!("vCPU ioctls per SYNC ucall, {ARCH}"), "count");
-    ioctls.samples = exits[1].ioctls.samples.clone();
+    let ioctls = |name: &str, of: &ExitBench| {
+        let mut figure = Figure::new(name, "count");
+        figure.samples = of.ioctls.samples.clone();
+        figure
+    };
     let mut figures = vec![
-        ioctls,
+        ioctls(&format!("vCPU ioctls per SYNC ucall, {ARCH}"), &exits[1]),
         ratio(
             &format!("SYNC ucall / raw exit, {ARCH}"),
             &exits[1].figure,
+            &exits[0].figure,
+        ),
+        ioctls(
+            &format!("vCPU ioctls per plain SYNC ucall, {ARCH}"),
+            &exits[2],
+        ),
+        ratio(
+            &format!("plain SYNC ucall / raw exit, {ARCH}"),
+            &exits[2].figure,
             &exits[0].figure,
         ),
     ];
