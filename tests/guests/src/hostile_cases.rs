@@ -114,11 +114,18 @@ pub enum Case {
     Exception,
     /// PSCI SYSTEM_OFF (aarch64), SBI system reset, shutdown (riscv64).
     SystemOff,
+    /// A rooted ucall whose call block is 8 bytes past `HOSTILE_TEXT`: not 16-byte aligned.
+    RootedCallMisaligned,
+    /// A rooted ucall whose call block is at 0x1234_5678_9abc_def0, outside guest memory.
+    RootedCallOutsideMemory,
+    /// A rooted ucall (call block at `HOSTILE_TEXT`) for a SYNC in `HOSTILE_RECORD` whose root
+    /// is `BEYOND_MEMORY`.
+    RootedCallWithARootOutsideMemory,
 }
 
 impl Case {
     /// Every case, in order of their numbers.
-    pub const ALL: [Case; 50] = [
+    pub const ALL: [Case; 53] = [
         Case::Behave,
         Case::RecordUnmapped,
         Case::RecordNonCanonical,
@@ -169,6 +176,9 @@ impl Case {
         Case::BlockAtThePageLevel,
         Case::Exception,
         Case::SystemOff,
+        Case::RootedCallMisaligned,
+        Case::RootedCallOutsideMemory,
+        Case::RootedCallWithARootOutsideMemory,
     ];
 
     /// The case numbered `n`, if any.
