@@ -359,8 +359,13 @@ const BENCH_COMMAND: &str = "ucall-bench";
 const BENCH_JSON_MARKER: &str = "ucall-bench-json:";
 
 /// Runs the ucall benchmark (`tests/benches/ucalls`) of `machine`'s architecture inside it,
-/// with the guests in `guest_dir`, printing its table; returns its JSON report.
-pub fn bench(machine: Machine, guest_dir: &Path) -> Result<String, String> {
+/// with the guests in `guest_dir` and the environment variables `env` (say,
+/// `UCALL_BENCH_ROUNDS`), printing its table; returns its JSON report.
+pub fn bench(
+    machine: Machine,
+    guest_dir: &Path,
+    env: Vec<(String, String)>,
+) -> Result<String, String> {
     let arch = machine.arch();
     let prepared = prepare(arch)?;
     let binary = qemu::build_static_bench("ucall-tests", "ucalls", arch)?;
@@ -368,7 +373,10 @@ pub fn bench(machine: Machine, guest_dir: &Path) -> Result<String, String> {
         name: BENCH_COMMAND.into(),
         exec: format!("/bin/{BENCH_COMMAND}"),
         args: Vec::new(),
-        env: vec![("UCALL_BENCH_JSON".into(), "-".into())],
+        env: [("UCALL_BENCH_JSON".into(), "-".into())]
+            .into_iter()
+            .chain(env)
+            .collect(),
     };
     let initrd = workspace_root().join(format!("target/qemu/bench-{machine}.cpio"));
     pack(&prepared, Some(guest_dir), &[(binary, command)], &initrd)?;

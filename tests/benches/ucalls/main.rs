@@ -47,6 +47,20 @@ const THROUGHPUT_UCALLS: u32 = 1000;
 /// A generous watchdog: this machine's KVM is slow, and the bench never waits on a stuck guest.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The number of rounds: `$UCALL_BENCH_ROUNDS`, else [`ROUNDS`].
+fn rounds() -> usize {
+    std::env::var("UCALL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(ROUNDS)
+}
+
+/// What the figures of every architecture are named for: `$UCALL_BENCH_ARCH`, else the
+/// architecture (`cargo xtask bench` names the x86_64 run in the kvm_amd machine so).
+fn arch_label() -> String {
+    std::env::var("UCALL_BENCH_ARCH").unwrap_or_else(|_| ARCH.into())
+}
+
 /// The line before the JSON when it goes to stdout (`UCALL_BENCH_JSON=-`).
 const JSON_MARKER: &str = "ucall-bench-json:";
 
@@ -71,6 +85,8 @@ fn bench() -> Result<()> {
     use HostLoop::*;
     use TransportKind::Mmio;
     let started = Instant::now();
+    let rounds = rounds();
+    let arch = arch_label();
     progress("setting up the VMs");
     // Every architecture's figures, over its default transport (MMIO): the raw exit (index
     // 0), the SYNC ucall (index 1) and the plain one (index 2), then this architecture's own.
@@ -89,7 +105,7 @@ fn bench() -> Result<()> {
     let sync_elf = guest("bench_sync");
     let mut first = vec![(
         Mmio,
-        Figure::new(format!("VM creation to first ucall, {ARCH}"), "ns"),
+        Figure::new(format!("VM creation to first ucall, {arch}"), "ns"),
     )];
     let mut allocations = vec![(
         ExitBench::new("", "bench_sync", Mmio, Ucall)?,
@@ -98,10 +114,10 @@ fn bench() -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     x86.add_startup(&mut first, &mut allocations)?;
 
-    for round in 0..=ROUNDS {
+    for round in 0..=rounds {
         let warm_up = round == 0;
         progress(&format!(
-            "round {round}/{ROUNDS}{} ({:.0?} so far)",
+            "round {round}/{rounds}{} ({:.0?} so far)",
             if warm_up { " (warm-up)" } else { "" },
             started.elapsed()
         ));
@@ -141,18 +157,18 @@ fn bench() -> Result<()> {
         figure
     };
     let mut figures = vec![
-        ioctls(&format!("vCPU ioctls per SYNC ucall, {ARCH}"), &exits[1]),
+        ioctls(&format!("vCPU ioctls per SYNC ucall, {arch}"), &exits[1]),
         ratio(
-            &format!("SYNC ucall / raw exit, {ARCH}"),
+            &format!("SYNC ucall / raw exit, {arch}"),
             &exits[1].figure,
             &exits[0].figure,
         ),
         ioctls(
-            &format!("vCPU ioctls per plain SYNC ucall, {ARCH}"),
+            &format!("vCPU ioctls per plain SYNC ucall, {arch}"),
             &exits[2],
         ),
         ratio(
-            &format!("plain SYNC ucall / raw exit, {ARCH}"),
+            &format!("plain SYNC ucall / raw exit, {arch}"),
             &exits[2].figure,
             &exits[0].figure,
         ),
@@ -168,8 +184,8 @@ fn bench() -> Result<()> {
     figures.extend(allocations.into_iter().map(|(_, f)| f));
 
     let machine = machine();
-    println!("{}", table(&figures, &machine));
-    let report = json(&figures, &machine);
+    println!("{}", table(&figures, &machine, rounds));
+    let report = json(&figures, &machine, rounds);
     // `-`: the JSON goes to stdout after the table, for a run whose files nobody reads (the
     // QEMU machines of `cargo xtask bench`, which read their console).
     let path = std::env::var_os("UCALL_BENCH_JSON");
