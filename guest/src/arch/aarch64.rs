@@ -39,11 +39,9 @@ pub mod transport {
     /// translated (`AT` fails), it sends the record as [`mmio`] does.
     #[inline(always)]
     pub fn mmio_rooted(record: &Record, address: u64) {
-        let mut call = RootedCall {
-            record: core::ptr::from_ref(record) as u64,
-            root: 0,
-        };
-        let par: u64;
+        let mut call = core::mem::MaybeUninit::<RootedCall>::uninit();
+        let block = call.as_mut_ptr();
+        let (root, par): (u64, u64);
         // SAFETY: reading TTBR0_EL1 and translating an address with `AT` change nothing but
         // PAR_EL1, which no one else relies on; `isb` makes PAR_EL1 show the result.
         unsafe {
@@ -52,17 +50,23 @@ pub mod transport {
                 "at s1e1r, {block}",
                 "isb",
                 "mrs {par}, par_el1",
-                root = out(reg) call.root,
-                block = in(reg) &raw const call,
+                root = out(reg) root,
+                block = in(reg) block as u64,
                 par = out(reg) par,
-                options(nostack, preserves_flags),
+                options(nomem, nostack, preserves_flags),
             );
         }
         if par & PAR_FAILED != 0 {
             return mmio(record, address);
         }
+        // SAFETY: `block` is this frame's aligned, writable slot. Volatile, so that the stores
+        // are made although no Rust code reads them (the host does), one word each.
+        unsafe {
+            core::ptr::write_volatile(&raw mut (*block).record, core::ptr::from_ref(record) as u64);
+            core::ptr::write_volatile(&raw mut (*block).root, root);
+        }
         // 16-byte aligned, so the call block's page offset is that of its address.
-        let gpa = (par & PAR_ADDRESS) | (&raw const call as u64 & 0xfff);
+        let gpa = (par & PAR_ADDRESS) | (block as u64 & 0xfff);
         barrier::dmb(barrier::SY);
         // SAFETY: as in `mmio`: the store goes to the ucall page and only exits. The asm may read
         // memory (no `nomem`), so `call` and the record are in memory when it exits.
