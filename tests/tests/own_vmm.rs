@@ -78,7 +78,7 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
             ),
         };
         let ucall = decode(&GuestView::new(&memory, &format, root), located.record)?;
-        let end = matches!(ucall, Ucall::Done | Ucall::Abort(_));
+        let end = ucall.is_final();
         ucalls.push(ucall);
         if end {
             return Ok(ucalls);

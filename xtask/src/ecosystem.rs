@@ -1,6 +1,6 @@
-//! The checks that users' paths into the crates work: docs build cleanly, the library crates
-//! package, a VMM of its own serves ucalls with the host crate's pieces, and a guest crate of
-//! another project runs under `cargo run` with `ucall-run` as its runner.
+//! The checks that users' paths into the crates work: the library crates package, a VMM of its
+//! own serves ucalls with the host crate's pieces, and a guest crate of another project runs
+//! under `cargo run` with `ucall-run` as its runner.
 
 use crate::in_qemu;
 use crate::qemu::Machine;
@@ -10,15 +10,6 @@ use std::process::Command;
 
 /// The crates published to crates.io.
 pub const LIBRARY_CRATES: [&str; 3] = ["ucall-abi", "ucall-guest", "ucall-host"];
-
-/// `cargo doc --no-deps` for the workspace with every rustdoc warning (broken links, bad
-/// markup, missing docs) an error.
-pub fn docs() -> Result<(), String> {
-    cargo()
-        .args(["doc", "--no-deps", "--workspace", "--all-features"])
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .run()
-}
 
 /// `cargo package` for the library crates: metadata complete, files included, each crate built
 /// from its packaged sources against the others packaged alongside (cargo's local overlay for

@@ -3,7 +3,9 @@
 use super::arch::{Arch, Native, VcpuStart};
 use super::vcpu::Vcpu;
 use super::watchdog::Watchdog;
-use super::{GuestImage, KvmError, SetupError, TableRoot, TransportKind, Vm, register_memory};
+use super::{
+    GuestImage, KvmError, SetupError, TableRoot, TransportKind, Vm, WatchdogSignal, register_memory,
+};
 use crate::decode::Transport;
 use crate::paging::{MemoryKind, PAGE_SIZE, PageSize, PageTables};
 use crate::probe::install_mmio_page;
@@ -38,6 +40,7 @@ pub struct VmBuilder<'a> {
     stack_size: u64,
     transport: TransportKind,
     timeout: Duration,
+    watchdog_signal: WatchdogSignal,
     table_root: TableRoot,
 }
 
@@ -52,6 +55,7 @@ impl<'a> VmBuilder<'a> {
             stack_size: 64 << 10,
             transport: TransportKind::Mmio,
             timeout: Duration::from_secs(10),
+            watchdog_signal: WatchdogSignal::default(),
             table_root: TableRoot::Live,
         }
     }
@@ -81,9 +85,29 @@ impl<'a> VmBuilder<'a> {
     }
 
     /// How long a vCPU may run without making a ucall before
-    /// [`RunError::Timeout`](super::RunError::Timeout).
+    /// [`RunError::Timeout`](super::RunError::Timeout). A watcher thread kicks the vCPU's thread
+    /// out of `KVM_RUN` with the [`watchdog_signal`](Self::watchdog_signal).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The signal that kicks a vCPU thread out of `KVM_RUN` at the timeout: `SIGRTMIN` unless
+    /// chosen here. Its handler is installed for the whole process (see [`WatchdogSignal`]);
+    /// [`build`](Self::build) fails with [`WatchdogError::InUse`](super::WatchdogError::InUse)
+    /// if the process already has a handler of its own for it.
+    ///
+    /// ```no_run
+    /// use ucall_host::vm::{VmBuilder, WatchdogSignal};
+    ///
+    /// let elf = std::fs::read("target/guests/x86_64/demo")?;
+    /// // This program uses SIGRTMIN itself: the watchdog takes the next one.
+    /// let signal = WatchdogSignal::new(libc::SIGRTMIN() + 1)?;
+    /// let vm = VmBuilder::new(&elf).watchdog_signal(signal).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn watchdog_signal(mut self, signal: WatchdogSignal) -> Self {
+        self.watchdog_signal = signal;
         self
     }
 
@@ -166,6 +190,13 @@ impl<'a> VmBuilder<'a> {
                 )?
             }
         };
+        // The host's exception handlers report by port I/O where it exists, whatever the
+        // guest's ucalls use; on aarch64 they need the MMIO address.
+        let transport = Transport {
+            pio_port: Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
+            ..transport
+        };
+        arch.publish_exception_doorbell(&memory, &transport)?;
 
         let memory = Arc::new(memory);
         let mut vcpus = Vec::with_capacity(self.vcpus);
@@ -189,9 +220,11 @@ impl<'a> VmBuilder<'a> {
                 table_root: self.table_root,
                 transport,
                 timeout: self.timeout,
-                watchdog: Watchdog::new()?,
+                watchdog: Watchdog::new(self.watchdog_signal)?,
                 finished: false,
                 ioctls: 0,
+                pending_read: None,
+                pending_call: None,
             });
         }
         Ok(Vm {

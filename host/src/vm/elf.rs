@@ -5,11 +5,19 @@ use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryError};
 
 /// Why a guest ELF cannot be loaded, naming the segment or symbol at fault.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum LoadError {
     /// The file is not an ELF goblin can read.
     #[error("guest ELF: {0}")]
-    Parse(#[from] goblin::error::Error),
+    Parse(
+        #[from]
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
+        goblin::error::Error,
+    ),
     /// The ELF is not 64-bit little-endian.
     #[error("guest ELF: not a 64-bit little-endian ELF")]
     NotElf64LittleEndian,
@@ -75,6 +83,10 @@ pub enum LoadError {
         /// Its guest-physical address.
         gpa: u64,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
 }
@@ -227,6 +239,19 @@ pub fn write_global<M: GuestMemory + ?Sized>(
             gpa,
             source,
         })
+}
+
+/// The machine, the entry and the segment count: the parsed ELF itself (symbol and string
+/// tables included) would fill a log.
+impl std::fmt::Debug for GuestImage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestImage")
+            .field("machine", &self.elf.header.e_machine)
+            .field("entry", &format_args!("{:#x}", self.elf.entry))
+            .field("segments", &self.elf.program_headers.len())
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

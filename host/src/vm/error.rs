@@ -11,11 +11,16 @@ use vm_memory::GuestMemoryError;
 
 /// A KVM ioctl that failed, and what was asked of KVM.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[error("KVM {what} failed: {source}")]
 pub struct KvmError {
     /// The ioctl, or what it was for.
     pub what: &'static str,
     /// What KVM said.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_display::message")
+    )]
     pub source: kvm_ioctls::Error,
 }
 
@@ -28,6 +33,7 @@ impl KvmError {
 
 /// Why a VM could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum SetupError {
     /// A KVM ioctl failed.
@@ -54,6 +60,10 @@ pub enum SetupError {
         /// Bytes asked for.
         size: u64,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: vm_memory::mmap::FromRangesError,
     },
     /// A region of guest memory has no host address to give KVM.
@@ -62,6 +72,10 @@ pub enum SetupError {
         /// The region's memory slot.
         slot: u32,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
     /// The guest image reaches into the vCPU stacks at the top of memory.
@@ -80,6 +94,10 @@ pub enum SetupError {
         /// Where it goes.
         gpa: u64,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
     /// The transport asked for does not exist on this architecture.
@@ -106,6 +124,7 @@ pub enum SetupError {
 
 /// Why a vCPU stopped without a ucall, or why its ucall could not be decoded.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum RunError {
     /// The exit was the ucall address or port used wrongly, or its record cannot be decoded.
@@ -118,6 +137,39 @@ pub enum RunError {
         vcpu: usize,
         /// The exit.
         exit: ExitKind,
+    },
+    /// A reply could not be written: the guest may not write its record there (a read-only
+    /// mapping, the MMIO page, memory outside RAM). Nothing was written.
+    #[error("vCPU {vcpu}: cannot reply into the record at {record_gva:#x}: {source}")]
+    Reply {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// Where the record is.
+        record_gva: u64,
+        /// Why the record cannot be written.
+        source: paging::Error,
+    },
+    /// A reply without a ucall to answer: the last event was no ucall, or the vCPU ran since.
+    #[error("vCPU {vcpu} has no ucall to answer")]
+    NothingToAnswer {
+        /// The vCPU's index.
+        vcpu: usize,
+    },
+    /// Data for a read without a read to answer: the last event was no MMIO read or `in`.
+    #[error("vCPU {vcpu} has no pending read to answer")]
+    NoPendingRead {
+        /// The vCPU's index.
+        vcpu: usize,
+    },
+    /// Data for a read of another length than the read's.
+    #[error("vCPU {vcpu}: {given} bytes given for {exit}")]
+    ReadLength {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// The read.
+        exit: Exit,
+        /// How many bytes were given.
+        given: usize,
     },
     /// The guest executed `hlt` (or `wfi` was reported) before DONE.
     #[error("vCPU {vcpu} halted")]
@@ -183,7 +235,7 @@ pub enum RunError {
         /// The timeout.
         after: Duration,
     },
-    /// The vCPU finished (DONE or ABORT) and cannot run again.
+    /// The vCPU finished (DONE, ABORT or UNHANDLED) and cannot run again.
     #[error("vCPU {vcpu} already finished")]
     Finished {
         /// The vCPU's index.
@@ -201,6 +253,7 @@ pub enum RunError {
 
 /// An exit that the run loop does not serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum ExitKind {
     /// MMIO or port I/O that is not the ucall address or port.
@@ -223,6 +276,7 @@ impl fmt::Display for ExitKind {
 
 /// How a guest shut down.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum ShutdownReason {
     /// x86_64 `KVM_EXIT_SHUTDOWN`: a triple fault, or a shutdown the CPU made.
@@ -243,6 +297,7 @@ pub enum ShutdownReason {
 
 /// A paging mode the host cannot walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum PagingMode {
     /// Paging is off (x86_64 CR0.PG clear).
@@ -258,6 +313,7 @@ pub enum PagingMode {
 
 /// Where a vCPU was, for reports: its program counter and the instruction bytes there.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Position {
     /// The program counter (rip, pc), if it could be read.
     pub pc: Option<u64>,

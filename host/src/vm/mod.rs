@@ -7,7 +7,11 @@
 //!
 //! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu.rs`)
 //!   run the loop; [`SetupError`] and [`RunError`] (`error.rs`) say what went wrong.
+//! - [`Vcpu::next_event`] (`event.rs`) returns ucalls and the test's own MMIO and port I/O
+//!   ([`Event`]); [`Vcpu::answer_read`] supplies what a read returns, [`Vcpu::reply`] answers a
+//!   ucall.
 //! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
+//! - [`core_dump`] writes an ELF core of a guest for gdb.
 //!
 //! ```no_run
 //! use ucall_host::vm::{TransportKind, VmBuilder};
@@ -27,8 +31,10 @@
 
 pub mod arch;
 mod builder;
+pub mod core_dump;
 mod elf;
 mod error;
+mod event;
 mod ioctls;
 mod machine;
 mod vcpu;
@@ -37,9 +43,10 @@ mod watchdog;
 pub use builder::VmBuilder;
 pub use elf::{GuestImage, LoadError, write_global};
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
+pub use event::Event;
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};
-pub use watchdog::WatchdogError;
+pub use watchdog::{WatchdogError, WatchdogSignal};
 
 use std::ops::Range;
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -60,6 +67,7 @@ pub struct Layout {
 
 /// How the guest signals ucalls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TransportKind {
     /// An 8-byte store to a probed address published in `ucall_exit_mmio_addr`.
     Mmio,

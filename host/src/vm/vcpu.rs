@@ -1,10 +1,11 @@
 //! The run loop: a vCPU runs until its next ucall, and every other way it stops is typed.
 
 use super::arch::{Arch, Native, RootError, SystemStop};
-use super::ioctls::{counted, counting};
+use super::event::PendingCall;
+use super::ioctls::counted;
 use super::watchdog::Watchdog;
 use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
-use crate::decode::{Exit, Transport, Ucall, decode};
+use crate::decode::{Exit, Transport, Ucall};
 use crate::paging::GuestView;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::sync::Arc;
@@ -25,6 +26,10 @@ pub struct Vcpu {
     pub(super) watchdog: Watchdog,
     pub(super) finished: bool,
     pub(super) ioctls: u64,
+    /// The read that the last event was, until the vCPU runs again.
+    pub(super) pending_read: Option<Exit>,
+    /// The ucall that the last event was, until the vCPU runs again.
+    pub(super) pending_call: Option<PendingCall>,
 }
 
 impl Vcpu {
@@ -57,46 +62,9 @@ impl Vcpu {
         self.ioctls
     }
 
-    /// Runs the guest until its next ucall and returns it; any other exit, and a guest that makes
-    /// no ucall within the timeout, is an error. After DONE or ABORT the vCPU does not run again.
-    pub fn next_ucall(&mut self) -> Result<Ucall, RunError> {
-        let (ucall, ioctls) = counting(|| self.ucall());
-        self.ioctls += ioctls;
-        ucall
-    }
-
-    fn ucall(&mut self) -> Result<Ucall, RunError> {
-        let vcpu = self.index;
-        if self.finished {
-            return Err(RunError::Finished { vcpu });
-        }
-        let exit = self.next_access()?;
-        // Only port I/O asks for the register, and the builder offers it only where it exists.
-        let located = self.transport.locate(&exit, &*self.memory, || {
-            Native::record_register(&mut self.fd).unwrap_or_default()
-        })?;
-        let Some(located) = located else {
-            return Err(RunError::UnexpectedExit {
-                vcpu,
-                exit: ExitKind::Access(exit),
-            });
-        };
-        // A rooted ucall names its tables; a plain one is read through the live or built ones.
-        let (format, root) = match (located.root, self.table_root) {
-            (Some(root), _) => carried_tables(vcpu, root, self.format)?,
-            (None, TableRoot::Live) => (self.format, live_root(vcpu, &mut self.fd)?),
-            (None, TableRoot::Built) => (self.format, self.root),
-        };
-        let ucall = decode(
-            &GuestView::new(&*self.memory, &format, root),
-            located.record,
-        )?;
-        self.finished = matches!(ucall, Ucall::Done | Ucall::Abort(_));
-        Ok(ucall)
-    }
-
-    /// Runs the guest until an MMIO or port I/O exit (a read gets zeros), under the watchdog.
-    fn next_access(&mut self) -> Result<Exit, RunError> {
+    /// Runs the guest until an MMIO or port I/O exit (a read gets zeros, unless
+    /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog.
+    pub(super) fn next_access(&mut self) -> Result<Exit, RunError> {
         let vcpu = self.index;
         let _armed = self.watchdog.arm(self.timeout);
         loop {
@@ -162,7 +130,7 @@ impl Vcpu {
 }
 
 /// The root of the tables vCPU `vcpu` runs with now.
-fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, RunError> {
+pub(super) fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, RunError> {
     Native::page_table_root(fd).map_err(|e| match e {
         RootError::Kvm(source) => RunError::Kvm { vcpu, source },
         RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
@@ -170,7 +138,7 @@ fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, RunError> {
 }
 
 /// The tables a rooted ucall named, checked as the architecture requires.
-fn carried_tables(
+pub(super) fn carried_tables(
     vcpu: usize,
     root: u64,
     built: Format,
@@ -227,8 +195,8 @@ pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), KvmError> {
     }
 }
 
-/// Runs a single-vCPU guest to DONE or ABORT, handing each ucall to `on_ucall`, and returns the
-/// last one.
+/// Runs a single-vCPU guest to DONE, ABORT or UNHANDLED, handing each ucall to `on_ucall`, and
+/// returns the last one.
 ///
 /// ```no_run
 /// use ucall_host::vm::{run_to_end, VmBuilder};
@@ -244,7 +212,7 @@ pub fn run_to_end(vcpu: &mut Vcpu, mut on_ucall: impl FnMut(&Ucall)) -> Result<U
     loop {
         let ucall = vcpu.next_ucall()?;
         on_ucall(&ucall);
-        if matches!(ucall, Ucall::Done | Ucall::Abort(_)) {
+        if ucall.is_final() {
             return Ok(ucall);
         }
     }

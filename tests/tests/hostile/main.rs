@@ -204,6 +204,7 @@ mod mmio;
 mod pio;
 mod progress;
 mod record;
+mod replies;
 mod rooted;
 mod shared_record;
 mod strings;

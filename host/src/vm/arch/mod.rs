@@ -15,6 +15,7 @@ pub type Native = x86_64::X86_64;
 
 use super::Layout;
 use super::error::{KvmError, PagingMode, SetupError, ShutdownReason};
+use crate::decode::Transport;
 use crate::paging::PageTableFormat;
 use crate::probe::AddressWidths;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
@@ -53,6 +54,7 @@ pub enum SystemStop {
 
 /// Why the table root could not be found.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RootError {
     /// Reading the register failed.
     #[error(transparent)]
@@ -121,6 +123,18 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// Writes what every vCPU's state points into (descriptor tables, exception vectors).
     fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError>;
 
+    /// Tells the exception handlers that [`setup_memory`](Self::setup_memory) wrote how to reach
+    /// the host, once the transport is known (aarch64: the ucall MMIO address). Without it,
+    /// handlers that need it fall back to what they did before (aarch64: a PSCI reset).
+    fn publish_exception_doorbell<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        transport: &Transport,
+    ) -> Result<(), SetupError> {
+        let _ = (memory, transport);
+        Ok(())
+    }
+
     /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack at
     /// `start.stack_top` and `start.index` as the entry's first argument.
     fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError>;
@@ -147,8 +161,19 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
         None
     }
 
+    /// Puts the first word of a reply to a port I/O ucall in the register the ABI names for it
+    /// (x86_64: `rsi`, through the synced registers, so that it costs no ioctl). Nothing on
+    /// architectures without such a transport.
+    fn set_reply_register(vcpu: &mut VcpuFd, value: u64) {
+        let _ = (vcpu, value);
+    }
+
     /// The program counter, for reports.
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError>;
+
+    /// The name of the exception an UNHANDLED ucall reports, from its vector and error code
+    /// (see [`ucall_abi::unhandled`] for what they hold on each architecture).
+    fn exception_name(vector: u64, error_code: u64) -> &'static str;
 
     /// What a `KVM_EXIT_SYSTEM_EVENT` of `kind` with `data` means.
     fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {

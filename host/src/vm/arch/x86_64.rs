@@ -1,10 +1,13 @@
 //! x86_64 guests: 64-bit long mode with 4-level paging, SSE enabled, entered at the ELF entry.
 //!
 //! The contract, in the guest-physical layout of [`X86_64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 0, [`setup_memory`](super::Arch::setup_memory) writes the GDT and TSS in the pages
-//! at `0x1000` and `0x2000`, page tables are expected in `LAYOUT.tables`, and guests load from
+//! starts at 0, [`setup_memory`](super::Arch::setup_memory) writes the GDT at `0x1000`, a TSS per
+//! vCPU (up to 64) from `0x2000`, and the IDT, exception handlers and their stacks
+//! (`exceptions.rs`: every exception becomes an UNHANDLED ucall) from `0x4000` to `0x1_0000`, page tables are expected in `LAYOUT.tables`, and guests load from
 //! `LAYOUT.image_floor` (2 MiB, where `ucall-guest.ld` links them). `KVM_CAP_SYNC_REGS` syncs
 //! `rdi` and CR3 on every exit, so the record register and the table root cost no ioctl.
+
+mod exceptions;
 
 use super::{Arch, RootError, VcpuStart};
 use crate::paging::PageTableFormat;
@@ -26,13 +29,25 @@ pub struct X86_64 {
     widths: AddressWidths,
 }
 
-/// The GDT: null, 64-bit code, data, and a 16-byte TSS descriptor.
+/// The GDT: null, 64-bit code, data, and a 16-byte TSS descriptor per TSS.
 const GDT: u64 = 0x1000;
-/// A zeroed 64-bit TSS, which VMX requires TR to point at.
+/// The GDT's limit: three descriptors, then the TSS descriptors.
+const GDT_LIMIT: u16 = (3 * 8 + 16 * TSS_COUNT) as u16 - 1;
+/// The 64-bit TSSes, one per vCPU (vCPU `i` has TSS `i % TSS_COUNT`): VMX requires TR to point
+/// at one, and each gives its vCPU's exception handlers their own stack (IST1).
 const TSS: u64 = 0x2000;
 const TSS_LIMIT: u32 = 0x67;
+/// How many TSSes there are, and so exception stacks: vCPUs this far apart share them.
+const TSS_COUNT: u64 = 64;
+/// Where IST1 is in a 64-bit TSS (SDM Vol. 3A, 8.7).
+const TSS_IST1: u64 = 0x24;
+/// Where the I/O map base is: at the limit, so there is no I/O permission bitmap.
+const TSS_IO_MAP_BASE: u64 = 0x66;
+// The TSSes end below the IDT.
+const _: () = assert!(TSS + TSS_COUNT * (TSS_LIMIT as u64 + 1) <= exceptions::IDT);
 const CODE_SELECTOR: u16 = 0x8;
 const DATA_SELECTOR: u16 = 0x10;
+/// The selector of the first TSS; TSS `i` is 16 bytes further per `i`.
 const TSS_SELECTOR: u16 = 0x18;
 /// Segment types (SDM Vol. 3A, 3.4.5.1 and 3.5): execute/read accessed, read/write accessed,
 /// busy 64-bit TSS.
@@ -56,11 +71,13 @@ fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
     }
 }
 
-fn tss_segment() -> kvm_segment {
+/// The TSS of vCPU `index`, and where it is.
+fn tss_segment(index: usize) -> kvm_segment {
+    let slot = index as u64 % TSS_COUNT;
     kvm_segment {
-        base: TSS,
+        base: TSS + slot * u64::from(TSS_LIMIT + 1),
         limit: TSS_LIMIT,
-        selector: TSS_SELECTOR,
+        selector: TSS_SELECTOR + 16 * slot as u16,
         type_: TSS_BUSY_TYPE,
         present: 1,
         s: 0,
@@ -144,28 +161,38 @@ impl Arch for X86_64 {
         Format::new(self.widths.physical as u8)
     }
 
-    /// Writes the GDT and TSS that every vCPU's segment registers describe.
+    /// Writes the GDT and TSSes that the vCPUs' segment registers describe, each TSS with its
+    /// exception stack in IST1.
     fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
         let code = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
-        let tss = tss_segment();
-        let gdt = [
-            0,
-            descriptor(&code),
-            descriptor(&data),
-            descriptor(&tss),
-            TSS >> 32,
-        ];
+        let mut gdt = vec![0, descriptor(&code), descriptor(&data)];
         let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
+        for slot in 0..TSS_COUNT as usize {
+            let tss = tss_segment(slot);
+            gdt.extend([descriptor(&tss), tss.base >> 32]);
+            let mut bytes = [0; TSS_LIMIT as usize + 1];
+            let ist1 = exceptions::stack_top(slot as u64).to_le_bytes();
+            bytes[TSS_IST1 as usize..][..8].copy_from_slice(&ist1);
+            let io_map_base = (TSS_LIMIT as u16 + 1).to_le_bytes();
+            bytes[TSS_IO_MAP_BASE as usize..][..2].copy_from_slice(&io_map_base);
+            memory
+                .write_slice(&bytes, GuestAddress(tss.base))
+                .map_err(write_failed("TSS", tss.base))?;
+        }
         for (i, entry) in gdt.iter().enumerate() {
             let gpa = GDT + 8 * i as u64;
             memory
                 .write_obj(*entry, GuestAddress(gpa))
                 .map_err(write_failed("GDT", gpa))?;
         }
+        let [(idt_at, idt), (code_at, code)] = exceptions::images(CODE_SELECTOR);
         memory
-            .write_slice(&[0; TSS_LIMIT as usize + 1], GuestAddress(TSS))
-            .map_err(write_failed("TSS", TSS))
+            .write_slice(&idt, GuestAddress(idt_at))
+            .map_err(write_failed("IDT", idt_at))?;
+        memory
+            .write_slice(&code, GuestAddress(code_at))
+            .map_err(write_failed("exception handlers", code_at))
     }
 
     /// 64-bit mode with paging on, SSE enabled, the initial APIC ID in CPUID set to the index,
@@ -186,13 +213,15 @@ impl Arch for X86_64 {
         sregs.cs = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
-        sregs.tr = tss_segment();
+        sregs.tr = tss_segment(start.index);
         sregs.ldt = kvm_segment {
             unusable: 1,
             ..Default::default()
         };
         sregs.gdt.base = GDT;
-        sregs.gdt.limit = 5 * 8 - 1;
+        sregs.gdt.limit = GDT_LIMIT;
+        sregs.idt.base = exceptions::IDT;
+        sregs.idt.limit = exceptions::IDT_LIMIT;
         sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
             | Cr0Flags::MONITOR_COPROCESSOR
             | Cr0Flags::EXTENSION_TYPE
@@ -248,9 +277,22 @@ impl Arch for X86_64 {
         Some(vcpu.sync_regs_mut().regs.rdi)
     }
 
+    /// `rsi`, marked dirty in the synced registers: KVM applies them on the next `KVM_RUN`,
+    /// before it completes the `in` (which writes only `al`), and since the synced copy holds
+    /// every other register as the exit left it, nothing else changes.
+    fn set_reply_register(vcpu: &mut VcpuFd, value: u64) {
+        vcpu.sync_regs_mut().regs.rsi = value;
+        vcpu.set_sync_dirty_reg(SyncReg::Register);
+    }
+
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {
         Ok(counted(|| vcpu.get_regs())
             .map_err(KvmError::with("KVM_GET_REGS"))?
             .rip)
+    }
+
+    /// The SDM's mnemonic: `#PF`, `#UD`, ...
+    fn exception_name(vector: u64, _error_code: u64) -> &'static str {
+        exceptions::name(vector)
     }
 }
