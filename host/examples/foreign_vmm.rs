@@ -5,7 +5,8 @@
 //! TSS, segments, control registers, spelled with the `x86_64` crate's types and flags), and
 //! the vCPU loop with its own exit match. From `ucall-host` it takes only:
 //!
-//! - [`GuestImage`] to load the guest ELF and find the `ucall_exit_mmio_addr` global;
+//! - [`GuestImage`] to check and load the guest ELF and find the `ucall_exit_mmio_addr` global,
+//!   and [`Layout::check`] to refuse a guest whose segments lie on this VMM's own structures;
 //! - [`PageTables`] to build the guest's identity-mapped page tables;
 //! - [`install_mmio_page`] to choose, map and publish the ucall MMIO address;
 //! - [`Exit::from_kvm`], [`Transport`] and [`decode`] to turn exits into typed ucalls.
@@ -39,7 +40,7 @@ mod long_mode {
     use ucall_host::paging::x86_64::X86_64;
     use ucall_host::paging::{MemoryKind, PageTables};
     use ucall_host::probe::{AddressWidths, install_mmio_page};
-    use ucall_host::vm::GuestImage;
+    use ucall_host::vm::{GuestImage, Layout};
     use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
     use x86_64::registers::control::{Cr0Flags, Cr4Flags};
     use x86_64::registers::model_specific::EferFlags;
@@ -57,6 +58,7 @@ mod long_mode {
     const GDT: u64 = 0x1000;
     const TSS: u64 = 0x2000;
     const PAGE_TABLES: std::ops::Range<u64> = 0x1_0000..0x10_0000;
+    const STACK: std::ops::Range<u64> = RAM_SIZE - 0x1_0000..RAM_SIZE;
 
     /// The system-segment type of a busy 64-bit TSS (SDM Vol. 3A 3.5): what TR must hold.
     const BUSY_TSS64: u8 = 0b1011;
@@ -161,6 +163,14 @@ mod long_mode {
 
         // ucall-host: load the ELF, build page tables, pick and publish the ucall address.
         let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+        let layout = Layout {
+            ram: 0..RAM_SIZE,
+            host_area: GDT..TSS + 0x1000,
+            host_area_name: "GDT and TSS",
+            tables: PAGE_TABLES,
+            stacks: STACK,
+        };
+        layout.check(image.segments())?;
         image.load(&memory)?;
         let widths = address_widths(&kvm)?;
         let mut tables = PageTables::new(
@@ -171,7 +181,8 @@ mod long_mode {
         )?;
         tables.identity_map(&memory, 0..RAM_SIZE, MemoryKind::Normal)?;
         let transport = if mmio {
-            let global = GuestAddress(image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?);
+            let global = image.writable_symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL, 8)?;
+            let global = GuestAddress(global);
             // Our only memory slot is `memory`, so no other slot can be in the way.
             install_mmio_page(&memory, &mut tables, widths, |_| false, global)?
         } else {
@@ -188,7 +199,7 @@ mod long_mode {
         enter_long_mode(&kvm, &vcpu, &gdt, tables.root())?;
         vcpu.set_regs(&kvm_regs {
             rip: image.entry(),
-            rsp: RAM_SIZE - 8,
+            rsp: STACK.end - 8,
             rflags: RFLAGS_RESERVED_1,
             rdi: 0,
             ..Default::default()

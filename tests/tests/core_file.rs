@@ -7,9 +7,8 @@ use goblin::elf::note::NT_PRSTATUS;
 use goblin::elf::program_header::{PF_X, PT_LOAD};
 use std::ops::Range;
 use std::time::Duration;
-use ucall_host::vm::arch::{Arch, Native};
 use ucall_host::vm::core_dump::Signal;
-use ucall_tests::core_dump::{DumpedGuest, MEMORY_SIZE, STACK_SIZE, dump_guest};
+use ucall_tests::core_dump::{DumpedGuest, STACK_SIZE, dump_guest};
 use zerocopy::IntoBytes;
 
 /// `offsetof(struct elf_prstatus, pr_reg)` on 64-bit Linux.
@@ -75,7 +74,13 @@ fn code_of(dumped: &DumpedGuest) -> Vec<Range<u64>> {
 fn each_vcpus_registers_point_into_its_own_stack_and_the_guests_code() {
     let dumped = aborted_on_two_vcpus();
     let code = code_of(&dumped);
-    let ram_end = Native::LAYOUT.ram_base + MEMORY_SIZE;
+    // The layout placed RAM around the guest; the stacks are at its top.
+    let ram_end = dumped
+        .memory
+        .iter()
+        .map(|(start, bytes)| start + bytes.len() as u64)
+        .max()
+        .expect("guest memory");
     for thread in dumped.core.threads() {
         let stack_top = ram_end - STACK_SIZE * thread.vcpu as u64;
         let stack = stack_top - STACK_SIZE..stack_top;

@@ -156,18 +156,17 @@ fn mmio_address_is_published_in_the_guest_global() {
     assert_eq!(Some(published), vm.transport().mmio_gpa);
 }
 
-#[test]
-fn guest_written_in_c_to_the_seeds_conventions_decodes() {
-    let ucalls = run("seed_guest", TransportKind::Mmio);
+/// What `seed_guest.c` sends: two SYNCs with the address of "hello" and the stage, then the
+/// ABORT of its failing CHECK.
+fn assert_seed_guest_ucalls(ucalls: &[Ucall]) {
     let [
         Ucall::Sync { args: first },
         Ucall::Sync { args: second },
         Ucall::Abort(abort),
-    ] = &ucalls[..]
+    ] = ucalls
     else {
         panic!("unexpected ucalls {ucalls:?}");
     };
-    // GUEST_SYNC(stage) sends the address of "hello" and the stage.
     assert_eq!((first[1], second[1]), (1, 2));
     assert_eq!(first[0], second[0]);
     let expected = Abort {
@@ -177,6 +176,82 @@ fn guest_written_in_c_to_the_seeds_conventions_decodes() {
         column: None,
     };
     assert_eq!(abort, &expected);
+}
+
+#[test]
+fn guest_written_in_c_to_the_seeds_conventions_decodes() {
+    assert_seed_guest_ucalls(&run("seed_guest", TransportKind::Mmio));
+}
+
+#[test]
+fn c_guest_in_the_seeds_conventions_linked_where_gcc_links_runs_with_default_settings() {
+    assert_seed_guest_ucalls(&run("seed_guest_default_link", TransportKind::Auto));
+}
+
+/// What `header_guest.c` sends: a PRINTF, two calls whose arguments come back unchanged, and
+/// the ABORT of its failing CHECK.
+fn header_guest_ucalls() -> Vec<Ucall> {
+    vec![
+        Ucall::Printf("hello from C, through ucall.h".into()),
+        sync([1, 2, 3, 4, 5, 6]),
+        sync([1, 2, 3, 4, 5, 6]),
+        Ucall::Abort(Abort {
+            message: "Failed guest assert: answer == 42".into(),
+            file: Some("header_guest.c".into()),
+            line: 84,
+            column: None,
+        }),
+    ]
+}
+
+#[test]
+fn c_guest_built_against_ucall_h_runs_over_every_transport() {
+    for &transport in transports().iter().chain(&[TransportKind::Auto]) {
+        assert_eq!(
+            run("header_guest", transport),
+            header_guest_ucalls(),
+            "{transport:?}"
+        );
+    }
+}
+
+#[test]
+fn c_guest_built_against_ucall_h_linked_where_gcc_links_runs_with_default_settings() {
+    assert_eq!(
+        run("header_guest_default_link", TransportKind::Auto),
+        header_guest_ucalls()
+    );
+}
+
+#[test]
+fn ram_starts_at_the_gib_below_the_image_and_the_host_keeps_off_its_segments() {
+    use ucall_host::vm::arch::{Arch, Native};
+    // gcc links at 0x400000; the guest crate's linker script at 2 MiB (x86_64) or
+    // 1 GiB + 2 MiB (aarch64).
+    let ours = if cfg!(target_arch = "aarch64") {
+        0x4000_0000
+    } else {
+        0
+    };
+    for (name, ram_start) in [("seed_guest_default_link", 0), ("seed_guest", ours)] {
+        let elf = ucall_tests::guest(name);
+        let image = ucall_host::vm::GuestImage::parse(&elf, <Native as Arch>::ELF_MACHINE)
+            .expect("the guest parses");
+        let vm = vm(name, TransportKind::Auto, 1);
+        let layout = vm.layout();
+        assert_eq!(layout.ram.start, ram_start, "{name}");
+        assert_eq!(layout.check(image.segments()).ok(), Some(()), "{name}");
+        assert_eq!(layout.host_area.start, ram_start + 0x1000, "{name}");
+    }
+}
+
+#[test]
+fn auto_serves_port_io_where_it_exists_and_mmio_when_the_guest_has_the_symbol() {
+    let vm = vm("sync_stages", TransportKind::Auto, 1);
+    let transport = vm.transport();
+    assert!(transport.mmio_gpa.is_some());
+    let pio = cfg!(target_arch = "x86_64").then_some(ucall_abi::PIO_PORT);
+    assert_eq!(transport.pio_port, pio);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use super::TransportKind;
 use super::elf::LoadError;
+use super::layout::LayoutError;
 use super::watchdog::WatchdogError;
 use crate::decode::{self, Exit};
 use crate::{paging, probe};
@@ -78,14 +79,9 @@ pub enum SetupError {
         )]
         source: GuestMemoryError,
     },
-    /// The guest image reaches into the vCPU stacks at the top of memory.
-    #[error("the guest image ends at {image_end:#x}, in the vCPU stacks from {stack_floor:#x}")]
-    ImageOverlapsStacks {
-        /// Where the image ends.
-        image_end: u64,
-        /// Where the lowest stack starts.
-        stack_floor: u64,
-    },
+    /// No layout of guest memory holds the image, the host's structures and the stacks.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
     /// A structure the architecture needs in guest memory could not be written.
     #[error("cannot write the {what} at {gpa:#x}: {source}")]
     WriteMemory {

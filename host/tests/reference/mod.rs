@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz;
+pub mod loader;
 pub mod riscv64;
 
 use std::cell::RefCell;

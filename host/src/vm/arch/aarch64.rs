@@ -3,12 +3,14 @@
 //!
 //! Register field values come from `aarch64-cpu`; registers are written with `KVM_SET_ONE_REG`.
 //!
-//! The contract, in the guest-physical layout of [`Aarch64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 1 GiB, [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
-//! physical width it reports), [`setup_memory`](super::Arch::setup_memory) writes exception
-//! vectors at the start of RAM that report a guest fault as an UNHANDLED ucall (`exceptions.rs`;
-//! without an MMIO page, a PSCI reset that the run loop reports as `RunError::GuestException`), page tables are expected in `LAYOUT.tables`,
-//! and guests load from `LAYOUT.image_floor`. The table root is TTBR0_EL1, one
+//! The contract: [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
+//! physical width it reports), so that RAM can go wherever the guest is linked (1 GiB + 2 MiB
+//! with the guest crate's linker script, 0x400000 with gcc's default);
+//! [`setup_memory`](super::Arch::setup_memory) writes, in the host area that the
+//! [`Layout`](crate::vm::Layout) found room for, exception vectors that report a guest fault as
+//! an UNHANDLED ucall (`exceptions.rs`; without an MMIO page, a PSCI reset that the run loop
+//! reports as `RunError::GuestException`), with a doorbell word and an exception stack per vCPU.
+//! The table root is TTBR0_EL1, one
 //! `KVM_GET_ONE_REG` away.
 
 mod exceptions;
@@ -18,7 +20,6 @@ use crate::decode::Transport;
 use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
 use crate::probe::AddressWidths;
-use crate::vm::Layout;
 use crate::vm::error::{KvmError, SetupError, ShutdownReason};
 use crate::vm::ioctls::counted;
 use aarch64_cpu::registers::{CPACR_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL1, TCR_EL1};
@@ -37,8 +38,7 @@ pub struct Aarch64 {
     target: kvm_vcpu_init,
 }
 
-use exceptions::DOORBELL;
-pub(in crate::vm) use exceptions::VECTORS;
+use exceptions::{DOORBELL_OFFSET, VECTORS_OFFSET};
 
 /// The PSCI version the vCPUs get: 0.2, so that SYSTEM_OFF and SYSTEM_RESET are system events.
 const VCPU_FEATURES: u32 = 1 << KVM_ARM_VCPU_PSCI_0_2;
@@ -74,7 +74,7 @@ const TCR_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 2);
 const ESR_EL1_ID: u64 = sys_reg(3, 0, 5, 2, 0);
 const FAR_EL1_ID: u64 = sys_reg(3, 0, 6, 0, 0);
 const MAIR_EL1_ID: u64 = sys_reg(3, 0, 10, 2, 0);
-const VBAR_EL1_ID: u64 = sys_reg(3, 0, 12, 0, 0);
+pub(in crate::vm) const VBAR_EL1_ID: u64 = sys_reg(3, 0, 12, 0, 0);
 
 /// KVM's IPA size when it cannot be chosen (no `KVM_CAP_ARM_VM_IPA_SIZE`).
 const DEFAULT_IPA_BITS: u32 = 40;
@@ -118,13 +118,9 @@ impl Arch for Aarch64 {
 
     const NAME: &'static str = "aarch64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
-    /// RAM starts at 1 GiB, as on QEMU's `virt` machine; guests link 2 MiB above it (see the
-    /// guest crate's linker script). The first 2 MiB hold the exception vectors and the tables.
-    const LAYOUT: Layout = Layout {
-        ram_base: 0x4000_0000,
-        tables: 0x4001_0000..0x4010_0000,
-        image_floor: 0x4020_0000,
-    };
+    /// A page for the exception vectors.
+    const HOST_AREA: u64 = exceptions::END_OFFSET;
+    const HOST_AREA_NAME: &'static str = "exception vectors, doorbell and stacks";
     const MAX_INSTRUCTION_LEN: usize = 4;
 
     /// Opens the VM with the largest IPA size KVM offers, so that the probe has room above
@@ -157,14 +153,19 @@ impl Arch for Aarch64 {
     }
 
     /// Writes the exception vectors (`exceptions.rs`), with no doorbell yet.
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError> {
         let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
+        let (vectors, doorbell) = (host_area.0 + VECTORS_OFFSET, host_area.0 + DOORBELL_OFFSET);
         memory
-            .write_slice(&exceptions::image(), GuestAddress(VECTORS))
-            .map_err(write_failed("exception vectors", VECTORS))?;
+            .write_slice(&exceptions::image(), GuestAddress(vectors))
+            .map_err(write_failed("exception vectors", vectors))?;
         memory
-            .write_obj(0u64, GuestAddress(DOORBELL))
-            .map_err(write_failed("exception doorbell", DOORBELL))
+            .write_obj(0u64, GuestAddress(doorbell))
+            .map_err(write_failed("exception doorbell", doorbell))
     }
 
     /// Writes the ucall MMIO address where the exception vectors find it, so that they report
@@ -172,16 +173,18 @@ impl Arch for Aarch64 {
     fn publish_exception_doorbell<M: GuestMemory + ?Sized>(
         &self,
         memory: &M,
+        host_area: GuestAddress,
         transport: &Transport,
     ) -> Result<(), SetupError> {
         let Some(gpa) = transport.mmio_gpa else {
             return Ok(());
         };
+        let doorbell = host_area.0 + DOORBELL_OFFSET;
         memory
-            .write_obj(gpa, GuestAddress(DOORBELL))
+            .write_obj(gpa, GuestAddress(doorbell))
             .map_err(|source| SetupError::WriteMemory {
                 what: "exception doorbell",
-                gpa: DOORBELL,
+                gpa: doorbell,
                 source,
             })
     }
@@ -213,7 +216,8 @@ impl Arch for Aarch64 {
             start.root.0,
             "KVM_SET_ONE_REG (TTBR0_EL1)",
         )?;
-        set(vcpu, VBAR_EL1_ID, VECTORS, "KVM_SET_ONE_REG (VBAR_EL1)")?;
+        let vectors = start.host_area.0 + VECTORS_OFFSET;
+        set(vcpu, VBAR_EL1_ID, vectors, "KVM_SET_ONE_REG (VBAR_EL1)")?;
         let cpacr = CPACR_EL1::FPEN::TrapNothing.value;
         set(vcpu, CPACR_EL1_ID, cpacr, "KVM_SET_ONE_REG (CPACR_EL1)")?;
 
@@ -242,7 +246,7 @@ impl Arch for Aarch64 {
         set(
             vcpu,
             REG_SP_EL0,
-            exceptions::stack_top(start.index),
+            exceptions::stack_top(start.host_area.0, start.index),
             "KVM_SET_ONE_REG (SP_EL0)",
         )?;
         set(vcpu, REG_X0, start.index as u64, "KVM_SET_ONE_REG (x0)")?;

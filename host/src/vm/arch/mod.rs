@@ -13,7 +13,6 @@ pub type Native = aarch64::Aarch64;
 #[cfg(target_arch = "x86_64")]
 pub type Native = x86_64::X86_64;
 
-use super::Layout;
 use super::error::{KvmError, PagingMode, SetupError, ShutdownReason};
 use crate::decode::Transport;
 use crate::paging::PageTableFormat;
@@ -33,6 +32,9 @@ pub struct VcpuStart {
     pub stack_top: u64,
     /// The root of the page tables it starts with.
     pub root: GuestAddress,
+    /// Where [`Arch::setup_memory`] wrote the architecture's structures (the layout's
+    /// [`host_area`](super::Layout::host_area)).
+    pub host_area: GuestAddress,
 }
 
 /// How a system event ended the guest.
@@ -64,8 +66,8 @@ pub enum RootError {
     Unsupported(PagingMode),
 }
 
-/// What one guest architecture contributes to a VM: its memory layout and ELF machine, its
-/// page-table format, the state its vCPUs start in, and where the run loop finds the table
+/// What one guest architecture contributes to a VM: what it keeps in guest memory and its ELF
+/// machine, its page-table format, the state its vCPUs start in, and where the run loop finds the table
 /// root and the record register at an exit.
 ///
 /// A VMM of its own can use it too (see `tests/tests/own_vmm.rs`):
@@ -74,24 +76,28 @@ pub enum RootError {
 /// use kvm_ioctls::Kvm;
 /// use ucall_host::paging::{MemoryKind, PageTables};
 /// use ucall_host::vm::arch::{Arch, Native, VcpuStart};
-/// use ucall_host::vm::{register_memory, GuestImage};
+/// use ucall_host::vm::{register_memory, GuestImage, Layout, LayoutRequest};
 /// use vm_memory::{GuestAddress, GuestMemoryMmap};
 ///
 /// let kvm = Kvm::new()?;
 /// let (arch, vm) = Native::create_vm(&kvm)?;
-/// let ram = Native::LAYOUT.ram_base..Native::LAYOUT.ram_base + (32 << 20);
+/// let elf = std::fs::read("guest.elf")?;
+/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
+/// // RAM and the host's structures where the image leaves room (see `Layout`).
+/// let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
+/// let layout = Layout::plan(&segments, &LayoutRequest::new(&arch, 32 << 20, 64 << 10))?;
+/// let ram = layout.ram.clone();
 /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), 32 << 20)])?;
 /// // SAFETY: `memory` outlives `vm` (declared before it, dropped after it).
 /// unsafe { register_memory(&vm, &memory)? };
-/// let elf = std::fs::read("guest.elf")?;
-/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
 /// image.load(&memory)?;
-/// let tables_at = Native::LAYOUT.tables;
-/// let mut tables = PageTables::new(&memory, arch.page_table_format(), GuestAddress(tables_at.start), tables_at.end - tables_at.start)?;
+/// let space = layout.tables.clone();
+/// let mut tables = PageTables::new(&memory, arch.page_table_format(), GuestAddress(space.start), space.end - space.start)?;
 /// tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
-/// arch.setup_memory(&memory)?;
+/// let host_area = GuestAddress(layout.host_area.start);
+/// arch.setup_memory(&memory, host_area)?;
 /// let mut vcpu = vm.create_vcpu(0)?;
-/// let start = VcpuStart { index: 0, entry: image.entry(), stack_top: ram.end, root: tables.root() };
+/// let start = VcpuStart { index: 0, entry: image.entry(), stack_top: ram.end, root: tables.root(), host_area };
 /// arch.setup_vcpu(&mut vcpu, &start)?;
 /// // ... then the VMM's own loop: vcpu.run(), Exit::from_kvm, decode.
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -104,8 +110,12 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     const NAME: &'static str;
     /// The ELF machine (`EM_*`) of its guests, for `GuestImage::parse`.
     const ELF_MACHINE: u16;
-    /// Where things live in guest-physical memory.
-    const LAYOUT: Layout;
+    /// Bytes the architecture keeps in guest memory for its own structures (descriptor tables,
+    /// exception vectors), whole pages: the planner finds room for them where no segment of the
+    /// guest is, and [`setup_memory`](Self::setup_memory) lays them out inside.
+    const HOST_AREA: u64;
+    /// What those structures are, for errors that name them.
+    const HOST_AREA_NAME: &'static str;
     /// Whether port I/O ucalls exist.
     const PORT_IO: bool = false;
     /// The longest instruction, in bytes: how much a report shows at the program counter.
@@ -120,8 +130,13 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// The page-table format for this VM's physical address width.
     fn page_table_format(&self) -> Self::Format;
 
-    /// Writes what every vCPU's state points into (descriptor tables, exception vectors).
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError>;
+    /// Writes what every vCPU's state points into (descriptor tables, exception vectors) in the
+    /// [`HOST_AREA`](Self::HOST_AREA) bytes at `host_area`.
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError>;
 
     /// Tells the exception handlers that [`setup_memory`](Self::setup_memory) wrote how to reach
     /// the host, once the transport is known (aarch64: the ucall MMIO address). Without it,
@@ -129,9 +144,10 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     fn publish_exception_doorbell<M: GuestMemory + ?Sized>(
         &self,
         memory: &M,
+        host_area: GuestAddress,
         transport: &Transport,
     ) -> Result<(), SetupError> {
-        let _ = (memory, transport);
+        let _ = (memory, host_area, transport);
         Ok(())
     }
 

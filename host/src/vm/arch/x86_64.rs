@@ -1,11 +1,11 @@
 //! x86_64 guests: 64-bit long mode with 4-level paging, SSE enabled, entered at the ELF entry.
 //!
-//! The contract, in the guest-physical layout of [`X86_64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 0, [`setup_memory`](super::Arch::setup_memory) writes the GDT at `0x1000`, a TSS per
-//! vCPU (up to 64) from `0x2000`, and the IDT, exception handlers and their stacks
-//! (`exceptions.rs`: every exception becomes an UNHANDLED ucall) from `0x4000` to `0x1_0000`, page tables are expected in `LAYOUT.tables`, and guests load from
-//! `LAYOUT.image_floor` (2 MiB, where `ucall-guest.ld` links them). `KVM_CAP_SYNC_REGS` syncs
-//! `rdi` and CR3 on every exit, so the record register and the table root cost no ioctl.
+//! The contract: [`setup_memory`](super::Arch::setup_memory) writes into the host area that the
+//! [`Layout`](crate::vm::Layout) found room for (at `0x1000` for guests linked at 2 MiB or at
+//! gcc's 0x400000, whose RAM starts at 0): the GDT, a TSS per vCPU (up to 64, each with its
+//! exception stack in IST1), and the IDT and exception handlers (`exceptions.rs`: every
+//! exception becomes an UNHANDLED ucall). `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every
+//! exit, so the record register and the table root cost no ioctl.
 
 mod exceptions;
 
@@ -13,7 +13,6 @@ use super::{Arch, RootError, VcpuStart};
 use crate::paging::PageTableFormat;
 use crate::paging::x86_64::X86_64 as Format;
 use crate::probe::AddressWidths;
-use crate::vm::Layout;
 use crate::vm::error::{KvmError, PagingMode, SetupError};
 use crate::vm::ioctls::counted;
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_regs, kvm_segment};
@@ -29,13 +28,15 @@ pub struct X86_64 {
     widths: AddressWidths,
 }
 
-/// The GDT: null, 64-bit code, data, and a 16-byte TSS descriptor per TSS.
-const GDT: u64 = 0x1000;
+/// Where the GDT is in the host area: null, 64-bit code, data, and a 16-byte TSS descriptor
+/// per TSS.
+const GDT_OFFSET: u64 = 0;
 /// The GDT's limit: three descriptors, then the TSS descriptors.
 const GDT_LIMIT: u16 = (3 * 8 + 16 * TSS_COUNT) as u16 - 1;
-/// The 64-bit TSSes, one per vCPU (vCPU `i` has TSS `i % TSS_COUNT`): VMX requires TR to point
-/// at one, and each gives its vCPU's exception handlers their own stack (IST1).
-const TSS: u64 = 0x2000;
+/// Where the 64-bit TSSes are in the host area, one per vCPU (vCPU `i` has TSS
+/// `i % TSS_COUNT`): VMX requires TR to point at one, and each gives its vCPU's exception
+/// handlers their own stack (IST1).
+const TSS_OFFSET: u64 = 0x1000;
 const TSS_LIMIT: u32 = 0x67;
 /// How many TSSes there are, and so exception stacks: vCPUs this far apart share them.
 const TSS_COUNT: u64 = 64;
@@ -44,7 +45,7 @@ const TSS_IST1: u64 = 0x24;
 /// Where the I/O map base is: at the limit, so there is no I/O permission bitmap.
 const TSS_IO_MAP_BASE: u64 = 0x66;
 // The TSSes end below the IDT.
-const _: () = assert!(TSS + TSS_COUNT * (TSS_LIMIT as u64 + 1) <= exceptions::IDT);
+const _: () = assert!(TSS_OFFSET + TSS_COUNT * (TSS_LIMIT as u64 + 1) <= exceptions::IDT_OFFSET);
 const CODE_SELECTOR: u16 = 0x8;
 const DATA_SELECTOR: u16 = 0x10;
 /// The selector of the first TSS; TSS `i` is 16 bytes further per `i`.
@@ -71,11 +72,11 @@ fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
     }
 }
 
-/// The TSS of vCPU `index`, and where it is.
-fn tss_segment(index: usize) -> kvm_segment {
+/// The TSS of vCPU `index` in the host area at `host_area`, and where it is.
+fn tss_segment(host_area: u64, index: usize) -> kvm_segment {
     let slot = index as u64 % TSS_COUNT;
     kvm_segment {
-        base: TSS + slot * u64::from(TSS_LIMIT + 1),
+        base: host_area + TSS_OFFSET + slot * u64::from(TSS_LIMIT + 1),
         limit: TSS_LIMIT,
         selector: TSS_SELECTOR + 16 * slot as u16,
         type_: TSS_BUSY_TYPE,
@@ -111,13 +112,9 @@ impl Arch for X86_64 {
 
     const NAME: &'static str = "x86_64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
-    /// Guests link at 2 MiB (see the guest crate's linker script); the first 2 MiB hold the
-    /// descriptor tables and page tables.
-    const LAYOUT: Layout = Layout {
-        ram_base: 0,
-        tables: 0x1_0000..0x10_0000,
-        image_floor: 0x20_0000,
-    };
+    /// A page for the GDT and one for the TSS.
+    const HOST_AREA: u64 = exceptions::END_OFFSET;
+    const HOST_AREA_NAME: &'static str = "GDT, TSSes, IDT and exception handlers";
     const PORT_IO: bool = true;
     const MAX_INSTRUCTION_LEN: usize = 15;
 
@@ -162,17 +159,22 @@ impl Arch for X86_64 {
     }
 
     /// Writes the GDT and TSSes that the vCPUs' segment registers describe, each TSS with its
-    /// exception stack in IST1.
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+    /// exception stack in IST1, and the IDT and handlers.
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError> {
+        let gdt_at = host_area.0 + GDT_OFFSET;
         let code = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
         let mut gdt = vec![0, descriptor(&code), descriptor(&data)];
         let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
         for slot in 0..TSS_COUNT as usize {
-            let tss = tss_segment(slot);
+            let tss = tss_segment(host_area.0, slot);
             gdt.extend([descriptor(&tss), tss.base >> 32]);
             let mut bytes = [0; TSS_LIMIT as usize + 1];
-            let ist1 = exceptions::stack_top(slot as u64).to_le_bytes();
+            let ist1 = exceptions::stack_top(host_area.0, slot as u64).to_le_bytes();
             bytes[TSS_IST1 as usize..][..8].copy_from_slice(&ist1);
             let io_map_base = (TSS_LIMIT as u16 + 1).to_le_bytes();
             bytes[TSS_IO_MAP_BASE as usize..][..2].copy_from_slice(&io_map_base);
@@ -181,12 +183,12 @@ impl Arch for X86_64 {
                 .map_err(write_failed("TSS", tss.base))?;
         }
         for (i, entry) in gdt.iter().enumerate() {
-            let gpa = GDT + 8 * i as u64;
+            let gpa = gdt_at + 8 * i as u64;
             memory
                 .write_obj(*entry, GuestAddress(gpa))
                 .map_err(write_failed("GDT", gpa))?;
         }
-        let [(idt_at, idt), (code_at, code)] = exceptions::images(CODE_SELECTOR);
+        let [(idt_at, idt), (code_at, code)] = exceptions::images(host_area.0, CODE_SELECTOR);
         memory
             .write_slice(&idt, GuestAddress(idt_at))
             .map_err(write_failed("IDT", idt_at))?;
@@ -213,14 +215,14 @@ impl Arch for X86_64 {
         sregs.cs = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
-        sregs.tr = tss_segment(start.index);
+        sregs.tr = tss_segment(start.host_area.0, start.index);
         sregs.ldt = kvm_segment {
             unusable: 1,
             ..Default::default()
         };
-        sregs.gdt.base = GDT;
+        sregs.gdt.base = start.host_area.0 + GDT_OFFSET;
         sregs.gdt.limit = GDT_LIMIT;
-        sregs.idt.base = exceptions::IDT;
+        sregs.idt.base = start.host_area.0 + exceptions::IDT_OFFSET;
         sregs.idt.limit = exceptions::IDT_LIMIT;
         sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
             | Cr0Flags::MONITOR_COPROCESSOR

@@ -35,7 +35,7 @@ mod native {
     use super::UserPtRegs;
     use crate::vm::KvmError;
     use crate::vm::arch::aarch64::{
-        Aarch64, REG_ELR_EL1, REG_PC, REG_PSTATE, REG_SP_EL1, VECTORS, core_reg, get,
+        Aarch64, REG_ELR_EL1, REG_PC, REG_PSTATE, REG_SP_EL1, VBAR_EL1_ID, core_reg, get,
     };
     use crate::vm::core_dump::CoreArch;
     use kvm_bindings::kvm_regs;
@@ -46,8 +46,8 @@ mod native {
     const REG_SP_EL0: u64 = core_reg(offset_of!(kvm_regs, regs.sp));
     /// SPSR_EL1, `spsr[KVM_SPSR_EL1]` of `struct kvm_regs`.
     const REG_SPSR_EL1: u64 = core_reg(offset_of!(kvm_regs, spsr));
-    /// The host's exception vectors: 16 entries of 128 bytes.
-    const HOST_VECTORS: std::ops::Range<u64> = VECTORS..VECTORS + 16 * 0x80;
+    /// The bytes of an exception vector table: 16 entries of 128 bytes.
+    const VECTOR_TABLE_SIZE: u64 = 16 * 0x80;
     /// PSTATE.M\[0\]: the vCPU runs on its own exception level's stack pointer (EL1h), not
     /// SP_EL0.
     const PSTATE_SP_SELECT: u64 = 1;
@@ -56,7 +56,7 @@ mod native {
         type Registers = UserPtRegs;
 
         /// 34 `KVM_GET_ONE_REG`s: x0..x30, the stack pointer in use, pc, pstate. A vCPU stopped
-        /// in the host's exception vectors shows where the exception was taken instead (pc from
+        /// in the exception vectors shows where the exception was taken instead (pc from
         /// ELR_EL1, pstate from SPSR_EL1; exception entry left sp and the other registers alone,
         /// but the vector's code overwrote x0), as a process's core shows the faulting
         /// instruction, so that gdb unwinds the guest's own frames.
@@ -68,7 +68,10 @@ mod native {
             }
             registers.pc = get(vcpu, REG_PC, "KVM_GET_ONE_REG (PC)")?;
             registers.pstate = get(vcpu, REG_PSTATE, "KVM_GET_ONE_REG (PSTATE)")?;
-            if HOST_VECTORS.contains(&registers.pc) {
+            // The vectors are wherever VBAR_EL1 points: the host's, in the host area the layout
+            // placed, or the guest's own.
+            let vectors = get(vcpu, VBAR_EL1_ID, "KVM_GET_ONE_REG (VBAR_EL1)")?;
+            if (vectors..vectors.saturating_add(VECTOR_TABLE_SIZE)).contains(&registers.pc) {
                 registers.pc = get(vcpu, REG_ELR_EL1, "KVM_GET_ONE_REG (ELR_EL1)")?;
                 registers.pstate = get(vcpu, REG_SPSR_EL1, "KVM_GET_ONE_REG (SPSR_EL1)")?;
             }

@@ -9,7 +9,7 @@
 //! of the vCPU's own ([`stack_top`]), so that a fault from a broken guest stack still reports
 //! (a guest that uses SP_EL0 itself gets its reports built there), and builds a
 //! [`ucall_abi::Record`] on it: `cmd` = UNHANDLED, `args` = the entry's index, ELR_EL1, ESR_EL1, FAR_EL1, 0, 0 (see
-//! [`ucall_abi::unhandled`]), loads the doorbell (the 8-byte word at [`DOORBELL`], where the
+//! [`ucall_abi::unhandled`]), loads the doorbell (the 8-byte word at [`DOORBELL_OFFSET`], where the
 //! host writes the ucall MMIO address once it has installed the page) and stores the record's
 //! address there, which is a ucall. With no doorbell (a VMM that installed no MMIO page) it
 //! falls back to a PSCI SYSTEM_RESET, which the run loop reports with ESR, ELR and FAR read
@@ -17,23 +17,26 @@
 
 use ucall_abi::Command;
 
-/// Where VBAR_EL1 points: 2 KiB-aligned, 16 entries of 128 bytes.
-pub(in crate::vm) const VECTORS: u64 = 0x4000_0800;
+/// Where VBAR_EL1 points, in the host area (which starts on a page, so 2 KiB-aligned as VBAR_EL1
+/// needs): 16 entries of 128 bytes.
+pub(super) const VECTORS_OFFSET: u64 = 0;
 /// The doorbell word, right after the vectors: the ucall MMIO address, or 0 for none.
-pub(super) const DOORBELL: u64 = VECTORS + 16 * ENTRY_SIZE;
+pub(super) const DOORBELL_OFFSET: u64 = VECTORS_OFFSET + 16 * ENTRY_SIZE;
 const ENTRY_SIZE: u64 = 0x80;
 /// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), up
 /// to where the page tables start.
-const STACKS: u64 = 0x4000_2000;
+const STACKS_OFFSET: u64 = 0x1000;
 const STACK_COUNT: u64 = 64;
 /// Bytes of exception stack per vCPU: the record takes 64.
 const STACK_SIZE: u64 = 0x380;
 // The stacks start above the doorbell.
-const _: () = assert!(STACKS >= DOORBELL + 8);
+const _: () = assert!(STACKS_OFFSET >= DOORBELL_OFFSET + 8);
+/// The bytes the vectors, the doorbell and the stacks take from the start of the host area.
+pub(super) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
 
-/// The top of vCPU `index`'s exception stack, for SP_EL0.
-pub(super) fn stack_top(index: usize) -> u64 {
-    STACKS + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
+/// The top of vCPU `index`'s exception stack in the host area at `base`, for SP_EL0.
+pub(super) fn stack_top(base: u64, index: usize) -> u64 {
+    base + STACKS_OFFSET + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
 }
 
 const SP: u32 = 31;
@@ -79,7 +82,8 @@ const WFI: u32 = 0xd503_207f;
 /// `movz w0, #0x0009; movk w0, #0x8400, lsl #16; hvc #0`: PSCI SYSTEM_RESET (0x8400_0009).
 const PSCI_RESET: [u32; 3] = [0x5280_0120, 0x72b0_8000, 0xd400_0002];
 
-/// The code of vector-table entry `index`, at `VECTORS + index * 0x80`.
+/// The code of vector-table entry `index`, at `VECTORS_OFFSET + index * 0x80` (it finds the
+/// doorbell PC-relative, so it runs wherever the host area is).
 pub(super) fn entry(index: u64) -> Vec<u32> {
     let mut code = vec![
         MSR_SPSEL_0,
@@ -97,8 +101,8 @@ pub(super) fn entry(index: u64) -> Vec<u32> {
         str_imm(XZR, SP, 40),
         str_imm(XZR, SP, 48),
     ];
-    let here = VECTORS + index * ENTRY_SIZE + 4 * code.len() as u64;
-    code.push(ldr_literal(1, ((DOORBELL - here) / 4) as i32));
+    let here = VECTORS_OFFSET + index * ENTRY_SIZE + 4 * code.len() as u64;
+    code.push(ldr_literal(1, ((DOORBELL_OFFSET - here) / 4) as i32));
     // Past the doorbell store and the wait below, to the PSCI fallback.
     code.push(cbz(1, 6));
     code.extend([MOV_X0_SP, DMB_SY, STR_X0_X1, WFI, branch(-1)]);
@@ -107,7 +111,7 @@ pub(super) fn entry(index: u64) -> Vec<u32> {
     code
 }
 
-/// The vectors as bytes, for `VECTORS`.
+/// The vectors as bytes, for `VECTORS_OFFSET`.
 pub(super) fn image() -> Vec<u8> {
     let mut image = vec![0; (16 * ENTRY_SIZE) as usize];
     for index in 0..16 {
@@ -172,7 +176,7 @@ mod tests {
     #[test]
     fn the_stacks_are_aligned_and_end_below_the_page_tables() {
         assert_eq!(STACK_SIZE % 16, 0);
-        assert!(stack_top(63) <= 0x4001_0000);
+        assert_eq!(stack_top(0, 63), END_OFFSET);
     }
 
     #[test]
@@ -185,8 +189,8 @@ mod tests {
                 .position(|w| w & 0xff00_001f == 0x5800_0001)
                 .unwrap();
             let words = u64::from((code[at] >> 5) & 0x7_ffff);
-            let pc = VECTORS + index * ENTRY_SIZE + 4 * at as u64;
-            assert_eq!(pc + 4 * words, DOORBELL, "entry {index}");
+            let pc = VECTORS_OFFSET + index * ENTRY_SIZE + 4 * at as u64;
+            assert_eq!(pc + 4 * words, DOORBELL_OFFSET, "entry {index}");
             // cbz jumps to the PSCI fallback.
             let cbz_words = ((code[at + 1] >> 5) & 0x7_ffff) as usize;
             assert_eq!(code[at + 1 + cbz_words], PSCI_RESET[0]);

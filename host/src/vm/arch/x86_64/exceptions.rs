@@ -21,14 +21,14 @@
 
 use ucall_abi::{Command, PIO_PORT};
 
-/// The IDT: 32 gates of 16 bytes, above the TSSes.
-pub(super) const IDT: u64 = 0x4000;
+/// Where the IDT is in the host area: 32 gates of 16 bytes, above the TSSes.
+pub(super) const IDT_OFFSET: u64 = 0x3000;
 /// The IDT's limit: the 32 exception vectors; interrupts stay disabled.
 pub(super) const IDT_LIMIT: u16 = VECTORS as u16 * GATE_SIZE as u16 - 1;
 /// The stubs, one per vector, then the common code.
-const STUBS: u64 = 0x5000;
+const STUBS_OFFSET: u64 = 0x4000;
 /// The exception stacks, one per TSS, up to where the page tables start.
-const STACKS: u64 = 0x6000;
+const STACKS_OFFSET: u64 = 0x5000;
 /// Bytes of exception stack per TSS: the CPU's frame, the stub's two words and the record
 /// take 120.
 const STACK_SIZE: u64 = 0x280;
@@ -38,7 +38,7 @@ const GATE_SIZE: u64 = 16;
 /// Bytes per stub; the rest of each is `int3`.
 const STUB_SIZE: u64 = 16;
 /// Where the common code starts.
-const COMMON: u64 = STUBS + VECTORS * STUB_SIZE;
+const COMMON_OFFSET: u64 = STUBS_OFFSET + VECTORS * STUB_SIZE;
 /// A present, DPL 0, 64-bit interrupt gate (type 0xE), which clears IF on entry.
 const INTERRUPT_GATE: u8 = 0x8e;
 
@@ -56,8 +56,8 @@ fn stub(vector: u64) -> [u8; STUB_SIZE as usize] {
         code.extend([0x6a, 0x00]);
     }
     code.extend([0x6a, vector as u8]);
-    let next = STUBS + vector * STUB_SIZE + code.len() as u64 + 5;
-    let rel = (COMMON as i64 - next as i64) as i32;
+    let next = STUBS_OFFSET + vector * STUB_SIZE + code.len() as u64 + 5;
+    let rel = (COMMON_OFFSET as i64 - next as i64) as i32;
     code.push(0xe9);
     code.extend(rel.to_le_bytes());
     let mut stub = [0xcc; STUB_SIZE as usize];
@@ -96,10 +96,14 @@ fn common() -> Vec<u8> {
     code
 }
 
-/// The top of the exception stack of TSS `slot` (16-byte aligned, as the CPU aligns it anyway).
-pub(super) fn stack_top(slot: u64) -> u64 {
-    STACKS + (slot + 1) * STACK_SIZE
+/// The top of the exception stack of TSS `slot` in the host area at `base` (16-byte aligned, as
+/// the CPU aligns it anyway).
+pub(super) fn stack_top(base: u64, slot: u64) -> u64 {
+    base + STACKS_OFFSET + (slot + 1) * STACK_SIZE
 }
+
+/// The bytes the TSSes, IDT, handlers and their stacks take from the start of the host area.
+pub(super) const END_OFFSET: u64 = STACKS_OFFSET + 64 * STACK_SIZE;
 
 /// The 16-byte gate for the handler at `offset` (SDM Vol. 3A, 6.14.1): code selector
 /// `selector`, the stack in IST1.
@@ -114,14 +118,15 @@ fn gate(offset: u64, selector: u16) -> [u8; GATE_SIZE as usize] {
     gate
 }
 
-/// The IDT and the code, each with where it goes in guest-physical (= virtual) memory.
-pub(super) fn images(code_selector: u16) -> [(u64, Vec<u8>); 2] {
+/// The IDT and the code for the host area at `base`, each with where it goes in guest-physical
+/// (= virtual) memory. The stubs jump relative, so only the gates name `base`.
+pub(super) fn images(base: u64, code_selector: u16) -> [(u64, Vec<u8>); 2] {
     let idt = (0..VECTORS)
-        .flat_map(|vector| gate(STUBS + vector * STUB_SIZE, code_selector))
+        .flat_map(|vector| gate(base + STUBS_OFFSET + vector * STUB_SIZE, code_selector))
         .collect();
     let mut code: Vec<u8> = (0..VECTORS).flat_map(stub).collect();
     code.extend(common());
-    [(IDT, idt), (STUBS, code)]
+    [(base + IDT_OFFSET, idt), (base + STUBS_OFFSET, code)]
 }
 
 /// The SDM's mnemonic for exception `vector`; the error code does not change it.
@@ -177,10 +182,10 @@ mod tests {
             let code = stub(vector);
             let jmp = code.iter().position(|&b| b == 0xe9).unwrap();
             let rel = i32::from_le_bytes(code[jmp + 1..jmp + 5].try_into().unwrap());
-            let next = STUBS + vector * STUB_SIZE + jmp as u64 + 5;
+            let next = STUBS_OFFSET + vector * STUB_SIZE + jmp as u64 + 5;
             assert_eq!(
                 next.wrapping_add_signed(rel.into()),
-                COMMON,
+                COMMON_OFFSET,
                 "vector {vector}"
             );
         }
@@ -201,16 +206,16 @@ mod tests {
 
     #[test]
     fn the_idt_and_code_fit_below_the_stacks() {
-        let [(_, idt), (at, code)] = images(0x8);
+        let [(idt_at, idt), (at, code)] = images(0, 0x8);
         assert_eq!(idt.len() as u64, u64::from(IDT_LIMIT) + 1);
-        assert!(IDT + idt.len() as u64 <= STUBS);
-        assert!(at + code.len() as u64 <= STACKS);
+        assert!(idt_at + idt.len() as u64 <= STUBS_OFFSET);
+        assert!(at + code.len() as u64 <= STACKS_OFFSET);
     }
 
     #[test]
     fn sixty_four_exception_stacks_fit_below_the_page_tables() {
         assert_eq!(STACK_SIZE % 16, 0);
-        assert!(stack_top(63) <= 0x1_0000);
+        assert_eq!(stack_top(0, 63), END_OFFSET);
     }
 
     #[test]
