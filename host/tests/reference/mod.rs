@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz;
+#[cfg(feature = "vm")]
 pub mod loader;
 pub mod riscv64;
 
