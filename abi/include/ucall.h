@@ -67,10 +67,13 @@
 #define UCALL_UNHANDLED_FAULT_ADDRESS       3 /* CR2; FAR_EL1; stval */
 
 /* Transports. */
-#define UCALL_PIO_PORT         0x1000                 /* x86_64 only */
-#define UCALL_PIO_ACCESS_LEN   1                      /* bytes: `in al, dx` */
-#define UCALL_MMIO_ACCESS_LEN  8                      /* bytes: the record's address */
-#define UCALL_MMIO_ADDR_SYMBOL "ucall_exit_mmio_addr" /* the global the host publishes in */
+#define UCALL_PIO_PORT            0x1000                 /* x86_64 only */
+#define UCALL_PIO_ACCESS_LEN      1                      /* bytes: `in al, dx` */
+#define UCALL_MMIO_ACCESS_LEN     8                      /* bytes: the record's address */
+#define UCALL_MMIO_ADDR_SYMBOL    "ucall_exit_mmio_addr" /* the global the host publishes in */
+#define UCALL_ROOTED_MMIO_OFFSET  8                      /* aarch64: doorbell of struct ucall_rooted's GPA */
+#define UCALL_ROOTED_SBI_FUNCTION 1                      /* riscv64: a0 record, a1 satp */
+#define UCALL_ROOTED_CALL_SIZE    16                     /* bytes, and its alignment */
 
 /* The opt-in log ring: see ucall-abi's log_ring module for the protocol. */
 #define UCALL_LOG_FLUSH               6                        /* command: the ring is full, drain it */
@@ -111,6 +114,13 @@ struct ucall_log_ring {
 _Static_assert(sizeof(struct ucall_log_ring) == UCALL_LOG_RING_HEADER_SIZE, "the ring header's size");
 _Static_assert(__builtin_offsetof(struct ucall_log_ring, head) == 12, "where head is");
 _Static_assert(__builtin_offsetof(struct ucall_log_ring, tail) == 16, "where tail is");
+
+/* A rooted ucall (aarch64): its GPA goes to the MMIO address + UCALL_ROOTED_MMIO_OFFSET. */
+struct ucall_rooted {
+	uint64_t record; /* the record's guest-virtual address */
+	uint64_t root; /* TTBR0_EL1 */
+} __attribute__((aligned(16)));
+_Static_assert(sizeof(struct ucall_rooted) == UCALL_ROOTED_CALL_SIZE, "its size");
 
 /* The MMIO address the host publishes, or 0; the guest defines it. */
 extern uint64_t ucall_exit_mmio_addr;

@@ -80,6 +80,9 @@
 //! | x86_64  | MMIO      | one 8-byte store of the record address to the address in [`MMIO_ADDR_SYMBOL`] |
 //! | aarch64 | MMIO      | one 8-byte `str` of the record address to the address in [`MMIO_ADDR_SYMBOL`] |
 //!
+//! On aarch64 and riscv64 the guest crate makes *rooted* ucalls where it can: the exit also
+//! carries the guest's page-table root, so the host reads no register ([`rooted`]).
+//!
 //! For MMIO, the host picks a guest-physical address that no memory slot covers, maps it in the
 //! guest's page tables (identity-mapped) and publishes it by writing the guest global named
 //! [`MMIO_ADDR_SYMBOL`], an 8-byte little-endian integer. A store to that address cannot be served
@@ -176,6 +179,7 @@
 mod command;
 pub mod log_ring;
 mod record;
+pub mod rooted;
 
 pub use command::{
     Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, abort, is_user_command, printf, unhandled,

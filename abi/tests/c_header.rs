@@ -6,7 +6,7 @@ use log_ring::RingHeader;
 use std::path::PathBuf;
 use ucall_abi::{
     Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, MAX_ARGS, MMIO_ADDR_SYMBOL, PIO_PORT, Record,
-    STRING_MAX_LEN, abort, access, log_ring, printf, unhandled,
+    STRING_MAX_LEN, abort, access, log_ring, printf, rooted, unhandled,
 };
 
 /// What each command is for, as the header's comment says it. A new command fails to compile
@@ -168,6 +168,21 @@ fn render() -> String {
                 format!("\"{MMIO_ADDR_SYMBOL}\""),
                 "the global the host publishes in",
             ),
+            define(
+                "UCALL_ROOTED_MMIO_OFFSET",
+                rooted::MMIO_OFFSET,
+                "aarch64: doorbell of struct ucall_rooted's GPA",
+            ),
+            define(
+                "UCALL_ROOTED_SBI_FUNCTION",
+                rooted::SBI_FUNCTION,
+                "riscv64: a0 record, a1 satp",
+            ),
+            define(
+                "UCALL_ROOTED_CALL_SIZE",
+                rooted::RootedCall::SIZE,
+                "bytes, and its alignment",
+            ),
         ],
     );
 
@@ -271,6 +286,10 @@ fn render() -> String {
     ] {
         h += &format!("_Static_assert({check}, \"{what}\");\n");
     }
+    h += "\n/* A rooted ucall (aarch64): its GPA goes to the MMIO address + UCALL_ROOTED_MMIO_OFFSET. */\n";
+    h += "struct ucall_rooted {\n\tuint64_t record; /* the record's guest-virtual address */\n";
+    h += "\tuint64_t root; /* TTBR0_EL1 */\n} __attribute__((aligned(16)));\n";
+    h += "_Static_assert(sizeof(struct ucall_rooted) == UCALL_ROOTED_CALL_SIZE, \"its size\");\n";
     h += "\n/* The MMIO address the host publishes, or 0; the guest defines it. */\n";
     h += &format!("extern uint64_t {MMIO_ADDR_SYMBOL};\n");
     h += "#endif /* __ASSEMBLER__ */\n\n#endif /* UCALL_H */\n";

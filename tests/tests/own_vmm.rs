@@ -74,13 +74,20 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
         let kvm_exit = vcpu.run().unwrap();
         let exit = Exit::from_kvm(&kvm_exit)
             .unwrap_or_else(|| panic!("guest {name} made an exit that is no ucall: {kvm_exit:?}"));
-        let record = transport
-            .record_address(&exit, || {
+        let located = transport
+            .locate(&exit, &memory, || {
                 Native::record_register(&mut vcpu).expect("a register-carried ucall")
             })?
             .expect("a ucall exit");
-        let root = Native::page_table_root(&mut vcpu).expect("the table root");
-        let ucall = decode(&GuestView::new(&memory, &format, root), record)?;
+        // A rooted ucall names its tables; a plain one runs on the vCPU's.
+        let (format, root) = match located.root {
+            Some(root) => Native::carried_tables(root, format).expect("a walkable root"),
+            None => (
+                format,
+                Native::page_table_root(&mut vcpu).expect("the table root"),
+            ),
+        };
+        let ucall = decode(&GuestView::new(&memory, &format, root), located.record)?;
         let end = ucall.is_final();
         ucalls.push(ucall);
         if end {

@@ -7,12 +7,17 @@ use crate::shell::{Run, cargo, workspace_root};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Whether the guest `name` exists for `arch`: the benchmark guests (`bench_*`) measure
-/// x86_64 exits with x86_64 instructions, and the benchmarks run on x86_64 only.
+/// The benchmark guests that every architecture has: the raw exit and the SYNC loops. The other
+/// `bench_*` guests measure x86_64 exits with x86_64 instructions.
+const PORTABLE_BENCH_GUESTS: [&str; 3] = ["bench_raw", "bench_sync", "bench_sync_plain"];
+
+/// Whether the guest `name` exists for `arch`.
 fn has_guest(arch: Arch, name: &str) -> bool {
     match arch {
         Arch::X86_64 => true,
-        Arch::Aarch64 | Arch::Riscv64 => !name.starts_with("bench_"),
+        Arch::Aarch64 | Arch::Riscv64 => {
+            !name.starts_with("bench_") || PORTABLE_BENCH_GUESTS.contains(&name)
+        }
     }
 }
 

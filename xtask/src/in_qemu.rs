@@ -368,6 +368,66 @@ pub fn runner_outputs(
         .collect()
 }
 
+/// The name of the benchmark command in the VM.
+const BENCH_COMMAND: &str = "ucall-bench";
+
+/// What the benchmark prints before its JSON when `UCALL_BENCH_JSON` is `-`
+/// (`tests/benches/ucalls/main.rs`).
+const BENCH_JSON_MARKER: &str = "ucall-bench-json:";
+
+/// Runs the ucall benchmark (`tests/benches/ucalls`) of `machine`'s architecture inside it,
+/// with the guests in `guest_dir` and the environment variables `env` (say,
+/// `UCALL_BENCH_ROUNDS`), printing its table; returns its JSON report.
+pub fn bench(
+    machine: Machine,
+    guest_dir: &Path,
+    env: Vec<(String, String)>,
+) -> Result<String, String> {
+    let arch = machine.arch();
+    let prepared = prepare(arch)?;
+    let binary = qemu::build_static_bench("ucall-tests", "ucalls", arch)?;
+    let command = InitCommand {
+        name: BENCH_COMMAND.into(),
+        exec: format!("/bin/{BENCH_COMMAND}"),
+        args: Vec::new(),
+        env: [("UCALL_BENCH_JSON".into(), "-".into())]
+            .into_iter()
+            .chain(env)
+            .collect(),
+    };
+    let initrd = workspace_root().join(format!("target/qemu/bench-{machine}.cpio"));
+    pack(&prepared, Some(guest_dir), &[(binary, command)], &initrd)?;
+    let report = boot(
+        machine,
+        &prepared.kernel.image,
+        &initrd,
+        &[BENCH_COMMAND],
+        false,
+    )?;
+    report
+        .check()
+        .map_err(|e| format!("the {arch} benchmark failed in {machine}: {e}"))?;
+    let output = report
+        .commands
+        .iter()
+        .find(|c| c.name == BENCH_COMMAND)
+        .map(|c| c.output.as_str())
+        .unwrap_or_default();
+    let mut json = None;
+    for line in output.lines() {
+        match line.trim_end().split_once(BENCH_JSON_MARKER) {
+            Some((_, report)) => json = Some(report.trim().to_string()),
+            // The progress line redraws itself with carriage returns: show its last state.
+            None if !line.trim().is_empty() => {
+                let shown = line.trim_end().rsplit('\r').next().unwrap_or_default();
+                println!("    [{machine}] {shown}");
+            }
+            None => {}
+        }
+    }
+    json.ok_or_else(|| format!("the {arch} benchmark in {machine} printed no results"))
+}
+
 /// Boots `machine` with the KVM check (`xtask/qemu-init/src/bin/kvm-check.rs`) as the only
 /// command: `/init` loads the kernel's KVM modules and requires `/dev/kvm`, the check asks for
 /// the API version and creates a VM. Prints the check's output and the boot time.

@@ -235,11 +235,13 @@ fn test() -> Result<(), String> {
         let mut clippy = cargo();
         clippy
             .args(["clippy", "--quiet", "-p", "ucall-host", "-p", "ucall-tests"])
-            // Benches and examples drive x86_64 KVM directly; they are built for x86_64 only.
+            // The bench runs in the VMs too (`cargo xtask bench`); examples drive x86_64 KVM
+            // directly and are built for x86_64 only.
             .args([
                 "--lib",
                 "--bins",
                 "--tests",
+                "--benches",
                 "--features",
                 "ucall-host/runner",
             ])

@@ -42,6 +42,18 @@ pub enum Error {
         /// Whether it was an `in`.
         is_in: bool,
     },
+    /// A rooted ucall's call block is not 16-byte aligned.
+    #[error("rooted ucall: the call block at guest-physical {gpa:#x} is not 16-byte aligned")]
+    RootedCallMisaligned {
+        /// The guest-physical address the guest sent.
+        gpa: u64,
+    },
+    /// A rooted ucall's call block is not in guest memory.
+    #[error("rooted ucall: the call block at guest-physical {gpa:#x} is outside guest memory")]
+    RootedCallOutsideMemory {
+        /// The guest-physical address the guest sent.
+        gpa: u64,
+    },
     /// A ucall record names a command this host does not know.
     #[error("ucall record at {record_gva:#x} has unknown command {cmd}")]
     UnknownCommand {

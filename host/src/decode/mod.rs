@@ -1,7 +1,9 @@
 //! Turning a vCPU exit into a typed ucall.
 //!
 //! Decoding is two steps that a VMM can also take one at a time:
-//! 1. [`Transport::record_address`]: is this exit a ucall, and where is its record?
+//! 1. [`Transport::record_address`]: is this exit a ucall, and where is its record? Or
+//!    [`Transport::locate`], which also takes rooted ucalls (`ucall_abi::rooted`: the exit
+//!    names the table root, as `ucall-guest` does on aarch64 and riscv64) and says which root.
 //! 2. [`decode`]: read the record (and its strings) through the guest's page tables.
 //!
 //! ```
@@ -30,11 +32,13 @@ mod exit;
 #[cfg(feature = "vm")]
 mod kvm;
 mod reply;
+mod rooted;
 mod unhandled;
 
 pub use error::Error;
 pub use exit::{Exit, MMIO_DATA_MAX, Transport};
 pub use reply::write_reply;
+pub use rooted::Located;
 pub use unhandled::Unhandled;
 
 use crate::paging::{self, GuestView, PageTableFormat};

@@ -250,6 +250,7 @@ impl<'a> VmBuilder<'a> {
                 timeout: self.timeout,
                 watchdog: Watchdog::new(self.watchdog_signal)?,
                 finished: false,
+                ioctls: 0,
                 pending_read: None,
                 pending_call: None,
                 log: log_ring.clone().map(VcpuLog::new),

@@ -2,8 +2,9 @@
 //! the test's own devices, with the data its reads return; and the host's replies to ucalls.
 
 use super::arch::{Arch, Native};
+use super::ioctls::counting;
 use super::log::VcpuLog;
-use super::vcpu::{Vcpu, live_root};
+use super::vcpu::{Vcpu, carried_tables, live_root};
 use super::{ExitKind, RunError, TableRoot};
 use crate::decode::{Exit, Ucall, decode, write_reply};
 use crate::paging::GuestView;
@@ -60,6 +61,14 @@ impl Vcpu {
     /// the exit's event or error; a ring the host cannot drain is a [`RunError::LogRing`] in
     /// that place. LOG_FLUSH exits are served here and never returned.
     pub fn next_event(&mut self) -> Result<Event, RunError> {
+        let (event, ioctls) = counting(|| self.event());
+        self.ioctls += ioctls;
+        event
+    }
+
+    /// [`next_event`](Vcpu::next_event) before counting its ioctls: the lines the guest logged
+    /// first, then the exit's event.
+    fn event(&mut self) -> Result<Event, RunError> {
         if let Some(earlier) = self.log.as_mut().and_then(VcpuLog::next) {
             return earlier;
         }
@@ -93,23 +102,23 @@ impl Vcpu {
         self.pending_call = None;
         let exit = self.next_access()?;
         // Only port I/O asks for the register, and the builder offers it only where it exists.
-        let record = self.transport.record_address(&exit, || {
+        let located = self.transport.locate(&exit, &*self.memory, || {
             Native::record_register(&mut self.fd).unwrap_or_default()
         })?;
-        let Some(record_gva) = record else {
+        let Some(located) = located else {
             if matches!(exit, Exit::MmioRead { .. } | Exit::PioIn { .. }) {
                 self.pending_read = Some(exit);
             }
             return Ok(Event::Exit(exit));
         };
-        let root = match self.table_root {
-            TableRoot::Live => live_root(vcpu, &mut self.fd)?,
-            TableRoot::Built => self.root,
+        let record_gva = located.record;
+        // A rooted ucall names its tables; a plain one is read through the live or built ones.
+        let (format, root) = match (located.root, self.table_root) {
+            (Some(root), _) => carried_tables(vcpu, root, self.format)?,
+            (None, TableRoot::Live) => (self.format, live_root(vcpu, &mut self.fd)?),
+            (None, TableRoot::Built) => (self.format, self.root),
         };
-        let ucall = decode(
-            &GuestView::new(&*self.memory, &self.format, root),
-            record_gva,
-        )?;
+        let ucall = decode(&GuestView::new(&*self.memory, &format, root), record_gva)?;
         self.finished = ucall.is_final();
         self.pending_call = Some(PendingCall {
             record_gva,

@@ -39,6 +39,7 @@ pub mod core_dump;
 mod elf;
 mod error;
 mod event;
+mod ioctls;
 mod layout;
 mod log;
 mod machine;
@@ -74,12 +75,13 @@ pub enum TransportKind {
     Pio,
 }
 
-/// Which page tables the host walks to find a ucall's record and strings.
+/// Which page tables the host walks to find a plain ucall's record and strings (a rooted
+/// ucall, as `ucall-guest` makes on aarch64 and riscv64, names its own: `ucall_abi::rooted`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TableRoot {
     /// The root the vCPU runs with at the exit: CR3 on x86_64 (from the synced registers, no
-    /// ioctl), TTBR0_EL1 on aarch64 (one `KVM_GET_ONE_REG` per ucall). Right even for a guest
-    /// that switches to tables of its own.
+    /// ioctl), TTBR0_EL1 on aarch64 (one `KVM_GET_ONE_REG` per plain ucall). Right even for a
+    /// guest that switches to tables of its own.
     #[default]
     Live,
     /// The tables the builder made, as the Linux KVM selftests assume: saves the register read

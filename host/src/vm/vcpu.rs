@@ -2,6 +2,7 @@
 
 use super::arch::{Arch, Native, RootError, SystemStop};
 use super::event::PendingCall;
+use super::ioctls::counted;
 use super::log::VcpuLog;
 use super::watchdog::Watchdog;
 use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
@@ -25,6 +26,7 @@ pub struct Vcpu {
     pub(super) timeout: Duration,
     pub(super) watchdog: Watchdog,
     pub(super) finished: bool,
+    pub(super) ioctls: u64,
     /// The read that the last event was, until the vCPU runs again.
     pub(super) pending_read: Option<Exit>,
     /// The ucall that the last event was, until the vCPU runs again.
@@ -43,6 +45,25 @@ impl Vcpu {
         &mut self.fd
     }
 
+    /// How many vCPU ioctls (`KVM_RUN`, `KVM_GET_ONE_REG`, ...) this vCPU's calls have issued,
+    /// counted as they are issued: what a ucall costs, in the unit that dominates its cost on an
+    /// emulating or nested hypervisor. A SYNC ucall from `ucall-guest` costs one, the `KVM_RUN`,
+    /// on every architecture.
+    ///
+    /// ```no_run
+    /// use ucall_host::vm::VmBuilder;
+    ///
+    /// let elf = std::fs::read("target/guests/x86_64/sync_stages")?;
+    /// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
+    /// let before = vcpu.ioctl_count();
+    /// vcpu.next_ucall()?;
+    /// assert_eq!(vcpu.ioctl_count() - before, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ioctl_count(&self) -> u64 {
+        self.ioctls
+    }
+
     /// Runs the guest until an MMIO or port I/O exit (a read gets zeros, unless
     /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog.
     pub(super) fn next_access(&mut self) -> Result<Exit, RunError> {
@@ -55,7 +76,7 @@ impl Vcpu {
                     after: self.timeout,
                 });
             }
-            let mut kvm_exit = match self.fd.run() {
+            let mut kvm_exit = match counted(|| self.fd.run()) {
                 Ok(exit) => exit,
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
                 Err(source) => {
@@ -118,6 +139,18 @@ pub(super) fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, Ru
     })
 }
 
+/// The tables a rooted ucall named, checked as the architecture requires.
+pub(super) fn carried_tables(
+    vcpu: usize,
+    root: u64,
+    built: Format,
+) -> Result<(Format, GuestAddress), RunError> {
+    Native::carried_tables(root, built).map_err(|e| match e {
+        RootError::Kvm(source) => RunError::Kvm { vcpu, source },
+        RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
+    })
+}
+
 /// KVM's internal-error report for vCPU `vcpu`, with where the guest was (read through the
 /// live tables when the mode allows a walk, else the `built` ones: a report, best effort).
 fn internal_error(
@@ -152,7 +185,7 @@ fn internal_error(
 /// between exits.
 pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), KvmError> {
     vcpu.set_kvm_immediate_exit(1);
-    let result = vcpu.run().map(drop);
+    let result = counted(|| vcpu.run()).map(drop);
     vcpu.set_kvm_immediate_exit(0);
     match result {
         Err(e) if e.errno() == libc::EINTR => Ok(()),

@@ -3,6 +3,7 @@
 use super::*;
 use crate::figure::{Figure, median};
 use ucall_host::decode::Exit;
+#[cfg(target_arch = "x86_64")]
 use ucall_host::vm::complete_pending_io;
 
 /// What the host does per exit in an exit benchmark.
@@ -13,14 +14,18 @@ pub(crate) enum HostLoop {
     /// `Vcpu::next_ucall`, our ucall.
     Ucall,
     /// `next_ucall`, then the seed's extra `KVM_RUN` that completes the I/O.
+    #[cfg(target_arch = "x86_64")]
     UcallCompleteIo,
     /// `next_ucall`, then `KVM_GET_REGS` as a host without synced registers reads `rdi`.
+    #[cfg(target_arch = "x86_64")]
     UcallGetRegs,
 }
 
 /// A guest that makes exits forever, and how the host answers them.
 pub(crate) struct ExitBench {
     pub(crate) figure: Figure,
+    /// The vCPU ioctls per exit, counted by the host (`Vcpu::ioctl_count`), one sample per batch.
+    pub(crate) ioctls: Figure,
     pub(crate) host: HostLoop,
     pub(crate) vcpu: Vcpu,
     pub(crate) _vm: Vm,
@@ -56,6 +61,7 @@ impl ExitBench {
         let vcpu = vm.take_vcpus().remove(index);
         Ok(ExitBench {
             figure: Figure::new(name, "ns"),
+            ioctls: Figure::new(name, "count"),
             host,
             vcpu,
             _vm: vm,
@@ -67,15 +73,18 @@ impl ExitBench {
     /// another process ran on this CPU is an outlier that the median skips.
     pub(crate) fn batch(&mut self, count: u32) -> Result<f64> {
         self.times.clear();
+        let ioctls_before = self.vcpu.ioctl_count();
         let mut last = Instant::now();
         for _ in 0..count {
             match self.host {
                 HostLoop::Reenter => reenter(&mut self.vcpu)?,
                 HostLoop::Ucall => sync(&mut self.vcpu)?,
+                #[cfg(target_arch = "x86_64")]
                 HostLoop::UcallCompleteIo => {
                     sync(&mut self.vcpu)?;
                     complete_pending_io(self.vcpu.fd()).map_err(|e| e.to_string())?;
                 }
+                #[cfg(target_arch = "x86_64")]
                 HostLoop::UcallGetRegs => {
                     sync(&mut self.vcpu)?;
                     self.vcpu
@@ -89,6 +98,8 @@ impl ExitBench {
             self.times.push((now - last).as_nanos() as f64);
             last = now;
         }
+        let ioctls = self.vcpu.ioctl_count() - ioctls_before;
+        self.ioctls.samples.push(ioctls as f64 / f64::from(count));
         Ok(median(&mut self.times))
     }
 }

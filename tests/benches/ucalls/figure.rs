@@ -35,6 +35,18 @@ impl Figure {
     }
 }
 
+/// `of / to`, round by round.
+pub(crate) fn ratio(name: &str, of: &Figure, to: &Figure) -> Figure {
+    let mut figure = Figure::new(name, "ratio");
+    figure.samples = of
+        .samples
+        .iter()
+        .zip(&to.samples)
+        .map(|(a, b)| a / b)
+        .collect();
+    figure
+}
+
 /// The median of `values`, which it sorts.
 pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);

@@ -6,39 +6,67 @@
 //! a ratio is the median of the per-round ratios. Results go to
 //! stdout as a table and to `target/bench/results.json` (or `$UCALL_BENCH_JSON`).
 
+#[cfg(target_arch = "x86_64")]
 mod decoding;
 mod exits;
 mod figure;
+#[cfg(target_arch = "x86_64")]
 mod log_ring;
 mod report;
 mod startup;
+#[cfg(target_arch = "x86_64")]
 mod throughput;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
-use decoding::{DecodeBench, FILE, TEXT};
 use exits::{ExitBench, HostLoop};
-use figure::Figure;
+use figure::{Figure, ratio};
+#[cfg(target_arch = "x86_64")]
 use log_ring::{LogRingBench, RING_EVERY};
 use report::{json, machine, table};
 use startup::{allocations_per_sync, first_ucall};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
-use throughput::ThroughputBench;
 use ucall_host::Ucall;
 use ucall_host::vm::{TransportKind, Vcpu, Vm, VmBuilder};
-use ucall_tests::guest;
+use ucall_tests::{ARCH, guest};
 
 /// Rounds of every interleaved figure (the first, a warm-up, is not counted). Many short rounds
 /// rather than a few long ones: on a shared machine, bursts of load then hit all figures of a
 /// round alike, and the median skips the rounds they spoil.
+#[cfg(target_arch = "x86_64")]
 const ROUNDS: usize = 51;
+/// Fewer where KVM itself runs emulated (aarch64 and riscv64 under QEMU here): an exit costs
+/// tens of times more, and the figures are ratios and counts.
+#[cfg(not(target_arch = "x86_64"))]
+const ROUNDS: usize = 21;
 /// Exits (or ucalls) per batch: a batch takes 5 to 15 ms.
 const EXITS: u32 = 500;
 /// Decodes per batch.
+#[cfg(target_arch = "x86_64")]
 const DECODES: u32 = 5000;
 /// Ucalls per vCPU per throughput batch.
+#[cfg(target_arch = "x86_64")]
 const THROUGHPUT_UCALLS: u32 = 1000;
 /// A generous watchdog: this machine's KVM is slow, and the bench never waits on a stuck guest.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The number of rounds: `$UCALL_BENCH_ROUNDS`, else [`ROUNDS`].
+fn rounds() -> usize {
+    std::env::var("UCALL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(ROUNDS)
+}
+
+/// What the figures of every architecture are named for: `$UCALL_BENCH_ARCH`, else the
+/// architecture (`cargo xtask bench` names the x86_64 run in the kvm_amd machine so).
+fn arch_label() -> String {
+    std::env::var("UCALL_BENCH_ARCH").unwrap_or_else(|_| ARCH.into())
+}
+
+/// The line before the JSON when it goes to stdout (`UCALL_BENCH_JSON=-`).
+const JSON_MARKER: &str = "ucall-bench-json:";
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -59,93 +87,45 @@ fn main() -> std::process::ExitCode {
 
 fn bench() -> Result<()> {
     use HostLoop::*;
-    use TransportKind::{Mmio, Pio};
+    use TransportKind::Mmio;
     let started = Instant::now();
+    let rounds = rounds();
+    let arch = arch_label();
     progress("setting up the VMs");
+    // Every architecture's figures, over its default transport (MMIO): the raw exit (index
+    // 0), the SYNC ucall (index 1) and the plain one (index 2), then this architecture's own.
     let mut exits = vec![
-        ExitBench::new("raw exit, PIO (in al, dx)", "bench_raw", Pio, Reenter)?,
         ExitBench::new("raw exit, MMIO (8-byte store)", "bench_raw", Mmio, Reenter)?,
-        ExitBench::new("SYNC ucall, PIO", "bench_sync", Pio, Ucall)?,
         ExitBench::new("SYNC ucall, MMIO", "bench_sync", Mmio, Ucall)?,
         ExitBench::new(
-            "SYNC ucall, PIO + complete-I/O KVM_RUN (seed)",
-            "bench_sync",
-            Pio,
-            UcallCompleteIo,
-        )?,
-        ExitBench::new(
-            "SYNC ucall, PIO + KVM_GET_REGS",
-            "bench_sync",
-            Pio,
-            UcallGetRegs,
-        )?,
-        ExitBench::new(
-            "SYNC ucall, PIO, transport fixed in the guest",
-            "bench_sync_pio",
-            Pio,
+            "plain SYNC ucall (seed's conventions), MMIO",
+            "bench_sync_plain",
+            Mmio,
             Ucall,
         )?,
-        ExitBench::new(
-            "SYNC guest, PIO, host only re-enters",
-            "bench_sync",
-            Pio,
-            Reenter,
-        )?,
-        ExitBench::new(
-            "SYNC guest, MMIO, host only re-enters",
-            "bench_sync",
-            Mmio,
-            Reenter,
-        )?,
     ];
-    // The cost of guest instructions on this hypervisor: `bench_instructions` on vCPU 0..=3.
-    let probes = [
-        "probe: exit alone (PIO)",
-        "probe: 16 register moves + exit",
-        "probe: 16 stores + exit",
-        "probe: rep stosq of 5 words (+3 setup) + exit",
-        "probe: a SYNC record's 7 stores + exit (PIO floor)",
-    ];
-    let first_probe = exits.len();
-    for (index, name) in probes.iter().enumerate() {
-        exits.push(ExitBench::on_vcpu(
-            name,
-            "bench_instructions",
-            Pio,
-            Reenter,
-            index,
-        )?);
-    }
-    let printf = ucall_abi::Command::Printf as u64;
-    let abort = ucall_abi::Command::Abort as u64;
-    let sync_cmd = ucall_abi::Command::Sync as u64;
-    let mut decodes = vec![
-        DecodeBench::new("decode SYNC (host only)", sync_cmd, [1, 2, 3, 4, 5, 6])?,
-        DecodeBench::new("decode PRINTF (host only)", printf, [TEXT, 0, 0, 0, 0, 0])?,
-        DecodeBench::new("decode ABORT (host only)", abort, [TEXT, 42, FILE, 7, 0, 0])?,
-    ];
-    let mut throughputs = vec![ThroughputBench::new(1)?, ThroughputBench::new(2)?];
+    #[cfg(target_arch = "x86_64")]
+    let mut x86 = x86_64::Extra::new(&mut exits)?;
+    // Lines per second through the log ring against PRINTF: natively only (under TCG one ring
+    // cycle of formatting takes minutes).
+    #[cfg(target_arch = "x86_64")]
     let mut log_rings = [LogRingBench::new(true)?, LogRingBench::new(false)?];
     let sync_elf = guest("bench_sync");
-    let mut first = [
-        (Pio, Figure::new("VM creation to first ucall, PIO", "ns")),
-        (Mmio, Figure::new("VM creation to first ucall, MMIO", "ns")),
-    ];
-    let mut allocations = [
-        (
-            ExitBench::new("", "bench_sync", Pio, Ucall)?,
-            Figure::new("heap allocations per SYNC ucall, PIO", "count"),
-        ),
-        (
-            ExitBench::new("", "bench_sync", Mmio, Ucall)?,
-            Figure::new("heap allocations per SYNC ucall, MMIO", "count"),
-        ),
-    ];
+    let mut first = vec![(
+        Mmio,
+        Figure::new(format!("VM creation to first ucall, {arch}"), "ns"),
+    )];
+    let mut allocations = vec![(
+        ExitBench::new("", "bench_sync", Mmio, Ucall)?,
+        Figure::new("heap allocations per SYNC ucall, MMIO", "count"),
+    )];
+    #[cfg(target_arch = "x86_64")]
+    x86.add_startup(&mut first, &mut allocations)?;
 
-    for round in 0..=ROUNDS {
+    for round in 0..=rounds {
         let warm_up = round == 0;
         progress(&format!(
-            "round {round}/{ROUNDS}{} ({:.0?} so far)",
+            "round {round}/{rounds}{} ({:.0?} so far)",
             if warm_up { " (warm-up)" } else { "" },
             started.elapsed()
         ));
@@ -154,22 +134,15 @@ fn bench() -> Result<()> {
         for i in 0..n {
             let bench = &mut exits[(i + round) % n];
             let ns = bench.batch(EXITS)?;
-            if !warm_up {
+            if warm_up {
+                bench.ioctls.samples.clear();
+            } else {
                 bench.figure.samples.push(ns);
             }
         }
-        for bench in &mut decodes {
-            let ns = bench.batch(DECODES)?;
-            if !warm_up {
-                bench.figure.samples.push(ns);
-            }
-        }
-        for bench in &mut throughputs {
-            let rate = bench.batch(THROUGHPUT_UCALLS)?;
-            if !warm_up {
-                bench.figure.samples.push(rate);
-            }
-        }
+        #[cfg(target_arch = "x86_64")]
+        x86.round(warm_up)?;
+        #[cfg(target_arch = "x86_64")]
         for bench in &mut log_rings {
             if bench.exits.is_some() && round % RING_EVERY != 1 {
                 continue;
@@ -198,68 +171,62 @@ fn bench() -> Result<()> {
     progress(&format!("done in {:.1?}", started.elapsed()));
     eprintln!();
 
-    // Ratios per round, against the raw exit of the same kind.
-    let ratio = |name: &str, of: usize, to: usize| {
-        let mut figure = Figure::new(name, "ratio");
-        figure.samples = exits[of]
-            .figure
-            .samples
-            .iter()
-            .zip(&exits[to].figure.samples)
-            .map(|(a, b)| a / b)
-            .collect();
-        figure
-    };
-    // Per instruction: the extra time of 16 of them, per round.
-    let per_instruction = |name: &str, of: usize| {
-        let mut figure = Figure::new(name, "ns");
-        figure.samples = exits[first_probe + of]
-            .figure
-            .samples
-            .iter()
-            .zip(&exits[first_probe].figure.samples)
-            .map(|(a, b)| (a - b) / 16.0)
-            .collect();
+    // The figures every architecture reports under the same names.
+    let ioctls = |name: &str, of: &ExitBench| {
+        let mut figure = Figure::new(name, "count");
+        figure.samples = of.ioctls.samples.clone();
         figure
     };
     let mut figures = vec![
-        ratio("SYNC ucall, PIO / raw PIO exit", 2, 0),
-        ratio("SYNC ucall, MMIO / raw MMIO exit", 3, 1),
-        ratio("SYNC ucall + complete-I/O KVM_RUN / raw PIO exit", 4, 0),
-        ratio("SYNC ucall + KVM_GET_REGS / raw PIO exit", 5, 0),
-        ratio("SYNC ucall, PIO, fixed transport / raw PIO exit", 6, 0),
+        ioctls(&format!("vCPU ioctls per SYNC ucall, {arch}"), &exits[1]),
         ratio(
-            "SYNC ucall, PIO / (record stores + raw PIO exit)",
-            2,
-            first_probe + 4,
+            &format!("SYNC ucall / raw exit, {arch}"),
+            &exits[1].figure,
+            &exits[0].figure,
         ),
-        // The host's share: the same guest, served by `next_ucall` or by a bare re-entry.
-        ratio("SYNC ucall, PIO / same guest, host only re-enters", 2, 7),
-        ratio("SYNC ucall, MMIO / same guest, host only re-enters", 3, 8),
-        per_instruction("guest register move (each, of 16)", 1),
-        per_instruction("guest 8-byte store (each, of 16)", 2),
+        ioctls(
+            &format!("vCPU ioctls per plain SYNC ucall, {arch}"),
+            &exits[2],
+        ),
+        ratio(
+            &format!("plain SYNC ucall / raw exit, {arch}"),
+            &exits[2].figure,
+            &exits[0].figure,
+        ),
     ];
+    #[cfg(target_arch = "x86_64")]
+    figures.extend(x86.ratios(&exits));
     figures.extend(exits.into_iter().map(|b| b.figure));
-    figures.extend(decodes.into_iter().map(|b| b.figure));
+    #[cfg(target_arch = "x86_64")]
+    figures.extend(x86.decodes.into_iter().map(|b| b.figure));
     figures.extend(first.into_iter().map(|(_, f)| f));
-    figures.extend(throughputs.into_iter().map(|b| b.figure));
+    #[cfg(target_arch = "x86_64")]
+    figures.extend(x86.throughputs.into_iter().map(|b| b.figure));
     figures.extend(allocations.into_iter().map(|(_, f)| f));
-    let [ring, printf] = log_rings;
-    figures.extend(ring.figures());
-    figures.extend(printf.figures());
+    #[cfg(target_arch = "x86_64")]
+    for bench in log_rings {
+        figures.extend(bench.figures());
+    }
 
     let machine = machine();
-    println!("{}", table(&figures, &machine));
-    let path = std::env::var_os("UCALL_BENCH_JSON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/results.json")
-        });
+    println!("{}", table(&figures, &machine, rounds));
+    let report = json(&figures, &machine, rounds);
+    // `-`: the JSON goes to stdout after the table, for a run whose files nobody reads (the
+    // QEMU machines of `cargo xtask bench`, which read their console).
+    let path = std::env::var_os("UCALL_BENCH_JSON");
+    if path.as_deref() == Some(std::ffi::OsStr::new("-")) {
+        // On one line, so that no console message can land inside it.
+        let line: serde_json::Value = serde_json::from_str(&report).map_err(|e| e.to_string())?;
+        println!("{JSON_MARKER} {line}");
+        return Ok(());
+    }
+    let path = path.map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/results.json")
+    });
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    std::fs::write(&path, json(&figures, &machine))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, report).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("results: {}", path.display());
     Ok(())
 }

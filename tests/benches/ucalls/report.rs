@@ -1,6 +1,5 @@
 //! What a run prints and writes: the machine, the table, the JSON.
 
-use crate::ROUNDS;
 use crate::figure::Figure;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -24,12 +23,14 @@ pub(crate) fn machine() -> String {
     } else if std::path::Path::new("/sys/module/kvm_amd").exists() {
         "kvm_amd"
     } else {
-        "unknown KVM"
+        // Built into the kernel, as arm64's is: no module to name it.
+        "KVM"
     };
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    format!("{kvm}, {cores} cores, {cpu}, Linux {kernel}")
+    let arch = std::env::consts::ARCH;
+    format!("{arch} {kvm}, {cores} cores, {cpu}, Linux {kernel}")
 }
 
 fn human(value: f64, unit: &str) -> String {
@@ -43,9 +44,9 @@ fn human(value: f64, unit: &str) -> String {
     }
 }
 
-pub(crate) fn table(figures: &[Figure], machine: &str) -> String {
+pub(crate) fn table(figures: &[Figure], machine: &str, rounds: usize) -> String {
     let mut out = format!(
-        "ucall benchmarks on {machine}\n{ROUNDS} interleaved rounds; median, then min and max\n\n"
+        "ucall benchmarks on {machine}\n{rounds} interleaved rounds; median, then min and max\n\n"
     );
     let _ = writeln!(
         out,
@@ -67,7 +68,7 @@ pub(crate) fn table(figures: &[Figure], machine: &str) -> String {
 
 /// The figures as JSON: the machine, the rounds, and each figure's name, unit, median, min, max
 /// and number of rounds.
-pub(crate) fn json(figures: &[Figure], machine: &str) -> String {
+pub(crate) fn json(figures: &[Figure], machine: &str, rounds: usize) -> String {
     let figures: Vec<Value> = figures
         .iter()
         .map(|figure| {
@@ -81,7 +82,7 @@ pub(crate) fn json(figures: &[Figure], machine: &str) -> String {
             })
         })
         .collect();
-    let report = json!({ "machine": machine, "rounds": ROUNDS, "figures": figures });
+    let report = json!({ "machine": machine, "rounds": rounds, "figures": figures });
     // A Value of strings and numbers always serialises.
     serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
 }

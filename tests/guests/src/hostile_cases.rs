@@ -32,7 +32,8 @@ pub enum Case {
     MmioRead1,
     /// An 8-byte read of the ucall MMIO address.
     MmioRead8,
-    /// An 8-byte write 8 bytes past the ucall MMIO address, in the same page.
+    /// An 8-byte write 16 bytes past the ucall MMIO address, in the same page (8 past it is the
+    /// rooted-ucall doorbell).
     MmioWriteBesideTheUcallAddress,
     /// `in ax, dx` on the ucall port.
     PioIn2,
@@ -121,11 +122,18 @@ pub enum Case {
     /// A user call whose record starts 16 bytes before a writable page ends and runs onto a
     /// read-only one: the reply's words straddle both.
     CallStraddlingOntoAReadOnlyPage,
+    /// A rooted ucall whose call block is 8 bytes past `HOSTILE_TEXT`: not 16-byte aligned.
+    RootedCallMisaligned,
+    /// A rooted ucall whose call block is at 0x1234_5678_9abc_def0, outside guest memory.
+    RootedCallOutsideMemory,
+    /// A rooted ucall (call block at `HOSTILE_TEXT`) for a SYNC in `HOSTILE_RECORD` whose root
+    /// is `BEYOND_MEMORY`.
+    RootedCallWithARootOutsideMemory,
 }
 
 impl Case {
     /// Every case, in order of their numbers.
-    pub const ALL: [Case; 53] = [
+    pub const ALL: [Case; 56] = [
         Case::Behave,
         Case::RecordUnmapped,
         Case::RecordNonCanonical,
@@ -179,6 +187,9 @@ impl Case {
         Case::CallWithAReadOnlyRecord,
         Case::CallUnderAReadOnlyTable,
         Case::CallStraddlingOntoAReadOnlyPage,
+        Case::RootedCallMisaligned,
+        Case::RootedCallOutsideMemory,
+        Case::RootedCallWithARootOutsideMemory,
     ];
 
     /// The case numbered `n`, if any.

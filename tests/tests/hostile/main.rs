@@ -205,6 +205,7 @@ mod pio;
 mod progress;
 mod record;
 mod replies;
+mod rooted;
 mod shared_record;
 mod strings;
 mod tables;

@@ -39,7 +39,7 @@ fn eight_byte_read_of_the_ucall_address_is_a_bad_access() {
 #[test]
 fn write_beside_the_ucall_address_is_an_unexpected_exit() {
     let (err, guest) = Hostile::error(Case::MmioWriteBesideTheUcallAddress, TransportKind::Mmio);
-    let exit = Exit::mmio_write(guest.mmio() + 8, &0x1234_5678_9abc_def0u64.to_le_bytes());
+    let exit = Exit::mmio_write(guest.mmio() + 16, &0x1234_5678_9abc_def0u64.to_le_bytes());
     assert!(
         matches!(err, RunError::UnexpectedExit { vcpu: 0, exit: ExitKind::Access(e) } if e == exit),
         "{err:?}"

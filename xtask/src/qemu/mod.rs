@@ -40,7 +40,7 @@ pub use initramfs::Initramfs;
 pub use kernel::{Kernel, kernel};
 pub use machine::Machine;
 pub use report::{RunReport, run};
-pub use static_build::{build_static, build_static_tests};
+pub use static_build::{build_static, build_static_bench, build_static_tests};
 
 use std::fmt;
 

@@ -44,6 +44,25 @@ pub fn build_static_tests(package: &str, arch: Arch) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// Builds the benchmark `bench` of `package` (a `harness = false` bench, release profile) as a
+/// static executable for `arch` and returns its path.
+pub fn build_static_bench(package: &str, bench: &str, arch: Arch) -> Result<PathBuf> {
+    cargo_static(arch, &["build", "--package", package, "--bench", bench])?
+        .into_iter()
+        .map(|a| a.executable)
+        .find(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .and_then(|name| name.rsplit_once('-'))
+                .is_some_and(|(target, _)| target == bench)
+        })
+        .ok_or_else(|| {
+            Error(format!(
+                "cargo reported no executable for bench {bench} in {package}"
+            ))
+        })
+}
+
 /// An executable cargo built.
 #[derive(Debug)]
 struct Artifact {

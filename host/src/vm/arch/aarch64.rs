@@ -21,6 +21,7 @@ use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
 use crate::probe::AddressWidths;
 use crate::vm::error::{KvmError, SetupError, ShutdownReason};
+use crate::vm::ioctls::counted;
 use aarch64_cpu::registers::{CPACR_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL1, TCR_EL1};
 use kvm_bindings::{
     KVM_ARM_VCPU_PSCI_0_2, KVM_REG_ARM_CORE, KVM_REG_ARM64, KVM_REG_ARM64_SYSREG, KVM_REG_SIZE_U64,
@@ -87,15 +88,14 @@ fn ipa_bits(kvm: &Kvm) -> u32 {
 }
 
 fn set(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), KvmError> {
-    vcpu.set_one_reg(id, &value.to_le_bytes())
+    counted(|| vcpu.set_one_reg(id, &value.to_le_bytes()))
         .map(drop)
         .map_err(KvmError::with(what))
 }
 
 pub(in crate::vm) fn get(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
     let mut bytes = [0; 8];
-    vcpu.get_one_reg(id, &mut bytes)
-        .map_err(KvmError::with(what))?;
+    counted(|| vcpu.get_one_reg(id, &mut bytes)).map_err(KvmError::with(what))?;
     Ok(u64::from_le_bytes(bytes))
 }
 

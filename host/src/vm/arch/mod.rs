@@ -159,6 +159,17 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// walks the live tables.
     fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError>;
 
+    /// The format and root of the tables that a rooted ucall named (`ucall_abi::rooted`), from
+    /// the register value the guest sent (TTBR0_EL1, `satp`), or why they cannot be walked;
+    /// `built` is the format the host built the tables in. Untrusted: the walk checks every
+    /// address it reaches.
+    fn carried_tables(
+        root: u64,
+        built: Self::Format,
+    ) -> Result<(Self::Format, GuestAddress), RootError> {
+        Ok((built, GuestAddress(root)))
+    }
+
     /// The register that carries a ucall's record address for transports that do not carry it
     /// themselves (port I/O's `rdi`), if the architecture has such a transport.
     fn record_register(vcpu: &mut VcpuFd) -> Option<u64> {

@@ -14,6 +14,7 @@ use crate::paging::PageTableFormat;
 use crate::paging::x86_64::X86_64 as Format;
 use crate::probe::AddressWidths;
 use crate::vm::error::{KvmError, PagingMode, SetupError};
+use crate::vm::ioctls::counted;
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_regs, kvm_segment};
 use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
@@ -287,7 +288,9 @@ impl Arch for X86_64 {
     }
 
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {
-        Ok(vcpu.get_regs().map_err(KvmError::with("KVM_GET_REGS"))?.rip)
+        Ok(counted(|| vcpu.get_regs())
+            .map_err(KvmError::with("KVM_GET_REGS"))?
+            .rip)
     }
 
     /// The SDM's mnemonic: `#PF`, `#UD`, ...

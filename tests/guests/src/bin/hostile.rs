@@ -99,7 +99,15 @@ fn misbehave(case: Case) {
         Case::MmioWrite4 => arch::mmio_write(mmio, 4),
         Case::MmioRead1 => arch::mmio_read(mmio, 1),
         Case::MmioRead8 => arch::mmio_read(mmio, 8),
-        Case::MmioWriteBesideTheUcallAddress => arch::mmio_write(mmio + 8, 8),
+        Case::MmioWriteBesideTheUcallAddress => arch::mmio_write(mmio + 16, 8),
+        Case::RootedCallMisaligned => rooted_call_at(text.wrapping_add(8), mmio),
+        Case::RootedCallOutsideMemory => arch::mmio_write(mmio + ROOTED_DOORBELL, 8),
+        Case::RootedCallWithARootOutsideMemory => {
+            put(record, Record::new(Command::Sync, &[1]));
+            put(text.cast::<u64>(), record as u64);
+            put(text.cast::<u64>().wrapping_add(1), BEYOND_MEMORY);
+            rooted_call_at(text, mmio);
+        }
         Case::UnknownCommand => send_raw(record, 77, [0; 6]),
         Case::CommandNone => send_raw(record, 0, [1, 2, 3, 4, 5, 6]),
         Case::CommandMax => send_raw(record, u64::MAX, [0; 6]),
@@ -195,6 +203,18 @@ fn fill(to: *mut u8, count: usize, byte: u8) {
 fn send_raw(record: *mut Record, cmd: u64, args: [u64; 6]) {
     put(record, Record { cmd, args });
     arch::exit_with(record as u64);
+}
+
+/// The rooted-ucall doorbell, past the published MMIO address.
+const ROOTED_DOORBELL: u64 = ucall_abi::rooted::MMIO_OFFSET;
+
+/// A rooted ucall whose call block is at `block` (identity-mapped: its virtual address is its
+/// guest-physical one), by one store of `block` to the rooted doorbell.
+fn rooted_call_at(block: *mut u8, mmio: u64) {
+    // SAFETY: `block` lies in `HOSTILE_TEXT`, 8-aligned with at least a record's bytes after
+    // it, all initialised; the store only exits.
+    let block = unsafe { &*block.cast::<Record>() };
+    ucall_guest::transport::mmio(block, mmio + ROOTED_DOORBELL);
 }
 
 fn printf_at(record: *mut Record, text: u64) {
