@@ -318,7 +318,7 @@ proptest! {
         pio in prop::option::of(prop_oneof![Just(0x1000u16), any::<u16>()]),
         register in any::<u64>(),
     ) {
-        let transport = Transport { mmio_gpa: mmio, pio_port: pio };
+        let transport = Transport { mmio_gpa: mmio, pio_port: pio, sbi_extension: None };
         let (kind, gpa, data, port, size) = &exit;
         let exit = match kind {
             0 => Exit::mmio_write(*gpa, data),

@@ -2,7 +2,7 @@
 //! loader, the architecture's guest setup, the MMIO page set-up, the exit mapping and decode.
 //! What it gets is what the built-in run loop gets, on each architecture.
 
-use kvm_ioctls::Kvm;
+use kvm_ioctls::{Kvm, VcpuExit};
 use ucall_host::decode::{Exit, Transport, decode};
 use ucall_host::paging::{GuestView, MemoryKind, PageTables};
 use ucall_host::probe::install_mmio_page;
@@ -48,6 +48,7 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
             )?
         }
         TransportKind::Pio => Transport::pio(),
+        TransportKind::Sbi => Transport::sbi(),
     };
     arch.setup_memory(&memory)?;
     let mut vcpu = vm.create_vcpu(0).unwrap();
@@ -61,9 +62,12 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
 
     let mut ucalls = Vec::new();
     loop {
-        let kvm_exit = vcpu.run().unwrap();
-        let exit = Exit::from_kvm(&kvm_exit)
-            .unwrap_or_else(|| panic!("guest {name} made an exit that is no ucall: {kvm_exit:?}"));
+        let exit = match vcpu.run().unwrap() {
+            // An exit kvm-ioctls does not decode (riscv64's SBI calls): the architecture's.
+            VcpuExit::Unsupported(reason) => Native::other_exit(&mut vcpu, reason),
+            kvm_exit => Exit::from_kvm(&kvm_exit),
+        };
+        let exit = exit.unwrap_or_else(|| panic!("guest {name} made an exit that is no ucall"));
         let record = transport
             .record_address(&exit, || {
                 Native::record_register(&mut vcpu).expect("a register-carried ucall")

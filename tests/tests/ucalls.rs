@@ -30,6 +30,12 @@ fn sync_stages_arrive_in_order_with_their_arguments_over_pio() {
     assert_eq!(run("sync_stages", TransportKind::Pio), expected_stages());
 }
 
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn sync_stages_arrive_in_order_with_their_arguments_over_sbi_calls() {
+    assert_eq!(run("sync_stages", TransportKind::Sbi), expected_stages());
+}
+
 #[test]
 fn a_vcpu_that_sent_done_does_not_run_again() {
     let mut vcpu = vm("sync_stages", TransportKind::Mmio, 1)
@@ -227,7 +233,21 @@ fn completing_pending_io_leaves_rip_after_the_ucall_instruction() {
 fn a_guest_that_faults_gets_a_typed_error_not_a_hang() {
     let mut vcpu = vm("faults", TransportKind::Mmio, 1).take_vcpus().remove(0);
     let error = vcpu.next_ucall().expect_err("the guest faults");
-    if cfg!(target_arch = "aarch64") {
+    if cfg!(target_arch = "riscv64") {
+        // The host's trap handler stops the vCPU; scause 13 is a load page fault.
+        assert!(
+            matches!(
+                error,
+                RunError::GuestException {
+                    vcpu: 0,
+                    syndrome: 13,
+                    fault_address: 0x7000_0000_0000,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    } else if cfg!(target_arch = "aarch64") {
         // The host's exception vectors stop the vCPU; ESR_EL1 says "data abort from EL1".
         assert!(
             matches!(
@@ -252,9 +272,10 @@ fn a_guest_that_faults_gets_a_typed_error_not_a_hang() {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+/// PSCI SYSTEM_OFF on aarch64, SBI system reset of type shutdown on riscv64.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 #[test]
-fn psci_system_off_ends_the_run_as_a_shutdown() {
+fn system_off_ends_the_run_as_a_shutdown() {
     let mut vcpu = vm("system_off", TransportKind::Mmio, 1)
         .take_vcpus()
         .remove(0);
@@ -271,20 +292,30 @@ fn psci_system_off_ends_the_run_as_a_shutdown() {
     );
 }
 
-#[cfg(target_arch = "aarch64")]
+/// The transports this architecture does not offer.
+fn missing_transports() -> Vec<TransportKind> {
+    [TransportKind::Pio, TransportKind::Sbi, TransportKind::Mmio]
+        .into_iter()
+        .filter(|t| !transports().contains(t))
+        .collect()
+}
+
 #[test]
-fn port_io_on_aarch64_is_a_typed_error() {
+fn a_transport_the_architecture_lacks_is_a_typed_error() {
     let elf = ucall_tests::guest("sync_stages");
-    let result = ucall_host::vm::VmBuilder::new(&elf)
-        .transport(TransportKind::Pio)
-        .build();
-    assert!(matches!(
-        result,
-        Err(ucall_host::vm::SetupError::UnsupportedTransport {
-            transport: TransportKind::Pio,
-            arch: "aarch64"
-        })
-    ));
+    for transport in missing_transports() {
+        let result = ucall_host::vm::VmBuilder::new(&elf)
+            .transport(transport)
+            .build();
+        assert!(
+            matches!(
+                result,
+                Err(ucall_host::vm::SetupError::UnsupportedTransport { transport: t, arch })
+                    if t == transport && arch == std::env::consts::ARCH
+            ),
+            "{transport:?}"
+        );
+    }
 }
 
 #[test]

@@ -32,11 +32,10 @@ pub mod transport {
     use core::arch::asm;
     use ucall_abi::Record;
 
-    /// The SBI extension the Linux KVM selftests make ucalls with: the last experimental one,
-    /// which KVM forwards to the host as `KVM_EXIT_RISCV_SBI`.
-    pub const SBI_EXTENSION: u64 = 0x08FF_FFFF;
-    /// The function of [`SBI_EXTENSION`] that is a ucall, the record's address in `a0`.
-    pub const SBI_UCALL_FUNCTION: u64 = 0;
+    /// The SBI extension and function of a ucall (see `ucall_abi`): the last experimental
+    /// extension, which KVM forwards to the host as `KVM_EXIT_RISCV_SBI`, as the Linux KVM
+    /// selftests use it; the record's address goes in `a0`.
+    pub use ucall_abi::{SBI_EXTENSION, SBI_UCALL_FUNCTION};
 
     /// Sends `record` with one 8-byte `sd` of its address to `address`, after a `fence` so that
     /// the record's own stores come first.

@@ -30,7 +30,7 @@ struct Args {
     /// Seconds a vCPU may run without making a ucall.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
-    /// How the guest signals ucalls (port I/O is x86_64 only).
+    /// How the guest signals ucalls (port I/O is x86_64 only, SBI calls riscv64 only).
     #[arg(long, value_enum, default_value_t = Transport::default())]
     transport: Transport,
     /// Number of vCPUs; each enters the guest with its index as first argument.
@@ -50,6 +50,7 @@ struct Args {
 enum Transport {
     Pio,
     Mmio,
+    Sbi,
 }
 
 impl Default for Transport {
@@ -101,6 +102,7 @@ fn main() -> ExitCode {
     let (transport, transport_name) = match args.transport {
         Transport::Pio => (TransportKind::Pio, "port I/O"),
         Transport::Mmio => (TransportKind::Mmio, "MMIO"),
+        Transport::Sbi => (TransportKind::Sbi, "SBI calls"),
     };
     let built = VmBuilder::new(&elf)
         .vcpus(args.vcpus)

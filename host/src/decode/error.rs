@@ -41,6 +41,17 @@ pub enum Error {
         /// Whether it was an `in`.
         is_in: bool,
     },
+    /// An SBI call to the ucall extension with a function that is not the ucall.
+    #[error(
+        "bad SBI call to the ucall extension {extension:#x}: function {function} (a ucall is function {})",
+        ucall_abi::SBI_UCALL_FUNCTION
+    )]
+    BadSbiCall {
+        /// The extension.
+        extension: u64,
+        /// The function asked for.
+        function: u64,
+    },
     /// A ucall record names a command this host does not know.
     #[error("ucall record at {record_gva:#x} has unknown command {cmd}")]
     UnknownCommand {

@@ -109,7 +109,12 @@ impl<'a> VmBuilder<'a> {
                 memory_size: self.memory_size,
             });
         }
-        if self.transport == TransportKind::Pio && !Native::PORT_IO {
+        let offered = match self.transport {
+            TransportKind::Mmio => true,
+            TransportKind::Pio => Native::PORT_IO,
+            TransportKind::Sbi => Native::SBI_CALLS,
+        };
+        if !offered {
             return Err(SetupError::UnsupportedTransport {
                 transport: self.transport,
                 arch: Native::NAME,
@@ -154,6 +159,7 @@ impl<'a> VmBuilder<'a> {
 
         let transport = match self.transport {
             TransportKind::Pio => Transport::pio(),
+            TransportKind::Sbi => Transport::sbi(),
             TransportKind::Mmio => {
                 let global = image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?;
                 // The VM's only memory slot is `memory`: no other slot can be in the way.

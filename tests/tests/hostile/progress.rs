@@ -24,7 +24,7 @@ fn guest_that_halts_is_reported_halted() {
     });
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 #[test]
 fn guest_that_waits_for_interrupts_forever_is_stopped_by_the_watchdog() {
     // KVM handles WFI in the kernel (the vCPU sleeps there), so only the watchdog ends it.
@@ -57,9 +57,27 @@ fn guest_that_takes_an_exception_is_stopped_with_its_syndrome_and_addresses() {
     );
 }
 
-#[cfg(target_arch = "aarch64")]
+/// `scause` of a load page fault (exception code 13).
+#[cfg(target_arch = "riscv64")]
+const LOAD_PAGE_FAULT: u64 = 13;
+
+#[cfg(target_arch = "riscv64")]
 #[test]
-fn guest_that_calls_psci_system_off_is_reported_shut_down() {
+fn guest_that_takes_an_exception_is_stopped_with_its_cause_and_addresses() {
+    // The host's trap handler ends the run with an SBI system reset, which stops every vCPU of
+    // the VM: this case runs alone.
+    let (err, guest) = Hostile::alone(Case::Exception);
+    let at = guest.symbol("hostile_fault");
+    assert!(
+        matches!(err, RunError::GuestException { vcpu: 0, syndrome: LOAD_PAGE_FAULT, at: a, fault_address: UNMAPPED } if a == at),
+        "{err:?}"
+    );
+}
+
+/// PSCI SYSTEM_OFF on aarch64, SBI system reset of type shutdown on riscv64.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+#[test]
+fn guest_that_powers_the_system_off_is_reported_shut_down() {
     // SYSTEM_OFF stops every vCPU of the VM: this case runs alone.
     let (err, _) = Hostile::alone(Case::SystemOff);
     assert!(

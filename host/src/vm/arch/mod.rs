@@ -3,6 +3,8 @@
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+#[cfg(target_arch = "riscv64")]
+pub mod riscv64;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 
@@ -10,11 +12,15 @@ pub mod x86_64;
 #[cfg(target_arch = "aarch64")]
 pub type Native = aarch64::Aarch64;
 /// This host's architecture.
+#[cfg(target_arch = "riscv64")]
+pub type Native = riscv64::Riscv64;
+/// This host's architecture.
 #[cfg(target_arch = "x86_64")]
 pub type Native = x86_64::X86_64;
 
 use super::Layout;
 use super::error::{KvmError, PagingMode, SetupError, ShutdownReason};
+use crate::decode::Exit;
 use crate::paging::PageTableFormat;
 use crate::probe::AddressWidths;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
@@ -106,6 +112,8 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     const LAYOUT: Layout;
     /// Whether port I/O ucalls exist.
     const PORT_IO: bool = false;
+    /// Whether SBI-call ucalls exist.
+    const SBI_CALLS: bool = false;
     /// The longest instruction, in bytes: how much a report shows at the program counter.
     const MAX_INSTRUCTION_LEN: usize;
 
@@ -128,6 +136,26 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// The root of the page tables the vCPU runs with now. The run loop asks only when it
     /// walks the live tables.
     fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError>;
+
+    /// The format and root of the page tables the vCPU runs with now, for an architecture
+    /// whose guests may change format at run time (riscv64: Sv48 or Sv39, from `satp.MODE`);
+    /// `built` is the format the host built the tables in. The run loop asks only when it walks
+    /// the live tables.
+    fn live_tables(
+        vcpu: &mut VcpuFd,
+        built: Self::Format,
+    ) -> Result<(Self::Format, GuestAddress), RootError> {
+        Ok((built, Self::page_table_root(vcpu)?))
+    }
+
+    /// The exit behind a `KVM_EXIT_*` that kvm-ioctls does not decode
+    /// (`VcpuExit::Unsupported(reason)`), if the architecture knows it as one of the exits
+    /// ucalls use (riscv64: `KVM_EXIT_RISCV_SBI`). Where KVM takes an answer on the next
+    /// `KVM_RUN`, this gives the neutral one (for an SBI call: success, 0).
+    fn other_exit(vcpu: &mut VcpuFd, reason: u32) -> Option<Exit> {
+        let _ = (vcpu, reason);
+        None
+    }
 
     /// The register that carries a ucall's record address for transports that do not carry it
     /// themselves (port I/O's `rdi`), if the architecture has such a transport.

@@ -1,0 +1,288 @@
+//! riscv64 guests: S-mode (VS-mode under KVM) with Sv48 paging on through `satp`, interrupts
+//! off, the FPU on (`sstatus.FS` Initial), entered at the ELF entry with the vCPU index in `a0`.
+//!
+//! Registers are written with `KVM_SET_ONE_REG`; kvm-bindings has the register classes, the
+//! ids are built here as `arch/riscv/include/uapi/asm/kvm.h` builds them.
+//!
+//! The contract, in the guest-physical layout of [`Riscv64::LAYOUT`](super::Arch::LAYOUT): RAM
+//! starts at 2 GiB, as on QEMU's `virt` machine (where the guest crate's linker script puts
+//! guests, 2 MiB above it); [`setup_memory`](super::Arch::setup_memory) writes a trap handler at
+//! the start of RAM that turns a guest exception into an SBI system reset (reported as
+//! `RunError::GuestException` with `scause`, `sepc` and `stval`); page tables are expected in
+//! `LAYOUT.tables`. The table root and its format come from `satp` (one `KVM_GET_ONE_REG`):
+//! Sv48 as the host builds it, or Sv39 if the guest switched.
+//!
+//! Ucalls are MMIO stores, or SBI calls to [`ucall_abi::SBI_EXTENSION`]: KVM passes those to
+//! userspace as `KVM_EXIT_RISCV_SBI` (35), which kvm-ioctls 0.25 reports as
+//! `VcpuExit::Unsupported(35)`; [`Riscv64::other_exit`](super::Arch::other_exit) reads the call
+//! from `kvm_run` and answers it with SBI success.
+//!
+//! The physical width: KVM on riscv has no IPA-size setting; it runs every VM with the widest
+//! G-stage mode the CPU offers (Sv57x4: 59 bits, Sv48x4: 50, Sv39x4: 41) and says which through
+//! `KVM_CAP_VM_GPA_BITS` on the VM.
+
+use super::{Arch, RootError, SystemStop, VcpuStart};
+use crate::decode::Exit;
+use crate::paging::PageTableFormat;
+use crate::paging::riscv64::{Mode, Riscv64 as Format};
+use crate::probe::AddressWidths;
+use crate::vm::Layout;
+use crate::vm::error::{KvmError, PagingMode, SetupError, ShutdownReason};
+use kvm_bindings::{
+    KVM_CAP_VM_GPA_BITS, KVM_EXIT_RISCV_SBI, KVM_MP_STATE_RUNNABLE, KVM_REG_RISCV,
+    KVM_REG_RISCV_CORE, KVM_REG_RISCV_CSR, KVM_REG_SIZE_U64, KVM_SYSTEM_EVENT_RESET,
+    KVM_SYSTEM_EVENT_SHUTDOWN, kvm_mp_state,
+};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+
+/// riscv64 guests on this VM: its guest-physical width.
+#[derive(Debug)]
+pub struct Riscv64 {
+    physical_bits: u32,
+}
+
+/// Where guest RAM starts: 2 GiB, as on QEMU's `virt` machine.
+const RAM_BASE: u64 = 0x8000_0000;
+
+/// The trap handler the host installs (`stvec`, direct mode: 4-byte aligned), in the first page
+/// of RAM.
+const TRAP_HANDLER: u64 = RAM_BASE;
+
+/// The trap handler: `li a7, 0x53525354` ("SRST"); `li a6, 0` (system_reset); `li a0, 1` (cold
+/// reboot); `li a1, 1` (reason: system failure); `ecall`; `j` back to the start. A guest that
+/// takes an exception (it has no handler of its own) thus stops at once with a
+/// `KVM_SYSTEM_EVENT_RESET`, and the host reports `scause`, `sepc` and `stval`, instead of the
+/// vCPU trapping to address 0 until the watchdog fires. Uncompressed, so any riscv64 runs it.
+const TRAP_CODE: [u32; 7] = [
+    0x5352_58b7,
+    0x3548_889b,
+    0x0000_0813,
+    0x0010_0513,
+    0x0010_0593,
+    0x0000_0073,
+    0xfe9f_f06f,
+];
+
+/// The physical width when KVM does not say (no `KVM_CAP_VM_GPA_BITS`): Sv39x4, the narrowest
+/// G-stage mode KVM runs.
+const DEFAULT_GPA_BITS: u32 = 41;
+
+/// The widest physical address Sv48 entries hold.
+const MAX_PHYSICAL_BITS: u32 = 56;
+
+/// `sstatus.FS` = Initial (bits 14:13 = 01): floating-point instructions run. Under KVM the
+/// guest's `sstatus` is `vsstatus`, which starts with FS Off, so code that touches an FP register
+/// would take an illegal-instruction exception.
+const SSTATUS_FS_INITIAL: u64 = 1 << 13;
+/// `sstatus.FS`, both bits.
+const SSTATUS_FS: u64 = 0b11 << 13;
+/// `sstatus.SIE`: interrupts stay off.
+const SSTATUS_SIE: u64 = 1 << 1;
+
+/// The ID of core register `index` (`struct kvm_riscv_core`: pc 0, x1..x31 1..31, mode 32).
+const fn core_reg(index: u64) -> u64 {
+    KVM_REG_RISCV as u64 | KVM_REG_SIZE_U64 | KVM_REG_RISCV_CORE as u64 | index
+}
+
+/// The ID of CSR `index` (`struct kvm_riscv_csr`).
+const fn csr(index: u64) -> u64 {
+    KVM_REG_RISCV as u64 | KVM_REG_SIZE_U64 | KVM_REG_RISCV_CSR as u64 | index
+}
+
+const REG_PC: u64 = core_reg(0);
+const REG_SP: u64 = core_reg(2);
+const REG_A0: u64 = core_reg(10);
+const CSR_SSTATUS: u64 = csr(0);
+const CSR_STVEC: u64 = csr(2);
+const CSR_SEPC: u64 = csr(4);
+const CSR_SCAUSE: u64 = csr(5);
+const CSR_STVAL: u64 = csr(6);
+const CSR_SATP: u64 = csr(8);
+
+fn set(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), KvmError> {
+    vcpu.set_one_reg(id, &value.to_le_bytes())
+        .map(drop)
+        .map_err(KvmError::with(what))
+}
+
+fn get(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
+    let mut bytes = [0; 8];
+    vcpu.get_one_reg(id, &mut bytes)
+        .map_err(KvmError::with(what))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// `satp`, read with one `KVM_GET_ONE_REG`.
+fn satp(vcpu: &VcpuFd) -> Result<u64, KvmError> {
+    get(vcpu, CSR_SATP, "KVM_GET_ONE_REG (satp)")
+}
+
+/// The SBI call of a `KVM_EXIT_RISCV_SBI` exit, answered with SBI success (`a0` = `a1` = 0 when
+/// the guest resumes); `None` for any other exit.
+///
+/// The one place that reads the `riscv_sbi` member of `kvm_run`, which kvm-ioctls 0.25 does
+/// not decode.
+fn sbi_call(vcpu: &mut VcpuFd) -> Option<Exit> {
+    let run = vcpu.get_kvm_run();
+    if run.exit_reason != KVM_EXIT_RISCV_SBI {
+        return None;
+    }
+    // SAFETY: for KVM_EXIT_RISCV_SBI, KVM fills the `riscv_sbi` member of the exit union (and
+    // it is plain integers, valid for any bits); `run` is the vCPU's own mapped kvm_run,
+    // borrowed exclusively through `vcpu`.
+    let call = unsafe { &mut run.__bindgen_anon_1.riscv_sbi };
+    // KVM copies `ret` into the guest's a0 and a1 on the next KVM_RUN: SBI_SUCCESS, value 0.
+    call.ret = [0, 0];
+    Some(Exit::Sbi {
+        extension: call.extension_id,
+        function: call.function_id,
+        args: call.args,
+    })
+}
+
+impl Arch for Riscv64 {
+    type Format = Format;
+
+    const NAME: &'static str = "riscv64";
+    const ELF_MACHINE: u16 = goblin::elf::header::EM_RISCV;
+    /// RAM starts at 2 GiB; guests link 2 MiB above it (see the guest crate's linker script).
+    /// The first 2 MiB hold the trap handler (first page) and the tables.
+    const LAYOUT: Layout = Layout {
+        ram_base: RAM_BASE,
+        tables: RAM_BASE + 0x1_0000..RAM_BASE + 0x10_0000,
+        image_floor: RAM_BASE + 0x20_0000,
+    };
+    const SBI_CALLS: bool = true;
+    const MAX_INSTRUCTION_LEN: usize = 4;
+
+    /// Opens a plain VM (riscv KVM has no machine types or IPA sizes) and reads its
+    /// guest-physical width.
+    fn create_vm(kvm: &Kvm) -> Result<(Self, VmFd), SetupError> {
+        let vm = kvm.create_vm().map_err(KvmError::with("KVM_CREATE_VM"))?;
+        let physical_bits = match vm.check_extension_raw(KVM_CAP_VM_GPA_BITS.into()) {
+            bits if bits > 0 => bits as u32,
+            _ => DEFAULT_GPA_BITS,
+        };
+        Ok((Riscv64 { physical_bits }, vm))
+    }
+
+    /// The physical width is the VM's G-stage width (capped at what Sv48 entries hold); the
+    /// virtual width is Sv48's.
+    fn address_widths(&self) -> AddressWidths {
+        AddressWidths {
+            physical: self.physical_bits.min(MAX_PHYSICAL_BITS),
+            virtual_: self.page_table_format().virtual_address_bits(),
+        }
+    }
+
+    fn page_table_format(&self) -> Format {
+        Format::new(Mode::Sv48, self.physical_bits.min(MAX_PHYSICAL_BITS) as u8)
+    }
+
+    /// Writes the trap handler.
+    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+        let code: Vec<u8> = TRAP_CODE.iter().flat_map(|i| i.to_le_bytes()).collect();
+        memory
+            .write_slice(&code, GuestAddress(TRAP_HANDLER))
+            .map_err(|source| SetupError::WriteMemory {
+                what: "trap handler",
+                gpa: TRAP_HANDLER,
+                source,
+            })
+    }
+
+    /// Makes the vCPU runnable (KVM powers off every vCPU but the first, for SBI HSM to start),
+    /// and puts it at the entry in S-mode with Sv48 on, the FPU on, interrupts off, the host's
+    /// trap handler, its stack and its index in `a0`.
+    fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError> {
+        let runnable = kvm_mp_state {
+            mp_state: KVM_MP_STATE_RUNNABLE,
+        };
+        vcpu.set_mp_state(runnable)
+            .map_err(KvmError::with("KVM_SET_MP_STATE"))?;
+        let satp = self.page_table_format().satp(start.root);
+        set(vcpu, CSR_SATP, satp, "KVM_SET_ONE_REG (satp)")?;
+        set(vcpu, CSR_STVEC, TRAP_HANDLER, "KVM_SET_ONE_REG (stvec)")?;
+        let sstatus = get(vcpu, CSR_SSTATUS, "KVM_GET_ONE_REG (sstatus)")?;
+        let sstatus = (sstatus & !(SSTATUS_FS | SSTATUS_SIE)) | SSTATUS_FS_INITIAL;
+        set(vcpu, CSR_SSTATUS, sstatus, "KVM_SET_ONE_REG (sstatus)")?;
+        set(vcpu, REG_SP, start.stack_top, "KVM_SET_ONE_REG (sp)")?;
+        set(vcpu, REG_A0, start.index as u64, "KVM_SET_ONE_REG (a0)")?;
+        Ok(set(vcpu, REG_PC, start.entry, "KVM_SET_ONE_REG (pc)")?)
+    }
+
+    /// The root in `satp`, whatever its mode.
+    fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError> {
+        let satp = satp(vcpu)?;
+        Format::from_satp(satp, MAX_PHYSICAL_BITS as u8)
+            .map(|(_, root)| root)
+            .map_err(|e| RootError::Unsupported(PagingMode::Satp(e)))
+    }
+
+    /// The format and root that `satp` selects: Sv48 or Sv39, with the VM's physical width; any
+    /// other mode (Bare included) is an unsupported paging mode.
+    fn live_tables(vcpu: &mut VcpuFd, built: Format) -> Result<(Format, GuestAddress), RootError> {
+        let satp = satp(vcpu)?;
+        Format::from_satp(satp, built.physical_bits())
+            .map_err(|e| RootError::Unsupported(PagingMode::Satp(e)))
+    }
+
+    fn other_exit(vcpu: &mut VcpuFd, reason: u32) -> Option<Exit> {
+        (reason == KVM_EXIT_RISCV_SBI)
+            .then(|| sbi_call(vcpu))
+            .flatten()
+    }
+
+    fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {
+        get(vcpu, REG_PC, "KVM_GET_ONE_REG (pc)")
+    }
+
+    /// An SBI system reset of type shutdown is a power-off; a reboot comes from the host's trap
+    /// handler (or a guest that asked for it), so it reports the exception.
+    fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {
+        match kind {
+            KVM_SYSTEM_EVENT_SHUTDOWN => SystemStop::Shutdown(ShutdownReason::PowerOff),
+            KVM_SYSTEM_EVENT_RESET => {
+                let read = |id, what| get(vcpu, id, what).unwrap_or(u64::MAX);
+                SystemStop::Exception {
+                    syndrome: read(CSR_SCAUSE, "KVM_GET_ONE_REG (scause)"),
+                    at: read(CSR_SEPC, "KVM_GET_ONE_REG (sepc)"),
+                    fault_address: read(CSR_STVAL, "KVM_GET_ONE_REG (stval)"),
+                }
+            }
+            _ => SystemStop::Shutdown(ShutdownReason::SystemEvent {
+                kind,
+                data: data.to_vec(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_ids_are_the_kernels_encoding() {
+        // KVM_REG_RISCV | KVM_REG_SIZE_U64 | KVM_REG_RISCV_CORE | KVM_REG_RISCV_CORE_REG(regs.pc).
+        assert_eq!(REG_PC, 0x8030_0000_0200_0000);
+        assert_eq!(REG_A0, 0x8030_0000_0200_000a);
+        // KVM_REG_RISCV_CSR_REG(satp): the ninth unsigned long of struct kvm_riscv_csr.
+        assert_eq!(CSR_SATP, 0x8030_0000_0300_0008);
+    }
+
+    #[test]
+    fn trap_handler_makes_an_sbi_system_reboot() {
+        // lui a7, 0x53525; addiw a7, a7, 0x354: a7 = "SRST".
+        let [lui, addiw, fid, kind, reason, ecall, jump] = TRAP_CODE;
+        let upper = u64::from(lui >> 12) << 12;
+        let lower = u64::from(addiw >> 20);
+        assert_eq!(upper + lower, 0x5352_5354);
+        // li a6, 0; li a0, 1 (cold reboot); li a1, 1.
+        assert_eq!((fid >> 20, kind >> 20, reason >> 20), (0, 1, 1));
+        assert_eq!(ecall, 0x0000_0073);
+        // jal x0 back by 24 bytes: to the handler's start.
+        assert_eq!(jump & 0x7f, 0x6f);
+    }
+}
