@@ -177,7 +177,7 @@ fn guest_written_in_c_to_the_seeds_conventions_decodes() {
     let expected = Abort {
         message: "Failed guest assert: answer == 42".into(),
         file: None,
-        line: 50,
+        line: 52,
         column: None,
     };
     assert_eq!(abort, &expected);
