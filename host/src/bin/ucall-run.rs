@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     let (transport, transport_name) = match args.transport {
         Transport::Pio => (TransportKind::Pio, "port I/O"),
         Transport::Mmio => (TransportKind::Mmio, "MMIO"),
-        Transport::Sbi => (TransportKind::Sbi, "SBI calls"),
+        Transport::Sbi => (TransportKind::Sbi, "SBI"),
     };
     let built = VmBuilder::new(&elf)
         .vcpus(args.vcpus)
