@@ -27,6 +27,52 @@ use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use std::fmt::Debug;
 use vm_memory::{GuestAddress, GuestMemory};
 
+/// Writes the 64-bit register `id` with `KVM_SET_ONE_REG`; `what` names it in errors.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+fn set_one_reg(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), KvmError> {
+    vcpu.set_one_reg(id, &value.to_le_bytes())
+        .map(drop)
+        .map_err(KvmError::with(what))
+}
+
+/// Reads the 64-bit register `id` with `KVM_GET_ONE_REG`; `what` names it in errors.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+fn get_one_reg(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
+    let mut bytes = [0; 8];
+    vcpu.get_one_reg(id, &mut bytes)
+        .map_err(KvmError::with(what))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// What a system event means where the host's exception handlers end a faulting guest with a
+/// system reset (aarch64, riscv64): a shutdown is a power-off, a reset the exception that the
+/// registers `[syndrome, at, fault address]` (ids and names) describe, anything else itself.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+fn reset_is_an_exception(
+    vcpu: &VcpuFd,
+    kind: u32,
+    data: &[u64],
+    registers: [(u64, &'static str); 3],
+) -> SystemStop {
+    use kvm_bindings::{KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+    match kind {
+        KVM_SYSTEM_EVENT_SHUTDOWN => SystemStop::Shutdown(ShutdownReason::PowerOff),
+        KVM_SYSTEM_EVENT_RESET => {
+            let [syndrome, at, fault_address] =
+                registers.map(|(id, what)| get_one_reg(vcpu, id, what).unwrap_or(u64::MAX));
+            SystemStop::Exception {
+                syndrome,
+                at,
+                fault_address,
+            }
+        }
+        _ => SystemStop::Shutdown(ShutdownReason::SystemEvent {
+            kind,
+            data: data.to_vec(),
+        }),
+    }
+}
+
 /// Where a vCPU starts: what [`Arch::setup_vcpu`] puts in its registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VcpuStart {

@@ -22,16 +22,16 @@
 //! `KVM_CAP_VM_GPA_BITS` on the VM.
 
 use super::{Arch, RootError, SystemStop, VcpuStart};
+use super::{get_one_reg as get, reset_is_an_exception, set_one_reg as set};
 use crate::decode::Exit;
 use crate::paging::PageTableFormat;
 use crate::paging::riscv64::{Mode, Riscv64 as Format};
 use crate::probe::AddressWidths;
 use crate::vm::Layout;
-use crate::vm::error::{KvmError, PagingMode, SetupError, ShutdownReason};
+use crate::vm::error::{KvmError, PagingMode, SetupError};
 use kvm_bindings::{
     KVM_CAP_VM_GPA_BITS, KVM_EXIT_RISCV_SBI, KVM_MP_STATE_RUNNABLE, KVM_REG_RISCV,
-    KVM_REG_RISCV_CORE, KVM_REG_RISCV_CSR, KVM_REG_SIZE_U64, KVM_SYSTEM_EVENT_RESET,
-    KVM_SYSTEM_EVENT_SHUTDOWN, kvm_mp_state,
+    KVM_REG_RISCV_CORE, KVM_REG_RISCV_CSR, KVM_REG_SIZE_U64, kvm_mp_state,
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
@@ -99,19 +99,6 @@ const CSR_SEPC: u64 = csr(4);
 const CSR_SCAUSE: u64 = csr(5);
 const CSR_STVAL: u64 = csr(6);
 const CSR_SATP: u64 = csr(8);
-
-fn set(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), KvmError> {
-    vcpu.set_one_reg(id, &value.to_le_bytes())
-        .map(drop)
-        .map_err(KvmError::with(what))
-}
-
-fn get(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
-    let mut bytes = [0; 8];
-    vcpu.get_one_reg(id, &mut bytes)
-        .map_err(KvmError::with(what))?;
-    Ok(u64::from_le_bytes(bytes))
-}
 
 /// `satp`, read with one `KVM_GET_ONE_REG`.
 fn satp(vcpu: &VcpuFd) -> Result<u64, KvmError> {
@@ -241,21 +228,12 @@ impl Arch for Riscv64 {
     /// An SBI system reset of type shutdown is a power-off; a reboot comes from the host's trap
     /// handler (or a guest that asked for it), so it reports the exception.
     fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {
-        match kind {
-            KVM_SYSTEM_EVENT_SHUTDOWN => SystemStop::Shutdown(ShutdownReason::PowerOff),
-            KVM_SYSTEM_EVENT_RESET => {
-                let read = |id, what| get(vcpu, id, what).unwrap_or(u64::MAX);
-                SystemStop::Exception {
-                    syndrome: read(CSR_SCAUSE, "KVM_GET_ONE_REG (scause)"),
-                    at: read(CSR_SEPC, "KVM_GET_ONE_REG (sepc)"),
-                    fault_address: read(CSR_STVAL, "KVM_GET_ONE_REG (stval)"),
-                }
-            }
-            _ => SystemStop::Shutdown(ShutdownReason::SystemEvent {
-                kind,
-                data: data.to_vec(),
-            }),
-        }
+        let registers = [
+            (CSR_SCAUSE, "KVM_GET_ONE_REG (scause)"),
+            (CSR_SEPC, "KVM_GET_ONE_REG (sepc)"),
+            (CSR_STVAL, "KVM_GET_ONE_REG (stval)"),
+        ];
+        reset_is_an_exception(vcpu, kind, data, registers)
     }
 }
 
