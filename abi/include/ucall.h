@@ -31,7 +31,10 @@
  * Replies: before it resumes the guest, the host may overwrite args[] of the record with its
  * answer (all six words); it never writes cmd. A host that does not answer leaves args[] as the
  * guest wrote them. Read them back through a volatile lvalue: the compiler cannot know that the
- * exit changed them. No register carries a reply; the byte `in` reads is unspecified.
+ * exit changed them. The record is the reply; over x86_64 port I/O a host that answers also
+ * sets rsi to the reply's first word, and one that does not leaves rsi alone (a guest that
+ * puts args[0] in rsi finds the first word there either way; it may ignore rsi). The byte `in`
+ * reads is unspecified.
  */
 #ifndef UCALL_H
 #define UCALL_H

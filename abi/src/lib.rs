@@ -51,10 +51,18 @@
 //! the exit returns (the compiler cannot know that the exit changed them); `ucall-guest`'s
 //! `call` does that.
 //!
-//! No register carries a reply, on any transport: the record is the one place, so a reply looks
-//! the same over port I/O and MMIO and on every architecture, and a host answers without touching
-//! vCPU registers. (The byte that an x86_64 `in al, dx` reads stays unspecified.) The record
-//! therefore has to be in memory the guest can write and read back, as its stack is.
+//! The record is the reply, on every transport and architecture, so a reply looks the same over
+//! port I/O and MMIO; it therefore has to be in memory the guest can write and read back, as its
+//! stack is. A host writes it only where the guest's own page tables allow writing, and only
+//! into guest RAM.
+//!
+//! Over x86_64 port I/O a register carries the first word too, for guests that would rather
+//! not read memory back: a host that answers sets `rsi` to the reply's first word before it
+//! resumes the vCPU, and one that does not leaves `rsi` alone (so a guest that puts `args[0]`
+//! in `rsi` too, as `ucall-guest`'s `transport::pio_call` does, finds the first word there
+//! either way). Not `rax`: KVM completes `in al, dx`
+//! by writing `al` after it applies the registers a host changed. A guest may ignore `rsi`;
+//! the record is authoritative. The byte that `in al, dx` reads stays unspecified.
 //!
 //! Which commands a host answers is up to the host; user commands are the ones meant for it.
 //!
@@ -68,7 +76,7 @@
 //!
 //! | arch    | transport | the exit                                                                     |
 //! |---------|-----------|------------------------------------------------------------------------------|
-//! | x86_64  | port I/O  | `in al, dx` with `dx` = [`PIO_PORT`], record address in `rdi`                 |
+//! | x86_64  | port I/O  | `in al, dx` with `dx` = [`PIO_PORT`], record address in `rdi` (`rsi`: see [replies](#replies)) |
 //! | x86_64  | MMIO      | one 8-byte store of the record address to the address in [`MMIO_ADDR_SYMBOL`] |
 //! | aarch64 | MMIO      | one 8-byte `str` of the record address to the address in [`MMIO_ADDR_SYMBOL`] |
 //! | riscv64 | SBI       | `ecall` with `a7` = [`SBI_EXTENSION`], `a6` = [`SBI_UCALL_FUNCTION`], record address in `a0` |
@@ -168,6 +176,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 
 mod command;
 pub mod log_ring;

@@ -68,6 +68,13 @@
 //! published, and otherwise the SBI call of the Linux KVM selftests (extension 0x08FF_FFFF,
 //! record address in `a0`).
 //!
+//! # Exceptions
+//!
+//! An exception the guest has no handler for is reported by the host's handlers as an UNHANDLED
+//! ucall (vector, instruction address, error code, fault address), and that vCPU stops. On
+//! x86_64, `exceptions::expect_fault` runs code that should fault and returns the fault
+//! instead.
+//!
 //! # Features
 //!
 //! - `panic-handler` (default): panics become ABORT ucalls with the message and location. Turn it
@@ -75,9 +82,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 
 mod arch;
 pub use arch::transport;
+#[cfg(target_arch = "x86_64")]
+#[cfg_attr(docsrs, doc(cfg(target_arch = "x86_64")))]
+pub mod exceptions;
 pub mod log_ring;
 mod macros;
 mod text;

@@ -58,6 +58,16 @@ impl<const N: usize> TextBuffer<N> {
     }
 }
 
+/// The text, not the unused bytes after it.
+impl<const N: usize> fmt::Debug for TextBuffer<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TextBuffer")
+            .field("text", &self.as_str())
+            .field("capacity", &N)
+            .finish()
+    }
+}
+
 impl<const N: usize> Default for TextBuffer<N> {
     fn default() -> Self {
         Self::new()

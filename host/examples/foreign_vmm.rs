@@ -2,10 +2,11 @@
 //!
 //! Everything a VMM normally owns is written here, directly on `kvm-ioctls` and `vm-memory`:
 //! the guest memory and its memory slot, the VM, the x86_64 long-mode state of the vCPU (GDT,
-//! TSS, segments, control registers), and the vCPU loop with its own exit match. From
-//! `ucall-host` it takes only:
+//! TSS, segments, control registers, spelled with the `x86_64` crate's types and flags), and
+//! the vCPU loop with its own exit match. From `ucall-host` it takes only:
 //!
-//! - [`GuestImage`] to load the guest ELF and find the `ucall_exit_mmio_addr` global;
+//! - [`GuestImage`] to check and load the guest ELF and find the `ucall_exit_mmio_addr` global,
+//!   and [`Layout::check`] to refuse a guest whose segments lie on this VMM's own structures;
 //! - [`PageTables`] to build the guest's identity-mapped page tables;
 //! - [`install_mmio_page`] to choose, map and publish the ucall MMIO address;
 //! - [`Exit::from_kvm`], [`Transport`] and [`decode`] to turn exits into typed ucalls.
@@ -39,8 +40,13 @@ mod long_mode {
     use ucall_host::paging::x86_64::X86_64;
     use ucall_host::paging::{MemoryKind, PageTables};
     use ucall_host::probe::{AddressWidths, install_mmio_page};
-    use ucall_host::vm::GuestImage;
+    use ucall_host::vm::{GuestImage, Layout};
     use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+    use x86_64::registers::control::{Cr0Flags, Cr4Flags};
+    use x86_64::registers::model_specific::EferFlags;
+    use x86_64::registers::segmentation::SegmentSelector;
+    use x86_64::structures::gdt::{Descriptor, DescriptorFlags, GlobalDescriptorTable};
+    use x86_64::structures::tss::TaskStateSegment;
 
     /// The ELF machine of x86_64 guests (`EM_X86_64`).
     const ELF_MACHINE: u16 = 62;
@@ -52,28 +58,65 @@ mod long_mode {
     const GDT: u64 = 0x1000;
     const TSS: u64 = 0x2000;
     const PAGE_TABLES: std::ops::Range<u64> = 0x1_0000..0x10_0000;
+    const STACK: std::ops::Range<u64> = RAM_SIZE - 0x1_0000..RAM_SIZE;
 
-    /// Flat 64-bit code and data descriptors, and a busy 64-bit TSS at `TSS` (SDM Vol. 3A 3.4.5).
-    const GDT_ENTRIES: [u64; 5] = [
-        0,
-        0x00af_9b00_0000_ffff,
-        0x00cf_9300_0000_ffff,
-        0x0000_8b00_0000_0067 | (TSS & 0xff_ffff) << 16 | (TSS >> 24 & 0xff) << 56,
-        TSS >> 32,
-    ];
+    /// The system-segment type of a busy 64-bit TSS (SDM Vol. 3A 3.5): what TR must hold.
+    const BUSY_TSS64: u8 = 0b1011;
+    /// RFLAGS with nothing set but bit 1, which always reads as 1 (and has no name).
+    const RFLAGS_RESERVED_1: u64 = 1 << 1;
 
-    // Control-register bits (SDM Vol. 3A 2.5, 2.2.1).
-    const CR0_PE: u64 = 1 << 0;
-    const CR0_MP: u64 = 1 << 1;
-    const CR0_ET: u64 = 1 << 4;
-    const CR0_NE: u64 = 1 << 5;
-    const CR0_WP: u64 = 1 << 16;
-    const CR0_PG: u64 = 1 << 31;
-    const CR4_PAE: u64 = 1 << 5;
-    const CR4_OSFXSR: u64 = 1 << 9;
-    const CR4_OSXMMEXCPT: u64 = 1 << 10;
-    const EFER_LME: u64 = 1 << 8;
-    const EFER_LMA: u64 = 1 << 10;
+    /// The GDT and the selectors of its segments.
+    struct Gdt {
+        table: GlobalDescriptorTable<5>,
+        code: SegmentSelector,
+        data: SegmentSelector,
+        tss: SegmentSelector,
+    }
+
+    /// Flat 64-bit kernel code and data segments, and the TSS at `TSS`.
+    fn gdt() -> Gdt {
+        let mut table = GlobalDescriptorTable::empty();
+        let code = table.append(Descriptor::kernel_code_segment());
+        let data = table.append(Descriptor::kernel_data_segment());
+        let tss = table.append(tss_descriptor(TSS));
+        Gdt {
+            table,
+            code,
+            data,
+            tss,
+        }
+    }
+
+    /// A busy 64-bit TSS descriptor for the TSS at guest-physical `base` (SDM Vol. 3A 8.2.3);
+    /// the `x86_64` crate makes TSS descriptors from pointers into this process only.
+    fn tss_descriptor(base: u64) -> Descriptor {
+        let limit = size_of::<TaskStateSegment>() as u64 - 1;
+        let low = DescriptorFlags::PRESENT.bits()
+            | u64::from(BUSY_TSS64) << 40
+            | limit & DescriptorFlags::LIMIT_0_15.bits()
+            | base << 16 & DescriptorFlags::BASE_0_23.bits()
+            | base << 32 & DescriptorFlags::BASE_24_31.bits();
+        Descriptor::SystemSegment(low, base >> 32)
+    }
+
+    /// The segment register for the flat code or data descriptor `flags`, as KVM takes it: the
+    /// descriptor's own bits, so that the registers and the GDT agree.
+    fn flat_segment(selector: SegmentSelector, flags: DescriptorFlags) -> kvm_segment {
+        let has = |flag| u8::from(flags.contains(flag));
+        kvm_segment {
+            base: 0,
+            limit: 0xffff_ffff,
+            selector: selector.0,
+            // The type field: accessed, writable (readable for code), conforming, executable.
+            type_: (flags.bits() >> 40 & 0xf) as u8,
+            present: has(DescriptorFlags::PRESENT),
+            s: has(DescriptorFlags::USER_SEGMENT),
+            l: has(DescriptorFlags::LONG_MODE),
+            db: has(DescriptorFlags::DEFAULT_SIZE),
+            g: has(DescriptorFlags::GRANULARITY),
+            ..Default::default()
+        }
+    }
 
     type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
@@ -120,6 +163,14 @@ mod long_mode {
 
         // ucall-host: load the ELF, build page tables, pick and publish the ucall address.
         let image = GuestImage::parse(&elf, ELF_MACHINE)?;
+        let layout = Layout {
+            ram: 0..RAM_SIZE,
+            host_area: GDT..TSS + 0x1000,
+            host_area_name: "GDT and TSS",
+            tables: PAGE_TABLES,
+            stacks: STACK,
+        };
+        layout.check(image.segments())?;
         image.load(&memory)?;
         let widths = address_widths(&kvm)?;
         let mut tables = PageTables::new(
@@ -130,7 +181,8 @@ mod long_mode {
         )?;
         tables.identity_map(&memory, 0..RAM_SIZE, MemoryKind::Normal)?;
         let transport = if mmio {
-            let global = GuestAddress(image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?);
+            let global = image.writable_symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL, 8)?;
+            let global = GuestAddress(global);
             // Our only memory slot is `memory`, so no other slot can be in the way.
             install_mmio_page(&memory, &mut tables, widths, |_| false, global)?
         } else {
@@ -139,15 +191,16 @@ mod long_mode {
 
         // The VMM's own vCPU setup: 64-bit mode at the ELF entry, vCPU index 0 in rdi.
         let mut vcpu = vm.create_vcpu(0)?;
-        for (i, entry) in GDT_ENTRIES.iter().enumerate() {
-            memory.write_obj(*entry, GuestAddress(GDT + 8 * i as u64))?;
+        let gdt = gdt();
+        for (i, entry) in gdt.table.entries().iter().enumerate() {
+            memory.write_obj(entry.raw(), GuestAddress(GDT + 8 * i as u64))?;
         }
-        memory.write_slice(&[0; 0x68], GuestAddress(TSS))?;
-        enter_long_mode(&kvm, &vcpu, tables.root())?;
+        memory.write_slice(&[0; size_of::<TaskStateSegment>()], GuestAddress(TSS))?;
+        enter_long_mode(&kvm, &vcpu, &gdt, tables.root())?;
         vcpu.set_regs(&kvm_regs {
             rip: image.entry(),
-            rsp: RAM_SIZE - 8,
-            rflags: 0x2,
+            rsp: STACK.end - 8,
+            rflags: RFLAGS_RESERVED_1,
             rdi: 0,
             ..Default::default()
         })?;
@@ -187,7 +240,7 @@ mod long_mode {
             let record = record.ok_or("an MMIO or port I/O exit that is not a ucall")?;
             let ucall = decode(&tables.view(memory), record)?;
             println!("{ucall}");
-            if matches!(ucall, Ucall::Done | Ucall::Abort(_)) {
+            if ucall.is_final() {
                 return Ok(ucall);
             }
         }
@@ -207,40 +260,36 @@ mod long_mode {
         })
     }
 
-    /// Flat segments from `GDT_ENTRIES`, paging with the tables at `root`, long mode, SSE on.
-    fn enter_long_mode(kvm: &Kvm, vcpu: &VcpuFd, root: GuestAddress) -> Result<()> {
+    /// The segments of `gdt`, paging with the tables at `root`, long mode, SSE on.
+    fn enter_long_mode(kvm: &Kvm, vcpu: &VcpuFd, gdt: &Gdt, root: GuestAddress) -> Result<()> {
         // KVM refuses long mode in KVM_SET_SREGS unless the guest's CPUID offers it.
         vcpu.set_cpuid2(&kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?)?;
-        let flat = |selector: u16, type_: u8, long: bool| kvm_segment {
-            base: 0,
-            limit: 0xffff_ffff,
-            selector,
-            type_,
-            present: 1,
-            s: 1,
-            l: u8::from(long),
-            db: u8::from(!long),
-            g: 1,
-            ..Default::default()
-        };
         let mut sregs = vcpu.get_sregs()?;
-        sregs.cs = flat(0x8, 0xb, true);
-        let data = flat(0x10, 0x3, false);
+        sregs.cs = flat_segment(gdt.code, DescriptorFlags::KERNEL_CODE64);
+        let data = flat_segment(gdt.data, DescriptorFlags::KERNEL_DATA);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
         sregs.tr = kvm_segment {
             base: TSS,
-            limit: 0x67,
-            selector: 0x18,
-            type_: 0xb,
+            limit: size_of::<TaskStateSegment>() as u32 - 1,
+            selector: gdt.tss.0,
+            type_: BUSY_TSS64,
             present: 1,
             ..Default::default()
         };
         sregs.gdt.base = GDT;
-        sregs.gdt.limit = (GDT_ENTRIES.len() * 8 - 1) as u16;
-        sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+        sregs.gdt.limit = gdt.table.limit();
+        sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
+            | Cr0Flags::MONITOR_COPROCESSOR
+            | Cr0Flags::EXTENSION_TYPE
+            | Cr0Flags::NUMERIC_ERROR
+            | Cr0Flags::WRITE_PROTECT
+            | Cr0Flags::PAGING)
+            .bits();
         sregs.cr3 = root.0;
-        sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-        sregs.efer = EFER_LME | EFER_LMA;
+        sregs.cr4 =
+            (Cr4Flags::PHYSICAL_ADDRESS_EXTENSION | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE)
+                .bits();
+        sregs.efer = (EferFlags::LONG_MODE_ENABLE | EferFlags::LONG_MODE_ACTIVE).bits();
         vcpu.set_sregs(&sregs)?;
         Ok(())
     }

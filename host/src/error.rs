@@ -4,8 +4,9 @@
 ///
 /// Each layer has its own error type, which says what was wrong and where: [`paging::Error`]
 /// (tables and guest-virtual reads), [`decode::Error`] (exits and records),
-/// [`probe::Error`] (the ucall page), [`LoadError`] (the guest ELF), [`SetupError`] and
-/// [`RunError`] (the VM and its vCPUs). It is `Send + Sync + 'static`.
+/// [`probe::Error`] (the ucall page), and with the `vm` feature [`LoadError`] (the guest ELF),
+/// [`SetupError`] and [`RunError`] (the VM and its vCPUs) and [`CoreDumpError`] (core files).
+/// It is `Send + Sync + 'static`.
 ///
 /// [`paging::Error`]: crate::paging::Error
 /// [`decode::Error`]: crate::decode::Error
@@ -13,6 +14,7 @@
 /// [`LoadError`]: crate::vm::LoadError
 /// [`SetupError`]: crate::vm::SetupError
 /// [`RunError`]: crate::vm::RunError
+/// [`CoreDumpError`]: crate::vm::core_dump::CoreDumpError
 ///
 /// ```
 /// use ucall_host::paging::{self, x86_64::X86_64, PageTables};
@@ -29,6 +31,7 @@
 /// assert!(matches!(err, Error::Paging(paging::Error::NotMapped { gva: 0x4000_0000, level: 4, .. })));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Error {
     /// Building or walking page tables.
@@ -41,14 +44,25 @@ pub enum Error {
     #[error(transparent)]
     Probe(#[from] crate::probe::Error),
     /// Loading the guest ELF.
+    #[cfg(feature = "vm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
     #[error(transparent)]
     Load(#[from] crate::vm::LoadError),
     /// Setting up the VM.
+    #[cfg(feature = "vm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
     #[error(transparent)]
     Setup(#[from] crate::vm::SetupError),
     /// Running a vCPU.
+    #[cfg(feature = "vm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
     #[error(transparent)]
     Run(#[from] crate::vm::RunError),
+    /// Writing a core file.
+    #[cfg(feature = "vm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
+    #[error(transparent)]
+    CoreDump(#[from] crate::vm::core_dump::CoreDumpError),
 }
 
 impl Error {
@@ -62,14 +76,20 @@ impl Error {
     /// assert!(matches!(err.paging(), Some(paging::Error::WrapsAround { .. })));
     /// ```
     pub fn paging(&self) -> Option<&crate::paging::Error> {
-        use crate::vm::{RunError, SetupError};
         use crate::{decode, probe};
         match self {
             Error::Paging(e)
             | Error::Decode(decode::Error::Paging(e))
-            | Error::Probe(probe::Error::Map(e))
-            | Error::Setup(SetupError::Paging(e) | SetupError::Probe(probe::Error::Map(e)))
-            | Error::Run(RunError::Decode(decode::Error::Paging(e))) => Some(e),
+            | Error::Probe(probe::Error::Map(e)) => Some(e),
+            #[cfg(feature = "vm")]
+            Error::Setup(
+                crate::vm::SetupError::Paging(e)
+                | crate::vm::SetupError::Probe(probe::Error::Map(e)),
+            )
+            | Error::Run(
+                crate::vm::RunError::Decode(decode::Error::Paging(e))
+                | crate::vm::RunError::Reply { source: e, .. },
+            ) => Some(e),
             _ => None,
         }
     }

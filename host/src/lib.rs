@@ -7,7 +7,9 @@
 //! - [`decode`]: turn an exit ([`decode::Exit`], made from a `VcpuExit` with
 //!   [`Exit::from_kvm`](decode::Exit::from_kvm)) plus a [`paging::GuestView`] of the guest's
 //!   memory into a typed [`Ucall`].
-//! - [`vm`]: a small VM builder and run loop for tests and the `ucall-run` runner.
+//! - [`log_ring`]: drain the lines a guest logged into its memory without an exit each.
+//! - [`vm`] (feature `vm`, on by default): a small VM builder and run loop for tests and the
+//!   `ucall-run` runner, and ELF cores of guests for gdb ([`vm::core_dump`]).
 //!
 //! The wire format is [`ucall_abi`]'s; its crate docs describe the protocol.
 //!
@@ -16,11 +18,15 @@
 //! - **A VMM of your own** keeps its VM, memory, vCPU setup and run loop, and uses [`probe`],
 //!   [`paging`] and [`decode`] (plus, if it likes, the loader [`vm::GuestImage`] and the guest
 //!   setup of [`vm::arch::Native`]); [`probe::install_mmio_page`] sets up MMIO ucalls in one
-//!   call.
-//!   `examples/foreign_vmm.rs` in this crate is a whole VMM written so, on `kvm-ioctls` and
+//!   call. Such a VMM may turn the `vm` feature off (`default-features = false`): the crate is
+//!   then these pieces and [`log_ring`], without `kvm-ioctls`, `kvm-bindings`, `goblin`,
+//!   `vmm-sys-util` or `libc`, so no error of it names their types or ties the VMM to their
+//!   versions. `examples/foreign_vmm.rs` in this crate is a whole VMM written so, on `kvm-ioctls` and
 //!   `vm-memory` alone; run it with
 //!   `cargo run -p ucall-host --example foreign_vmm -- --mmio path/to/guest.elf`.
-//! - **Tests that run a guest** use [`vm::VmBuilder`] and [`vm::Vcpu::next_ucall`].
+//! - **Tests that run a guest** use [`vm::VmBuilder`] and [`vm::Vcpu::next_ucall`] (or
+//!   [`vm::Vcpu::next_event`] to serve devices of their own, and [`vm::Vcpu::reply`] to answer
+//!   calls).
 //! - **A command line** is the `ucall-run` binary (feature `runner`), which is also a cargo
 //!   `runner` for guest crates: `cargo install ucall-host --features runner`.
 //!
@@ -51,17 +57,36 @@
 //!
 //! # Features
 //!
-//! - `runner`: the `ucall-run` binary (adds `clap`, `anstream`, `anstyle`, `serde_json`).
+//! - `vm` (default): the [`vm`] module (VM builder, run loop, ELF loader,
+//!   watchdog) and `Exit::from_kvm`, on `kvm-ioctls`, `kvm-bindings`, `vmm-sys-util`, `goblin`
+//!   and `libc`.
+//! - `runner`: the `ucall-run` binary (implies `vm`; adds `clap`, `anstream`, `anstyle`,
+//!   `serde_json`).
+//! - `serde`: `serde::Serialize` for [`Ucall`], [`decode::Exit`] and every error type, so that a
+//!   VMM can log them as structured data, and `Deserialize` for the plain data among them
+//!   ([`Ucall`], [`Abort`], [`decode::Exit`], [`decode::Transport`]). Errors serialize their
+//!   typed fields as they are; a source error of another crate (`kvm-ioctls`, `vm-memory`,
+//!   `goblin`) is serialized as its message, so errors do not deserialize.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 
 pub mod decode;
 mod error;
 pub mod log_ring;
 pub mod paging;
 pub mod probe;
+#[cfg(feature = "serde")]
+mod serde_display;
+#[cfg(feature = "vm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
 pub mod vm;
 
 pub use decode::{Abort, Ucall};
 pub use error::Error;
 pub use paging::GuestView;
+
+/// The README's example, compiled and run as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

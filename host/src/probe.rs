@@ -19,6 +19,7 @@ use vm_memory::{
 
 /// Why no ucall MMIO page could be set up.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Error {
     /// No guest-physical address fits the ucall MMIO page.
@@ -38,6 +39,10 @@ pub enum Error {
         /// Where the global is.
         gpa: u64,
         /// What guest memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
 }

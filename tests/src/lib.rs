@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: find a guest built by `cargo xtask`, run it, collect its
 //! ucalls.
 
+pub mod core_dump;
+
 use std::path::PathBuf;
 use std::time::Duration;
 use ucall_host::Ucall;
@@ -44,13 +46,14 @@ pub fn vm(name: &str, transport: TransportKind, vcpus: usize) -> Vm {
         .unwrap_or_else(|e| panic!("cannot build a VM for {name}: {e}"))
 }
 
-/// The ucalls a vCPU makes up to DONE or ABORT, or up to the first error (returned beside).
+/// The ucalls a vCPU makes up to DONE, ABORT or UNHANDLED, or up to the first error (returned
+/// beside).
 pub fn ucalls_until_end(vcpu: &mut Vcpu) -> (Vec<Ucall>, Option<RunError>) {
     let mut ucalls = Vec::new();
     loop {
         match vcpu.next_ucall() {
             Ok(ucall) => {
-                let end = matches!(ucall, Ucall::Done | Ucall::Abort(_));
+                let end = ucall.is_final();
                 ucalls.push(ucall);
                 if end {
                     return (ucalls, None);

@@ -7,28 +7,34 @@ use ucall_host::decode::{Exit, Transport, decode};
 use ucall_host::paging::{GuestView, MemoryKind, PageTables};
 use ucall_host::probe::install_mmio_page;
 use ucall_host::vm::arch::{Arch, Native, VcpuStart};
-use ucall_host::vm::{GuestImage, TransportKind, register_memory};
+use ucall_host::vm::{
+    GuestImage, Layout, LayoutRequest, SetupError, TransportKind, register_memory,
+};
 use ucall_host::{Error, Ucall};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 const RAM_SIZE: u64 = 32 << 20;
+const STACK_SIZE: u64 = 64 << 10;
 
 /// Runs guest `name` in a VM set up with the public helpers, to DONE or ABORT.
 fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Error> {
-    let layout = Native::LAYOUT;
-    let ram = layout.ram_base..layout.ram_base + RAM_SIZE;
-    let memory =
-        GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), RAM_SIZE as usize)])
-            .unwrap();
-    let kvm = Kvm::new().unwrap();
-    let (arch, vm) = Native::create_vm(&kvm)?;
-    // SAFETY: `memory` is declared before `vm`, so it is dropped after it.
-    unsafe { register_memory(&vm, &memory)? };
     let elf = ucall_tests::guest(name);
     let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
+    // Declared before `vm`, so dropped after it: KVM maps it into the VM.
+    let memory: GuestMemoryMmap;
+    let kvm = Kvm::new().unwrap();
+    let (arch, vm) = Native::create_vm(&kvm)?;
+    let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
+    let layout = Layout::plan(&segments, &LayoutRequest::new(&arch, RAM_SIZE, STACK_SIZE))
+        .map_err(SetupError::from)?;
+    let ram = layout.ram.clone();
+    memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), RAM_SIZE as usize)])
+        .unwrap();
+    // SAFETY: `memory` is declared before `vm`, so it is dropped after it.
+    unsafe { register_memory(&vm, &memory)? };
     image.load(&memory)?;
     let format = arch.page_table_format();
-    let space = layout.tables;
+    let space = layout.tables.clone();
     let mut tables = PageTables::new(
         &memory,
         format,
@@ -38,7 +44,8 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
     tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
     let transport = match transport {
         TransportKind::Mmio => {
-            let global = GuestAddress(image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?);
+            let global = image.writable_symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL, 8)?;
+            let global = GuestAddress(global);
             install_mmio_page(
                 &memory,
                 &mut tables,
@@ -49,14 +56,17 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
         }
         TransportKind::Pio => Transport::pio(),
         TransportKind::Sbi => Transport::sbi(),
+        TransportKind::Auto => unreachable!("the test names its transport"),
     };
-    arch.setup_memory(&memory)?;
+    let host_area = GuestAddress(layout.host_area.start);
+    arch.setup_memory(&memory, host_area)?;
     let mut vcpu = vm.create_vcpu(0).unwrap();
     let start = VcpuStart {
         index: 0,
         entry: image.entry(),
         stack_top: ram.end,
         root: tables.root(),
+        host_area,
     };
     arch.setup_vcpu(&mut vcpu, &start)?;
 
@@ -75,7 +85,7 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
             .expect("a ucall exit");
         let root = Native::page_table_root(&mut vcpu).expect("the table root");
         let ucall = decode(&GuestView::new(&memory, &format, root), record)?;
-        let end = matches!(ucall, Ucall::Done | Ucall::Abort(_));
+        let end = ucall.is_final();
         ucalls.push(ucall);
         if end {
             return Ok(ucalls);

@@ -11,11 +11,12 @@ use std::process::{Command, Stdio};
 /// The fuzz targets (binaries of `fuzz/Cargo.toml`) and the seed corpus each starts from. The
 /// decoder's seeds serve both formats: their x86_64 table entries (0b11) are aarch64 table and
 /// page descriptors too.
-const TARGETS: [(&str, &str); 4] = [
+const TARGETS: [(&str, &str); 5] = [
     ("walk", "walk"),
     ("decode", "decode"),
     ("walk_aarch64", "walk_aarch64"),
     ("decode_aarch64", "decode"),
+    ("load_elf", "load_elf"),
 ];
 
 /// Fuzzes each target for `seconds` and prints the executions per target and in total.

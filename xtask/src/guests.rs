@@ -89,10 +89,13 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
         .arg("--target-dir")
         .arg(&target_dir)
         // Warnings fail the build: the guests are code under test like any other (registry
-        // dependencies are capped by cargo and unaffected).
+        // dependencies are capped by cargo and unaffected). Frame information goes to
+        // `.debug_frame` (not loaded) so that gdb unwinds a core's stacks: aarch64-unknown-none
+        // emits none by default, and the linker script discards `.eh_frame`.
         .env(
             "RUSTFLAGS",
-            "-C relocation-model=static -C link-arg=-Tucall-guest.ld -D warnings",
+            "-C relocation-model=static -C link-arg=-Tucall-guest.ld -D warnings \
+             -C llvm-args=-force-dwarf-frame-section",
         );
     for name in &names {
         build.args(["--bin", name]);

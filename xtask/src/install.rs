@@ -1,5 +1,6 @@
 //! Installing what the builds and VMs need on a fresh Debian machine: Debian packages with
-//! apt-get, Rust targets and components with rustup. Each is installed only when missing.
+//! apt-get, Rust toolchains, targets and components with rustup. Each is installed only when
+//! missing.
 
 use crate::shell::Run;
 use std::path::Path;
@@ -101,31 +102,70 @@ pub fn ensure_packages(packages: &[DebianPackage]) -> Result<(), String> {
 
 /// Installs the rustup targets of `targets` that are missing.
 pub fn ensure_targets(targets: &[&str]) -> Result<(), String> {
-    ensure_rustup("target", targets, |line, target| line.trim() == target)
+    ensure_rustup("target", None, targets, |line, target| {
+        line.trim() == target
+    })
+}
+
+/// Installs the rustup targets of `targets` that the toolchain `toolchain` lacks.
+pub fn ensure_toolchain_targets(toolchain: &str, targets: &[&str]) -> Result<(), String> {
+    ensure_rustup("target", Some(toolchain), targets, |line, target| {
+        line.trim() == target
+    })
 }
 
 /// Installs the rustup components that the checks use (rustfmt, clippy) if they are missing.
 pub fn ensure_components() -> Result<(), String> {
     // `rustup component list --installed` names them with the host triple appended.
-    ensure_rustup("component", &["rustfmt", "clippy"], |line, component| {
-        line.starts_with(component)
-    })
+    ensure_rustup(
+        "component",
+        None,
+        &["rustfmt", "clippy"],
+        |line, component| line.starts_with(component),
+    )
+}
+
+/// Installs the rustup toolchain `name` (`1.85`, `nightly`) with the minimal profile if it is
+/// missing.
+pub fn ensure_toolchain(name: &str) -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output_text()?;
+    // Toolchains are listed with the host triple appended: `1.85-x86_64-unknown-linux-gnu`.
+    let prefix = format!("{name}-");
+    if installed.lines().any(|line| line.starts_with(&prefix)) {
+        return Ok(());
+    }
+    eprintln!("    installing the Rust toolchain {name}");
+    Command::new("rustup")
+        .args(["toolchain", "install", name, "--profile", "minimal"])
+        .run()
 }
 
 /// `rustup <kind> add` for each of `wanted` that no line of `rustup <kind> list --installed`
-/// matches.
+/// matches, for `toolchain` or else the one running.
 fn ensure_rustup(
     kind: &str,
+    toolchain: Option<&str>,
     wanted: &[&str],
     matches: impl Fn(&str, &str) -> bool,
 ) -> Result<(), String> {
+    let for_toolchain: &[&str] = match &toolchain {
+        Some(toolchain) => &["--toolchain", toolchain],
+        None => &[],
+    };
     let installed = Command::new("rustup")
         .args([kind, "list", "--installed"])
+        .args(for_toolchain)
         .output_text()?;
     for item in wanted {
         if !installed.lines().any(|line| matches(line, item)) {
-            eprintln!("    installing the Rust {kind} {item}");
-            Command::new("rustup").args([kind, "add", item]).run()?;
+            let on = toolchain.map(|t| format!(" for {t}")).unwrap_or_default();
+            eprintln!("    installing the Rust {kind} {item}{on}");
+            Command::new("rustup")
+                .args([kind, "add", item])
+                .args(for_toolchain)
+                .run()?;
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ mod in_qemu;
 mod install;
 mod qemu;
 mod shell;
+mod toolchains;
 
 use arch::{Arch, RISCV64_HOST_READY};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -119,11 +120,11 @@ fn run(timeout: u64, transport: Option<Transport>, arch: Arch, elf: Option<PathB
             }
         },
     };
-    let transport = match (transport, arch) {
-        (Some(Transport::Pio), _) => "pio",
-        (Some(Transport::Sbi), _) => "sbi",
-        (Some(Transport::Mmio), _) | (None, Arch::Aarch64 | Arch::Riscv64) => "mmio",
-        (None, Arch::X86_64) => "pio",
+    let transport = match transport {
+        Some(Transport::Pio) => "pio",
+        Some(Transport::Sbi) => "sbi",
+        Some(Transport::Mmio) => "mmio",
+        None => "auto",
     };
     if let Some(machine) = Machine::for_runner(arch) {
         let args = [
@@ -170,7 +171,7 @@ fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
     let riscv64 = RISCV64_HOST_READY;
-    let mut step = Step::new(if riscv64 { 16 } else { 13 });
+    let mut step = Step::new(if riscv64 { 18 } else { 15 });
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -211,6 +212,11 @@ fn test() -> Result<(), String> {
             "warnings",
         ])
         .run()?;
+    // The host without its `vm` part, as a decode-only VMM builds it.
+    cargo()
+        .args(["clippy", "--quiet", "-p", "ucall-host", "--all-targets"])
+        .args(["--no-default-features", "--", "-D", "warnings"])
+        .run()?;
     for arch in checked_arches() {
         install::ensure_targets(&[arch.guest_target()])?;
         cargo()
@@ -246,8 +252,11 @@ fn test() -> Result<(), String> {
         clippy.args(["--", "-D", "warnings"]).run()?;
     }
 
-    step.start("cargo doc --no-deps -D warnings (every public item documented, links resolve)");
-    ecosystem::docs()?;
+    step.start("the library crates on their rust-version (cargo check, all features)");
+    toolchains::msrv()?;
+
+    step.start("docs as docs.rs builds them (nightly, --cfg docsrs, each target, -D warnings)");
+    toolchains::docs_rs(&checked_arches())?;
 
     step.start("cargo package (ucall-abi, ucall-guest, ucall-host: metadata, files, build)");
     ecosystem::package()?;
@@ -256,9 +265,25 @@ fn test() -> Result<(), String> {
     let guest_dir = guests::build(Arch::X86_64)?;
 
     step.start("cargo test (unit tests, then real guests under KVM)");
+    // tests/tests/core_dump.rs opens cores with gdb (natively only; see in_qemu.rs).
+    install::ensure_packages(&[install::DebianPackage::program("gdb", "gdb")])?;
     cargo()
         .args(["test", "--workspace"])
         .env("UCALL_GUEST_DIR", &guest_dir)
+        .run()?;
+
+    step.start("ucall-host decode only (--no-default-features): build and tests, no KVM crates");
+    cargo()
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "ucall-host",
+            "--no-default-features",
+        ])
+        .run()?;
+    cargo()
+        .args(["test", "-p", "ucall-host", "--no-default-features"])
         .run()?;
 
     step.start("examples/foreign_vmm.rs: a VMM of its own serves real guests (exit 0, 1, 2)");

@@ -42,6 +42,35 @@ pub mod transport {
         }
     }
 
+    /// Sends `record` as [`pio`] does, with `record.args[0]` in `rsi` too, and returns `rsi`
+    /// after the exit: the first word of the host's reply, or `args[0]` from a host that does
+    /// not answer (see [the ABI's replies](ucall_abi#replies)). The record holds the whole
+    /// reply either way.
+    ///
+    /// ```no_run
+    /// use ucall_guest::{transport, Record, FIRST_USER_COMMAND};
+    ///
+    /// let record = Record::with_cmd(FIRST_USER_COMMAND, &[40, 2]);
+    /// let first = transport::pio_call(&record);
+    /// ```
+    #[inline(always)]
+    pub fn pio_call(record: &Record) -> u64 {
+        let first;
+        // SAFETY: as for `pio`; the host may change `rsi` (declared in and out) and the record's
+        // arguments, which the caller reads with volatile reads if it wants them.
+        unsafe {
+            asm!(
+                "in al, dx",
+                in("dx") PIO_PORT,
+                in("rdi") core::ptr::from_ref(record),
+                inout("rsi") record.args[0] => first,
+                out("al") _,
+                options(nostack, preserves_flags),
+            );
+        }
+        first
+    }
+
     /// Sends `record` with one 8-byte store of its address to `address`, as the seed's
     /// `ucall()` does.
     #[inline(always)]

@@ -13,6 +13,7 @@ use crate::paging;
 /// assert!(matches!(err, decode::Error::BadMmioAccess { len: 4, is_write: true, .. }));
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Error {
     /// An access to the ucall MMIO address that is not an 8-byte write.

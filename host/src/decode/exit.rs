@@ -17,6 +17,7 @@ pub const MMIO_DATA_MAX: usize = 8;
 /// assert!(matches!(exit, Exit::MmioWrite { len: 8, .. }));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Exit {
     /// A write to an address no memory backs.
     MmioWrite {
@@ -110,6 +111,7 @@ impl fmt::Display for Exit {
 /// Which exits are ucalls: a write to the ucall MMIO address, an `in` on the ucall port, an SBI
 /// call to the ucall extension, or several of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Transport {
     /// The ucall MMIO address published to the guest, if any.
     pub mmio_gpa: Option<u64>,

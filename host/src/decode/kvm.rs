@@ -19,6 +19,7 @@ impl Exit {
     /// assert_eq!(Exit::from_kvm(&VcpuExit::IoIn(0x1000, &mut data[..1])), Some(Exit::PioIn { port: 0x1000, size: 1 }));
     /// assert_eq!(Exit::from_kvm(&VcpuExit::Hlt), None);
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
     pub fn from_kvm(exit: &VcpuExit<'_>) -> Option<Exit> {
         Some(match exit {
             VcpuExit::MmioWrite(gpa, data) => Exit::mmio_write(*gpa, data),

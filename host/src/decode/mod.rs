@@ -27,10 +27,15 @@
 
 mod error;
 mod exit;
+#[cfg(feature = "vm")]
 mod kvm;
+mod reply;
+mod unhandled;
 
 pub use error::Error;
 pub use exit::{Exit, MMIO_DATA_MAX, Transport};
+pub use reply::write_reply;
+pub use unhandled::Unhandled;
 
 use crate::paging::{self, GuestView, PageTableFormat};
 use std::fmt;
@@ -46,8 +51,10 @@ use zerocopy::{FromZeros, IntoBytes};
 /// assert_eq!(Ucall::Sync { args: [1, 2, 0, 0, 0, 0] }.to_string(), "SYNC [1, 2, 0, 0, 0, 0]");
 /// assert_eq!(Ucall::Printf("hi".into()).to_string(), "PRINTF hi");
 /// assert_eq!(Ucall::Done.to_string(), "DONE");
+/// assert_eq!(Ucall::Call { number: 0x100, args: [40, 2, 0, 0, 0, 0] }.to_string(), "CALL 0x100 [40, 2, 0, 0, 0, 0]");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Ucall {
     /// A synchronisation point with its six values.
     Sync {
@@ -60,6 +67,29 @@ pub enum Ucall {
     Abort(Abort),
     /// The guest finished.
     Done,
+    /// A user command (from [`ucall_abi::FIRST_USER_COMMAND`] to
+    /// [`ucall_abi::LAST_USER_COMMAND`]): the guest waits for an answer, which the host may
+    /// write with [`write_reply`] (or `Vcpu::reply`) before it resumes the vCPU.
+    Call {
+        /// The command number.
+        number: u64,
+        /// The record's arguments.
+        args: [u64; MAX_ARGS],
+    },
+    /// The guest took an exception it has no handler for; the vCPU does not run again.
+    Unhandled(Unhandled),
+}
+
+impl Ucall {
+    /// Whether the vCPU ends with this ucall: DONE, ABORT and UNHANDLED are not resumed.
+    ///
+    /// ```
+    /// assert!(ucall_host::Ucall::Done.is_final());
+    /// assert!(!ucall_host::Ucall::Printf("hi".into()).is_final());
+    /// ```
+    pub fn is_final(&self) -> bool {
+        matches!(self, Ucall::Done | Ucall::Abort(_) | Ucall::Unhandled(_))
+    }
 }
 
 /// What a guest said when it failed.
@@ -76,6 +106,7 @@ pub enum Ucall {
 /// assert_eq!(abort.to_string(), "src/main.rs:7:5: x == 1");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Abort {
     /// The message.
     pub message: String,
@@ -105,6 +136,8 @@ impl fmt::Display for Ucall {
             Ucall::Printf(text) => write!(f, "PRINTF {text}"),
             Ucall::Abort(abort) => write!(f, "ABORT {abort}"),
             Ucall::Done => f.write_str("DONE"),
+            Ucall::Call { number, args } => write!(f, "CALL {number:#x} {args:?}"),
+            Ucall::Unhandled(unhandled) => write!(f, "UNHANDLED {unhandled}"),
         }
     }
 }
@@ -161,8 +194,12 @@ pub fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
                 column: nonzero(record.args[COLUMN]),
             }))
         }
-        // UNHANDLED gets its own decoding later; until then it is reported as an unknown command.
-        Ok(Command::None | Command::Unhandled) | Err(_) => Err(Error::UnknownCommand {
+        Ok(Command::Unhandled) => Ok(Ucall::Unhandled(Unhandled::from_args(&record.args))),
+        Err(number) if ucall_abi::is_user_command(number) => Ok(Ucall::Call {
+            number,
+            args: record.args,
+        }),
+        Ok(Command::None) | Err(_) => Err(Error::UnknownCommand {
             cmd: record.cmd,
             record_gva: gva,
         }),
@@ -287,6 +324,44 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn user_commands_are_calls_with_their_number_and_arguments() {
+        let guest = Guest::new();
+        for number in [0x100, 0x1234, 0xffff] {
+            let ucall = guest.decode(Record::with_cmd(number, &[1, 2])).unwrap();
+            let args = [1, 2, 0, 0, 0, 0];
+            assert_eq!(ucall, Ucall::Call { number, args });
+        }
+    }
+
+    #[test]
+    fn numbers_around_the_user_range_are_unknown() {
+        for cmd in [0xff, 0x1_0000] {
+            let err = Guest::new().decode(Record::with_cmd(cmd, &[])).unwrap_err();
+            assert!(
+                matches!(err, Error::UnknownCommand { cmd: c, .. } if c == cmd),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn unhandled_carries_vector_address_code_and_fault_address() {
+        let ucall = Guest::new()
+            .decode(Record::new(
+                Command::Unhandled,
+                &[14, 0x20_1234, 2, 0xdead_0000],
+            ))
+            .unwrap();
+        let expected = Unhandled {
+            vector: 14,
+            instruction_address: 0x20_1234,
+            error_code: 2,
+            fault_address: 0xdead_0000,
+        };
+        assert_eq!(ucall, Ucall::Unhandled(expected));
     }
 
     #[test]

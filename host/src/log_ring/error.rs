@@ -16,6 +16,7 @@ use vm_memory::GuestAddress;
 /// assert_eq!(err.to_string(), "log ring at 0x100: magic is 0x0, not 0x474f4c55 (\"ULOG\")");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Error {
     /// A log-ring global (its address from the ELF's symbol table) is not in guest memory.
@@ -28,18 +29,30 @@ pub enum Error {
     #[error("log ring at {:#x}: not 8-byte aligned", ring.0)]
     Misaligned {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
     },
     /// The ring's header is not (wholly) in guest memory.
     #[error("log ring at {:#x}: its header is outside guest memory", ring.0)]
     HeaderOutsideMemory {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
     },
     /// `magic` is wrong.
     #[error("log ring at {:#x}: magic is {magic:#x}, not {:#x} (\"ULOG\")", ring.0, ucall_abi::log_ring::MAGIC)]
     BadMagic {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// What the header says.
         magic: u32,
@@ -48,6 +61,10 @@ pub enum Error {
     #[error("log ring at {:#x}: version {version} is not {}", ring.0, ucall_abi::log_ring::VERSION)]
     BadVersion {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// What the header says.
         version: u32,
@@ -61,6 +78,10 @@ pub enum Error {
     )]
     BadCapacity {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// What the header says.
         capacity: u32,
@@ -69,6 +90,10 @@ pub enum Error {
     #[error("log ring at {:#x}: its {capacity:#x}-byte data area is outside guest memory", ring.0)]
     DataOutsideMemory {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// The data area's size.
         capacity: u32,
@@ -80,6 +105,10 @@ pub enum Error {
     )]
     Overrun {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// `head`.
         head: u32,
@@ -95,6 +124,10 @@ pub enum Error {
     )]
     RecordTooLong {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// Where the record starts in the stream (its length prefix).
         position: u32,
@@ -110,6 +143,10 @@ pub enum Error {
     )]
     RecordPastHead {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// Where the record starts in the stream.
         position: u32,
@@ -123,6 +160,10 @@ pub enum Error {
     )]
     NotUtf8 {
         /// The ring's address.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::address")
+        )]
         ring: GuestAddress,
         /// Where the record starts in the stream.
         position: u32,

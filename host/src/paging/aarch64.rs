@@ -26,6 +26,10 @@ const ATTR_INDEX_SHIFT: u32 = 2;
 const INNER_SHAREABLE: u64 = 0b11 << 8;
 /// AF, bit 10: the access flag; without it the first access faults.
 const ACCESS_FLAG: u64 = 1 << 10;
+/// AP\[2\], bit 7 of a page or block descriptor: read-only at every exception level.
+const READ_ONLY: u64 = 1 << 7;
+/// APTable\[1\], bit 62 of a table descriptor: no write access at any level below.
+const TABLE_READ_ONLY: u64 = 1 << 62;
 /// PXN, bit 53, and UXN, bit 54: never execute (for Device memory).
 const EXECUTE_NEVER: u64 = (1 << 53) | (1 << 54);
 
@@ -116,6 +120,16 @@ impl Encoding for Aarch64 {
         // RES0.
         let page_size = 1u64 << level_shift(level);
         (entry & (page_size - 1) & !0x1_ffff != 0).then_some(BadEntryReason::ReservedBlockBits)
+    }
+
+    /// AP\[2\] in a page or block, APTable\[1\] in a table descriptor (which, when set, takes
+    /// write access away from everything the table maps).
+    fn writable(&self, entry: u64, level: u8) -> bool {
+        if level > 1 && !self.is_block(entry, level) {
+            entry & TABLE_READ_ONLY == 0
+        } else {
+            entry & READ_ONLY == 0
+        }
     }
 
     fn table_entry(&self, table: u64) -> u64 {
@@ -409,5 +423,44 @@ mod tests {
             .read_c_string(RAM + 0x1_0ffe, 1024)
             .unwrap();
         assert_eq!(text, "abc");
+    }
+
+    #[test]
+    fn write_through_a_block_with_ap2_set_is_not_writable() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let block = entry(&memory, &tables, RAM, 2);
+        set_entry(&memory, &tables, RAM, 2, block | READ_ONLY);
+        let view = tables.view(&memory);
+        assert!(matches!(
+            view.write(RAM + 8, &[1]),
+            Err(Error::NotWritable { level: 2, entry, .. }) if entry == block | READ_ONLY
+        ));
+        assert_eq!(view.translate(RAM + 8).unwrap().gpa, RAM + 8);
+    }
+
+    #[test]
+    fn write_below_a_table_with_aptable1_set_is_not_writable() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        let table = entry(&memory, &tables, RAM, 3);
+        set_entry(&memory, &tables, RAM, 3, table | TABLE_READ_ONLY);
+        assert!(matches!(
+            tables.view(&memory).write(RAM + 8, &[1]),
+            Err(Error::NotWritable { level: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn the_host_maps_ram_writable() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        tables.view(&memory).write(RAM + 0x20_0000, &[7]).unwrap();
+        assert_eq!(
+            memory
+                .read_obj::<u8>(GuestAddress(RAM + 0x20_0000))
+                .unwrap(),
+            7
+        );
     }
 }

@@ -17,6 +17,7 @@ use vm_memory::GuestMemoryError;
 /// # Ok::<(), paging::Error>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Error {
     /// A guest-virtual address is not canonical for the paging mode.
@@ -32,6 +33,21 @@ pub enum Error {
         "guest-virtual address {gva:#x} is not mapped: level-{level} entry at {entry_gpa:#x} is {entry:#x}"
     )]
     NotMapped {
+        /// The address.
+        gva: u64,
+        /// The table level (4 is the root on 4-level paging).
+        level: u8,
+        /// Where the entry is in guest-physical memory.
+        entry_gpa: u64,
+        /// The entry's value.
+        entry: u64,
+    },
+    /// A write would go through an entry that does not let the guest write: a read-only page,
+    /// or a table entry that takes write permission away from everything below it.
+    #[error(
+        "guest-virtual address {gva:#x} is not writable: level-{level} entry at {entry_gpa:#x} is {entry:#x}"
+    )]
+    NotWritable {
         /// The address.
         gva: u64,
         /// The table level (4 is the root on 4-level paging).
@@ -135,12 +151,17 @@ pub enum Error {
         /// Where the write went.
         gpa: u64,
         /// What guest memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
 }
 
 /// Why a valid page-table entry is malformed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum BadEntryReason {
     /// The entry's address has bits set beyond the guest's physical address width (the IPA

@@ -111,6 +111,18 @@ pub trait PageTableFormat {
         root: GuestAddress,
         gva: u64,
     ) -> Result<Translation, Error>;
+
+    /// Translates `gva` as [`translate`](Self::translate) does, for a write: every entry on the
+    /// way must let the guest write (x86_64 R/W at every level, aarch64 APTable\[1\] and AP\[2\],
+    /// RISC-V W), or the walk stops with [`Error::NotWritable`] at the first that does not.
+    /// The guest's own tables decide, whatever its CR0.WP or the like say: the host writes
+    /// only where the guest's mapping says it may.
+    fn translate_for_write<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        root: GuestAddress,
+        gva: u64,
+    ) -> Result<Translation, Error>;
 }
 
 /// One page to map.

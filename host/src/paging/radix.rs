@@ -106,6 +106,10 @@ pub(crate) trait Encoding {
     fn levels(&self) -> u8 {
         LEVELS
     }
+    /// Whether a valid, well-formed entry at `level` lets the guest write through it: the
+    /// entry's own write permission for a leaf, and for a pointer to a table whatever
+    /// permission the format lets a table entry take away from everything below it.
+    fn writable(&self, entry: u64, level: u8) -> bool;
     /// The next table's or the page's address in a valid entry: where [`Self::address_mask`]
     /// selects, unless the format keeps it elsewhere (RISC-V keeps a page number at bit 10).
     fn output_address(&self, entry: u64) -> u64 {
@@ -146,13 +150,22 @@ pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
     write_entry(memory, entry_gpa, encoding.leaf_entry(&mapping, leaf_level))
 }
 
+/// What a walk translates for: a read, or a write that every entry on the way must allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
 /// Translates `gva` through the tables at `root`: at most one entry per level read, each
-/// checked, so that the walk terminates and every malformed table is an error.
+/// checked, so that the walk terminates and every malformed table is an error. For
+/// [`Access::Write`], an entry that does not allow writing is [`Error::NotWritable`].
 pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
     encoding: &E,
     memory: &M,
     root: GuestAddress,
     gva: u64,
+    access: Access,
 ) -> Result<Translation, Error> {
     encoding.check_range(gva)?;
     let checked_entry = |level, table| {
@@ -172,6 +185,14 @@ pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
                 entry_gpa,
                 entry,
                 reason,
+            });
+        }
+        if access == Access::Write && !encoding.writable(entry, level) {
+            return Err(Error::NotWritable {
+                gva,
+                level,
+                entry_gpa,
+                entry,
             });
         }
         Ok(entry)
@@ -214,6 +235,15 @@ impl<E: Encoding> PageTableFormat for E {
         root: GuestAddress,
         gva: u64,
     ) -> Result<Translation, Error> {
-        translate(self, memory, root, gva)
+        translate(self, memory, root, gva, Access::Read)
+    }
+
+    fn translate_for_write<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        root: GuestAddress,
+        gva: u64,
+    ) -> Result<Translation, Error> {
+        translate(self, memory, root, gva, Access::Write)
     }
 }

@@ -10,8 +10,9 @@
 //! 4 KiB pages (RISC-V level 0), the root is level 4 on Sv48 and level 3 on Sv39.
 //!
 //! The walker checks what the specification makes a page fault or reserved, except what depends
-//! on the access: permissions (R, W, X, U), and A and D, which the host reads through as a
-//! debugger would. It implements neither Svpbmt nor Svnapot: PBMT (bits 62..61) and N (bit 63)
+//! on the access: permissions (R, X, U), and A and D, which the host reads through as a
+//! debugger would. W is checked for the host's writes (replies), which go only where the
+//! guest's leaf allows writing. It implements neither Svpbmt nor Svnapot: PBMT (bits 62..61) and N (bit 63)
 //! are reserved like bits 60..54, and an entry with any of them set is malformed. The tables the
 //! host builds leave them clear: the MMIO page is device memory by the platform's PMAs, not by
 //! its page-table entry.
@@ -88,6 +89,7 @@ impl Mode {
 /// `satp` selects a translation mode that the host does not walk: Bare (no translation), Sv57,
 /// Sv64 or a reserved value. A VMM reports it as the vCPU's unsupported paging mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[error("satp {satp:#x} selects translation mode {mode} ({}); ucalls need Sv39 (8) or Sv48 (9)", satp_mode_name(*.mode))]
 pub struct UnsupportedSatpMode {
     /// The `satp` value.
@@ -232,6 +234,11 @@ impl Encoding for Riscv64 {
         let page_size = 1u64 << level_shift(level);
         (self.output_address(entry) & (page_size - 1) != 0)
             .then_some(BadEntryReason::MisalignedHugePage)
+    }
+
+    /// W of a leaf; a pointer to a table carries no permissions of its own.
+    fn writable(&self, entry: u64, _level: u8) -> bool {
+        !is_leaf(entry) || entry & WRITE != 0
     }
 
     fn table_entry(&self, table: u64) -> u64 {

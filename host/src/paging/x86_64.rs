@@ -84,6 +84,11 @@ impl Encoding for X86_64 {
             .then_some(BadEntryReason::ReservedBlockBits)
     }
 
+    /// R/W at every level: a clear bit in any entry makes the whole range below read-only.
+    fn writable(&self, entry: u64, _level: u8) -> bool {
+        Flags::from_bits_truncate(entry).contains(Flags::WRITABLE)
+    }
+
     fn table_entry(&self, table: u64) -> u64 {
         table | (Flags::PRESENT | Flags::WRITABLE).bits()
     }
@@ -361,6 +366,118 @@ mod tests {
                     len: 64
                 }
             ),
+            "{err}"
+        );
+    }
+
+    /// Clears R/W in the level-`level` entry that maps `gva`.
+    fn make_read_only(memory: &GuestMemoryMmap, tables: &PageTables<X86_64>, gva: u64, level: u8) {
+        let gpa = entry_gpa(memory, tables, gva, level);
+        let entry: u64 = memory.read_obj(GuestAddress(gpa)).unwrap();
+        memory
+            .write_obj(entry & !Flags::WRITABLE.bits(), GuestAddress(gpa))
+            .unwrap();
+    }
+
+    #[test]
+    fn write_through_a_read_only_2m_page_is_not_writable_and_writes_nothing() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        make_read_only(&memory, &tables, 0x20_0000, 2);
+        let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
+        let err = tables
+            .view(&memory)
+            .write(0x20_0010, &[0xff; 8])
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::NotWritable { gva: 0x20_0010, level: 2, entry_gpa, .. } if entry_gpa == pde),
+            "{err}"
+        );
+        assert_eq!(memory.read_obj::<u64>(GuestAddress(0x20_0010)).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_read_only_root_entry_makes_everything_below_it_not_writable() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        make_read_only(&memory, &tables, 0x1_0000, 4);
+        let view = tables.view(&memory);
+        assert!(matches!(
+            view.write(0x1_0000, &[1]),
+            Err(Error::NotWritable {
+                gva: 0x1_0000,
+                level: 4,
+                ..
+            })
+        ));
+        // Reads do not care.
+        assert_eq!(view.translate(0x1_0000).unwrap().gpa, 0x1_0000);
+    }
+
+    #[test]
+    fn write_that_crosses_onto_a_read_only_page_writes_neither_page() {
+        let memory = memory();
+        let mut tables = mapped(&memory);
+        let gva = 0x5000_0000_0000;
+        for (offset, gpa) in [(0, 0x3000), (0x1000, 0x4000)] {
+            let mapping = Mapping {
+                gva: gva + offset,
+                gpa,
+                size: PageSize::Size4K,
+                kind: MemoryKind::Normal,
+            };
+            tables.map(&memory, mapping).unwrap();
+        }
+        make_read_only(&memory, &tables, gva + 0x1000, 1);
+        let err = tables
+            .view(&memory)
+            .write(gva + 0xffc, &[0xff; 8])
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::NotWritable { gva: g, level: 1, .. } if g == gva + 0x1000),
+            "{err}"
+        );
+        assert_eq!(memory.read_obj::<u32>(GuestAddress(0x3ffc)).unwrap(), 0);
+    }
+
+    #[test]
+    fn write_to_a_mapped_page_outside_memory_is_outside_memory() {
+        let memory = memory();
+        let mut tables = mapped(&memory);
+        let mapping = Mapping {
+            gva: 0x5000_0000_0000,
+            gpa: 0x2000_0000,
+            size: PageSize::Size4K,
+            kind: MemoryKind::Device,
+        };
+        tables.map(&memory, mapping).unwrap();
+        let err = tables
+            .view(&memory)
+            .write(0x5000_0000_0008, &[1; 8])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::OutsideMemory {
+                    gva: 0x5000_0000_0008,
+                    gpa: 0x2000_0008
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn write_that_would_wrap_past_the_top_is_refused() {
+        let memory = memory();
+        let tables = mapped(&memory);
+        map_top_page(&memory, tables.root().0, 0);
+        let err = tables
+            .view(&memory)
+            .write(u64::MAX - 3, &[0; 8])
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::WrapsAround { gva, len: 8 } if gva == u64::MAX - 3),
             "{err}"
         );
     }

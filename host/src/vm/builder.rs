@@ -3,7 +3,10 @@
 use super::arch::{Arch, Native, VcpuStart};
 use super::vcpu::Vcpu;
 use super::watchdog::Watchdog;
-use super::{GuestImage, KvmError, SetupError, TableRoot, TransportKind, Vm, register_memory};
+use super::{
+    GuestImage, KvmError, Layout, LayoutRequest, LoadError, SetupError, TableRoot, TransportKind,
+    Vm, WatchdogSignal, register_memory,
+};
 use crate::decode::Transport;
 use crate::paging::{MemoryKind, PAGE_SIZE, PageSize, PageTables};
 use crate::probe::install_mmio_page;
@@ -22,7 +25,7 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 /// let mut vm = VmBuilder::new(&elf)
 ///     .vcpus(2)
 ///     .memory_size(64 << 20)
-///     .transport(TransportKind::Mmio)
+///     .transport(TransportKind::Auto)
 ///     .timeout(Duration::from_secs(30))
 ///     .build()?;
 /// for mut vcpu in vm.take_vcpus() {
@@ -38,20 +41,23 @@ pub struct VmBuilder<'a> {
     stack_size: u64,
     transport: TransportKind,
     timeout: Duration,
+    watchdog_signal: WatchdogSignal,
     table_root: TableRoot,
 }
 
 impl<'a> VmBuilder<'a> {
-    /// A VM for the guest `elf`: one vCPU, 32 MiB of memory, 64 KiB of stack per vCPU, MMIO
-    /// ucalls, a 10-second watchdog per ucall, and records found through the live tables.
+    /// A VM for the guest `elf`: one vCPU, 32 MiB of memory, 64 KiB of stack per vCPU, every
+    /// ucall transport the guest and architecture offer ([`TransportKind::Auto`]), a 10-second
+    /// watchdog per ucall, and records found through the live tables.
     pub fn new(elf: &'a [u8]) -> Self {
         VmBuilder {
             elf,
             vcpus: 1,
             memory_size: 32 << 20,
             stack_size: 64 << 10,
-            transport: TransportKind::Mmio,
+            transport: TransportKind::Auto,
             timeout: Duration::from_secs(10),
+            watchdog_signal: WatchdogSignal::default(),
             table_root: TableRoot::Live,
         }
     }
@@ -81,9 +87,29 @@ impl<'a> VmBuilder<'a> {
     }
 
     /// How long a vCPU may run without making a ucall before
-    /// [`RunError::Timeout`](super::RunError::Timeout).
+    /// [`RunError::Timeout`](super::RunError::Timeout). A watcher thread kicks the vCPU's thread
+    /// out of `KVM_RUN` with the [`watchdog_signal`](Self::watchdog_signal).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The signal that kicks a vCPU thread out of `KVM_RUN` at the timeout: `SIGRTMIN` unless
+    /// chosen here. Its handler is installed for the whole process (see [`WatchdogSignal`]);
+    /// [`build`](Self::build) fails with [`WatchdogError::InUse`](super::WatchdogError::InUse)
+    /// if the process already has a handler of its own for it.
+    ///
+    /// ```no_run
+    /// use ucall_host::vm::{VmBuilder, WatchdogSignal};
+    ///
+    /// let elf = std::fs::read("target/guests/x86_64/demo")?;
+    /// // This program uses SIGRTMIN itself: the watchdog takes the next one.
+    /// let signal = WatchdogSignal::new(libc::SIGRTMIN() + 1)?;
+    /// let vm = VmBuilder::new(&elf).watchdog_signal(signal).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn watchdog_signal(mut self, signal: WatchdogSignal) -> Self {
+        self.watchdog_signal = signal;
         self
     }
 
@@ -93,15 +119,15 @@ impl<'a> VmBuilder<'a> {
         self
     }
 
-    /// Creates the VM, loads the guest, builds its page tables, probes and publishes the ucall
-    /// address (for MMIO), and sets up the vCPUs.
+    /// Checks the guest ELF, creates the VM, places RAM and the host's structures around the
+    /// image ([`Layout`]), loads the guest, builds its page tables, probes and publishes the
+    /// ucall address (for MMIO), and sets up the vCPUs.
     pub fn build(self) -> Result<Vm, SetupError> {
-        let layout = Native::LAYOUT;
-        let stacks = self.stack_size.checked_mul(self.vcpus as u64);
+        let stack_bytes = self.stack_size.checked_mul(self.vcpus as u64);
         if self.memory_size % PageSize::Size2M.bytes() != 0
             || self.stack_size % PAGE_SIZE != 0
             || self.vcpus == 0
-            || stacks.is_none_or(|s| s >= self.memory_size)
+            || stack_bytes.is_none_or(|s| s >= self.memory_size)
         {
             return Err(SetupError::DoesNotFit {
                 vcpus: self.vcpus,
@@ -109,8 +135,9 @@ impl<'a> VmBuilder<'a> {
                 memory_size: self.memory_size,
             });
         }
+        let stack_bytes = stack_bytes.unwrap_or(self.memory_size);
         let offered = match self.transport {
-            TransportKind::Mmio => true,
+            TransportKind::Auto | TransportKind::Mmio => true,
             TransportKind::Pio => Native::PORT_IO,
             TransportKind::Sbi => Native::SBI_CALLS,
         };
@@ -120,12 +147,24 @@ impl<'a> VmBuilder<'a> {
                 arch: Native::NAME,
             });
         }
+        // Everything about the ELF is checked before KVM is asked for anything.
+        let image = GuestImage::parse(self.elf, Native::ELF_MACHINE)?;
+        image.check_size(self.memory_size)?;
+        let published_at = self.published_at(&image)?;
+
         let kvm = Kvm::new().map_err(KvmError::with("open /dev/kvm"))?;
         let (arch, vm_fd) = Native::create_vm(&kvm)?;
         let widths = arch.address_widths();
         let format = arch.page_table_format();
+        let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
+        let layout = Layout::plan(
+            &segments,
+            &LayoutRequest::new(&arch, self.memory_size, stack_bytes),
+        )?;
+        // A planned layout leaves the segments alone; checked anyway, as it is cheap.
+        layout.check(image.segments())?;
 
-        let ram = layout.ram_base..layout.ram_base + self.memory_size;
+        let ram = layout.ram.clone();
         let memory = GuestMemoryMmap::<()>::from_ranges(&[(
             GuestAddress(ram.start),
             self.memory_size as usize,
@@ -137,16 +176,7 @@ impl<'a> VmBuilder<'a> {
         // SAFETY: `memory` goes into an Arc that the Vm (after its VmFd) and every Vcpu hold,
         // so it outlives the VM and every KVM_RUN.
         unsafe { register_memory(&vm_fd, &memory)? };
-
-        let image = GuestImage::parse(self.elf, Native::ELF_MACHINE)?;
-        let image_end = image.load(&memory)?;
-        let stack_floor = ram.end - self.stack_size * self.vcpus as u64;
-        if image_end > stack_floor {
-            return Err(SetupError::ImageOverlapsStacks {
-                image_end,
-                stack_floor,
-            });
-        }
+        image.load(&memory)?;
 
         let mut tables = PageTables::new(
             &memory,
@@ -155,23 +185,27 @@ impl<'a> VmBuilder<'a> {
             layout.tables.end - layout.tables.start,
         )?;
         tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
-        arch.setup_memory(&memory)?;
+        let host_area = GuestAddress(layout.host_area.start);
+        arch.setup_memory(&memory, host_area)?;
 
-        let transport = match self.transport {
-            TransportKind::Pio => Transport::pio(),
-            TransportKind::Sbi => Transport::sbi(),
-            TransportKind::Mmio => {
-                let global = image.symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL)?;
-                // The VM's only memory slot is `memory`: no other slot can be in the way.
-                install_mmio_page(
-                    &memory,
-                    &mut tables,
-                    widths,
-                    |_| false,
-                    GuestAddress(global),
-                )?
-            }
+        let transport = match published_at {
+            // The VM's only memory slot is `memory`: no other slot can be in the way.
+            Some(global) => install_mmio_page(&memory, &mut tables, widths, |_| false, global)?,
+            None => Transport {
+                mmio_gpa: None,
+                pio_port: None,
+                sbi_extension: None,
+            },
         };
+        // Port I/O (x86_64) and SBI calls (riscv64) are served where they exist, whatever the
+        // guest's ucalls use, as the host's exception handlers report through them; on aarch64
+        // the handlers need the MMIO address.
+        let transport = Transport {
+            pio_port: Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
+            sbi_extension: Native::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
+            ..transport
+        };
+        arch.publish_exception_doorbell(&memory, host_area, &transport)?;
 
         let memory = Arc::new(memory);
         let mut vcpus = Vec::with_capacity(self.vcpus);
@@ -184,6 +218,7 @@ impl<'a> VmBuilder<'a> {
                 entry: image.entry(),
                 stack_top: ram.end - self.stack_size * index as u64,
                 root: tables.root(),
+                host_area,
             };
             arch.setup_vcpu(&mut fd, &start)?;
             vcpus.push(Vcpu {
@@ -195,8 +230,10 @@ impl<'a> VmBuilder<'a> {
                 table_root: self.table_root,
                 transport,
                 timeout: self.timeout,
-                watchdog: Watchdog::new()?,
+                watchdog: Watchdog::new(self.watchdog_signal)?,
                 finished: false,
+                pending_read: None,
+                pending_call: None,
             });
         }
         Ok(Vm {
@@ -207,6 +244,73 @@ impl<'a> VmBuilder<'a> {
             transport,
             widths,
             tables,
+            layout,
         })
+    }
+
+    /// Where the host publishes the ucall MMIO address, if it uses MMIO: always for
+    /// [`TransportKind::Mmio`], when the guest has the symbol for [`TransportKind::Auto`] (or
+    /// always, where port I/O does not exist), never for [`TransportKind::Pio`]. The symbol must
+    /// be the guest's own writable data.
+    fn published_at(&self, image: &GuestImage<'_>) -> Result<Option<GuestAddress>, LoadError> {
+        let symbol =
+            image.writable_symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL, size_of::<u64>() as u64);
+        match (self.transport, symbol) {
+            (TransportKind::Pio | TransportKind::Sbi, _) => Ok(None),
+            (TransportKind::Auto, Err(LoadError::SymbolNotFound(_)))
+                if Native::PORT_IO || Native::SBI_CALLS =>
+            {
+                Ok(None)
+            }
+            (_, symbol) => symbol.map(|gpa| Some(GuestAddress(gpa))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::elf::test_elf::{TestElf, TestSegment};
+    use goblin::elf::header::{EM_AARCH64, EM_X86_64};
+
+    /// A test ELF for this host's machine.
+    fn native(elf: TestElf) -> Vec<u8> {
+        let machine = if cfg!(target_arch = "aarch64") {
+            EM_AARCH64
+        } else {
+            EM_X86_64
+        };
+        TestElf { machine, ..elf }.build()
+    }
+
+    #[test]
+    fn mmio_symbol_in_the_guests_code_is_refused_before_the_vm_exists() {
+        let elf =
+            native(TestElf::new(0x20_0000, 0x1000).symbol(ucall_abi::MMIO_ADDR_SYMBOL, 0x20_0010));
+        let err = VmBuilder::new(&elf)
+            .transport(TransportKind::Mmio)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, SetupError::Load(LoadError::SymbolNotWritable { name, vaddr: 0x20_0010, len: 8 }) if name == ucall_abi::MMIO_ADDR_SYMBOL),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn image_larger_than_the_memory_size_is_refused_before_the_vm_exists() {
+        let elf =
+            native(TestElf::new(0x20_0000, 0x1000).segment(TestSegment::data(0x20_1000, 64 << 20)));
+        let err = VmBuilder::new(&elf).build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SetupError::Load(LoadError::TooLarge {
+                    needed: 0x400_1000,
+                    memory_size: 0x200_0000
+                })
+            ),
+            "{err}"
+        );
     }
 }

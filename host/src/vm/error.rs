@@ -2,6 +2,7 @@
 
 use super::TransportKind;
 use super::elf::LoadError;
+use super::layout::LayoutError;
 use super::watchdog::WatchdogError;
 use crate::decode::{self, Exit};
 use crate::{paging, probe};
@@ -11,11 +12,16 @@ use vm_memory::GuestMemoryError;
 
 /// A KVM ioctl that failed, and what was asked of KVM.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[error("KVM {what} failed: {source}")]
 pub struct KvmError {
     /// The ioctl, or what it was for.
     pub what: &'static str,
     /// What KVM said.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_display::message")
+    )]
     pub source: kvm_ioctls::Error,
 }
 
@@ -28,6 +34,7 @@ impl KvmError {
 
 /// Why a VM could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum SetupError {
     /// A KVM ioctl failed.
@@ -54,6 +61,10 @@ pub enum SetupError {
         /// Bytes asked for.
         size: u64,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: vm_memory::mmap::FromRangesError,
     },
     /// A region of guest memory has no host address to give KVM.
@@ -62,16 +73,15 @@ pub enum SetupError {
         /// The region's memory slot.
         slot: u32,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
-    /// The guest image reaches into the vCPU stacks at the top of memory.
-    #[error("the guest image ends at {image_end:#x}, in the vCPU stacks from {stack_floor:#x}")]
-    ImageOverlapsStacks {
-        /// Where the image ends.
-        image_end: u64,
-        /// Where the lowest stack starts.
-        stack_floor: u64,
-    },
+    /// No layout of guest memory holds the image, the host's structures and the stacks.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
     /// A structure the architecture needs in guest memory could not be written.
     #[error("cannot write the {what} at {gpa:#x}: {source}")]
     WriteMemory {
@@ -80,6 +90,10 @@ pub enum SetupError {
         /// Where it goes.
         gpa: u64,
         /// What vm-memory said.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
         source: GuestMemoryError,
     },
     /// The transport asked for does not exist on this architecture.
@@ -106,6 +120,7 @@ pub enum SetupError {
 
 /// Why a vCPU stopped without a ucall, or why its ucall could not be decoded.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum RunError {
     /// The exit was the ucall address or port used wrongly, or its record cannot be decoded.
@@ -118,6 +133,39 @@ pub enum RunError {
         vcpu: usize,
         /// The exit.
         exit: ExitKind,
+    },
+    /// A reply could not be written: the guest may not write its record there (a read-only
+    /// mapping, the MMIO page, memory outside RAM). Nothing was written.
+    #[error("vCPU {vcpu}: cannot reply into the record at {record_gva:#x}: {source}")]
+    Reply {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// Where the record is.
+        record_gva: u64,
+        /// Why the record cannot be written.
+        source: paging::Error,
+    },
+    /// A reply without a ucall to answer: the last event was no ucall, or the vCPU ran since.
+    #[error("vCPU {vcpu} has no ucall to answer")]
+    NothingToAnswer {
+        /// The vCPU's index.
+        vcpu: usize,
+    },
+    /// Data for a read without a read to answer: the last event was no MMIO read or `in`.
+    #[error("vCPU {vcpu} has no pending read to answer")]
+    NoPendingRead {
+        /// The vCPU's index.
+        vcpu: usize,
+    },
+    /// Data for a read of another length than the read's.
+    #[error("vCPU {vcpu}: {given} bytes given for {exit}")]
+    ReadLength {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// The read.
+        exit: Exit,
+        /// How many bytes were given.
+        given: usize,
     },
     /// The guest executed `hlt` (or `wfi` was reported) before DONE.
     #[error("vCPU {vcpu} halted")]
@@ -184,7 +232,7 @@ pub enum RunError {
         /// The timeout.
         after: Duration,
     },
-    /// The vCPU finished (DONE or ABORT) and cannot run again.
+    /// The vCPU finished (DONE, ABORT or UNHANDLED) and cannot run again.
     #[error("vCPU {vcpu} already finished")]
     Finished {
         /// The vCPU's index.
@@ -202,6 +250,7 @@ pub enum RunError {
 
 /// An exit that the run loop does not serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum ExitKind {
     /// MMIO or port I/O that is not the ucall address or port.
@@ -224,6 +273,7 @@ impl fmt::Display for ExitKind {
 
 /// How a guest shut down.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum ShutdownReason {
     /// x86_64 `KVM_EXIT_SHUTDOWN`: a triple fault, or a shutdown the CPU made.
@@ -245,6 +295,7 @@ pub enum ShutdownReason {
 
 /// A paging mode the host cannot walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum PagingMode {
     /// Paging is off (x86_64 CR0.PG clear).
@@ -263,6 +314,7 @@ pub enum PagingMode {
 
 /// Where a vCPU was, for reports: its program counter and the instruction bytes there.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Position {
     /// The program counter (rip, pc), if it could be read.
     pub pc: Option<u64>,

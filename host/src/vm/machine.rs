@@ -1,6 +1,6 @@
 //! The VM that [`VmBuilder`](super::VmBuilder) makes.
 
-use super::{Format, Vcpu};
+use super::{Format, Layout, Vcpu};
 use crate::decode::Transport;
 use crate::paging::PageTables;
 use crate::probe::AddressWidths;
@@ -20,6 +20,7 @@ pub struct Vm {
     pub(super) transport: Transport,
     pub(super) widths: AddressWidths,
     pub(super) tables: PageTables<Format>,
+    pub(super) layout: Layout,
 }
 
 impl Vm {
@@ -51,6 +52,11 @@ impl Vm {
     /// The address widths KVM reported for the guest.
     pub fn address_widths(&self) -> AddressWidths {
         self.widths
+    }
+
+    /// Where the guest's RAM and the host's structures in it are.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The guest's page tables as the host built them.

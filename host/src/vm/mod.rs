@@ -7,14 +7,20 @@
 //!
 //! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu.rs`)
 //!   run the loop; [`SetupError`] and [`RunError`] (`error.rs`) say what went wrong.
+//! - [`Vcpu::next_event`] (`event.rs`) returns ucalls and the test's own MMIO and port I/O
+//!   ([`Event`]); [`Vcpu::answer_read`] supplies what a read returns, [`Vcpu::reply`] answers a
+//!   ucall.
+//! - [`Layout`] (`layout.rs`) places RAM and the host's structures around each guest's image.
+//! - [`GuestImage`] (`elf/`) checks and loads the guest ELF; [`LoadError`] says why it refused.
 //! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
+//! - [`core_dump`] writes an ELF core of a guest for gdb.
 //!
 //! ```no_run
 //! use ucall_host::vm::{TransportKind, VmBuilder};
 //! use ucall_host::Ucall;
 //!
 //! let elf = std::fs::read("guest.elf")?;
-//! let mut vm = VmBuilder::new(&elf).transport(TransportKind::Mmio).build()?;
+//! let mut vm = VmBuilder::new(&elf).transport(TransportKind::Auto).build()?;
 //! let mut vcpu = vm.take_vcpus().remove(0);
 //! loop {
 //!     match vcpu.next_ucall()? {
@@ -27,39 +33,38 @@
 
 pub mod arch;
 mod builder;
+pub mod core_dump;
 mod elf;
 mod error;
+mod event;
+mod layout;
 mod machine;
 mod vcpu;
 mod watchdog;
 
 pub use builder::VmBuilder;
-pub use elf::{GuestImage, LoadError, write_global};
+pub use elf::{GuestImage, LoadError, Segment, write_global};
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
+pub use event::Event;
+pub use layout::{HostRegion, Layout, LayoutError, LayoutRequest, table_space};
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};
-pub use watchdog::WatchdogError;
+pub use watchdog::{WatchdogError, WatchdogSignal};
 
-use std::ops::Range;
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
 /// The page-table format of this host's architecture.
 pub type Format = <arch::Native as arch::Arch>::Format;
 
-/// Where things live in guest-physical memory, per architecture.
-#[derive(Clone, Debug)]
-pub struct Layout {
-    /// Where RAM starts.
-    pub ram_base: u64,
-    /// The range that page tables come from.
-    pub tables: Range<u64>,
-    /// The lowest address a guest image may load at.
-    pub image_floor: u64,
-}
-
 /// How the guest signals ucalls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TransportKind {
+    /// Both at once where they exist: port I/O on x86_64, and MMIO whenever the guest has the
+    /// symbol `ucall_exit_mmio_addr` (its address is published there). A guest written to
+    /// either convention runs without choosing.
+    #[default]
+    Auto,
     /// An 8-byte store to a probed address published in `ucall_exit_mmio_addr`.
     Mmio,
     /// `in al, dx` on port 0x1000 with the record address in `rdi` (x86_64 only).

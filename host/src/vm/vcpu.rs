@@ -1,9 +1,10 @@
 //! The run loop: a vCPU runs until its next ucall, and every other way it stops is typed.
 
 use super::arch::{Arch, Native, RootError, SystemStop};
+use super::event::PendingCall;
 use super::watchdog::Watchdog;
 use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
-use crate::decode::{Exit, Transport, Ucall, decode};
+use crate::decode::{Exit, Transport, Ucall};
 use crate::paging::GuestView;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::sync::Arc;
@@ -23,6 +24,10 @@ pub struct Vcpu {
     pub(super) timeout: Duration,
     pub(super) watchdog: Watchdog,
     pub(super) finished: bool,
+    /// The read that the last event was, until the vCPU runs again.
+    pub(super) pending_read: Option<Exit>,
+    /// The ucall that the last event was, until the vCPU runs again.
+    pub(super) pending_call: Option<PendingCall>,
 }
 
 impl Vcpu {
@@ -36,36 +41,9 @@ impl Vcpu {
         &mut self.fd
     }
 
-    /// Runs the guest until its next ucall and returns it; any other exit, and a guest that makes
-    /// no ucall within the timeout, is an error. After DONE or ABORT the vCPU does not run again.
-    pub fn next_ucall(&mut self) -> Result<Ucall, RunError> {
-        let vcpu = self.index;
-        if self.finished {
-            return Err(RunError::Finished { vcpu });
-        }
-        let exit = self.next_access()?;
-        // Only port I/O asks for the register, and the builder offers it only where it exists.
-        let record = self.transport.record_address(&exit, || {
-            Native::record_register(&mut self.fd).unwrap_or_default()
-        })?;
-        let Some(record) = record else {
-            return Err(RunError::UnexpectedExit {
-                vcpu,
-                exit: ExitKind::Access(exit),
-            });
-        };
-        let (format, root) = match self.table_root {
-            TableRoot::Live => live_tables(vcpu, &mut self.fd, self.format)?,
-            TableRoot::Built => (self.format, self.root),
-        };
-        let ucall = decode(&GuestView::new(&*self.memory, &format, root), record)?;
-        self.finished = matches!(ucall, Ucall::Done | Ucall::Abort(_));
-        Ok(ucall)
-    }
-
-    /// Runs the guest until an MMIO, port I/O or SBI exit (a read gets zeros), under the
-    /// watchdog.
-    fn next_access(&mut self) -> Result<Exit, RunError> {
+    /// Runs the guest until an MMIO, port I/O or SBI exit (a read gets zeros, unless
+    /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog.
+    pub(super) fn next_access(&mut self) -> Result<Exit, RunError> {
         let vcpu = self.index;
         let _armed = self.watchdog.arm(self.timeout);
         loop {
@@ -138,7 +116,7 @@ impl Vcpu {
 }
 
 /// The format and root of the tables vCPU `vcpu` runs with now.
-fn live_tables(
+pub(super) fn live_tables(
     vcpu: usize,
     fd: &mut VcpuFd,
     built: Format,
@@ -195,8 +173,8 @@ pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), KvmError> {
     }
 }
 
-/// Runs a single-vCPU guest to DONE or ABORT, handing each ucall to `on_ucall`, and returns the
-/// last one.
+/// Runs a single-vCPU guest to DONE, ABORT or UNHANDLED, handing each ucall to `on_ucall`, and
+/// returns the last one.
 ///
 /// ```no_run
 /// use ucall_host::vm::{run_to_end, VmBuilder};
@@ -212,7 +190,7 @@ pub fn run_to_end(vcpu: &mut Vcpu, mut on_ucall: impl FnMut(&Ucall)) -> Result<U
     loop {
         let ucall = vcpu.next_ucall()?;
         on_ucall(&ucall);
-        if matches!(ucall, Ucall::Done | Ucall::Abort(_)) {
+        if ucall.is_final() {
             return Ok(ucall);
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! A guest that spins never exits, so the thread in `KVM_RUN` must be interrupted from outside:
 //! one watcher thread per process signals any armed vCPU thread that has stayed armed, in the
-//! same arming, for longer than its timeout, and `KVM_RUN` returns `EINTR`.
+//! same arming, for longer than its timeout, and `KVM_RUN` returns `EINTR`. The signal is the
+//! VM's [`WatchdogSignal`], whose (empty) handler is installed process-wide on first use.
 //!
 //! Arming and disarming happen on every ucall, so they are a few atomic operations and no clock
 //! read or lock (a mutex and a clock read per ucall measured 0.18 us, 2 % of a whole exit here):
@@ -11,7 +12,7 @@
 //! fires up to one poll interval late, never early.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ const GENERATION: u64 = 4;
 /// What the vCPU thread and the watcher share.
 #[derive(Debug, Default)]
 struct Shared {
+    /// The signal that kicks the thread, set once.
+    signal: libc::c_int,
     /// Generation times [`GENERATION`], plus [`ARMED`] and [`KICKING`].
     state: AtomicU64,
     /// The armed thread (`pthread_t`), written before `state` turns armed.
@@ -77,9 +80,15 @@ impl Drop for Guard<'_> {
 }
 
 impl Watchdog {
-    /// A watchdog, registered with the process's watcher.
-    pub(crate) fn new() -> Result<Self, WatchdogError> {
-        let watchdog = Watchdog::default();
+    /// A watchdog that kicks with `signal`, registered with the process's watcher.
+    pub(crate) fn new(signal: WatchdogSignal) -> Result<Self, WatchdogError> {
+        install(signal)?;
+        let watchdog = Watchdog {
+            shared: Arc::new(Shared {
+                signal: signal.0,
+                ..Shared::default()
+            }),
+        };
         watcher()?
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -112,13 +121,86 @@ impl Watchdog {
     }
 }
 
-/// The signal that kicks a vCPU thread: the first real-time signal.
-fn kick_signal() -> libc::c_int {
-    vmm_sys_util::signal::SIGRTMIN()
+/// The signal that kicks a vCPU thread out of `KVM_RUN` when its guest makes no ucall within the
+/// timeout ([`VmBuilder::watchdog_signal`](super::VmBuilder::watchdog_signal)); by default
+/// `SIGRTMIN`, the first real-time signal that glibc leaves to programs.
+///
+/// The first VM that uses a signal installs a handler for it, and that handler is
+/// **process-wide** (signal dispositions belong to the process, not a thread) and stays
+/// installed: it does nothing, so the signal only interrupts a blocking call such as `KVM_RUN`.
+/// So the signal must be a real-time one (`SIGRTMIN..=SIGRTMAX`, which carry no meaning of their
+/// own), one the process does not handle otherwise (a signal that already has a handler other
+/// than the watchdog's is refused with [`WatchdogError::InUse`]), and not blocked in the threads
+/// that run vCPUs. A program that uses `SIGRTMIN` itself picks another for its VMs.
+///
+/// ```
+/// use ucall_host::vm::{WatchdogError, WatchdogSignal};
+///
+/// let default = WatchdogSignal::default();
+/// assert_eq!(default.number(), libc::SIGRTMIN());
+/// assert_eq!(WatchdogSignal::new(libc::SIGRTMAX())?.number(), libc::SIGRTMAX());
+/// assert!(matches!(
+///     WatchdogSignal::new(libc::SIGUSR1),
+///     Err(WatchdogError::NotRealtime { signal: libc::SIGUSR1, .. })
+/// ));
+/// # Ok::<(), WatchdogError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct WatchdogSignal(libc::c_int);
+
+impl WatchdogSignal {
+    /// The signal numbered `signal`, if it is a real-time one.
+    pub fn new(signal: libc::c_int) -> Result<Self, WatchdogError> {
+        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        if (min..=max).contains(&signal) {
+            Ok(WatchdogSignal(signal))
+        } else {
+            Err(WatchdogError::NotRealtime { signal, min, max })
+        }
+    }
+
+    /// The signal's number.
+    pub fn number(self) -> libc::c_int {
+        self.0
+    }
+}
+
+/// `SIGRTMIN`.
+impl Default for WatchdogSignal {
+    fn default() -> Self {
+        WatchdogSignal(libc::SIGRTMIN())
+    }
 }
 
 extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // Nothing to do: being delivered is what makes KVM_RUN return EINTR.
+}
+
+/// Installs the watchdog's handler for `signal`, once per process, unless another handler has
+/// it.
+fn install(signal: WatchdogSignal) -> Result<(), WatchdogError> {
+    static INSTALLED: Mutex<Vec<libc::c_int>> = Mutex::new(Vec::new());
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if installed.contains(&signal.0) {
+        return Ok(());
+    }
+    // SAFETY: all-zero bytes are a valid `sigaction` (no handler, empty mask, no flags).
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a query only (no new action); `current` is a valid `sigaction` for it to fill.
+    if unsafe { libc::sigaction(signal.0, std::ptr::null(), &mut current) } != 0 {
+        return Err(WatchdogError::SignalHandler(
+            vmm_sys_util::errno::Error::last(),
+        ));
+    }
+    // Default or ignored: no handler relies on it. (The watchdog's own was returned above.)
+    if current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN {
+        return Err(WatchdogError::InUse { signal: signal.0 });
+    }
+    vmm_sys_util::signal::register_signal_handler(signal.0, on_kick)
+        .map_err(WatchdogError::SignalHandler)?;
+    installed.push(signal.0);
+    Ok(())
 }
 
 type Registry = Mutex<Vec<Weak<Shared>>>;
@@ -128,8 +210,6 @@ fn watcher() -> Result<&'static Registry, WatchdogError> {
     static REGISTRY: OnceLock<Result<Registry, WatchdogError>> = OnceLock::new();
     REGISTRY
         .get_or_init(|| {
-            vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick)
-                .map_err(WatchdogError::SignalHandler)?;
             thread::Builder::new()
                 .name("ucall-watchdog".into())
                 .spawn(watch)
@@ -140,16 +220,46 @@ fn watcher() -> Result<&'static Registry, WatchdogError> {
         .map_err(Clone::clone)
 }
 
-/// Why the process's watchdog could not be started (once it fails, it fails for every VM).
+/// Why a VM's watchdog could not be started.
 #[derive(Clone, Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum WatchdogError {
     /// The signal that kicks vCPU threads could not get its handler.
     #[error("watchdog: cannot install the signal handler: {0}")]
-    SignalHandler(vmm_sys_util::errno::Error),
-    /// The watcher thread could not be started.
+    SignalHandler(
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
+        vmm_sys_util::errno::Error,
+    ),
+    /// The signal is not a real-time one.
+    #[error("watchdog: signal {signal} is not a real-time signal ({min} to {max})")]
+    NotRealtime {
+        /// The signal.
+        signal: libc::c_int,
+        /// `SIGRTMIN`.
+        min: libc::c_int,
+        /// `SIGRTMAX`.
+        max: libc::c_int,
+    },
+    /// The signal already has a handler, which the watchdog's would replace for the whole
+    /// process.
+    #[error("watchdog: signal {signal} already has a handler in this process; choose another")]
+    InUse {
+        /// The signal.
+        signal: libc::c_int,
+    },
+    /// The watcher thread could not be started (once it fails, it fails for every VM).
     #[error("watchdog: cannot start the watcher thread: {0}")]
-    Thread(std::io::ErrorKind),
+    Thread(
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_display::message")
+        )]
+        std::io::ErrorKind,
+    ),
 }
 
 fn watch() {
@@ -199,8 +309,42 @@ fn check(shared: &Shared, now: Instant) -> Option<Instant> {
         let thread = shared.thread.load(Ordering::Relaxed) as libc::pthread_t;
         // SAFETY: the thread is alive: it is armed, and it cannot disarm and leave the call
         // that armed it while KICKING is set.
-        unsafe { libc::pthread_kill(thread, kick_signal()) };
+        unsafe { libc::pthread_kill(thread, shared.signal) };
         shared.state.store(state, Ordering::Release);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn someone_elses(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+    #[test]
+    fn a_signal_with_another_handler_is_refused() {
+        let signal = libc::SIGRTMAX();
+        vmm_sys_util::signal::register_signal_handler(signal, someone_elses).unwrap();
+        let err = install(WatchdogSignal::new(signal).unwrap()).unwrap_err();
+        assert!(matches!(err, WatchdogError::InUse { signal: s } if s == signal));
+    }
+
+    #[test]
+    fn a_free_signal_is_installed_once_for_every_vm() {
+        let signal = WatchdogSignal::new(libc::SIGRTMAX() - 1).unwrap();
+        install(signal).unwrap();
+        // The second VM finds the watchdog's own handler, which is not "another".
+        install(signal).unwrap();
+        assert!(Watchdog::new(signal).is_ok());
+    }
+
+    #[test]
+    fn a_standard_signal_is_not_a_watchdog_signal() {
+        let err = WatchdogSignal::new(libc::SIGALRM).unwrap_err();
+        assert!(matches!(
+            err,
+            WatchdogError::NotRealtime { signal: libc::SIGALRM, min, max }
+                if min == libc::SIGRTMIN() && max == libc::SIGRTMAX()
+        ));
+    }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fuzz;
+pub mod loader;
 pub mod riscv64;
 
 use std::cell::RefCell;
@@ -114,7 +115,43 @@ pub trait Model {
         memory: &Snapshot,
         root: u64,
         gva: u64,
-    ) -> (Result<Translation, paging::Error>, Vec<u64>);
+    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
+        self.translate_access(memory, root, gva, false)
+    }
+
+    /// As `translate`, for a write when `write` is true: an entry without write permission
+    /// stops the walk with `NotWritable`, once the entry has passed every other check.
+    fn translate_access(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+        write: bool,
+    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
+        let mut reads = Vec::new();
+        let result = self.walk(memory, root, gva, write, &mut reads);
+        (result, reads)
+    }
+
+    /// The walk behind `translate_access`, pushing the address of each entry it reads.
+    fn walk(
+        &self,
+        memory: &Snapshot,
+        root: u64,
+        gva: u64,
+        write: bool,
+        reads: &mut Vec<u64>,
+    ) -> Result<Translation, paging::Error>;
+}
+
+/// The error of a write through the entry at `entry_gpa`, which does not allow it.
+fn not_writable(gva: u64, level: u8, entry_gpa: u64, entry: u64) -> paging::Error {
+    paging::Error::NotWritable {
+        gva,
+        level,
+        entry_gpa,
+        entry,
+    }
 }
 
 /// x86_64 4-level paging (SDM Vol. 3A, 4.5), as the host supports it.
@@ -131,24 +168,12 @@ impl Model for X86_64Model {
         ucall_host::paging::x86_64::X86_64::new(self.physical_bits)
     }
 
-    fn translate(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
-        let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, &mut reads);
-        (result, reads)
-    }
-}
-
-impl X86_64Model {
     fn walk(
         &self,
         memory: &Snapshot,
         root: u64,
         gva: u64,
+        write: bool,
         reads: &mut Vec<u64>,
     ) -> Result<Translation, paging::Error> {
         // Canonical: bits 63..47 are copies of bit 47.
@@ -198,11 +223,19 @@ impl X86_64Model {
                 if level > 1 && entry & address & (size - 1) & !0x1fff != 0 {
                     return Err(bad(BadEntryReason::ReservedBlockBits));
                 }
+                // R/W, bit 1.
+                if write && entry & 2 == 0 {
+                    return Err(not_writable(gva, level, entry_gpa, entry));
+                }
                 let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
                 return Ok(Translation {
                     gpa,
                     page_size: size,
                 });
+            }
+            // R/W clear in a table entry: nothing below it is writable.
+            if write && entry & 2 == 0 {
+                return Err(not_writable(gva, level, entry_gpa, entry));
             }
             table = entry & address;
         }
@@ -226,24 +259,12 @@ impl Model for Aarch64Model {
         ucall_host::paging::aarch64::Aarch64::new(self.physical_bits)
     }
 
-    fn translate(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-    ) -> (Result<Translation, paging::Error>, Vec<u64>) {
-        let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, &mut reads);
-        (result, reads)
-    }
-}
-
-impl Aarch64Model {
     fn walk(
         &self,
         memory: &Snapshot,
         root: u64,
         gva: u64,
+        write: bool,
         reads: &mut Vec<u64>,
     ) -> Result<Translation, paging::Error> {
         // TTBR0_EL1 with T0SZ = 16 translates the addresses whose bits 63..48 are all 0.
@@ -294,6 +315,10 @@ impl Aarch64Model {
                     return Err(bad(BadEntryReason::BlockAtRoot));
                 }
             } else {
+                // APTable[1], bit 62: no write access below this table.
+                if write && entry >> 62 & 1 == 1 {
+                    return Err(not_writable(gva, level, entry_gpa, entry));
+                }
                 table = entry & address;
                 continue;
             }
@@ -301,6 +326,10 @@ impl Aarch64Model {
             // Block output addresses start at the block size; bits 17 up to it are RES0.
             if block && entry & (size - 1) & !0x1_ffff != 0 {
                 return Err(bad(BadEntryReason::ReservedBlockBits));
+            }
+            // AP[2], bit 7: read-only.
+            if write && entry >> 7 & 1 == 1 {
+                return Err(not_writable(gva, level, entry_gpa, entry));
             }
             let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
             return Ok(Translation {
@@ -400,6 +429,13 @@ pub fn decode<M: Model>(
     match cmd {
         1 => Ok(Ucall::Sync { args }),
         3 => Ok(Ucall::Done),
+        5 => Ok(Ucall::Unhandled(decode::Unhandled {
+            vector: args[0],
+            instruction_address: args[1],
+            error_code: args[2],
+            fault_address: args[3],
+        })),
+        0x100..=0xffff => Ok(Ucall::Call { number: cmd, args }),
         4 => Ok(Ucall::Printf(string(args[0])?)),
         2 => {
             let message = string(args[0])?;

@@ -35,24 +35,12 @@ impl<const LEVELS: u8> Model for Riscv64Model<LEVELS> {
         (address >> 12 << 10) | flags
     }
 
-    fn translate(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-    ) -> (Result<Translation, Error>, Vec<u64>) {
-        let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, &mut reads);
-        (result, reads)
-    }
-}
-
-impl<const LEVELS: u8> Riscv64Model<LEVELS> {
     fn walk(
         &self,
         memory: &Snapshot,
         root: u64,
         gva: u64,
+        write: bool,
         reads: &mut Vec<u64>,
     ) -> Result<Translation, Error> {
         let va_bits = <Self as Model>::VIRTUAL_BITS;
@@ -119,6 +107,15 @@ impl<const LEVELS: u8> Riscv64Model<LEVELS> {
             // Step 6: a superpage's page number must have its low i VPN-sized fields clear.
             if ppn & ((1 << (9 * u32::from(i))) - 1) != 0 {
                 return Err(bad(BadEntryReason::MisalignedHugePage));
+            }
+            // Step 5, for a store: a leaf without W is a page fault.
+            if write && !w {
+                return Err(Error::NotWritable {
+                    gva,
+                    level,
+                    entry_gpa,
+                    entry: pte,
+                });
             }
             // Step 8: the low i fields and the offset come from the virtual address.
             let size = 1u64 << (12 + 9 * u32::from(i));

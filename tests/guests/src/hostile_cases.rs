@@ -108,16 +108,24 @@ pub enum Case {
     /// A level-1 (Arm level 3) entry with bit 1 clear, which is reserved there (aarch64); on
     /// riscv64, a pointer to a further table at level 1.
     BlockAtThePageLevel,
-    /// A load from an unmapped address with only the host's exception vectors (aarch64,
-    /// riscv64).
+    /// A load from an unmapped address, with only the host's exception handlers to report it.
     Exception,
     /// PSCI SYSTEM_OFF (aarch64), SBI system reset, shutdown (riscv64).
     SystemOff,
+    /// A user call whose record the guest's own tables map read-only (a 4 KiB page at
+    /// `SLOT_BASE`, the record's page): the host can read it but may not reply into it.
+    CallWithAReadOnlyRecord,
+    /// A user call whose record is below a root entry that takes write permission away
+    /// (`descriptor::TABLE_READ_ONLY`).
+    CallUnderAReadOnlyTable,
+    /// A user call whose record starts 16 bytes before a writable page ends and runs onto a
+    /// read-only one: the reply's words straddle both.
+    CallStraddlingOntoAReadOnlyPage,
 }
 
 impl Case {
     /// Every case, in order of their numbers.
-    pub const ALL: [Case; 50] = [
+    pub const ALL: [Case; 53] = [
         Case::Behave,
         Case::RecordUnmapped,
         Case::RecordNonCanonical,
@@ -168,6 +176,9 @@ impl Case {
         Case::BlockAtThePageLevel,
         Case::Exception,
         Case::SystemOff,
+        Case::CallWithAReadOnlyRecord,
+        Case::CallUnderAReadOnlyTable,
+        Case::CallStraddlingOntoAReadOnlyPage,
     ];
 
     /// The case numbered `n`, if any.
@@ -209,6 +220,8 @@ pub const BEYOND_MEMORY: u64 = 0x1_0000_0000;
 pub const ROOT_SLOT: u64 = 128;
 /// The virtual address that root-table slot covers.
 pub const SLOT_BASE: u64 = ROOT_SLOT << 39;
+/// The user command of the reply cases.
+pub const CALL: u64 = 0x100;
 /// How many SYNCs each well-behaved vCPU (and each vCPU of `SharedRecord`) sends.
 pub const SYNCS: u64 = 20;
 
@@ -220,6 +233,10 @@ pub mod descriptor {
     pub const TABLE: u64 = 0x3;
     /// A 4 KiB page: present, writable.
     pub const PAGE: u64 = 0x3;
+    /// A 4 KiB page: present, read-only (R/W clear).
+    pub const PAGE_READ_ONLY: u64 = 0x1;
+    /// An entry that points to a next-level table and makes everything below it read-only.
+    pub const TABLE_READ_ONLY: u64 = 0x1;
     /// A 1 GiB page: present, writable, page size.
     pub const BLOCK_1G: u64 = 0x83;
     /// A large page at the root level, which the format does not allow.
@@ -243,6 +260,10 @@ pub mod descriptor {
     pub const TABLE: u64 = 0b11;
     /// A page descriptor (0b11) with the access flag, MAIR index 0 (Normal).
     pub const PAGE: u64 = 1 << 10 | 0b11;
+    /// A page descriptor as `PAGE`, read-only (AP\[2\], bit 7).
+    pub const PAGE_READ_ONLY: u64 = 1 << 7 | PAGE;
+    /// A table descriptor whose APTable\[1\] (bit 62) takes write access away below it.
+    pub const TABLE_READ_ONLY: u64 = 1 << 62 | TABLE;
     /// A 1 GiB block descriptor (0b01) with the access flag, MAIR index 0 (Normal).
     pub const BLOCK_1G: u64 = 1 << 10 | 0b01;
     /// A block descriptor at the root (Arm level 0), which a 4 KiB granule does not allow.
@@ -266,6 +287,10 @@ pub mod descriptor {
     pub const TABLE: u64 = 0x1;
     /// A 4 KiB page: V, R, W, A, D.
     pub const PAGE: u64 = 0xc7;
+    /// A 4 KiB page: V, R, A, D, without W.
+    pub const PAGE_READ_ONLY: u64 = 0xc3;
+    /// RISC-V table pointers carry no permissions: the same as `TABLE`.
+    pub const TABLE_READ_ONLY: u64 = 0x1;
     /// A 1 GiB gigapage: the same bits as a page, one level up.
     pub const BLOCK_1G: u64 = 0xc7;
     /// A leaf at the root: Sv48 allows 512 GiB pages there, so the case makes it malformed by

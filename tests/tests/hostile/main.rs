@@ -221,6 +221,7 @@ mod mmio;
 mod pio;
 mod progress;
 mod record;
+mod replies;
 mod shared_record;
 mod strings;
 mod tables;

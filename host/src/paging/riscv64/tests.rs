@@ -522,3 +522,25 @@ fn string_crossing_pages_stops_at_its_nul() {
         .unwrap();
     assert_eq!(text, "abc");
 }
+
+#[test]
+fn write_through_a_leaf_without_w_is_not_writable() {
+    let memory = memory();
+    let tables = mapped(&memory);
+    let leaf = entry(&memory, &tables, RAM, 2);
+    set_entry(&memory, &tables, RAM, 2, leaf & !WRITE);
+    let view = tables.view(&memory);
+    assert!(matches!(
+        view.write(RAM + 8, &[1]),
+        Err(Error::NotWritable { level: 2, entry, .. }) if entry == leaf & !WRITE
+    ));
+    assert_eq!(view.translate(RAM + 8).unwrap().gpa, RAM + 8);
+}
+
+#[test]
+fn write_through_a_writable_leaf_lands() {
+    let memory = memory();
+    let tables = mapped(&memory);
+    tables.view(&memory).write(RAM + 0x10, &[9]).unwrap();
+    assert_eq!(memory.read_obj::<u8>(GuestAddress(RAM + 0x10)).unwrap(), 9);
+}

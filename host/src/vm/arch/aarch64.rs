@@ -3,20 +3,25 @@
 //!
 //! Register field values come from `aarch64-cpu`; registers are written with `KVM_SET_ONE_REG`.
 //!
-//! The contract, in the guest-physical layout of [`Aarch64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 1 GiB, [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
-//! physical width it reports), [`setup_memory`](super::Arch::setup_memory) writes exception
-//! vectors at the start of RAM that turn a guest fault into a PSCI reset (reported as
-//! `RunError::GuestException` by the run loop), page tables are expected in `LAYOUT.tables`,
-//! and guests load from `LAYOUT.image_floor`. The table root is TTBR0_EL1, one
+//! The contract: [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
+//! physical width it reports), so that RAM can go wherever the guest is linked (1 GiB + 2 MiB
+//! with the guest crate's linker script, 0x400000 with gcc's default);
+//! [`setup_memory`](super::Arch::setup_memory) writes, in the host area that the
+//! [`Layout`](crate::vm::Layout) found room for, exception vectors that report a guest fault as
+//! an UNHANDLED ucall (`exceptions.rs`; without an MMIO page, a PSCI reset that the run loop
+//! reports as `RunError::GuestException`), with a doorbell word and an exception stack per vCPU.
+//! The table root is TTBR0_EL1, one
 //! `KVM_GET_ONE_REG` away.
 
+mod exceptions;
+
+pub(in crate::vm) use super::get_one_reg as get;
 use super::{Arch, RootError, SystemStop, VcpuStart};
-use super::{get_one_reg as get, reset_is_an_exception, set_one_reg as set};
+use super::{reset_is_an_exception, set_one_reg as set};
+use crate::decode::Transport;
 use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
 use crate::probe::AddressWidths;
-use crate::vm::Layout;
 use crate::vm::error::{KvmError, SetupError};
 use aarch64_cpu::registers::{CPACR_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL1, TCR_EL1};
 use kvm_bindings::{
@@ -34,20 +39,13 @@ pub struct Aarch64 {
     target: kvm_vcpu_init,
 }
 
-/// The exception vectors the host installs (VBAR_EL1): 2 KiB-aligned, 16 entries of 128 bytes.
-const VECTORS: u64 = 0x4000_0800;
-
-/// Each vector: `movz w0, #0x0009; movk w0, #0x8400, lsl #16; hvc #0; b .`, a PSCI
-/// SYSTEM_RESET (0x8400_0009). A guest that takes an exception (it has no handlers of its own)
-/// thus stops at once with a system event, and the host reports ESR/ELR/FAR, instead of the
-/// vCPU spinning through faulting vectors until the watchdog fires.
-const VECTOR_CODE: [u32; 4] = [0x5280_0120, 0x72b0_8000, 0xd400_0002, 0x1400_0000];
+use exceptions::{DOORBELL_OFFSET, VECTORS_OFFSET};
 
 /// The PSCI version the vCPUs get: 0.2, so that SYSTEM_OFF and SYSTEM_RESET are system events.
 const VCPU_FEATURES: u32 = 1 << KVM_ARM_VCPU_PSCI_0_2;
 
 /// The ID of core register at `offset` bytes into `struct kvm_regs`.
-const fn core_reg(offset: usize) -> u64 {
+pub(in crate::vm) const fn core_reg(offset: usize) -> u64 {
     KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE as u64 | (offset / 4) as u64
 }
 
@@ -64,10 +62,12 @@ const fn sys_reg(op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> u64 {
 }
 
 const REG_X0: u64 = core_reg(offset_of!(kvm_regs, regs.regs));
-const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
-const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
-const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
-const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
+pub(in crate::vm) const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
+pub(in crate::vm) const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
+pub(in crate::vm) const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
+/// SP_EL0 (`regs.sp`): the exception handlers' stack.
+const REG_SP_EL0: u64 = core_reg(offset_of!(kvm_regs, regs.sp));
+pub(in crate::vm) const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
 const SCTLR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 0);
 const CPACR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 2);
 const TTBR0_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 0);
@@ -75,7 +75,7 @@ const TCR_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 2);
 const ESR_EL1_ID: u64 = sys_reg(3, 0, 5, 2, 0);
 const FAR_EL1_ID: u64 = sys_reg(3, 0, 6, 0, 0);
 const MAIR_EL1_ID: u64 = sys_reg(3, 0, 10, 2, 0);
-const VBAR_EL1_ID: u64 = sys_reg(3, 0, 12, 0, 0);
+pub(in crate::vm) const VBAR_EL1_ID: u64 = sys_reg(3, 0, 12, 0, 0);
 
 /// KVM's IPA size when it cannot be chosen (no `KVM_CAP_ARM_VM_IPA_SIZE`).
 const DEFAULT_IPA_BITS: u32 = 40;
@@ -107,13 +107,9 @@ impl Arch for Aarch64 {
 
     const NAME: &'static str = "aarch64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
-    /// RAM starts at 1 GiB, as on QEMU's `virt` machine; guests link 2 MiB above it (see the
-    /// guest crate's linker script). The first 2 MiB hold the exception vectors and the tables.
-    const LAYOUT: Layout = Layout {
-        ram_base: 0x4000_0000,
-        tables: 0x4001_0000..0x4010_0000,
-        image_floor: 0x4020_0000,
-    };
+    /// A page for the exception vectors.
+    const HOST_AREA: u64 = exceptions::END_OFFSET;
+    const HOST_AREA_NAME: &'static str = "exception vectors, doorbell and stacks";
     const MAX_INSTRUCTION_LEN: usize = 4;
 
     /// Opens the VM with the largest IPA size KVM offers, so that the probe has room above
@@ -145,20 +141,41 @@ impl Arch for Aarch64 {
         Format::new(self.ipa_bits.min(u32::from(u8::MAX)) as u8)
     }
 
-    /// Writes the exception vectors.
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
-        let code: Vec<u8> = VECTOR_CODE.iter().flat_map(|i| i.to_le_bytes()).collect();
-        for vector in 0..16 {
-            let gpa = VECTORS + vector * 0x80;
-            memory
-                .write_slice(&code, GuestAddress(gpa))
-                .map_err(|source| SetupError::WriteMemory {
-                    what: "exception vectors",
-                    gpa,
-                    source,
-                })?;
-        }
-        Ok(())
+    /// Writes the exception vectors (`exceptions.rs`), with no doorbell yet.
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError> {
+        let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
+        let (vectors, doorbell) = (host_area.0 + VECTORS_OFFSET, host_area.0 + DOORBELL_OFFSET);
+        memory
+            .write_slice(&exceptions::image(), GuestAddress(vectors))
+            .map_err(write_failed("exception vectors", vectors))?;
+        memory
+            .write_obj(0u64, GuestAddress(doorbell))
+            .map_err(write_failed("exception doorbell", doorbell))
+    }
+
+    /// Writes the ucall MMIO address where the exception vectors find it, so that they report
+    /// exceptions as UNHANDLED ucalls.
+    fn publish_exception_doorbell<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+        transport: &Transport,
+    ) -> Result<(), SetupError> {
+        let Some(gpa) = transport.mmio_gpa else {
+            return Ok(());
+        };
+        let doorbell = host_area.0 + DOORBELL_OFFSET;
+        memory
+            .write_obj(gpa, GuestAddress(doorbell))
+            .map_err(|source| SetupError::WriteMemory {
+                what: "exception doorbell",
+                gpa: doorbell,
+                source,
+            })
     }
 
     /// Initialises the vCPU (the preferred target, PSCI 0.2) and puts it at EL1h with the MMU
@@ -188,7 +205,8 @@ impl Arch for Aarch64 {
             start.root.0,
             "KVM_SET_ONE_REG (TTBR0_EL1)",
         )?;
-        set(vcpu, VBAR_EL1_ID, VECTORS, "KVM_SET_ONE_REG (VBAR_EL1)")?;
+        let vectors = start.host_area.0 + VECTORS_OFFSET;
+        set(vcpu, VBAR_EL1_ID, vectors, "KVM_SET_ONE_REG (VBAR_EL1)")?;
         let cpacr = CPACR_EL1::FPEN::TrapNothing.value;
         set(vcpu, CPACR_EL1_ID, cpacr, "KVM_SET_ONE_REG (CPACR_EL1)")?;
 
@@ -214,6 +232,12 @@ impl Arch for Aarch64 {
             start.stack_top,
             "KVM_SET_ONE_REG (SP_EL1)",
         )?;
+        set(
+            vcpu,
+            REG_SP_EL0,
+            exceptions::stack_top(start.host_area.0, start.index),
+            "KVM_SET_ONE_REG (SP_EL0)",
+        )?;
         set(vcpu, REG_X0, start.index as u64, "KVM_SET_ONE_REG (x0)")?;
         Ok(set(vcpu, REG_PC, start.entry, "KVM_SET_ONE_REG (PC)")?)
     }
@@ -228,8 +252,13 @@ impl Arch for Aarch64 {
         get(vcpu, REG_PC, "KVM_GET_ONE_REG (PC)")
     }
 
+    /// IRQ, FIQ, SError, or the exception class of a synchronous exception (`data abort`, ...).
+    fn exception_name(vector: u64, syndrome: u64) -> &'static str {
+        exceptions::name(vector, syndrome)
+    }
+
     /// PSCI SYSTEM_OFF is a power-off; SYSTEM_RESET comes from the host's exception vectors
-    /// (or a guest that asked for it), so it reports the exception.
+    /// when they have no doorbell (or a guest that asked for it), so it reports the exception.
     fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {
         let registers = [
             (ESR_EL1_ID, "KVM_GET_ONE_REG (ESR_EL1)"),
@@ -264,15 +293,5 @@ mod tests {
         assert_eq!(ips(44), 0b100 << 32);
         assert_eq!(ips(48), 0b101 << 32);
         assert_eq!(ips(33), 0b001 << 32);
-    }
-
-    #[test]
-    fn exception_vectors_make_psci_system_reset() {
-        // movz/movk build w0 = 0x8400_0009; `hvc #0`; `b .`.
-        let [movz, movk, hvc, branch] = VECTOR_CODE;
-        let low = (movz >> 5) & 0xffff;
-        let high = (movk >> 5) & 0xffff;
-        assert_eq!(high << 16 | low, 0x8400_0009);
-        assert_eq!((hvc, branch), (0xd400_0002, 0x1400_0000));
     }
 }

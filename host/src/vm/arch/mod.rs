@@ -18,9 +18,8 @@ pub type Native = riscv64::Riscv64;
 #[cfg(target_arch = "x86_64")]
 pub type Native = x86_64::X86_64;
 
-use super::Layout;
 use super::error::{KvmError, PagingMode, SetupError, ShutdownReason};
-use crate::decode::Exit;
+use crate::decode::{Exit, Transport};
 use crate::paging::PageTableFormat;
 use crate::probe::AddressWidths;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
@@ -29,7 +28,12 @@ use vm_memory::{GuestAddress, GuestMemory};
 
 /// Writes the 64-bit register `id` with `KVM_SET_ONE_REG`; `what` names it in errors.
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
-fn set_one_reg(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), KvmError> {
+pub(in crate::vm) fn set_one_reg(
+    vcpu: &VcpuFd,
+    id: u64,
+    value: u64,
+    what: &'static str,
+) -> Result<(), KvmError> {
     vcpu.set_one_reg(id, &value.to_le_bytes())
         .map(drop)
         .map_err(KvmError::with(what))
@@ -37,7 +41,11 @@ fn set_one_reg(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result
 
 /// Reads the 64-bit register `id` with `KVM_GET_ONE_REG`; `what` names it in errors.
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
-fn get_one_reg(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
+pub(in crate::vm) fn get_one_reg(
+    vcpu: &VcpuFd,
+    id: u64,
+    what: &'static str,
+) -> Result<u64, KvmError> {
     let mut bytes = [0; 8];
     vcpu.get_one_reg(id, &mut bytes)
         .map_err(KvmError::with(what))?;
@@ -84,6 +92,9 @@ pub struct VcpuStart {
     pub stack_top: u64,
     /// The root of the page tables it starts with.
     pub root: GuestAddress,
+    /// Where [`Arch::setup_memory`] wrote the architecture's structures (the layout's
+    /// [`host_area`](super::Layout::host_area)).
+    pub host_area: GuestAddress,
 }
 
 /// How a system event ended the guest.
@@ -105,6 +116,7 @@ pub enum SystemStop {
 
 /// Why the table root could not be found.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum RootError {
     /// Reading the register failed.
     #[error(transparent)]
@@ -114,8 +126,8 @@ pub enum RootError {
     Unsupported(PagingMode),
 }
 
-/// What one guest architecture contributes to a VM: its memory layout and ELF machine, its
-/// page-table format, the state its vCPUs start in, and where the run loop finds the table
+/// What one guest architecture contributes to a VM: what it keeps in guest memory and its ELF
+/// machine, its page-table format, the state its vCPUs start in, and where the run loop finds the table
 /// root and the record register at an exit.
 ///
 /// A VMM of its own can use it too (see `tests/tests/own_vmm.rs`):
@@ -124,24 +136,28 @@ pub enum RootError {
 /// use kvm_ioctls::Kvm;
 /// use ucall_host::paging::{MemoryKind, PageTables};
 /// use ucall_host::vm::arch::{Arch, Native, VcpuStart};
-/// use ucall_host::vm::{register_memory, GuestImage};
+/// use ucall_host::vm::{register_memory, GuestImage, Layout, LayoutRequest};
 /// use vm_memory::{GuestAddress, GuestMemoryMmap};
 ///
 /// let kvm = Kvm::new()?;
 /// let (arch, vm) = Native::create_vm(&kvm)?;
-/// let ram = Native::LAYOUT.ram_base..Native::LAYOUT.ram_base + (32 << 20);
+/// let elf = std::fs::read("guest.elf")?;
+/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
+/// // RAM and the host's structures where the image leaves room (see `Layout`).
+/// let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
+/// let layout = Layout::plan(&segments, &LayoutRequest::new(&arch, 32 << 20, 64 << 10))?;
+/// let ram = layout.ram.clone();
 /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), 32 << 20)])?;
 /// // SAFETY: `memory` outlives `vm` (declared before it, dropped after it).
 /// unsafe { register_memory(&vm, &memory)? };
-/// let elf = std::fs::read("guest.elf")?;
-/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
 /// image.load(&memory)?;
-/// let tables_at = Native::LAYOUT.tables;
-/// let mut tables = PageTables::new(&memory, arch.page_table_format(), GuestAddress(tables_at.start), tables_at.end - tables_at.start)?;
+/// let space = layout.tables.clone();
+/// let mut tables = PageTables::new(&memory, arch.page_table_format(), GuestAddress(space.start), space.end - space.start)?;
 /// tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
-/// arch.setup_memory(&memory)?;
+/// let host_area = GuestAddress(layout.host_area.start);
+/// arch.setup_memory(&memory, host_area)?;
 /// let mut vcpu = vm.create_vcpu(0)?;
-/// let start = VcpuStart { index: 0, entry: image.entry(), stack_top: ram.end, root: tables.root() };
+/// let start = VcpuStart { index: 0, entry: image.entry(), stack_top: ram.end, root: tables.root(), host_area };
 /// arch.setup_vcpu(&mut vcpu, &start)?;
 /// // ... then the VMM's own loop: vcpu.run(), Exit::from_kvm, decode.
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -154,8 +170,12 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     const NAME: &'static str;
     /// The ELF machine (`EM_*`) of its guests, for `GuestImage::parse`.
     const ELF_MACHINE: u16;
-    /// Where things live in guest-physical memory.
-    const LAYOUT: Layout;
+    /// Bytes the architecture keeps in guest memory for its own structures (descriptor tables,
+    /// exception vectors), whole pages: the planner finds room for them where no segment of the
+    /// guest is, and [`setup_memory`](Self::setup_memory) lays them out inside.
+    const HOST_AREA: u64;
+    /// What those structures are, for errors that name them.
+    const HOST_AREA_NAME: &'static str;
     /// Whether port I/O ucalls exist.
     const PORT_IO: bool = false;
     /// Whether SBI-call ucalls exist.
@@ -172,8 +192,26 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// The page-table format for this VM's physical address width.
     fn page_table_format(&self) -> Self::Format;
 
-    /// Writes what every vCPU's state points into (descriptor tables, exception vectors).
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError>;
+    /// Writes what every vCPU's state points into (descriptor tables, exception vectors) in the
+    /// [`HOST_AREA`](Self::HOST_AREA) bytes at `host_area`.
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError>;
+
+    /// Tells the exception handlers that [`setup_memory`](Self::setup_memory) wrote how to reach
+    /// the host, once the transport is known (aarch64: the ucall MMIO address). Without it,
+    /// handlers that need it fall back to what they did before (aarch64: a PSCI reset).
+    fn publish_exception_doorbell<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+        transport: &Transport,
+    ) -> Result<(), SetupError> {
+        let _ = (memory, host_area, transport);
+        Ok(())
+    }
 
     /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack at
     /// `start.stack_top` and `start.index` as the entry's first argument.
@@ -210,8 +248,19 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
         None
     }
 
+    /// Puts the first word of a reply to a port I/O ucall in the register the ABI names for it
+    /// (x86_64: `rsi`, through the synced registers, so that it costs no ioctl). Nothing on
+    /// architectures without such a transport.
+    fn set_reply_register(vcpu: &mut VcpuFd, value: u64) {
+        let _ = (vcpu, value);
+    }
+
     /// The program counter, for reports.
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError>;
+
+    /// The name of the exception an UNHANDLED ucall reports, from its vector and error code
+    /// (see [`ucall_abi::unhandled`] for what they hold on each architecture).
+    fn exception_name(vector: u64, error_code: u64) -> &'static str;
 
     /// What a `KVM_EXIT_SYSTEM_EVENT` of `kind` with `data` means.
     fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {

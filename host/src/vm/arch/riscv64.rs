@@ -4,13 +4,13 @@
 //! Registers are written with `KVM_SET_ONE_REG`; kvm-bindings has the register classes, the
 //! ids are built here as `arch/riscv/include/uapi/asm/kvm.h` builds them.
 //!
-//! The contract, in the guest-physical layout of [`Riscv64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 2 GiB, as on QEMU's `virt` machine (where the guest crate's linker script puts
-//! guests, 2 MiB above it); [`setup_memory`](super::Arch::setup_memory) writes a trap handler at
-//! the start of RAM that turns a guest exception into an SBI system reset (reported as
-//! `RunError::GuestException` with `scause`, `sepc` and `stval`); page tables are expected in
-//! `LAYOUT.tables`. The table root and its format come from `satp` (one `KVM_GET_ONE_REG`):
-//! Sv48 as the host builds it, or Sv39 if the guest switched.
+//! The contract: RAM goes wherever the guest is linked (2 MiB above 2 GiB with the guest
+//! crate's linker script, as on QEMU's `virt` machine; 0x10000 with gcc's default), planned by
+//! [`Layout`](crate::vm::Layout); [`setup_memory`](super::Arch::setup_memory) writes, in the
+//! host area that the layout found room for, a trap handler that reports a guest exception as an
+//! UNHANDLED ucall over the SBI transport (`exceptions.rs`), with an exception stack per vCPU
+//! (`sscratch`). The table root and its format come from `satp` (one `KVM_GET_ONE_REG`): Sv48
+//! as the host builds it, or Sv39 if the guest switched.
 //!
 //! Ucalls are MMIO stores, or SBI calls to [`ucall_abi::SBI_EXTENSION`]: KVM passes those to
 //! userspace as `KVM_EXIT_RISCV_SBI` (35), which kvm-ioctls 0.25 reports as
@@ -21,13 +21,14 @@
 //! G-stage mode the CPU offers (Sv57x4: 59 bits, Sv48x4: 50, Sv39x4: 41) and says which through
 //! `KVM_CAP_VM_GPA_BITS` on the VM.
 
+mod exceptions;
+
 use super::{Arch, RootError, SystemStop, VcpuStart};
 use super::{get_one_reg as get, reset_is_an_exception, set_one_reg as set};
 use crate::decode::Exit;
 use crate::paging::PageTableFormat;
 use crate::paging::riscv64::{Mode, Riscv64 as Format};
 use crate::probe::AddressWidths;
-use crate::vm::Layout;
 use crate::vm::error::{KvmError, PagingMode, SetupError};
 use kvm_bindings::{
     KVM_CAP_VM_GPA_BITS, KVM_EXIT_RISCV_SBI, KVM_MP_STATE_RUNNABLE, KVM_REG_RISCV,
@@ -41,28 +42,6 @@ use vm_memory::{Bytes, GuestAddress, GuestMemory};
 pub struct Riscv64 {
     physical_bits: u32,
 }
-
-/// Where guest RAM starts: 2 GiB, as on QEMU's `virt` machine.
-const RAM_BASE: u64 = 0x8000_0000;
-
-/// The trap handler the host installs (`stvec`, direct mode: 4-byte aligned), in the first page
-/// of RAM.
-const TRAP_HANDLER: u64 = RAM_BASE;
-
-/// The trap handler: `li a7, 0x53525354` ("SRST"); `li a6, 0` (system_reset); `li a0, 1` (cold
-/// reboot); `li a1, 1` (reason: system failure); `ecall`; `j` back to the start. A guest that
-/// takes an exception (it has no handler of its own) thus stops at once with a
-/// `KVM_SYSTEM_EVENT_RESET`, and the host reports `scause`, `sepc` and `stval`, instead of the
-/// vCPU trapping to address 0 until the watchdog fires. Uncompressed, so any riscv64 runs it.
-const TRAP_CODE: [u32; 7] = [
-    0x5352_58b7,
-    0x3548_889b,
-    0x0000_0813,
-    0x0010_0513,
-    0x0010_0593,
-    0x0000_0073,
-    0xfe9f_f06f,
-];
 
 /// The physical width when KVM does not say (no `KVM_CAP_VM_GPA_BITS`): Sv39x4, the narrowest
 /// G-stage mode KVM runs.
@@ -95,10 +74,30 @@ const REG_SP: u64 = core_reg(2);
 const REG_A0: u64 = core_reg(10);
 const CSR_SSTATUS: u64 = csr(0);
 const CSR_STVEC: u64 = csr(2);
+const CSR_SSCRATCH: u64 = csr(3);
 const CSR_SEPC: u64 = csr(4);
 const CSR_SCAUSE: u64 = csr(5);
 const CSR_STVAL: u64 = csr(6);
 const CSR_SATP: u64 = csr(8);
+
+/// The program counter and x1..x31 for a core: a vCPU stopped in the host's trap handler (after
+/// its first instruction, the swap of `sp` and `sscratch`) gives `sepc` and the guest's `sp`
+/// from `sscratch` instead.
+pub(in crate::vm) fn core_registers(vcpu: &VcpuFd) -> Result<(u64, [u64; 31]), KvmError> {
+    let mut regs = [0; 31];
+    for (n, x) in (1..).zip(regs.iter_mut()) {
+        *x = get(vcpu, core_reg(n), "KVM_GET_ONE_REG (x1..x31)")?;
+    }
+    let mut pc = get(vcpu, REG_PC, "KVM_GET_ONE_REG (pc)")?;
+    let handler = get(vcpu, CSR_STVEC, "KVM_GET_ONE_REG (stvec)")?;
+    let swapped =
+        handler.saturating_add(4)..handler.saturating_add(exceptions::image().len() as u64);
+    if swapped.contains(&pc) {
+        pc = get(vcpu, CSR_SEPC, "KVM_GET_ONE_REG (sepc)")?;
+        regs[1] = get(vcpu, CSR_SSCRATCH, "KVM_GET_ONE_REG (sscratch)")?;
+    }
+    Ok((pc, regs))
+}
 
 /// `satp`, read with one `KVM_GET_ONE_REG`.
 fn satp(vcpu: &VcpuFd) -> Result<u64, KvmError> {
@@ -133,13 +132,9 @@ impl Arch for Riscv64 {
 
     const NAME: &'static str = "riscv64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_RISCV;
-    /// RAM starts at 2 GiB; guests link 2 MiB above it (see the guest crate's linker script).
-    /// The first 2 MiB hold the trap handler (first page) and the tables.
-    const LAYOUT: Layout = Layout {
-        ram_base: RAM_BASE,
-        tables: RAM_BASE + 0x1_0000..RAM_BASE + 0x10_0000,
-        image_floor: RAM_BASE + 0x20_0000,
-    };
+    /// A page for the trap handler, a page of exception stacks.
+    const HOST_AREA: u64 = exceptions::END_OFFSET;
+    const HOST_AREA_NAME: &'static str = "trap handler and exception stacks";
     const SBI_CALLS: bool = true;
     const MAX_INSTRUCTION_LEN: usize = 4;
 
@@ -167,21 +162,25 @@ impl Arch for Riscv64 {
         Format::new(Mode::Sv48, self.physical_bits.min(MAX_PHYSICAL_BITS) as u8)
     }
 
-    /// Writes the trap handler.
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
-        let code: Vec<u8> = TRAP_CODE.iter().flat_map(|i| i.to_le_bytes()).collect();
+    /// Writes the trap handler at the start of the host area.
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError> {
+        let gpa = host_area.0 + exceptions::HANDLER_OFFSET;
         memory
-            .write_slice(&code, GuestAddress(TRAP_HANDLER))
+            .write_slice(&exceptions::image(), GuestAddress(gpa))
             .map_err(|source| SetupError::WriteMemory {
                 what: "trap handler",
-                gpa: TRAP_HANDLER,
+                gpa,
                 source,
             })
     }
 
     /// Makes the vCPU runnable (KVM powers off every vCPU but the first, for SBI HSM to start),
     /// and puts it at the entry in S-mode with Sv48 on, the FPU on, interrupts off, the host's
-    /// trap handler, its stack and its index in `a0`.
+    /// trap handler and its exception stack (`sscratch`), its stack and its index in `a0`.
     fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError> {
         let runnable = kvm_mp_state {
             mp_state: KVM_MP_STATE_RUNNABLE,
@@ -190,7 +189,15 @@ impl Arch for Riscv64 {
             .map_err(KvmError::with("KVM_SET_MP_STATE"))?;
         let satp = self.page_table_format().satp(start.root);
         set(vcpu, CSR_SATP, satp, "KVM_SET_ONE_REG (satp)")?;
-        set(vcpu, CSR_STVEC, TRAP_HANDLER, "KVM_SET_ONE_REG (stvec)")?;
+        let handler = start.host_area.0 + exceptions::HANDLER_OFFSET;
+        set(vcpu, CSR_STVEC, handler, "KVM_SET_ONE_REG (stvec)")?;
+        let exception_stack = exceptions::stack_top(start.host_area.0, start.index);
+        set(
+            vcpu,
+            CSR_SSCRATCH,
+            exception_stack,
+            "KVM_SET_ONE_REG (sscratch)",
+        )?;
         let sstatus = get(vcpu, CSR_SSTATUS, "KVM_GET_ONE_REG (sstatus)")?;
         let sstatus = (sstatus & !(SSTATUS_FS | SSTATUS_SIE)) | SSTATUS_FS_INITIAL;
         set(vcpu, CSR_SSTATUS, sstatus, "KVM_SET_ONE_REG (sstatus)")?;
@@ -225,8 +232,13 @@ impl Arch for Riscv64 {
         get(vcpu, REG_PC, "KVM_GET_ONE_REG (pc)")
     }
 
-    /// An SBI system reset of type shutdown is a power-off; a reboot comes from the host's trap
-    /// handler (or a guest that asked for it), so it reports the exception.
+    /// `scause`'s name: "load page fault", "illegal instruction", ...
+    fn exception_name(scause: u64, _error_code: u64) -> &'static str {
+        exceptions::name(scause)
+    }
+
+    /// An SBI system reset of type shutdown is a power-off; a reboot is a guest that asked for
+    /// it, reported with `scause`, `sepc` and `stval` as the exception that may have led there.
     fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {
         let registers = [
             (CSR_SCAUSE, "KVM_GET_ONE_REG (scause)"),
@@ -248,19 +260,5 @@ mod tests {
         assert_eq!(REG_A0, 0x8030_0000_0200_000a);
         // KVM_REG_RISCV_CSR_REG(satp): the ninth unsigned long of struct kvm_riscv_csr.
         assert_eq!(CSR_SATP, 0x8030_0000_0300_0008);
-    }
-
-    #[test]
-    fn trap_handler_makes_an_sbi_system_reboot() {
-        // lui a7, 0x53525; addiw a7, a7, 0x354: a7 = "SRST".
-        let [lui, addiw, fid, kind, reason, ecall, jump] = TRAP_CODE;
-        let upper = u64::from(lui >> 12) << 12;
-        let lower = u64::from(addiw >> 20);
-        assert_eq!(upper + lower, 0x5352_5354);
-        // li a6, 0; li a0, 1 (cold reboot); li a1, 1.
-        assert_eq!((fid >> 20, kind >> 20, reason >> 20), (0, 1, 1));
-        assert_eq!(ecall, 0x0000_0073);
-        // jal x0 back by 24 bytes: to the handler's start.
-        assert_eq!(jump & 0x7f, 0x6f);
     }
 }

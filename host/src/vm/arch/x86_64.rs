@@ -1,16 +1,18 @@
 //! x86_64 guests: 64-bit long mode with 4-level paging, SSE enabled, entered at the ELF entry.
 //!
-//! The contract, in the guest-physical layout of [`X86_64::LAYOUT`](super::Arch::LAYOUT): RAM
-//! starts at 0, [`setup_memory`](super::Arch::setup_memory) writes the GDT and TSS in the pages
-//! at `0x1000` and `0x2000`, page tables are expected in `LAYOUT.tables`, and guests load from
-//! `LAYOUT.image_floor` (2 MiB, where `ucall-guest.ld` links them). `KVM_CAP_SYNC_REGS` syncs
-//! `rdi` and CR3 on every exit, so the record register and the table root cost no ioctl.
+//! The contract: [`setup_memory`](super::Arch::setup_memory) writes into the host area that the
+//! [`Layout`](crate::vm::Layout) found room for (at `0x1000` for guests linked at 2 MiB or at
+//! gcc's 0x400000, whose RAM starts at 0): the GDT, a TSS per vCPU (up to 64, each with its
+//! exception stack in IST1), and the IDT and exception handlers (`exceptions.rs`: every
+//! exception becomes an UNHANDLED ucall). `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every
+//! exit, so the record register and the table root cost no ioctl.
+
+mod exceptions;
 
 use super::{Arch, RootError, VcpuStart};
 use crate::paging::PageTableFormat;
 use crate::paging::x86_64::X86_64 as Format;
 use crate::probe::AddressWidths;
-use crate::vm::Layout;
 use crate::vm::error::{KvmError, PagingMode, SetupError};
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_regs, kvm_segment};
 use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuFd, VmFd};
@@ -25,13 +27,27 @@ pub struct X86_64 {
     widths: AddressWidths,
 }
 
-/// The GDT: null, 64-bit code, data, and a 16-byte TSS descriptor.
-const GDT: u64 = 0x1000;
-/// A zeroed 64-bit TSS, which VMX requires TR to point at.
-const TSS: u64 = 0x2000;
+/// Where the GDT is in the host area: null, 64-bit code, data, and a 16-byte TSS descriptor
+/// per TSS.
+const GDT_OFFSET: u64 = 0;
+/// The GDT's limit: three descriptors, then the TSS descriptors.
+const GDT_LIMIT: u16 = (3 * 8 + 16 * TSS_COUNT) as u16 - 1;
+/// Where the 64-bit TSSes are in the host area, one per vCPU (vCPU `i` has TSS
+/// `i % TSS_COUNT`): VMX requires TR to point at one, and each gives its vCPU's exception
+/// handlers their own stack (IST1).
+const TSS_OFFSET: u64 = 0x1000;
 const TSS_LIMIT: u32 = 0x67;
+/// How many TSSes there are, and so exception stacks: vCPUs this far apart share them.
+const TSS_COUNT: u64 = 64;
+/// Where IST1 is in a 64-bit TSS (SDM Vol. 3A, 8.7).
+const TSS_IST1: u64 = 0x24;
+/// Where the I/O map base is: at the limit, so there is no I/O permission bitmap.
+const TSS_IO_MAP_BASE: u64 = 0x66;
+// The TSSes end below the IDT.
+const _: () = assert!(TSS_OFFSET + TSS_COUNT * (TSS_LIMIT as u64 + 1) <= exceptions::IDT_OFFSET);
 const CODE_SELECTOR: u16 = 0x8;
 const DATA_SELECTOR: u16 = 0x10;
+/// The selector of the first TSS; TSS `i` is 16 bytes further per `i`.
 const TSS_SELECTOR: u16 = 0x18;
 /// Segment types (SDM Vol. 3A, 3.4.5.1 and 3.5): execute/read accessed, read/write accessed,
 /// busy 64-bit TSS.
@@ -55,11 +71,13 @@ fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
     }
 }
 
-fn tss_segment() -> kvm_segment {
+/// The TSS of vCPU `index` in the host area at `host_area`, and where it is.
+fn tss_segment(host_area: u64, index: usize) -> kvm_segment {
+    let slot = index as u64 % TSS_COUNT;
     kvm_segment {
-        base: TSS,
+        base: host_area + TSS_OFFSET + slot * u64::from(TSS_LIMIT + 1),
         limit: TSS_LIMIT,
-        selector: TSS_SELECTOR,
+        selector: TSS_SELECTOR + 16 * slot as u16,
         type_: TSS_BUSY_TYPE,
         present: 1,
         s: 0,
@@ -93,13 +111,9 @@ impl Arch for X86_64 {
 
     const NAME: &'static str = "x86_64";
     const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
-    /// Guests link at 2 MiB (see the guest crate's linker script); the first 2 MiB hold the
-    /// descriptor tables and page tables.
-    const LAYOUT: Layout = Layout {
-        ram_base: 0,
-        tables: 0x1_0000..0x10_0000,
-        image_floor: 0x20_0000,
-    };
+    /// A page for the GDT and one for the TSS.
+    const HOST_AREA: u64 = exceptions::END_OFFSET;
+    const HOST_AREA_NAME: &'static str = "GDT, TSSes, IDT and exception handlers";
     const PORT_IO: bool = true;
     const MAX_INSTRUCTION_LEN: usize = 15;
 
@@ -143,28 +157,43 @@ impl Arch for X86_64 {
         Format::new(self.widths.physical as u8)
     }
 
-    /// Writes the GDT and TSS that every vCPU's segment registers describe.
-    fn setup_memory<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), SetupError> {
+    /// Writes the GDT and TSSes that the vCPUs' segment registers describe, each TSS with its
+    /// exception stack in IST1, and the IDT and handlers.
+    fn setup_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        host_area: GuestAddress,
+    ) -> Result<(), SetupError> {
+        let gdt_at = host_area.0 + GDT_OFFSET;
         let code = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
-        let tss = tss_segment();
-        let gdt = [
-            0,
-            descriptor(&code),
-            descriptor(&data),
-            descriptor(&tss),
-            TSS >> 32,
-        ];
+        let mut gdt = vec![0, descriptor(&code), descriptor(&data)];
         let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
+        for slot in 0..TSS_COUNT as usize {
+            let tss = tss_segment(host_area.0, slot);
+            gdt.extend([descriptor(&tss), tss.base >> 32]);
+            let mut bytes = [0; TSS_LIMIT as usize + 1];
+            let ist1 = exceptions::stack_top(host_area.0, slot as u64).to_le_bytes();
+            bytes[TSS_IST1 as usize..][..8].copy_from_slice(&ist1);
+            let io_map_base = (TSS_LIMIT as u16 + 1).to_le_bytes();
+            bytes[TSS_IO_MAP_BASE as usize..][..2].copy_from_slice(&io_map_base);
+            memory
+                .write_slice(&bytes, GuestAddress(tss.base))
+                .map_err(write_failed("TSS", tss.base))?;
+        }
         for (i, entry) in gdt.iter().enumerate() {
-            let gpa = GDT + 8 * i as u64;
+            let gpa = gdt_at + 8 * i as u64;
             memory
                 .write_obj(*entry, GuestAddress(gpa))
                 .map_err(write_failed("GDT", gpa))?;
         }
+        let [(idt_at, idt), (code_at, code)] = exceptions::images(host_area.0, CODE_SELECTOR);
         memory
-            .write_slice(&[0; TSS_LIMIT as usize + 1], GuestAddress(TSS))
-            .map_err(write_failed("TSS", TSS))
+            .write_slice(&idt, GuestAddress(idt_at))
+            .map_err(write_failed("IDT", idt_at))?;
+        memory
+            .write_slice(&code, GuestAddress(code_at))
+            .map_err(write_failed("exception handlers", code_at))
     }
 
     /// 64-bit mode with paging on, SSE enabled, the initial APIC ID in CPUID set to the index,
@@ -185,13 +214,15 @@ impl Arch for X86_64 {
         sregs.cs = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
-        sregs.tr = tss_segment();
+        sregs.tr = tss_segment(start.host_area.0, start.index);
         sregs.ldt = kvm_segment {
             unusable: 1,
             ..Default::default()
         };
-        sregs.gdt.base = GDT;
-        sregs.gdt.limit = 5 * 8 - 1;
+        sregs.gdt.base = start.host_area.0 + GDT_OFFSET;
+        sregs.gdt.limit = GDT_LIMIT;
+        sregs.idt.base = start.host_area.0 + exceptions::IDT_OFFSET;
+        sregs.idt.limit = exceptions::IDT_LIMIT;
         sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
             | Cr0Flags::MONITOR_COPROCESSOR
             | Cr0Flags::EXTENSION_TYPE
@@ -247,7 +278,20 @@ impl Arch for X86_64 {
         Some(vcpu.sync_regs_mut().regs.rdi)
     }
 
+    /// `rsi`, marked dirty in the synced registers: KVM applies them on the next `KVM_RUN`,
+    /// before it completes the `in` (which writes only `al`), and since the synced copy holds
+    /// every other register as the exit left it, nothing else changes.
+    fn set_reply_register(vcpu: &mut VcpuFd, value: u64) {
+        vcpu.sync_regs_mut().regs.rsi = value;
+        vcpu.set_sync_dirty_reg(SyncReg::Register);
+    }
+
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {
         Ok(vcpu.get_regs().map_err(KvmError::with("KVM_GET_REGS"))?.rip)
+    }
+
+    /// The SDM's mnemonic: `#PF`, `#UD`, ...
+    fn exception_name(vector: u64, _error_code: u64) -> &'static str {
+        exceptions::name(vector)
     }
 }

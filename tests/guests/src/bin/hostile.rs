@@ -153,7 +153,10 @@ fn misbehave(case: Case) {
         | Case::HugePageBitInTheRoot
         | Case::ReservedBitInAHugePage
         | Case::NonPresentEntryWithBits
-        | Case::SwitchedPageTables => tables::misbehave(case, record, text),
+        | Case::SwitchedPageTables
+        | Case::CallWithAReadOnlyRecord
+        | Case::CallUnderAReadOnlyTable
+        | Case::CallStraddlingOntoAReadOnlyPage => tables::misbehave(case, record, text),
         Case::Spin => loop {
             core::hint::spin_loop();
         },
@@ -306,6 +309,11 @@ mod arch {
             Case::PioOtherPort => unsafe {
                 asm!("out dx, al", in("dx") 0x604u16, in("al") 0u8, options(nostack))
             },
+            Case::Exception => {
+                // SAFETY: not safe, on purpose: the load faults and the host's handlers
+                // report it.
+                unsafe { hostile_fault(UNMAPPED) };
+            }
             Case::TripleFault => {
                 let idtr = [0u16; 5];
                 // SAFETY: an empty IDT and a load from an unmapped address: the page fault
@@ -317,6 +325,19 @@ mod arch {
             }
             _ => {}
         }
+    }
+
+    // The faulting load at a symbol of its own, so that the test knows the exception's address.
+    core::arch::global_asm!(
+        ".global hostile_fault",
+        "hostile_fault:",
+        "mov rax, [rdi]",
+        "ret",
+    );
+
+    unsafe extern "C" {
+        /// Loads 8 bytes from `address`.
+        fn hostile_fault(address: u64) -> u64;
     }
 }
 
@@ -488,6 +509,21 @@ mod tables {
         set(table(2), 0, entry(page, descriptor::PAGE));
     }
 
+    /// A user call through a chain of the guest's tables that ends in `pages` (4 KiB each,
+    /// from index 0 of the last table), with the root's entry `root_bits`, and the record at
+    /// `offset` into the first page.
+    fn call_through(pages: &[u64], root_bits: u64, record: *mut Record, offset: u64) {
+        set(root(), ROOT_SLOT, entry(table(0) as u64, root_bits));
+        set(table(0), 0, entry(table(1) as u64, descriptor::TABLE));
+        set(table(1), 0, entry(table(2) as u64, descriptor::TABLE));
+        for (i, &page) in pages.iter().enumerate() {
+            set(table(2), i as u64, page);
+        }
+        tables_changed();
+        put(record, Record::with_cmd(CALL, &[1, 2, 3, 4, 5, 6]));
+        exit_with(SLOT_BASE + offset);
+    }
+
     /// Points the root's free slot at the guest's table 0 and puts `entry` at its index 0.
     fn one_below_the_root(below: u64) {
         set(root(), ROOT_SLOT, entry(table(0) as u64, descriptor::TABLE));
@@ -529,6 +565,25 @@ mod tables {
                 descriptor::BLOCK_1G,
             )),
             Case::NonPresentEntryWithBits => one_below_the_root(0xdead_b000 | 0x2),
+            Case::CallWithAReadOnlyRecord => {
+                let page = entry(record as u64, descriptor::PAGE_READ_ONLY);
+                return call_through(&[page], descriptor::TABLE, record, 0);
+            }
+            Case::CallUnderAReadOnlyTable => {
+                let page = entry(record as u64, descriptor::PAGE);
+                return call_through(&[page], descriptor::TABLE_READ_ONLY, record, 0);
+            }
+            Case::CallStraddlingOntoAReadOnlyPage => {
+                // The record's first 16 bytes at the end of the writable text page, the rest at
+                // the start of the read-only one after it.
+                let pages = [
+                    entry(text as u64, descriptor::PAGE),
+                    entry(text as u64 + 0x1000, descriptor::PAGE_READ_ONLY),
+                ];
+                // SAFETY: within the 8 KiB text buffer.
+                let at = unsafe { text.add(0xff0) }.cast::<Record>();
+                return call_through(&pages, descriptor::TABLE, at, 0xff0);
+            }
             Case::SwitchedPageTables => {
                 // A copy of the root, plus a 1 GiB alias of RAM's first GiB at the free slot.
                 let (old, new) = (root(), table(3));

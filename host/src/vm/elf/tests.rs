@@ -1,0 +1,340 @@
+//! The loader's refusals and its work bound, one hand-made ELF each.
+
+use super::test_elf::{TestElf, TestSegment};
+use super::*;
+use goblin::elf::header::{EM_AARCH64, EM_X86_64, ET_DYN, ET_REL};
+use vm_memory::GuestMemoryMmap;
+
+const MIB: u64 = 1 << 20;
+
+fn memory() -> GuestMemoryMmap {
+    GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap()
+}
+
+fn parse(elf: &[u8]) -> Result<GuestImage<'_>, LoadError> {
+    GuestImage::parse(elf, EM_X86_64)
+}
+
+#[test]
+fn segment_is_copied_and_its_bss_zeroed() {
+    let elf = TestElf::new(0x20_0000, 0x1000).build();
+    let memory = memory();
+    memory
+        .write_slice(&[0xff; 0x1000], GuestAddress(0x20_0000))
+        .unwrap();
+    assert_eq!(parse(&elf).unwrap().load(&memory).unwrap(), 0x20_1000);
+    let mut loaded = [0; 0x1000];
+    memory
+        .read_slice(&mut loaded, GuestAddress(0x20_0000))
+        .unwrap();
+    assert_eq!(loaded[..16], [0xa5; 16]);
+    assert!(loaded[16..].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn segment_larger_than_memory_is_refused_before_anything_is_written() {
+    // A terabyte of .bss: refused by its size, not by an allocation that aborts.
+    let elf = TestElf::new(0x20_0000, 1 << 40).build();
+    let err = parse(&elf).unwrap().load(&memory()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::TooLarge {
+                needed: 0x100_0000_0000,
+                memory_size: 0x40_0000
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn segment_outside_memory_is_refused() {
+    let elf = TestElf::new(0x3f_f000, 0x2000).build();
+    let err = parse(&elf).unwrap().load(&memory()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::OutsideMemory {
+                segment: 0,
+                start: 0x3f_f000,
+                end: 0x40_1000
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn segment_that_wraps_the_address_space_is_refused() {
+    let elf = TestElf::new(u64::MAX - 0xfff, 0x2000).build();
+    let err = parse(&elf).unwrap_err();
+    assert!(matches!(err, LoadError::Wraps { segment: 0 }), "{err}");
+}
+
+#[test]
+fn elf_for_another_machine_is_refused() {
+    let elf = TestElf::new(0x20_0000, 0x1000).build();
+    let err = GuestImage::parse(&elf, EM_AARCH64).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::WrongMachine {
+                found: EM_X86_64,
+                expected: EM_AARCH64
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn shared_object_is_refused_as_not_an_executable() {
+    let elf = TestElf {
+        e_type: ET_DYN,
+        ..TestElf::new(0x20_0000, 0x1000)
+    }
+    .build();
+    let err = parse(&elf).unwrap_err();
+    assert!(
+        matches!(err, LoadError::NotExecutable { found: ET_DYN }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "guest ELF: type 3 (DYN) is not an executable (ET_EXEC); link it static and non-PIE"
+    );
+}
+
+#[test]
+fn relocatable_object_is_refused_as_not_an_executable() {
+    let elf = TestElf {
+        e_type: ET_REL,
+        ..TestElf::new(0x20_0000, 0x1000)
+    }
+    .build();
+    assert!(matches!(
+        parse(&elf),
+        Err(LoadError::NotExecutable { found: ET_REL })
+    ));
+}
+
+#[test]
+fn overlapping_segments_are_refused_naming_both() {
+    let elf = TestElf::new(0x20_0000, 0x2000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .build();
+    let err = parse(&elf).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::SegmentsOverlap {
+                first: 0,
+                second: 1,
+                at: 0x20_1000
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn overlap_is_found_whatever_the_order_of_the_program_headers() {
+    let elf = TestElf::new(0x20_1000, 0x1000)
+        .segment(TestSegment::data(0x20_0000, 0x1001))
+        .build();
+    let err = parse(&elf).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::SegmentsOverlap {
+                first: 1,
+                second: 0,
+                at: 0x20_1000
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn adjacent_segments_are_accepted() {
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .build();
+    assert_eq!(parse(&elf).unwrap().load(&memory()).unwrap(), 0x20_2000);
+}
+
+#[test]
+fn entry_outside_every_segment_is_refused() {
+    let elf = TestElf {
+        entry: 0x30_0000,
+        ..TestElf::new(0x20_0000, 0x1000)
+    }
+    .build();
+    let err = parse(&elf).unwrap_err();
+    assert!(
+        matches!(err, LoadError::EntryOutsideSegments { entry: 0x30_0000 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn segment_bytes_beyond_the_file_are_refused() {
+    let mut segment = TestSegment::code(0x20_0000, 0x1000);
+    segment.offset = Some(1 << 30);
+    let elf = TestElf {
+        segments: vec![segment],
+        ..TestElf::new(0x20_0000, 0x1000)
+    }
+    .build();
+    assert!(matches!(
+        parse(&elf),
+        Err(LoadError::BeyondFile { segment: 0 })
+    ));
+}
+
+#[test]
+fn bss_only_segment_with_an_offset_past_the_file_is_accepted() {
+    // As gcc's aarch64 linker leaves it: the .bss segment's offset is past the end of the file.
+    let mut bss = TestSegment::data(0x21_0000, 8);
+    bss.offset = Some(0xffe8);
+    let elf = TestElf::new(0x20_0000, 0x1000).segment(bss).build();
+    assert_eq!(parse(&elf).unwrap().load(&memory()).unwrap(), 0x21_0008);
+}
+
+#[test]
+fn file_size_beyond_memory_size_is_refused() {
+    let mut segment = TestSegment::code(0x20_0000, 8);
+    segment.filesz = 16;
+    let elf = TestElf {
+        segments: vec![segment],
+        ..TestElf::new(0x20_0000, 8)
+    }
+    .build();
+    assert!(matches!(
+        parse(&elf),
+        Err(LoadError::FileSizeExceedsMemorySize { segment: 0 })
+    ));
+}
+
+#[test]
+fn many_headers_over_the_same_memory_are_refused_before_any_work() {
+    // The case that kept a host busy for minutes: thousands of headers, each a whole
+    // memory's worth of .bss at the same address. Now the second header is an overlap.
+    let mut elf = TestElf::new(0x20_0000, 0x20_0000);
+    for _ in 0..10_000 {
+        elf = elf.segment(TestSegment::data(0x20_0000, 0x20_0000));
+    }
+    let err = parse(&elf.build()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::SegmentsOverlap {
+                first: 0,
+                second: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn segments_needing_more_than_the_memory_size_are_refused_by_their_total() {
+    let elf = TestElf::new(0, 3 * MIB)
+        .segment(TestSegment::data(0x1_0000_0000, 2 * MIB))
+        .build();
+    let image = parse(&elf).unwrap();
+    assert_eq!(image.load_size(), 5 * MIB);
+    assert!(matches!(
+        image.check_size(4 * MIB),
+        Err(LoadError::TooLarge { needed, memory_size }) if needed == 5 * MIB && memory_size == 4 * MIB
+    ));
+}
+
+#[test]
+fn symbol_in_writable_data_is_found() {
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .symbol("ucall_exit_mmio_addr", 0x20_1008)
+        .build();
+    let image = parse(&elf).unwrap();
+    assert_eq!(
+        image
+            .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
+            .unwrap(),
+        0x20_1008
+    );
+}
+
+#[test]
+fn symbol_in_code_is_not_written() {
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .symbol("ucall_exit_mmio_addr", 0x20_0008)
+        .build();
+    let err = parse(&elf)
+        .unwrap()
+        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
+        .unwrap_err();
+    assert!(
+        matches!(&err, LoadError::SymbolNotWritable { name, vaddr: 0x20_0008, len: 8 } if name == "ucall_exit_mmio_addr"),
+        "{err}"
+    );
+}
+
+#[test]
+fn symbol_outside_every_segment_is_not_written() {
+    // Where the host's page tables or GDT could be: no segment of the guest's covers it.
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .symbol("ucall_exit_mmio_addr", 0x1_0000)
+        .build();
+    let err = parse(&elf)
+        .unwrap()
+        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::SymbolNotWritable {
+                vaddr: 0x1_0000,
+                len: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn symbol_straddling_the_end_of_its_segment_is_not_written() {
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .symbol("ucall_exit_mmio_addr", 0x20_1ffc)
+        .build();
+    let err = parse(&elf)
+        .unwrap()
+        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LoadError::SymbolNotWritable {
+                vaddr: 0x20_1ffc,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_symbol_is_named() {
+    let elf = TestElf::new(0x20_0000, 0x1000).build();
+    let err = parse(&elf)
+        .unwrap()
+        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
+        .unwrap_err();
+    assert!(matches!(&err, LoadError::SymbolNotFound(name) if name == "ucall_exit_mmio_addr"));
+}

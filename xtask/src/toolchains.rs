@@ -1,0 +1,136 @@
+//! The checks that run on other toolchains than the one building xtask: the library crates on
+//! their minimum supported Rust version, and their docs as docs.rs builds them (nightly, with
+//! each crate's `[package.metadata.docs.rs]`). Each toolchain and target is installed when
+//! missing.
+
+use crate::arch::Arch;
+use crate::ecosystem::LIBRARY_CRATES;
+use crate::install;
+use crate::shell::{Run, cargo, workspace_root};
+use serde_json::Value;
+use std::process::Command;
+
+/// `cargo` of `toolchain` through rustup, in the workspace root, in a target folder of its own
+/// (`target/<folder>`) so that it does not rebuild what the main toolchain built.
+fn cargo_on(toolchain: &str, folder: &str) -> Command {
+    let mut command = Command::new("rustup");
+    command
+        .args(["run", toolchain, "cargo"])
+        .current_dir(workspace_root())
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace_root().join("target").join(folder),
+        )
+        // What the outer cargo set for xtask names the outer toolchain's programs.
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTDOC");
+    command
+}
+
+/// The workspace's `rust-version`, from the metadata of `ucall-host`.
+fn rust_version(packages: &[Value]) -> Result<String, String> {
+    packages
+        .iter()
+        .find(|package| package["name"] == "ucall-host")
+        .and_then(|package| package["rust_version"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| "ucall-host has no rust-version in its manifest".into())
+}
+
+/// The workspace's packages, as `cargo metadata` describes them.
+fn packages() -> Result<Vec<Value>, String> {
+    let text = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output_text()?;
+    let metadata: Value =
+        serde_json::from_str(&text).map_err(|e| format!("cargo metadata: bad JSON: {e}"))?;
+    metadata["packages"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| "cargo metadata lists no packages".into())
+}
+
+/// `cargo check` of the library crates with the workspace's `rust-version`, all features: on
+/// this host, and the guest crate also on its x86_64 bare-metal target. (The guest's other
+/// targets are left to the stable checks: rustup has no 1.85 `rust-std` for
+/// `aarch64-unknown-none` to offer here.)
+pub fn msrv() -> Result<(), String> {
+    let version = rust_version(&packages()?)?;
+    let guest_target = Arch::X86_64.guest_target();
+    install::ensure_toolchain(&version)?;
+    install::ensure_toolchain_targets(&version, &[guest_target])?;
+    let mut check = cargo_on(&version, "msrv");
+    check.args(["check", "--quiet", "--all-features"]);
+    for name in LIBRARY_CRATES {
+        check.args(["-p", name]);
+    }
+    check.run()?;
+    cargo_on(&version, "msrv")
+        .args(["check", "--quiet", "--all-features", "-p", "ucall-guest"])
+        .args(["--target", guest_target])
+        .run()
+}
+
+/// `cargo doc` of each library crate as docs.rs builds it: nightly, its `rustdoc-args`
+/// (`--cfg docsrs`), its features and each of its targets (those of `arches`), with every
+/// rustdoc warning an error.
+pub fn docs_rs(arches: &[Arch]) -> Result<(), String> {
+    install::ensure_toolchain("nightly")?;
+    for package in packages()? {
+        let Some(name) = package["name"].as_str() else {
+            continue;
+        };
+        if !LIBRARY_CRATES.contains(&name) {
+            continue;
+        }
+        let settings = &package["metadata"]["docs"]["rs"];
+        let strings = |key: &str| -> Vec<String> {
+            settings[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|value| value.as_str().map(str::to_string))
+                .collect()
+        };
+        let mut targets = strings("targets");
+        if targets.is_empty() {
+            targets.extend(settings["default-target"].as_str().map(str::to_string));
+        }
+        let names_targets = !targets.is_empty();
+        let checked = |target: &String| arches.iter().any(|arch| target.starts_with(arch.name()));
+        let (targets, skipped): (Vec<String>, Vec<String>) = targets.into_iter().partition(checked);
+        for target in &skipped {
+            eprintln!(
+                "    {name} for {target}: skipped, the checks do not cover its architecture yet"
+            );
+        }
+        let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+        install::ensure_toolchain_targets("nightly", &target_refs)?;
+        let mut rustdoc_flags = strings("rustdoc-args");
+        rustdoc_flags.extend(["-D".into(), "warnings".into()]);
+        // docs.rs builds the host's target when the crate names none.
+        let targets = if !names_targets {
+            vec![None]
+        } else {
+            targets.into_iter().map(Some).collect()
+        };
+        for target in targets {
+            let mut doc = cargo_on("nightly", "docs-rs");
+            doc.args(["doc", "--quiet", "--no-deps", "-p", name])
+                .env("RUSTDOCFLAGS", rustdoc_flags.join(" "));
+            if settings["all-features"] == true {
+                doc.arg("--all-features");
+            }
+            let features = strings("features");
+            if !features.is_empty() {
+                doc.args(["--features", &features.join(",")]);
+            }
+            if let Some(target) = target {
+                doc.args(["--target", &target]);
+            }
+            doc.run()?;
+        }
+    }
+    Ok(())
+}
