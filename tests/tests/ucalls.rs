@@ -204,7 +204,7 @@ fn header_guest_ucalls() -> Vec<Ucall> {
         Ucall::Abort(Abort {
             message: "Failed guest assert: answer == 42".into(),
             file: Some("header_guest.c".into()),
-            line: 84,
+            line: 98,
             column: None,
         }),
     ]

@@ -8,7 +8,7 @@
 //! architectures; the parts of their expected errors that the formats decide come from the
 //! `format` module (where entries keep addresses), the guest's `cases::descriptor` and
 //! `paging::BadEntryReason`. Port I/O, `hlt` and triple faults are
-//! x86_64-only; WFI, exceptions and system power-off are aarch64 and riscv64 cases; the reserved
+//! x86_64-only; WFI and system power-off are aarch64 and riscv64 cases; the reserved
 //! page-level encoding is aarch64's, a table pointer at the page level riscv64's.
 
 #[allow(dead_code)]
