@@ -233,11 +233,11 @@ fn c_guest_built_against_ucall_h_linked_where_gcc_links_runs_with_default_settin
 fn ram_starts_at_the_gib_below_the_image_and_the_host_keeps_off_its_segments() {
     use ucall_host::vm::arch::{Arch, Native};
     // gcc links at 0x400000; the guest crate's linker script at 2 MiB (x86_64) or
-    // 1 GiB + 2 MiB (aarch64).
-    let ours = if cfg!(target_arch = "aarch64") {
-        0x4000_0000
-    } else {
-        0
+    // 1 GiB + 2 MiB (aarch64) or 2 GiB + 2 MiB (riscv64).
+    let ours = match std::env::consts::ARCH {
+        "aarch64" => 0x4000_0000,
+        "riscv64" => 0x8000_0000,
+        _ => 0,
     };
     for (name, ram_start) in [("seed_guest_default_link", 0), ("seed_guest", ours)] {
         let elf = ucall_tests::guest(name);
@@ -252,12 +252,14 @@ fn ram_starts_at_the_gib_below_the_image_and_the_host_keeps_off_its_segments() {
 }
 
 #[test]
-fn auto_serves_port_io_where_it_exists_and_mmio_when_the_guest_has_the_symbol() {
+fn auto_serves_port_io_or_sbi_calls_where_they_exist_and_mmio_when_the_guest_has_the_symbol() {
     let vm = vm("sync_stages", TransportKind::Auto, 1);
     let transport = vm.transport();
     assert!(transport.mmio_gpa.is_some());
     let pio = cfg!(target_arch = "x86_64").then_some(ucall_abi::PIO_PORT);
     assert_eq!(transport.pio_port, pio);
+    let sbi = cfg!(target_arch = "riscv64").then_some(ucall_abi::SBI_EXTENSION);
+    assert_eq!(transport.sbi_extension, sbi);
 }
 
 #[test]

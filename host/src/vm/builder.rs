@@ -271,16 +271,14 @@ impl<'a> VmBuilder<'a> {
 mod tests {
     use super::*;
     use crate::vm::elf::test_elf::{TestElf, TestSegment};
-    use goblin::elf::header::{EM_AARCH64, EM_X86_64};
 
     /// A test ELF for this host's machine.
     fn native(elf: TestElf) -> Vec<u8> {
-        let machine = if cfg!(target_arch = "aarch64") {
-            EM_AARCH64
-        } else {
-            EM_X86_64
-        };
-        TestElf { machine, ..elf }.build()
+        TestElf {
+            machine: Native::ELF_MACHINE,
+            ..elf
+        }
+        .build()
     }
 
     #[test]
