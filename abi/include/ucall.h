@@ -15,9 +15,13 @@
  *   x86_64, port I/O  `in al, dx` with dx = UCALL_PIO_PORT and the address in rdi;
  *   x86_64, MMIO      one 8-byte store of the address to the address in ucall_exit_mmio_addr;
  *   aarch64, MMIO     the same store, a plain `str` (after `dmb sy`, so the record is written
- *                     before the store that exits).
+ *                     before the store that exits);
+ *   riscv64, SBI      `ecall` with a7 = UCALL_SBI_EXTENSION, a6 = UCALL_SBI_FUNCTION and the
+ *                     address in a0 (a0 and a1 come back 0);
+ *   riscv64, MMIO     the store, a plain `sd` (after `fence`).
  * The host publishes the MMIO address in the guest global ucall_exit_mmio_addr before the guest
- * runs, and leaves it 0 when it wants port I/O. One translation unit defines it:
+ * runs, and leaves it 0 when it wants port I/O (x86_64) or the SBI call (riscv64). One
+ * translation unit defines it:
  *     uint64_t ucall_exit_mmio_addr;
  *
  * Strings: a string argument is the guest-virtual address of NUL-terminated UTF-8 text of at
@@ -74,6 +78,8 @@
 #define UCALL_ROOTED_MMIO_OFFSET  8                      /* aarch64: doorbell of struct ucall_rooted's GPA */
 #define UCALL_ROOTED_SBI_FUNCTION 1                      /* riscv64: a0 record, a1 satp */
 #define UCALL_ROOTED_CALL_SIZE    16                     /* bytes, and its alignment */
+#define UCALL_SBI_EXTENSION       0x8ffffff              /* riscv64 only: a7 */
+#define UCALL_SBI_FUNCTION        0                      /* riscv64 only: a6; the address in a0 */
 
 /* The opt-in log ring: see ucall-abi's log_ring module for the protocol. */
 #define UCALL_LOG_FLUSH               6                        /* command: the ring is full, drain it */

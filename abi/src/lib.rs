@@ -79,6 +79,8 @@
 //! | x86_64  | port I/O  | `in al, dx` with `dx` = [`PIO_PORT`], record address in `rdi` (`rsi`: see [replies](#replies)) |
 //! | x86_64  | MMIO      | one 8-byte store of the record address to the address in [`MMIO_ADDR_SYMBOL`] |
 //! | aarch64 | MMIO      | one 8-byte `str` of the record address to the address in [`MMIO_ADDR_SYMBOL`] |
+//! | riscv64 | SBI       | `ecall` with `a7` = [`SBI_EXTENSION`], `a6` = [`SBI_UCALL_FUNCTION`], record address in `a0` |
+//! | riscv64 | MMIO      | one 8-byte `sd` of the record address to the address in [`MMIO_ADDR_SYMBOL`] (after `fence`) |
 //!
 //! On aarch64 and riscv64 the guest crate makes *rooted* ucalls where it can: the exit also
 //! carries the guest's page-table root, so the host reads no register ([`rooted`]).
@@ -89,7 +91,10 @@
 //! by KVM, so it exits to userspace with the stored value, which is the record's address.
 //!
 //! On x86_64 one guest binary serves both transports: it stores to the published address when
-//! [`MMIO_ADDR_SYMBOL`] is non-zero and uses port I/O when it is zero. The access sizes are in
+//! [`MMIO_ADDR_SYMBOL`] is non-zero and uses port I/O when it is zero; on riscv64 likewise with
+//! the SBI call instead of port I/O. KVM forwards that call to the host as
+//! `KVM_EXIT_RISCV_SBI` (only the experimental and vendor extension ranges reach userspace) and
+//! the host answers it with SBI success (`a0` = `a1` = 0). The access sizes are in
 //! [`access`]; any other access to the ucall address or port is a protocol error, not a ucall.
 //!
 //! ## Choosing and publishing the MMIO address
@@ -198,6 +203,15 @@ pub const MMIO_ADDR_SYMBOL: &str = "ucall_exit_mmio_addr";
 
 /// The x86_64 I/O port that the port I/O transport reads from (`in al, dx`).
 pub const PIO_PORT: u16 = 0x1000;
+
+/// The riscv64 SBI extension that a ucall `ecall` names in `a7`: the last of the experimental
+/// range (0x0800_0000-0x08FF_FFFF), which KVM forwards to userspace, as the Linux KVM selftests
+/// use it.
+pub const SBI_EXTENSION: u64 = 0x08FF_FFFF;
+
+/// The function of [`SBI_EXTENSION`] (in `a6`) that is a ucall, with the record's guest-virtual
+/// address in `a0`.
+pub const SBI_UCALL_FUNCTION: u64 = 0;
 
 /// The size in bytes of the access that each transport makes.
 pub mod access {

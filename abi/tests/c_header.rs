@@ -6,7 +6,8 @@ use log_ring::RingHeader;
 use std::path::PathBuf;
 use ucall_abi::{
     Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, MAX_ARGS, MMIO_ADDR_SYMBOL, PIO_PORT, Record,
-    STRING_MAX_LEN, abort, access, log_ring, printf, rooted, unhandled,
+    SBI_EXTENSION, SBI_UCALL_FUNCTION, STRING_MAX_LEN, abort, access, log_ring, printf, rooted,
+    unhandled,
 };
 
 /// What each command is for, as the header's comment says it. A new command fails to compile
@@ -40,9 +41,13 @@ const PREAMBLE: &str = "\
  *   x86_64, port I/O  `in al, dx` with dx = UCALL_PIO_PORT and the address in rdi;
  *   x86_64, MMIO      one 8-byte store of the address to the address in ucall_exit_mmio_addr;
  *   aarch64, MMIO     the same store, a plain `str` (after `dmb sy`, so the record is written
- *                     before the store that exits).
+ *                     before the store that exits);
+ *   riscv64, SBI      `ecall` with a7 = UCALL_SBI_EXTENSION, a6 = UCALL_SBI_FUNCTION and the
+ *                     address in a0 (a0 and a1 come back 0);
+ *   riscv64, MMIO     the store, a plain `sd` (after `fence`).
  * The host publishes the MMIO address in the guest global ucall_exit_mmio_addr before the guest
- * runs, and leaves it 0 when it wants port I/O. One translation unit defines it:
+ * runs, and leaves it 0 when it wants port I/O (x86_64) or the SBI call (riscv64). One
+ * translation unit defines it:
  *     uint64_t ucall_exit_mmio_addr;
  *
  * Strings: a string argument is the guest-virtual address of NUL-terminated UTF-8 text of at
@@ -182,6 +187,16 @@ fn render() -> String {
                 "UCALL_ROOTED_CALL_SIZE",
                 rooted::RootedCall::SIZE,
                 "bytes, and its alignment",
+            ),
+            define(
+                "UCALL_SBI_EXTENSION",
+                format!("{SBI_EXTENSION:#x}"),
+                "riscv64 only: a7",
+            ),
+            define(
+                "UCALL_SBI_FUNCTION",
+                SBI_UCALL_FUNCTION,
+                "riscv64 only: a6; the address in a0",
             ),
         ],
     );

@@ -347,7 +347,7 @@ proptest! {
         pio in prop::option::of(prop_oneof![Just(0x1000u16), any::<u16>()]),
         register in any::<u64>(),
     ) {
-        let transport = Transport { mmio_gpa: mmio, pio_port: pio };
+        let transport = Transport { mmio_gpa: mmio, pio_port: pio, sbi_extension: None };
         let (kind, gpa, data, port, size) = &exit;
         let exit = match kind {
             0 => Exit::mmio_write(*gpa, data),
@@ -411,6 +411,7 @@ proptest! {
         reference::fuzz::decode_aarch64(&data);
     }
 
+    #[cfg(feature = "vm")]
     #[test]
     fn fuzz_walk_check_holds_for_arbitrary_bytes_on_riscv64(data in prop::collection::vec(any::<u8>(), 0..2048)) {
         reference::fuzz::walk_riscv64(&data);
@@ -442,7 +443,8 @@ fn fuzz_seed_corpus_passes_the_fuzz_checks() {
     // its own, in aarch64 descriptors (pages, blocks, malformed encodings, TTBR0 ASID bits).
     // For RISC-V those entries (V and R) are leaves at the root; `walk_riscv64` has Sv48 and
     // Sv39 seeds of its own.
-    for (target, check) in [
+    #[cfg_attr(not(feature = "vm"), allow(unused_mut))]
+    let mut targets = vec![
         ("walk", reference::fuzz::walk as fn(&[u8])),
         ("decode", reference::fuzz::decode),
         ("walk", reference::fuzz::walk_aarch64),
@@ -450,9 +452,10 @@ fn fuzz_seed_corpus_passes_the_fuzz_checks() {
         ("walk_aarch64", reference::fuzz::walk_aarch64),
         ("walk", reference::fuzz::walk_riscv64),
         ("walk_riscv64", reference::fuzz::walk_riscv64),
-        #[cfg(feature = "vm")]
-        ("load_elf", reference::loader::load_elf),
-    ] {
+    ];
+    #[cfg(feature = "vm")]
+    targets.push(("load_elf", reference::loader::load_elf));
+    for (target, check) in targets {
         let dir = seeds.join(target);
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries {

@@ -62,7 +62,7 @@ fn a_c_guest_in_the_seeds_conventions_at_gccs_address_runs_with_default_flags() 
     assert!(lines[0].starts_with("vcpu 0: SYNC ["), "{lines:?}");
     assert_eq!(
         lines[2],
-        "vcpu 0: ABORT line 50: Failed guest assert: answer == 42"
+        "vcpu 0: ABORT line 52: Failed guest assert: answer == 42"
     );
     assert!(
         lines[3].starts_with("ABORT: 3 ucalls from 1 vCPU(s) in "),

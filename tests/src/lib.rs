@@ -77,6 +77,8 @@ pub fn run(name: &str, transport: TransportKind) -> Vec<Ucall> {
 pub fn transports() -> &'static [TransportKind] {
     if cfg!(target_arch = "x86_64") {
         &[TransportKind::Pio, TransportKind::Mmio]
+    } else if cfg!(target_arch = "riscv64") {
+        &[TransportKind::Sbi, TransportKind::Mmio]
     } else {
         &[TransportKind::Mmio]
     }

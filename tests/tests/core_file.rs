@@ -123,11 +123,11 @@ fn a_core_holds_the_guest_memory_at_its_guest_physical_addresses() {
     );
 }
 
-/// The host's exception vectors stop the vCPU, and the core shows where the exception was
-/// taken (ELR_EL1), not the vector. (x86_64 has no such test: a guest without an IDT
-/// triple-faults, and SVM resets the vCPU before the host sees the exit, rip 0xfff0 on kvm_amd,
-/// so no core can show the fault there.)
-#[cfg(target_arch = "aarch64")]
+/// The host's exception vectors (aarch64) or trap handler (riscv64) stop the vCPU, and the core
+/// shows where the exception was taken (ELR_EL1, `sepc`), not the handler. (x86_64 has no such
+/// test: a guest without an IDT triple-faults, and SVM resets the vCPU before the host sees the
+/// exit, rip 0xfff0 on kvm_amd, so no core can show the fault there.)
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 #[test]
 fn a_vcpu_that_faulted_is_shown_in_the_guests_code_with_sigsegv() {
     let dumped = dump_guest("faults", 1, Duration::from_secs(30));

@@ -163,3 +163,62 @@ mod aarch64 {
         assert_eq!(ucalls, [expected]);
     }
 }
+
+#[cfg(target_arch = "riscv64")]
+mod riscv64 {
+    use super::*;
+    use ucall_tests::transports;
+
+    /// `scause` of an illegal instruction.
+    const ILLEGAL_INSTRUCTION: u64 = 2;
+    /// `scause` of a load page fault.
+    const LOAD_PAGE_FAULT: u64 = 13;
+    /// `scause` of a store/AMO page fault.
+    const STORE_PAGE_FAULT: u64 = 15;
+
+    #[test]
+    fn an_illegal_instruction_is_reported_at_its_address() {
+        for &t in transports() {
+            let (ucalls, at) = run_case(0, t, "exception_undefined");
+            // stval may hold the instruction's bits or 0: the CPU chooses.
+            assert!(
+                matches!(&ucalls[..], [Ucall::Unhandled(u)] if u.vector == ILLEGAL_INSTRUCTION && u.instruction_address == at && u.error_code == 0),
+                "over {t:?}: {ucalls:?}"
+            );
+            assert!(
+                ucalls[0]
+                    .to_string()
+                    .starts_with("UNHANDLED illegal instruction at")
+            );
+        }
+    }
+
+    #[test]
+    fn a_load_page_fault_is_reported_with_the_fault_address() {
+        for &t in transports() {
+            let (ucalls, at) = run_case(1, t, "exception_load");
+            assert_eq!(
+                ucalls,
+                [unhandled(LOAD_PAGE_FAULT, at, 0, UNMAPPED)],
+                "over {t:?}"
+            );
+            assert!(
+                ucalls[0]
+                    .to_string()
+                    .starts_with("UNHANDLED load page fault at")
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_page_fault_from_a_broken_stack_still_reports_on_the_handlers_own_stack() {
+        for &t in transports() {
+            let (ucalls, at) = run_case(4, t, "exception_bad_stack_at");
+            assert_eq!(
+                ucalls,
+                [unhandled(STORE_PAGE_FAULT, at, 0, UNMAPPED - 16)],
+                "over {t:?}"
+            );
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! loader, the architecture's guest setup, the MMIO page set-up, the exit mapping and decode.
 //! What it gets is what the built-in run loop gets, on each architecture.
 
-use kvm_ioctls::Kvm;
+use kvm_ioctls::{Kvm, VcpuExit};
 use ucall_host::decode::{Exit, Transport, decode};
 use ucall_host::paging::{GuestView, MemoryKind, PageTables};
 use ucall_host::probe::install_mmio_page;
@@ -55,6 +55,7 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
             )?
         }
         TransportKind::Pio => Transport::pio(),
+        TransportKind::Sbi => Transport::sbi(),
         TransportKind::Auto => unreachable!("the test names its transport"),
     };
     let host_area = GuestAddress(layout.host_area.start);
@@ -71,9 +72,12 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
 
     let mut ucalls = Vec::new();
     loop {
-        let kvm_exit = vcpu.run().unwrap();
-        let exit = Exit::from_kvm(&kvm_exit)
-            .unwrap_or_else(|| panic!("guest {name} made an exit that is no ucall: {kvm_exit:?}"));
+        let exit = match vcpu.run().unwrap() {
+            // An exit kvm-ioctls does not decode (riscv64's SBI calls): the architecture's.
+            VcpuExit::Unsupported(reason) => Native::other_exit(&mut vcpu, reason),
+            kvm_exit => Exit::from_kvm(&kvm_exit),
+        };
+        let exit = exit.unwrap_or_else(|| panic!("guest {name} made an exit that is no ucall"));
         let located = transport
             .locate(&exit, &memory, || {
                 Native::record_register(&mut vcpu).expect("a register-carried ucall")
@@ -82,10 +86,7 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
         // A rooted ucall names its tables; a plain one runs on the vCPU's.
         let (format, root) = match located.root {
             Some(root) => Native::carried_tables(root, format).expect("a walkable root"),
-            None => (
-                format,
-                Native::page_table_root(&mut vcpu).expect("the table root"),
-            ),
+            None => Native::live_tables(&mut vcpu, format).expect("the live tables"),
         };
         let ucall = decode(&GuestView::new(&memory, &format, root), located.record)?;
         let end = ucall.is_final();

@@ -4,7 +4,7 @@
 
 use ucall_host::Ucall;
 use ucall_host::decode::Abort;
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 use ucall_host::vm::ShutdownReason;
 use ucall_host::vm::{RunError, TransportKind};
 use ucall_tests::{run, transports, ucalls_until_end, vm};
@@ -30,6 +30,12 @@ fn sync_stages_arrive_in_order_with_their_arguments_over_mmio() {
 #[test]
 fn sync_stages_arrive_in_order_with_their_arguments_over_pio() {
     assert_eq!(run("sync_stages", TransportKind::Pio), expected_stages());
+}
+
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn sync_stages_arrive_in_order_with_their_arguments_over_sbi_calls() {
+    assert_eq!(run("sync_stages", TransportKind::Sbi), expected_stages());
 }
 
 #[test]
@@ -172,7 +178,7 @@ fn assert_seed_guest_ucalls(ucalls: &[Ucall]) {
     let expected = Abort {
         message: "Failed guest assert: answer == 42".into(),
         file: None,
-        line: 50,
+        line: 52,
         column: None,
     };
     assert_eq!(abort, &expected);
@@ -198,7 +204,7 @@ fn header_guest_ucalls() -> Vec<Ucall> {
         Ucall::Abort(Abort {
             message: "Failed guest assert: answer == 42".into(),
             file: Some("header_guest.c".into()),
-            line: 84,
+            line: 98,
             column: None,
         }),
     ]
@@ -227,11 +233,11 @@ fn c_guest_built_against_ucall_h_linked_where_gcc_links_runs_with_default_settin
 fn ram_starts_at_the_gib_below_the_image_and_the_host_keeps_off_its_segments() {
     use ucall_host::vm::arch::{Arch, Native};
     // gcc links at 0x400000; the guest crate's linker script at 2 MiB (x86_64) or
-    // 1 GiB + 2 MiB (aarch64).
-    let ours = if cfg!(target_arch = "aarch64") {
-        0x4000_0000
-    } else {
-        0
+    // 1 GiB + 2 MiB (aarch64) or 2 GiB + 2 MiB (riscv64).
+    let ours = match std::env::consts::ARCH {
+        "aarch64" => 0x4000_0000,
+        "riscv64" => 0x8000_0000,
+        _ => 0,
     };
     for (name, ram_start) in [("seed_guest_default_link", 0), ("seed_guest", ours)] {
         let elf = ucall_tests::guest(name);
@@ -246,12 +252,14 @@ fn ram_starts_at_the_gib_below_the_image_and_the_host_keeps_off_its_segments() {
 }
 
 #[test]
-fn auto_serves_port_io_where_it_exists_and_mmio_when_the_guest_has_the_symbol() {
+fn auto_serves_port_io_or_sbi_calls_where_they_exist_and_mmio_when_the_guest_has_the_symbol() {
     let vm = vm("sync_stages", TransportKind::Auto, 1);
     let transport = vm.transport();
     assert!(transport.mmio_gpa.is_some());
     let pio = cfg!(target_arch = "x86_64").then_some(ucall_abi::PIO_PORT);
     assert_eq!(transport.pio_port, pio);
+    let sbi = cfg!(target_arch = "riscv64").then_some(ucall_abi::SBI_EXTENSION);
+    assert_eq!(transport.sbi_extension, sbi);
 }
 
 #[test]
@@ -305,8 +313,13 @@ fn a_guest_that_faults_is_reported_as_unhandled_not_a_hang() {
     let (ucalls, error) =
         ucalls_until_end(&mut vm("faults", TransportKind::Mmio, 1).take_vcpus().remove(0));
     assert!(error.is_none(), "{error:?}");
-    // x86_64: #PF (14); aarch64: a synchronous exception at the current EL (entry 4).
-    let vector = if cfg!(target_arch = "x86_64") { 14 } else { 4 };
+    // x86_64: #PF (14); aarch64: a synchronous exception at the current EL (entry 4); riscv64:
+    // scause 13, a load page fault.
+    let vector = match std::env::consts::ARCH {
+        "x86_64" => 14,
+        "riscv64" => 13,
+        _ => 4,
+    };
     assert!(
         matches!(&ucalls[..], [Ucall::Unhandled(u)] if u.vector == vector && u.fault_address == 0x7000_0000_0000),
         "{ucalls:?}"
@@ -326,9 +339,10 @@ fn a_call_to_a_host_that_does_not_answer_returns_the_arguments_sent() {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
+/// PSCI SYSTEM_OFF on aarch64, SBI system reset of type shutdown on riscv64.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 #[test]
-fn psci_system_off_ends_the_run_as_a_shutdown() {
+fn system_off_ends_the_run_as_a_shutdown() {
     let mut vcpu = vm("system_off", TransportKind::Mmio, 1)
         .take_vcpus()
         .remove(0);
@@ -345,20 +359,30 @@ fn psci_system_off_ends_the_run_as_a_shutdown() {
     );
 }
 
-#[cfg(target_arch = "aarch64")]
+/// The transports this architecture does not offer.
+fn missing_transports() -> Vec<TransportKind> {
+    [TransportKind::Pio, TransportKind::Sbi, TransportKind::Mmio]
+        .into_iter()
+        .filter(|t| !transports().contains(t))
+        .collect()
+}
+
 #[test]
-fn port_io_on_aarch64_is_a_typed_error() {
+fn a_transport_the_architecture_lacks_is_a_typed_error() {
     let elf = ucall_tests::guest("sync_stages");
-    let result = ucall_host::vm::VmBuilder::new(&elf)
-        .transport(TransportKind::Pio)
-        .build();
-    assert!(matches!(
-        result,
-        Err(ucall_host::vm::SetupError::UnsupportedTransport {
-            transport: TransportKind::Pio,
-            arch: "aarch64"
-        })
-    ));
+    for transport in missing_transports() {
+        let result = ucall_host::vm::VmBuilder::new(&elf)
+            .transport(transport)
+            .build();
+        assert!(
+            matches!(
+                result,
+                Err(ucall_host::vm::SetupError::UnsupportedTransport { transport: t, arch })
+                    if t == transport && arch == std::env::consts::ARCH
+            ),
+            "{transport:?}"
+        );
+    }
 }
 
 #[test]

@@ -277,15 +277,15 @@ fn expect_external_guest_json(what: &str, run: (i32, String)) -> Result<(), Stri
     )
 }
 
-/// Builds `examples/external-guest` for aarch64 with plain `cargo build --target
-/// aarch64-unknown-none` from its own folder (its `.cargo/config.toml` sets the linker flags),
-/// then runs the ELF with `ucall-run` on arm64 KVM (VHE) in QEMU, as `cargo run` does through
-/// the runner on an arm64 host. Checks exit status 0 and the same lines as on x86_64, once for
-/// people and once with `--json`. The console carries stderr too: the runner's "running"
-/// line comes first for people.
-pub fn external_guest_on_arm64() -> Result<(), String> {
+/// Builds `examples/external-guest` for the architecture of `machine` with plain `cargo build
+/// --target <its bare-metal target>` from its own folder (its `.cargo/config.toml` sets the
+/// linker flags), then runs the ELF with `ucall-run` on that machine's KVM in QEMU (arm64 VHE,
+/// riscv64), as `cargo run` does through the runner on such a host. Checks exit status 0 and
+/// the same lines as on x86_64, once for people and once with `--json`. The console carries
+/// stderr too: the runner's "running" line comes first for people.
+pub fn external_guest_in_qemu(machine: Machine) -> Result<(), String> {
     let root = workspace_root();
-    let target = "aarch64-unknown-none";
+    let target = machine.arch().guest_target();
     let crate_dir = root.join("examples/external-guest");
     let target_dir = root.join("target/guests/external");
     eprintln!(
@@ -301,26 +301,37 @@ pub fn external_guest_on_arm64() -> Result<(), String> {
         .run()?;
     let elf = target_dir.join(target).join("debug/external-guest");
     let outputs = in_qemu::runner_outputs(
-        Machine::Aarch64Vhe,
+        machine,
         &elf,
         &[("ucall-run", &[]), ("ucall-run-json", &["--json"])],
     )?;
     let [human, json] = <[(i32, String); 2]>::try_from(outputs)
         .map_err(|o| format!("expected two runner results, got {o:?}"))?;
+    // The runner serves SBI calls beside MMIO on riscv64, as port I/O on x86_64.
+    let running = match machine.arch() {
+        crate::arch::Arch::Riscv64 => {
+            "running /guests/external-guest under KVM: 1 vCPU(s), SBI and MMIO ucalls"
+        }
+        _ => "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls",
+    };
     expect(
-        "the external guest on arm64",
+        &format!("the external guest on {machine}"),
         human,
         0,
         &[
-            &exactly("running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls"),
+            &exactly(running),
             &exactly("vcpu 0: PRINTF external guest on vCPU 0"),
             &exactly("vcpu 0: SYNC [1, 4, 9, 0, 0, 0]"),
             &exactly("vcpu 0: DONE"),
             &around("DONE: 3 ucalls from 1 vCPU(s) in ", "s"),
         ],
-        "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls\n\
-         vcpu 0: PRINTF external guest on vCPU 0\nvcpu 0: SYNC [1, 4, 9, 0, 0, 0]\n\
-         vcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ...",
+        &format!(
+            "{running}\nvcpu 0: PRINTF external guest on vCPU 0\n\
+             vcpu 0: SYNC [1, 4, 9, 0, 0, 0]\nvcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ..."
+        ),
     )?;
-    expect_external_guest_json("the external guest on arm64 with --json", json)
+    expect_external_guest_json(
+        &format!("the external guest on {machine} with --json"),
+        json,
+    )
 }

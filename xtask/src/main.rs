@@ -32,7 +32,7 @@ enum Command {
         /// Seconds a vCPU may run without a ucall before the run fails.
         #[arg(long, default_value_t = 10)]
         timeout: u64,
-        /// How the guest signals ucalls (aarch64 and riscv64 have MMIO only).
+        /// How the guest signals ucalls (port I/O: x86_64 only; SBI calls: riscv64 only).
         #[arg(long, value_enum)]
         transport: Option<Transport>,
         /// The guest's architecture: aarch64 runs inside an arm64 Linux VM in QEMU, riscv64
@@ -44,7 +44,7 @@ enum Command {
         elf: Option<PathBuf>,
     },
     /// Check formatting and lints, build the guests, run the unit and integration tests here,
-    /// then the whole suite on arm64 KVM (VHE, nVHE) and kvm_amd inside QEMU.
+    /// then the whole suite on arm64 KVM (VHE, nVHE), kvm_amd and riscv64 KVM inside QEMU.
     Test,
     /// Build the test and demo guests into `target/guests/<arch>/`.
     BuildGuests {
@@ -73,6 +73,7 @@ enum Command {
 enum Transport {
     Pio,
     Mmio,
+    Sbi,
 }
 
 fn main() -> ExitCode {
@@ -119,10 +120,11 @@ fn run(timeout: u64, transport: Option<Transport>, arch: Arch, elf: Option<PathB
             }
         },
     };
-    let transport = match (transport, arch) {
-        (Some(Transport::Pio), _) => "pio",
-        (Some(Transport::Mmio), _) | (None, Arch::Aarch64 | Arch::Riscv64) => "mmio",
-        (None, Arch::X86_64) => "pio",
+    let transport = match transport {
+        Some(Transport::Pio) => "pio",
+        Some(Transport::Sbi) => "sbi",
+        Some(Transport::Mmio) => "mmio",
+        None => "auto",
     };
     if let Some(machine) = Machine::for_runner(arch) {
         let args = [
@@ -169,7 +171,7 @@ fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
     let riscv64 = RISCV64_HOST_READY;
-    let mut step = Step::new(if riscv64 { 17 } else { 15 });
+    let mut step = Step::new(if riscv64 { 18 } else { 15 });
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -298,7 +300,7 @@ fn test() -> Result<(), String> {
     step.start(
         "examples/external-guest for aarch64: built by cargo, run by ucall-run on arm64 KVM",
     );
-    ecosystem::external_guest_on_arm64()?;
+    ecosystem::external_guest_in_qemu(Machine::Aarch64Vhe)?;
 
     step.start("the aarch64 suite on arm64 KVM in QEMU (VHE, then nVHE)");
     in_qemu::test_suite(
@@ -313,6 +315,11 @@ fn test() -> Result<(), String> {
     if riscv64 {
         step.start("building the riscv64 guests");
         let riscv64_guests = guests::build(Arch::Riscv64)?;
+
+        step.start(
+            "examples/external-guest for riscv64: built by cargo, run by ucall-run on riscv64 KVM",
+        );
+        ecosystem::external_guest_in_qemu(Machine::Riscv64)?;
 
         step.start("the riscv64 suite on riscv64 KVM in QEMU");
         in_qemu::test_suite(Arch::Riscv64, &riscv64_guests, &[(Machine::Riscv64, false)])?;

@@ -1,5 +1,5 @@
-//! riscv64: one 8-byte store to the address the host published, or the Linux KVM selftests' SBI
-//! call when there is none.
+//! riscv64: an SBI call carrying the record's address and `satp` (a rooted ucall); the plain
+//! MMIO store and the Linux KVM selftests' SBI call are in [`transport`].
 //!
 //! The host enters `_start` in S-mode with the MMU on (Sv48), `sp` at the vCPU's stack and `a0`
 //! holding its index, as it enters x86_64 and aarch64 guests with the first argument register;
@@ -9,13 +9,15 @@
 use core::arch::asm;
 use ucall_abi::Record;
 
-/// Sends `record` by MMIO when the host published an address, else by the SBI call.
+/// Sends `record` as a rooted ucall: an SBI call with its address and the guest's `satp`, so
+/// that the host walks the tables this vCPU runs with without reading a register (one vCPU
+/// ioctl per ucall; `ucall_abi::rooted`). A store carries one value, an SBI call two
+/// registers, so this is the SBI call whether or not the host published an MMIO address; the
+/// plain transports stay in [`transport`] for programs that choose.
 #[inline(always)]
 pub(crate) fn signal(record: &Record, mmio_address: Option<u64>) {
-    match mmio_address {
-        Some(address) => transport::mmio(record, address),
-        None => transport::sbi(record),
-    }
+    let _ = mmio_address;
+    transport::sbi_rooted(record);
 }
 
 pub(crate) fn halt() -> ! {
@@ -32,11 +34,10 @@ pub mod transport {
     use core::arch::asm;
     use ucall_abi::Record;
 
-    /// The SBI extension the Linux KVM selftests make ucalls with: the last experimental one,
-    /// which KVM forwards to the host as `KVM_EXIT_RISCV_SBI`.
-    pub const SBI_EXTENSION: u64 = 0x08FF_FFFF;
-    /// The function of [`SBI_EXTENSION`] that is a ucall, the record's address in `a0`.
-    pub const SBI_UCALL_FUNCTION: u64 = 0;
+    /// The SBI extension and function of a ucall (see `ucall_abi`): the last experimental
+    /// extension, which KVM forwards to the host as `KVM_EXIT_RISCV_SBI`, as the Linux KVM
+    /// selftests use it; the record's address goes in `a0`.
+    pub use ucall_abi::{SBI_EXTENSION, SBI_UCALL_FUNCTION};
 
     /// Sends `record` with one 8-byte `sd` of its address to `address`, after a `fence` so that
     /// the record's own stores come first.
@@ -55,6 +56,27 @@ pub mod transport {
                 ".option pop",
                 address = in(reg) address,
                 record = in(reg) core::ptr::from_ref(record),
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
+    /// Sends `record` with an `ecall` to [`SBI_EXTENSION`], function
+    /// `ucall_abi::rooted::SBI_FUNCTION`: its address in `a0` and this vCPU's `satp` in `a1`.
+    #[inline(always)]
+    pub fn sbi_rooted(record: &Record) {
+        // SAFETY: `csrr` reads `satp`, which S-mode may read; the `ecall` goes to the
+        // hypervisor, which exits to the host with both registers and returns an SBI result in
+        // `a0` and `a1` (declared clobbered). The asm may read memory (no `nomem`), so the
+        // record is in memory when the exit happens.
+        unsafe {
+            asm!(
+                "csrr a1, satp",
+                "ecall",
+                in("a7") SBI_EXTENSION,
+                in("a6") ucall_abi::rooted::SBI_FUNCTION,
+                inout("a0") core::ptr::from_ref(record) => _,
+                out("a1") _,
                 options(nostack, preserves_flags),
             );
         }

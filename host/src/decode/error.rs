@@ -54,6 +54,17 @@ pub enum Error {
         /// The guest-physical address the guest sent.
         gpa: u64,
     },
+    /// An SBI call to the ucall extension with a function that is not the ucall.
+    #[error(
+        "bad SBI call to the ucall extension {extension:#x}: function {function} (a ucall is function {})",
+        ucall_abi::SBI_UCALL_FUNCTION
+    )]
+    BadSbiCall {
+        /// The extension.
+        extension: u64,
+        /// The function asked for.
+        function: u64,
+    },
     /// A ucall record names a command this host does not know.
     #[error("ucall record at {record_gva:#x} has unknown command {cmd}")]
     UnknownCommand {

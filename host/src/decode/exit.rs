@@ -49,6 +49,15 @@ pub enum Exit {
         /// Bytes transferred (size times count).
         size: usize,
     },
+    /// A riscv64 SBI call that KVM passed to userspace (`KVM_EXIT_RISCV_SBI`).
+    Sbi {
+        /// The extension (`a7`).
+        extension: u64,
+        /// The function (`a6`).
+        function: u64,
+        /// The arguments (`a0` to `a5`).
+        args: [u64; 6],
+    },
 }
 
 impl Exit {
@@ -86,11 +95,21 @@ impl fmt::Display for Exit {
             Exit::MmioRead { gpa, len } => write!(f, "a {len}-byte MMIO read from {gpa:#x}"),
             Exit::PioIn { port, size } => write!(f, "a {size}-byte in from port {port:#x}"),
             Exit::PioOut { port, size } => write!(f, "a {size}-byte out to port {port:#x}"),
+            Exit::Sbi {
+                extension,
+                function,
+                args,
+            } => write!(
+                f,
+                "an SBI call to extension {extension:#x}, function {function} (a0 {:#x})",
+                args[0]
+            ),
         }
     }
 }
 
-/// Which exits are ucalls: a write to the ucall MMIO address, an `in` on the ucall port, or both.
+/// Which exits are ucalls: a write to the ucall MMIO address, an `in` on the ucall port, an SBI
+/// call to the ucall extension, or several of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Transport {
@@ -98,6 +117,8 @@ pub struct Transport {
     pub mmio_gpa: Option<u64>,
     /// The ucall port, if port I/O is in use (x86_64).
     pub pio_port: Option<u16>,
+    /// The ucall SBI extension, if SBI calls are in use (riscv64).
+    pub sbi_extension: Option<u64>,
 }
 
 impl Transport {
@@ -112,6 +133,7 @@ impl Transport {
         Transport {
             mmio_gpa: Some(gpa),
             pio_port: None,
+            sbi_extension: None,
         }
     }
 
@@ -126,6 +148,25 @@ impl Transport {
         Transport {
             mmio_gpa: None,
             pio_port: Some(ucall_abi::PIO_PORT),
+            sbi_extension: None,
+        }
+    }
+
+    /// Ucalls by an SBI call to [`ucall_abi::SBI_EXTENSION`], function
+    /// [`ucall_abi::SBI_UCALL_FUNCTION`], record address in `a0` (riscv64).
+    ///
+    /// ```
+    /// use ucall_host::decode::{Exit, Transport};
+    ///
+    /// let exit = Exit::Sbi { extension: 0x08FF_FFFF, function: 0, args: [0x8020_1000, 0, 0, 0, 0, 0] };
+    /// assert_eq!(Transport::sbi().record_address(&exit, || 0)?, Some(0x8020_1000));
+    /// # Ok::<(), ucall_host::decode::Error>(())
+    /// ```
+    pub fn sbi() -> Self {
+        Transport {
+            mmio_gpa: None,
+            pio_port: None,
+            sbi_extension: Some(ucall_abi::SBI_EXTENSION),
         }
     }
 
@@ -182,6 +223,19 @@ impl Transport {
                     size,
                     is_in: false,
                 })
+            }
+            Exit::Sbi {
+                extension,
+                function,
+                args,
+            } if Some(extension) == self.sbi_extension => {
+                if function != ucall_abi::SBI_UCALL_FUNCTION {
+                    return Err(Error::BadSbiCall {
+                        extension,
+                        function,
+                    });
+                }
+                Ok(Some(args[0]))
             }
             _ => Ok(None),
         }
@@ -288,6 +342,40 @@ mod tests {
                 is_in: false
             }
         ));
+    }
+
+    fn sbi_call(function: u64) -> Exit {
+        Exit::Sbi {
+            extension: ucall_abi::SBI_EXTENSION,
+            function,
+            args: [RECORD, 0, 0, 0, 0, 0],
+        }
+    }
+
+    #[test]
+    fn sbi_call_to_the_ucall_function_takes_the_record_from_a0() {
+        let record = Transport::sbi().record_address(&sbi_call(0), || 0).unwrap();
+        assert_eq!(record, Some(RECORD));
+    }
+
+    #[test]
+    fn sbi_call_to_another_function_of_the_ucall_extension_is_a_bad_call() {
+        let err = Transport::sbi()
+            .record_address(&sbi_call(1), || 0)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::BadSbiCall {
+                extension: ucall_abi::SBI_EXTENSION,
+                function: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn sbi_call_is_not_a_ucall_when_the_transport_is_mmio() {
+        let transport = Transport::mmio(UCALL_GPA);
+        assert_eq!(transport.record_address(&sbi_call(0), || 0).unwrap(), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::{Error, Exit, Transport};
 use ucall_abi::access;
-use ucall_abi::rooted::{MMIO_OFFSET, RootedCall};
+use ucall_abi::rooted::{MMIO_OFFSET, RootedCall, SBI_FUNCTION};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -60,6 +60,15 @@ impl Transport {
                     root: Some(call.root),
                 }))
             }
+            // riscv64: the record's address and the guest's `satp` in two registers.
+            Exit::Sbi {
+                extension,
+                function: SBI_FUNCTION,
+                args,
+            } if Some(extension) == self.sbi_extension => Ok(Some(Located {
+                record: args[0],
+                root: Some(args[1]),
+            })),
             Exit::MmioRead { gpa, len } if Some(gpa) == doorbell => Err(Error::BadMmioAccess {
                 gpa,
                 len,

@@ -164,6 +164,11 @@ impl Riscv64 {
     pub fn mode(&self) -> Mode {
         self.mode
     }
+
+    /// The guest-physical width the entries are checked against.
+    pub fn physical_bits(&self) -> u8 {
+        self.physical_bits
+    }
 }
 
 /// Whether a valid entry maps memory (R or X set) rather than pointing to a table.

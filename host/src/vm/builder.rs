@@ -149,7 +149,12 @@ impl<'a> VmBuilder<'a> {
             });
         }
         let stack_bytes = stack_bytes.unwrap_or(self.memory_size);
-        if self.transport == TransportKind::Pio && !Native::PORT_IO {
+        let offered = match self.transport {
+            TransportKind::Auto | TransportKind::Mmio => true,
+            TransportKind::Pio => Native::PORT_IO,
+            TransportKind::Sbi => Native::SBI_CALLS,
+        };
+        if !offered {
             return Err(SetupError::UnsupportedTransport {
                 transport: self.transport,
                 arch: Native::NAME,
@@ -202,25 +207,21 @@ impl<'a> VmBuilder<'a> {
         let host_area = GuestAddress(layout.host_area.start);
         arch.setup_memory(&memory, host_area)?;
 
-        let pio = Transport::pio();
         let transport = match published_at {
             // The VM's only memory slot is `memory`: no other slot can be in the way.
-            Some(global) => {
-                let mmio = install_mmio_page(&memory, &mut tables, widths, |_| false, global)?;
-                match self.transport {
-                    TransportKind::Auto if Native::PORT_IO => Transport {
-                        pio_port: pio.pio_port,
-                        ..mmio
-                    },
-                    _ => mmio,
-                }
-            }
-            None => pio,
+            Some(global) => install_mmio_page(&memory, &mut tables, widths, |_| false, global)?,
+            None => Transport {
+                mmio_gpa: None,
+                pio_port: None,
+                sbi_extension: None,
+            },
         };
-        // The host's exception handlers report by port I/O where it exists, whatever the
-        // guest's ucalls use; on aarch64 they need the MMIO address.
+        // Port I/O (x86_64) and SBI calls (riscv64) are served where they exist, whatever the
+        // guest's ucalls use, as the host's exception handlers report through them; on aarch64
+        // the handlers need the MMIO address.
         let transport = Transport {
             pio_port: Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
+            sbi_extension: Native::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
             ..transport
         };
         arch.publish_exception_doorbell(&memory, host_area, &transport)?;
@@ -276,8 +277,12 @@ impl<'a> VmBuilder<'a> {
         let symbol =
             image.writable_symbol_gpa(ucall_abi::MMIO_ADDR_SYMBOL, size_of::<u64>() as u64);
         match (self.transport, symbol) {
-            (TransportKind::Pio, _) => Ok(None),
-            (TransportKind::Auto, Err(LoadError::SymbolNotFound(_))) if Native::PORT_IO => Ok(None),
+            (TransportKind::Pio | TransportKind::Sbi, _) => Ok(None),
+            (TransportKind::Auto, Err(LoadError::SymbolNotFound(_)))
+                if Native::PORT_IO || Native::SBI_CALLS =>
+            {
+                Ok(None)
+            }
             (_, symbol) => symbol.map(|gpa| Some(GuestAddress(gpa))),
         }
     }
@@ -287,16 +292,14 @@ impl<'a> VmBuilder<'a> {
 mod tests {
     use super::*;
     use crate::vm::elf::test_elf::{TestElf, TestSegment};
-    use goblin::elf::header::{EM_AARCH64, EM_X86_64};
 
     /// A test ELF for this host's machine.
     fn native(elf: TestElf) -> Vec<u8> {
-        let machine = if cfg!(target_arch = "aarch64") {
-            EM_AARCH64
-        } else {
-            EM_X86_64
-        };
-        TestElf { machine, ..elf }.build()
+        TestElf {
+            machine: Native::ELF_MACHINE,
+            ..elf
+        }
+        .build()
     }
 
     #[test]

@@ -187,18 +187,19 @@ pub enum RunError {
         /// How.
         reason: ShutdownReason,
     },
-    /// The guest took an exception it has no handler for (aarch64: the host's vectors stop it).
+    /// The guest took an exception it has no handler for (aarch64, riscv64: the host's vectors
+    /// stop it).
     #[error(
         "vCPU {vcpu} took an exception at {at:#x}: syndrome {syndrome:#x}, fault address {fault_address:#x}"
     )]
     GuestException {
         /// The vCPU's index.
         vcpu: usize,
-        /// The exception syndrome (ESR_EL1 on aarch64).
+        /// The exception syndrome (ESR_EL1 on aarch64, `scause` on riscv64).
         syndrome: u64,
-        /// Where it happened (ELR_EL1 on aarch64).
+        /// Where it happened (ELR_EL1 on aarch64, `sepc` on riscv64).
         at: u64,
-        /// The faulting address, for aborts (FAR_EL1 on aarch64).
+        /// The faulting address, for aborts (FAR_EL1 on aarch64, `stval` on riscv64).
         fault_address: u64,
     },
     /// KVM could not run or emulate the guest.
@@ -284,7 +285,8 @@ pub enum ShutdownReason {
     /// x86_64 `KVM_EXIT_SHUTDOWN`: a triple fault, or a shutdown the CPU made.
     #[error("triple fault or shutdown")]
     TripleFault,
-    /// The guest powered off (PSCI SYSTEM_OFF on aarch64).
+    /// The guest powered off (PSCI SYSTEM_OFF on aarch64, SBI system reset of type shutdown on
+    /// riscv64).
     #[error("powered off")]
     PowerOff,
     /// A system event the architecture gives no meaning to.
@@ -311,6 +313,9 @@ pub enum PagingMode {
     /// 5-level paging (x86_64 CR4.LA57).
     #[error("with 5-level paging")]
     FiveLevel,
+    /// A riscv64 `satp` mode other than Sv39 and Sv48 (Bare, Sv57, reserved).
+    #[error("with {0}")]
+    Satp(crate::paging::riscv64::UnsupportedSatpMode),
 }
 
 /// Where a vCPU was, for reports: its program counter and the instruction bytes there.

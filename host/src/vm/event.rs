@@ -4,8 +4,8 @@
 use super::arch::{Arch, Native};
 use super::ioctls::counting;
 use super::log::VcpuLog;
-use super::vcpu::{Vcpu, carried_tables, live_root};
-use super::{ExitKind, RunError, TableRoot};
+use super::vcpu::{Vcpu, carried_tables, live_tables};
+use super::{ExitKind, Format, RunError, TableRoot};
 use crate::decode::{Exit, Ucall, decode, write_reply};
 use crate::paging::GuestView;
 use kvm_bindings::kvm_run;
@@ -45,6 +45,7 @@ pub enum Event {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PendingCall {
     record_gva: u64,
+    format: Format,
     root: GuestAddress,
     /// Whether it came by port I/O, whose reply also goes in a register.
     port_io: bool,
@@ -115,13 +116,14 @@ impl Vcpu {
         // A rooted ucall names its tables; a plain one is read through the live or built ones.
         let (format, root) = match (located.root, self.table_root) {
             (Some(root), _) => carried_tables(vcpu, root, self.format)?,
-            (None, TableRoot::Live) => (self.format, live_root(vcpu, &mut self.fd)?),
+            (None, TableRoot::Live) => live_tables(vcpu, &mut self.fd, self.format)?,
             (None, TableRoot::Built) => (self.format, self.root),
         };
         let ucall = decode(&GuestView::new(&*self.memory, &format, root), record_gva)?;
         self.finished = ucall.is_final();
         self.pending_call = Some(PendingCall {
             record_gva,
+            format,
             root,
             port_io: matches!(exit, Exit::PioIn { .. }),
         });
@@ -165,7 +167,7 @@ impl Vcpu {
         let call = self
             .pending_call
             .ok_or(RunError::NothingToAnswer { vcpu })?;
-        let guest = GuestView::new(&*self.memory, &self.format, call.root);
+        let guest = GuestView::new(&*self.memory, &call.format, call.root);
         write_reply(&guest, call.record_gva, &reply).map_err(|source| RunError::Reply {
             vcpu,
             record_gva: call.record_gva,

@@ -73,6 +73,9 @@ pub enum TransportKind {
     Mmio,
     /// `in al, dx` on port 0x1000 with the record address in `rdi` (x86_64 only).
     Pio,
+    /// An SBI call (`ecall`) to extension 0x08FF_FFFF, function 0, with the record address in
+    /// `a0` (riscv64 only).
+    Sbi,
 }
 
 /// Which page tables the host walks to find a plain ucall's record and strings (a rooted
@@ -80,8 +83,8 @@ pub enum TransportKind {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TableRoot {
     /// The root the vCPU runs with at the exit: CR3 on x86_64 (from the synced registers, no
-    /// ioctl), TTBR0_EL1 on aarch64 (one `KVM_GET_ONE_REG` per plain ucall). Right even for a
-    /// guest that switches to tables of its own.
+    /// ioctl), TTBR0_EL1 on aarch64 and `satp` on riscv64 (one `KVM_GET_ONE_REG` per plain
+    /// ucall). Right even for a guest that switches to tables of its own.
     #[default]
     Live,
     /// The tables the builder made, as the Linux KVM selftests assume: saves the register read

@@ -64,7 +64,7 @@ impl Vcpu {
         self.ioctls
     }
 
-    /// Runs the guest until an MMIO or port I/O exit (a read gets zeros, unless
+    /// Runs the guest until an MMIO, port I/O or SBI exit (a read gets zeros, unless
     /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog.
     pub(super) fn next_access(&mut self) -> Result<Exit, RunError> {
         let vcpu = self.index;
@@ -117,6 +117,13 @@ impl Vcpu {
                     }
                 }
                 VcpuExit::FailEntry(reason, _) => RunError::FailEntry { vcpu, reason },
+                VcpuExit::Unsupported(reason) => match Native::other_exit(&mut self.fd, reason) {
+                    Some(exit) => return Ok(exit),
+                    None => RunError::UnexpectedExit {
+                        vcpu,
+                        exit: ExitKind::Other { reason },
+                    },
+                },
                 VcpuExit::InternalError => {
                     internal_error(vcpu, &mut self.fd, &self.memory, &self.format, self.root)
                 }
@@ -131,9 +138,13 @@ impl Vcpu {
     }
 }
 
-/// The root of the tables vCPU `vcpu` runs with now.
-pub(super) fn live_root(vcpu: usize, fd: &mut VcpuFd) -> Result<GuestAddress, RunError> {
-    Native::page_table_root(fd).map_err(|e| match e {
+/// The format and root of the tables vCPU `vcpu` runs with now.
+pub(super) fn live_tables(
+    vcpu: usize,
+    fd: &mut VcpuFd,
+    built: Format,
+) -> Result<(Format, GuestAddress), RunError> {
+    Native::live_tables(fd, built).map_err(|e| match e {
         RootError::Kvm(source) => RunError::Kvm { vcpu, source },
         RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
     })
@@ -164,8 +175,8 @@ fn internal_error(
     let internal = unsafe { fd.get_kvm_run().__bindgen_anon_1.internal };
     let words = (internal.ndata as usize).min(internal.data.len());
     let pc = Native::program_counter(fd).ok();
-    let root = live_root(vcpu, fd).unwrap_or(built);
-    let guest = GuestView::new(memory, format, root);
+    let (format, root) = live_tables(vcpu, fd, *format).unwrap_or((*format, built));
+    let guest = GuestView::new(memory, &format, root);
     let mut instruction = vec![0; <Native as Arch>::MAX_INSTRUCTION_LEN];
     if pc.is_none_or(|pc| guest.read(pc, &mut instruction).is_err()) {
         instruction.clear();

@@ -1,7 +1,8 @@
 /*
  * A C guest that takes the protocol from ucall.h (abi/include/) instead of spelling it out: the
- * record, the command numbers, the argument indices, the port and the MMIO global. On x86_64 it
- * uses MMIO when the host published an address and port I/O otherwise, as the Rust guests do.
+ * record, the command numbers, the argument indices, the port, the SBI call and the MMIO global.
+ * On x86_64 it uses MMIO when the host published an address and port I/O otherwise, on riscv64
+ * MMIO or the SBI call, as the Rust guests do.
  * It prints, makes a call with six arguments and syncs what came back, then fails a check on
  * purpose, so that each convention it uses shows in what the host decodes.
  */
@@ -33,6 +34,19 @@ static void exit_to_host(struct ucall *record)
 	}
 	/* The record is in memory before the store that exits. */
 	__asm__ volatile("" : : : "memory");
+#elif defined(__riscv)
+	if (!ucall_exit_mmio_addr) {
+		register uint64_t a0 __asm__("a0") = (uint64_t)(uintptr_t)record;
+		register uint64_t a1 __asm__("a1");
+		register uint64_t a6 __asm__("a6") = UCALL_SBI_FUNCTION;
+		register uint64_t a7 __asm__("a7") = UCALL_SBI_EXTENSION;
+
+		/* The host answers a0 = a1 = 0 (SBI success). */
+		__asm__ volatile("ecall" : "+r"(a0), "=r"(a1) : "r"(a6), "r"(a7) : "memory");
+		return;
+	}
+	/* The record's stores are ordered before the store to the ucall page. */
+	__asm__ volatile("fence" : : : "memory");
 #else
 	/* The record (Normal memory) is written before the store to the ucall page (Device). */
 	__asm__ volatile("dmb sy" : : : "memory");

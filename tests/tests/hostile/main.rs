@@ -8,8 +8,8 @@
 //! architectures; the parts of their expected errors that the formats decide come from the
 //! `format` module (where entries keep addresses), the guest's `cases::descriptor` and
 //! `paging::BadEntryReason`. Port I/O, `hlt` and triple faults are
-//! x86_64-only; WFI, exceptions, PSCI SYSTEM_OFF and the reserved page-level encoding are
-//! aarch64-only.
+//! x86_64-only; WFI and system power-off are aarch64 and riscv64 cases; the reserved
+//! page-level encoding is aarch64's, a table pointer at the page level riscv64's.
 
 #[allow(dead_code)]
 mod cases {
@@ -108,7 +108,7 @@ impl Hostile {
 
     /// The error a single-vCPU `hostile` guest ends with before any ucall: for cases that stop
     /// the whole VM by design, so that no neighbour can finish.
-    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     fn alone(case: Case) -> (RunError, Self) {
         let mut hostile = Self::start_with(case, TransportKind::Mmio, 1, TIMEOUT);
         let (ucalls, error) = hostile.run();
@@ -160,19 +160,36 @@ impl Hostile {
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 
 /// What the architecture's page-table format makes of the guest's edits: the parts of the
-/// expected errors that differ between x86_64 4-level paging and aarch64's 4 KiB granule.
+/// expected errors that differ between x86_64 4-level paging, aarch64's 4 KiB granule and
+/// riscv64's Sv48.
 #[cfg(target_arch = "x86_64")]
 mod format {
-    /// Where an entry keeps the next table's address.
-    pub const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+    /// The next table's address in an entry.
+    pub const fn address(entry: u64) -> u64 {
+        entry & 0x000f_ffff_ffff_f000
+    }
 }
 
 /// What the architecture's page-table format makes of the guest's edits: the parts of the
-/// expected errors that differ between x86_64 4-level paging and aarch64's 4 KiB granule.
+/// expected errors that differ between x86_64 4-level paging, aarch64's 4 KiB granule and
+/// riscv64's Sv48.
 #[cfg(target_arch = "aarch64")]
 mod format {
-    /// Where a table descriptor keeps the next table's address.
-    pub const ADDRESS: u64 = 0x0000_ffff_ffff_f000;
+    /// The next table's address in a table descriptor.
+    pub const fn address(entry: u64) -> u64 {
+        entry & 0x0000_ffff_ffff_f000
+    }
+}
+
+/// What the architecture's page-table format makes of the guest's edits: the parts of the
+/// expected errors that differ between x86_64 4-level paging, aarch64's 4 KiB granule and
+/// riscv64's Sv48.
+#[cfg(target_arch = "riscv64")]
+mod format {
+    /// The next table's address in an entry: its page number, bits 53..10.
+    pub const fn address(entry: u64) -> u64 {
+        (entry & 0x003f_ffff_ffff_fc00) >> 10 << 12
+    }
 }
 
 /// The guest-physical address of the level-`level` entry for `gva` in the host-built tables
@@ -186,7 +203,7 @@ fn entry_gpa(vm: &Vm, gva: u64, level: u8) -> u64 {
             .memory()
             .read_obj(GuestAddress(table + index(upper) * 8))
             .expect("entry in memory");
-        table = entry & format::ADDRESS;
+        table = format::address(entry);
     }
     table + index(level) * 8
 }

@@ -24,7 +24,7 @@ fn guest_that_halts_is_reported_halted() {
     });
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 #[test]
 fn guest_that_waits_for_interrupts_forever_is_stopped_by_the_watchdog() {
     // KVM handles WFI in the kernel (the vCPU sleeps there), so only the watchdog ends it.
@@ -49,6 +49,10 @@ const LOAD_FAULT: (u64, u64) = (14, 0);
 /// invalid.
 #[cfg(target_arch = "aarch64")]
 const LOAD_FAULT: (u64, u64) = (4, 0x25 << 26 | 1 << 25 | 0b00_0101);
+/// The exception `Case::Exception` takes: riscv64 `scause` 13, a load page fault (riscv64 has
+/// no error code).
+#[cfg(target_arch = "riscv64")]
+const LOAD_FAULT: (u64, u64) = (13, 0);
 
 #[test]
 fn guest_that_takes_an_exception_is_reported_unhandled_and_its_neighbour_finishes() {
@@ -68,9 +72,10 @@ fn guest_that_takes_an_exception_is_reported_unhandled_and_its_neighbour_finishe
     });
 }
 
-#[cfg(target_arch = "aarch64")]
+/// PSCI SYSTEM_OFF on aarch64, SBI system reset of type shutdown on riscv64.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 #[test]
-fn guest_that_calls_psci_system_off_is_reported_shut_down() {
+fn guest_that_powers_the_system_off_is_reported_shut_down() {
     // SYSTEM_OFF stops every vCPU of the VM: this case runs alone.
     let (err, _) = Hostile::alone(Case::SystemOff);
     assert!(

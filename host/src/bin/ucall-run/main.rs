@@ -52,8 +52,8 @@ struct Args {
     /// Seconds a vCPU may run without making a ucall.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
-    /// How the guest signals ucalls: `auto` serves port I/O (x86_64) and MMIO (when the guest
-    /// has `ucall_exit_mmio_addr`) at once.
+    /// How the guest signals ucalls: `auto` serves port I/O (x86_64) or SBI calls (riscv64) and
+    /// MMIO (when the guest has `ucall_exit_mmio_addr`) at once.
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     transport: Transport,
     /// Number of vCPUs; each enters the guest with its index as first argument.
@@ -78,6 +78,7 @@ enum Transport {
     Auto,
     Pio,
     Mmio,
+    Sbi,
 }
 
 /// `--memory-mib` in bytes, or an error naming the value if that many bytes cannot be counted.
@@ -106,6 +107,7 @@ fn main() -> ExitCode {
         Transport::Auto => TransportKind::Auto,
         Transport::Pio => TransportKind::Pio,
         Transport::Mmio => TransportKind::Mmio,
+        Transport::Sbi => TransportKind::Sbi,
     };
     let built = VmBuilder::new(&elf)
         .vcpus(args.vcpus)
@@ -119,9 +121,11 @@ fn main() -> ExitCode {
     };
     if let Output::Human = output {
         let served = vm.transport();
-        let transports = match (served.pio_port, served.mmio_gpa) {
-            (Some(_), Some(_)) => "port I/O and MMIO",
-            (Some(_), None) => "port I/O",
+        let transports = match (served.pio_port, served.sbi_extension, served.mmio_gpa) {
+            (Some(_), _, Some(_)) => "port I/O and MMIO",
+            (Some(_), _, None) => "port I/O",
+            (_, Some(_), Some(_)) => "SBI and MMIO",
+            (_, Some(_), None) => "SBI",
             _ => "MMIO",
         };
         let line = format!(

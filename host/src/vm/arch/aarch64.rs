@@ -15,17 +15,18 @@
 
 mod exceptions;
 
+pub(in crate::vm) use super::get_one_reg as get;
 use super::{Arch, RootError, SystemStop, VcpuStart};
+use super::{reset_is_an_exception, set_one_reg as set};
 use crate::decode::Transport;
 use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
 use crate::probe::AddressWidths;
-use crate::vm::error::{KvmError, SetupError, ShutdownReason};
-use crate::vm::ioctls::counted;
+use crate::vm::error::{KvmError, SetupError};
 use aarch64_cpu::registers::{CPACR_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL1, TCR_EL1};
 use kvm_bindings::{
     KVM_ARM_VCPU_PSCI_0_2, KVM_REG_ARM_CORE, KVM_REG_ARM64, KVM_REG_ARM64_SYSREG, KVM_REG_SIZE_U64,
-    KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN, kvm_regs, kvm_vcpu_init,
+    kvm_regs, kvm_vcpu_init,
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use std::mem::offset_of;
@@ -85,18 +86,6 @@ fn ipa_bits(kvm: &Kvm) -> u32 {
         bits if bits > 0 => bits as u32,
         _ => DEFAULT_IPA_BITS,
     }
-}
-
-fn set(vcpu: &VcpuFd, id: u64, value: u64, what: &'static str) -> Result<(), KvmError> {
-    counted(|| vcpu.set_one_reg(id, &value.to_le_bytes()))
-        .map(drop)
-        .map_err(KvmError::with(what))
-}
-
-pub(in crate::vm) fn get(vcpu: &VcpuFd, id: u64, what: &'static str) -> Result<u64, KvmError> {
-    let mut bytes = [0; 8];
-    counted(|| vcpu.get_one_reg(id, &mut bytes)).map_err(KvmError::with(what))?;
-    Ok(u64::from_le_bytes(bytes))
 }
 
 /// TCR_EL1.IPS for an output address of `bits`: the smallest size that holds it.
@@ -271,21 +260,12 @@ impl Arch for Aarch64 {
     /// PSCI SYSTEM_OFF is a power-off; SYSTEM_RESET comes from the host's exception vectors
     /// when they have no doorbell (or a guest that asked for it), so it reports the exception.
     fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {
-        match kind {
-            KVM_SYSTEM_EVENT_SHUTDOWN => SystemStop::Shutdown(ShutdownReason::PowerOff),
-            KVM_SYSTEM_EVENT_RESET => {
-                let read = |id, what| get(vcpu, id, what).unwrap_or(u64::MAX);
-                SystemStop::Exception {
-                    syndrome: read(ESR_EL1_ID, "KVM_GET_ONE_REG (ESR_EL1)"),
-                    at: read(REG_ELR_EL1, "KVM_GET_ONE_REG (ELR_EL1)"),
-                    fault_address: read(FAR_EL1_ID, "KVM_GET_ONE_REG (FAR_EL1)"),
-                }
-            }
-            _ => SystemStop::Shutdown(ShutdownReason::SystemEvent {
-                kind,
-                data: data.to_vec(),
-            }),
-        }
+        let registers = [
+            (ESR_EL1_ID, "KVM_GET_ONE_REG (ESR_EL1)"),
+            (REG_ELR_EL1, "KVM_GET_ONE_REG (ELR_EL1)"),
+            (FAR_EL1_ID, "KVM_GET_ONE_REG (FAR_EL1)"),
+        ];
+        reset_is_an_exception(vcpu, kind, data, registers)
     }
 }
 

@@ -3,6 +3,8 @@
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+#[cfg(target_arch = "riscv64")]
+pub mod riscv64;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 
@@ -10,16 +12,74 @@ pub mod x86_64;
 #[cfg(target_arch = "aarch64")]
 pub type Native = aarch64::Aarch64;
 /// This host's architecture.
+#[cfg(target_arch = "riscv64")]
+pub type Native = riscv64::Riscv64;
+/// This host's architecture.
 #[cfg(target_arch = "x86_64")]
 pub type Native = x86_64::X86_64;
 
 use super::error::{KvmError, PagingMode, SetupError, ShutdownReason};
-use crate::decode::Transport;
+use crate::decode::{Exit, Transport};
 use crate::paging::PageTableFormat;
 use crate::probe::AddressWidths;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use std::fmt::Debug;
 use vm_memory::{GuestAddress, GuestMemory};
+
+/// Writes the 64-bit register `id` with `KVM_SET_ONE_REG`; `what` names it in errors.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+pub(in crate::vm) fn set_one_reg(
+    vcpu: &VcpuFd,
+    id: u64,
+    value: u64,
+    what: &'static str,
+) -> Result<(), KvmError> {
+    crate::vm::ioctls::counted(|| vcpu.set_one_reg(id, &value.to_le_bytes()))
+        .map(drop)
+        .map_err(KvmError::with(what))
+}
+
+/// Reads the 64-bit register `id` with `KVM_GET_ONE_REG`; `what` names it in errors.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+pub(in crate::vm) fn get_one_reg(
+    vcpu: &VcpuFd,
+    id: u64,
+    what: &'static str,
+) -> Result<u64, KvmError> {
+    let mut bytes = [0; 8];
+    crate::vm::ioctls::counted(|| vcpu.get_one_reg(id, &mut bytes))
+        .map_err(KvmError::with(what))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// What a system event means where the host's exception handlers end a faulting guest with a
+/// system reset (aarch64, riscv64): a shutdown is a power-off, a reset the exception that the
+/// registers `[syndrome, at, fault address]` (ids and names) describe, anything else itself.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+fn reset_is_an_exception(
+    vcpu: &VcpuFd,
+    kind: u32,
+    data: &[u64],
+    registers: [(u64, &'static str); 3],
+) -> SystemStop {
+    use kvm_bindings::{KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+    match kind {
+        KVM_SYSTEM_EVENT_SHUTDOWN => SystemStop::Shutdown(ShutdownReason::PowerOff),
+        KVM_SYSTEM_EVENT_RESET => {
+            let [syndrome, at, fault_address] =
+                registers.map(|(id, what)| get_one_reg(vcpu, id, what).unwrap_or(u64::MAX));
+            SystemStop::Exception {
+                syndrome,
+                at,
+                fault_address,
+            }
+        }
+        _ => SystemStop::Shutdown(ShutdownReason::SystemEvent {
+            kind,
+            data: data.to_vec(),
+        }),
+    }
+}
 
 /// Where a vCPU starts: what [`Arch::setup_vcpu`] puts in its registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +178,8 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     const HOST_AREA_NAME: &'static str;
     /// Whether port I/O ucalls exist.
     const PORT_IO: bool = false;
+    /// Whether SBI-call ucalls exist.
+    const SBI_CALLS: bool = false;
     /// The longest instruction, in bytes: how much a report shows at the program counter.
     const MAX_INSTRUCTION_LEN: usize;
 
@@ -168,6 +230,26 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
         built: Self::Format,
     ) -> Result<(Self::Format, GuestAddress), RootError> {
         Ok((built, GuestAddress(root)))
+    }
+
+    /// The format and root of the page tables the vCPU runs with now, for an architecture
+    /// whose guests may change format at run time (riscv64: Sv48 or Sv39, from `satp.MODE`);
+    /// `built` is the format the host built the tables in. The run loop asks only when it walks
+    /// the live tables.
+    fn live_tables(
+        vcpu: &mut VcpuFd,
+        built: Self::Format,
+    ) -> Result<(Self::Format, GuestAddress), RootError> {
+        Ok((built, Self::page_table_root(vcpu)?))
+    }
+
+    /// The exit behind a `KVM_EXIT_*` that kvm-ioctls does not decode
+    /// (`VcpuExit::Unsupported(reason)`), if the architecture knows it as one of the exits
+    /// ucalls use (riscv64: `KVM_EXIT_RISCV_SBI`). Where KVM takes an answer on the next
+    /// `KVM_RUN`, this gives the neutral one (for an SBI call: success, 0).
+    fn other_exit(vcpu: &mut VcpuFd, reason: u32) -> Option<Exit> {
+        let _ = (vcpu, reason);
+        None
     }
 
     /// The register that carries a ucall's record address for transports that do not carry it

@@ -9,7 +9,7 @@
 //! - one `PT_NOTE` segment with an `NT_PRPSINFO` note (the program's name) and one
 //!   `NT_PRSTATUS` note per vCPU (thread id = vCPU index + 1, the signal it ended with, and its
 //!   registers as the architecture's `elf_gregset_t`: [`UserRegs`] on x86_64, [`UserPtRegs`] on
-//!   aarch64, see [`CoreArch`]); the first vCPU that ended with a signal comes first, so it is
+//!   aarch64, [`RiscvUserRegs`] on riscv64, see [`CoreArch`]); the first vCPU that ended with a signal comes first, so it is
 //!   gdb's current thread;
 //! - one `PT_LOAD` segment per region of guest memory, whose virtual (and physical) address is
 //!   its guest-physical address. That is right for the guests [`VmBuilder`](super::VmBuilder)
@@ -38,9 +38,11 @@
 mod aarch64;
 mod elf;
 mod notes;
+mod riscv64;
 mod x86_64;
 
 pub use aarch64::UserPtRegs;
+pub use riscv64::RiscvUserRegs;
 pub use x86_64::UserRegs;
 
 use super::arch::{Arch, Native};

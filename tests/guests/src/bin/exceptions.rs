@@ -89,6 +89,28 @@ core::arch::global_asm!(
     "udf #0",
 );
 
+#[cfg(target_arch = "riscv64")]
+core::arch::global_asm!(
+    ".global exception_undefined",
+    ".type exception_undefined, %function",
+    "exception_undefined:",
+    "unimp",
+    "ret",
+    ".global exception_load",
+    ".type exception_load, %function",
+    "exception_load:",
+    "ld a0, 0(a0)",
+    "ret",
+    ".global exception_bad_stack",
+    ".type exception_bad_stack, %function",
+    "exception_bad_stack:",
+    "mv sp, a0",
+    ".global exception_bad_stack_at",
+    "exception_bad_stack_at:",
+    "sd ra, -16(sp)",
+    "unimp",
+);
+
 fn main(_vcpu: usize) {
     // SAFETY (all below): not safe, on purpose: each call faults, and the host reports it.
     match EXCEPTION_CASE.load(Ordering::Relaxed) {

@@ -1,0 +1,62 @@
+//! riscv64 registers in a core: the kernel's `struct user_regs_struct`
+//! (`arch/riscv/include/uapi/asm/ptrace.h`), filled with `KVM_GET_ONE_REG` of the core
+//! registers, which KVM lays out the same way (`struct kvm_riscv_core` starts with it).
+
+use zerocopy::{Immutable, IntoBytes};
+
+/// `struct user_regs_struct`: what `NT_PRSTATUS` carries as `pr_reg` on riscv64.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, IntoBytes, Immutable)]
+#[repr(C)]
+pub struct RiscvUserRegs {
+    /// The program counter.
+    pub pc: u64,
+    /// x1 to x31 (`ra`, `sp`, `gp`, `tp`, `t0`, ...).
+    pub regs: [u64; 31],
+}
+
+impl RiscvUserRegs {
+    /// The program counter.
+    pub fn program_counter(&self) -> u64 {
+        self.pc
+    }
+
+    /// The stack pointer (x2).
+    pub fn stack_pointer(&self) -> u64 {
+        self.regs[1]
+    }
+}
+
+#[cfg(target_arch = "riscv64")]
+mod native {
+    use super::RiscvUserRegs;
+    use crate::vm::KvmError;
+    use crate::vm::arch::riscv64::{Riscv64, core_registers};
+    use crate::vm::core_dump::CoreArch;
+    use kvm_ioctls::VcpuFd;
+
+    impl CoreArch for Riscv64 {
+        type Registers = RiscvUserRegs;
+
+        /// 32 `KVM_GET_ONE_REG`s: pc and x1..x31. A vCPU stopped in the host's trap handler
+        /// shows where the exception was taken instead (pc from `sepc`, sp from `sscratch`,
+        /// where the handler's swap left the guest's), so that gdb unwinds the guest's own
+        /// frames; the handler overwrote t0, a0, a6 and a7.
+        fn core_registers(vcpu: &mut VcpuFd) -> Result<RiscvUserRegs, KvmError> {
+            let (pc, regs) = core_registers(vcpu)?;
+            Ok(RiscvUserRegs { pc, regs })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    /// `sizeof(struct user_regs_struct)`: pc, then x1..x31 (gdb's `riscv_linux_gregmap`).
+    #[test]
+    fn user_regs_have_the_kernels_layout() {
+        assert_eq!(size_of::<RiscvUserRegs>(), 32 * 8);
+        assert_eq!(offset_of!(RiscvUserRegs, regs), 8);
+    }
+}
