@@ -85,6 +85,22 @@ fn gdb_shows_a_timed_out_guest_ended_by_sigalrm_in_the_function_that_spun() {
 }
 
 #[test]
+fn gdb_shows_a_guest_that_faulted_ended_by_sigsegv_in_the_function_that_faulted() {
+    // The vCPU stopped in the host's exception handler; the core shows the interrupted frame.
+    assert_gdb_shows(
+        "core_faults",
+        Duration::from_secs(30),
+        "SIGSEGV, Segmentation fault",
+        &[
+            "core_faults::faulting_function",
+            "core_faults::calls_the_faulting_function",
+            "core_faults::main",
+            "core_faults::_start",
+        ],
+    );
+}
+
+#[test]
 fn gdb_shows_each_vcpu_as_a_thread_whose_id_is_its_index_plus_one() {
     let dumped = dump_guest("core_aborts", 2, Duration::from_secs(30));
     let gdb = gdb(&dumped, "info threads");

@@ -7,7 +7,7 @@
 //! exception becomes an UNHANDLED ucall). `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every
 //! exit, so the record register and the table root cost no ioctl.
 
-mod exceptions;
+pub(in crate::vm) mod exceptions;
 
 use super::{Arch, RootError, VcpuStart};
 use crate::paging::PageTableFormat;

@@ -60,7 +60,10 @@ mod native {
         /// ELR_EL1, pstate from SPSR_EL1; exception entry left sp and the other registers alone,
         /// but the vector's code overwrote x0), as a process's core shows the faulting
         /// instruction, so that gdb unwinds the guest's own frames.
-        fn core_registers(vcpu: &mut VcpuFd) -> Result<UserPtRegs, KvmError> {
+        fn core_registers(
+            vcpu: &mut VcpuFd,
+            _memory: &vm_memory::GuestMemoryMmap,
+        ) -> Result<UserPtRegs, KvmError> {
             let mut registers = UserPtRegs::default();
             for (n, x) in registers.regs.iter_mut().enumerate() {
                 let id = core_reg(offset_of!(kvm_regs, regs.regs) + 8 * n);

@@ -54,7 +54,9 @@ use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
 use kvm_ioctls::VcpuFd;
 use std::fmt::Debug;
 use std::io::{Read as _, Write};
-use vm_memory::{GuestMemoryBackend, GuestMemoryError, GuestMemoryRegion, MemoryRegionAddress};
+use vm_memory::{
+    GuestMemoryBackend, GuestMemoryError, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress,
+};
 use zerocopy::{Immutable, IntoBytes};
 
 /// The part of the [`Arch`] seam a core needs: the registers of a vCPU in the layout of the
@@ -63,8 +65,12 @@ pub trait CoreArch: Arch {
     /// The kernel's `elf_gregset_t` for the architecture, which `NT_PRSTATUS` carries.
     type Registers: IntoBytes + Immutable + Clone + Debug + Send + Sync + 'static;
 
-    /// Reads the registers of `vcpu` (which must not be running).
-    fn core_registers(vcpu: &mut VcpuFd) -> Result<Self::Registers, KvmError>;
+    /// Reads the registers of `vcpu` (which must not be running); `memory` is the guest's, for
+    /// what the host's exception handlers saved there.
+    fn core_registers(
+        vcpu: &mut VcpuFd,
+        memory: &GuestMemoryMmap,
+    ) -> Result<Self::Registers, KvmError>;
 }
 
 /// The registers of a vCPU of this host's architecture, as a core carries them.
@@ -294,7 +300,7 @@ impl Vcpu {
     /// The vCPU's registers for a [`CoreDump`]; read them after the vCPU's last exit, in the
     /// thread that ran it.
     pub fn core_registers(&mut self) -> Result<Registers, RunError> {
-        Native::core_registers(&mut self.fd).map_err(|source| RunError::Kvm {
+        Native::core_registers(&mut self.fd, &self.memory).map_err(|source| RunError::Kvm {
             vcpu: self.index,
             source,
         })

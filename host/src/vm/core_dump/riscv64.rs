@@ -41,7 +41,10 @@ mod native {
         /// shows where the exception was taken instead (pc from `sepc`, sp from `sscratch`,
         /// where the handler's swap left the guest's), so that gdb unwinds the guest's own
         /// frames; the handler overwrote t0, a0, a6 and a7.
-        fn core_registers(vcpu: &mut VcpuFd) -> Result<RiscvUserRegs, KvmError> {
+        fn core_registers(
+            vcpu: &mut VcpuFd,
+            _memory: &vm_memory::GuestMemoryMmap,
+        ) -> Result<RiscvUserRegs, KvmError> {
             let (pc, regs) = core_registers(vcpu)?;
             Ok(RiscvUserRegs { pc, regs })
         }

@@ -55,17 +55,41 @@ mod native {
     use super::UserRegs;
     use crate::vm::KvmError;
     use crate::vm::arch::x86_64::X86_64;
+    use crate::vm::arch::x86_64::exceptions::{IDT_LIMIT, INTERRUPTED_FRAME, handler_code};
     use crate::vm::core_dump::CoreArch;
     use kvm_ioctls::VcpuFd;
+    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    use zerocopy::IntoBytes;
 
     impl CoreArch for X86_64 {
         type Registers = UserRegs;
 
         /// Two ioctls: the general registers and the segment registers (selectors, FS and GS
-        /// bases).
-        fn core_registers(vcpu: &mut VcpuFd) -> Result<UserRegs, KvmError> {
-            let r = vcpu.get_regs().map_err(KvmError::with("KVM_GET_REGS"))?;
-            let s = vcpu.get_sregs().map_err(KvmError::with("KVM_GET_SREGS"))?;
+        /// bases). A vCPU stopped in the host's exception handlers (an UNHANDLED ucall) shows
+        /// where the exception was taken instead: rip, cs, rflags, rsp and ss from the frame the
+        /// CPU pushed on the handler's stack, as a process's core shows the faulting
+        /// instruction, so that gdb unwinds the guest's own frames.
+        fn core_registers(
+            vcpu: &mut VcpuFd,
+            memory: &GuestMemoryMmap,
+        ) -> Result<UserRegs, KvmError> {
+            let mut r = vcpu.get_regs().map_err(KvmError::with("KVM_GET_REGS"))?;
+            let mut s = vcpu.get_sregs().map_err(KvmError::with("KVM_GET_SREGS"))?;
+            let in_handlers = s.idt.limit == IDT_LIMIT && handler_code(s.idt.base).contains(&r.rip);
+            if in_handlers {
+                // Guest memory, so untrusted: a frame that cannot be read leaves the registers.
+                let frame = r.rsp.checked_add(INTERRUPTED_FRAME).map(|at| {
+                    let mut words = [0u64; 5];
+                    memory
+                        .read_slice(words.as_mut_bytes(), GuestAddress(at))
+                        .map(|()| words)
+                });
+                if let Some(Ok([rip, cs, rflags, rsp, ss])) = frame {
+                    (r.rip, r.rflags, r.rsp) = (rip, rflags, rsp);
+                    s.cs.selector = cs as u16;
+                    s.ss.selector = ss as u16;
+                }
+            }
             Ok(UserRegs {
                 r15: r.r15,
                 r14: r.r14,
