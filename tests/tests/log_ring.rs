@@ -149,8 +149,15 @@ fn a_guest_that_faults_right_after_logging_loses_no_line() {
     let (_vm, mut vcpu) = vcpu("log_ring_crashes", TransportKind::Mmio, true);
     let (ucalls, error) = ucalls_until_end(&mut vcpu);
     assert!(error.is_none(), "{error:?}");
-    // x86_64: #PF (14); aarch64: a synchronous exception at the current EL (entry 4).
-    let vector = if cfg!(target_arch = "x86_64") { 14 } else { 4 };
+    // x86_64: #PF (14); aarch64: a synchronous exception at the current EL (entry 4);
+    // riscv64: a load page fault (scause 13).
+    let vector = if cfg!(target_arch = "x86_64") {
+        14
+    } else if cfg!(target_arch = "riscv64") {
+        13
+    } else {
+        4
+    };
     let [installed, first, second, Ucall::Unhandled(fault)] = &ucalls[..] else {
         panic!("{ucalls:?}");
     };
