@@ -96,6 +96,44 @@ impl Record {
     pub fn command(&self) -> Result<Command, u64> {
         Command::try_from(self.cmd)
     }
+
+    /// The record's 56 bytes as they are in guest memory: `cmd`, then the six arguments, each
+    /// little-endian. (The zerocopy traits give the same view without a copy.)
+    ///
+    /// ```
+    /// use ucall_abi::{Command, Record};
+    ///
+    /// let bytes = Record::new(Command::Sync, &[2]).to_bytes();
+    /// assert_eq!(bytes[..16], [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+    /// ```
+    pub fn to_bytes(&self) -> [u8; Record::SIZE] {
+        let mut bytes = [0; Record::SIZE];
+        let words = core::iter::once(self.cmd).chain(self.args);
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The record in `bytes`, as [`Record::to_bytes`] lays it out.
+    ///
+    /// ```
+    /// use ucall_abi::{Command, Record};
+    ///
+    /// let record = Record::new(Command::Printf, &[0x2000]);
+    /// assert_eq!(Record::from_bytes(&record.to_bytes()), record);
+    /// ```
+    pub fn from_bytes(bytes: &[u8; Record::SIZE]) -> Record {
+        let mut words = bytes
+            .chunks_exact(8)
+            .map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        let cmd = words.next().unwrap_or_default();
+        let mut args = [0; MAX_ARGS];
+        for (arg, word) in args.iter_mut().zip(words) {
+            *arg = word;
+        }
+        Record { cmd, args }
+    }
 }
 
 // The layout is the wire format: pin it.

@@ -1,7 +1,7 @@
 //! Fuzz target: see `reference::fuzz::decode`.
 #![no_main]
 
-#[path = "../../host/tests/reference/mod.rs"]
+#[path = "../../tests/tests/reference/mod.rs"]
 mod reference;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| reference::fuzz::decode(data));

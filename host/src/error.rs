@@ -19,14 +19,15 @@
 /// ```
 /// use ucall_host::paging::{self, x86_64::X86_64, PageTables};
 /// use ucall_host::Error;
-/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_memory::GuestAddress;
+/// use ucall_host::memory::HeapMemory;
 ///
-/// fn translate(memory: &GuestMemoryMmap, gva: u64) -> Result<u64, Error> {
+/// fn translate(memory: &HeapMemory, gva: u64) -> Result<u64, Error> {
 ///     let tables = PageTables::new(memory, X86_64::new(46), GuestAddress(0x1000), 0x4000)?;
 ///     Ok(tables.view(memory).translate(gva)?.gpa)
 /// }
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
 /// let err = translate(&memory, 0x4000_0000).unwrap_err();
 /// assert!(matches!(err, Error::Paging(paging::Error::NotMapped { gva: 0x4000_0000, level: 4, .. })));
 /// ```

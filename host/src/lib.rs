@@ -36,10 +36,11 @@
 //! use ucall_host::decode::{decode, Exit, Transport};
 //! use ucall_host::paging::{x86_64::X86_64, GuestView, MemoryKind, PageTables};
 //! use ucall_host::{Error, Ucall};
-//! use vm_memory::{GuestAddress, GuestMemoryMmap};
+//! use vm_memory::GuestAddress;
+//! use ucall_host::memory::HeapMemory;
 //!
 //! fn on_io_in(
-//!     guest: &GuestView<'_, GuestMemoryMmap, X86_64>,
+//!     guest: &GuestView<'_, HeapMemory, X86_64>,
 //!     exit: Exit,
 //!     rdi: u64,
 //! ) -> Result<Option<Ucall>, Error> {
@@ -48,7 +49,7 @@
 //!     };
 //!     Ok(Some(decode(guest, record)?))
 //! }
-//! # let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+//! # let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 //! # let tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 //! # let serial = Exit::PioIn { port: 0x3f8, size: 1 };
 //! # assert!(on_io_in(&tables.view(&memory), serial, 0)?.is_none());
@@ -74,6 +75,7 @@
 pub mod decode;
 mod error;
 pub mod log_ring;
+pub mod memory;
 pub mod paging;
 pub mod probe;
 #[cfg(feature = "serde")]
@@ -85,6 +87,11 @@ pub mod vm;
 pub use decode::{Abort, Ucall};
 pub use error::Error;
 pub use paging::GuestView;
+
+/// The wire format, so that a user of this crate needs no second dependency for it.
+pub use ucall_abi;
+/// The guest memory traits every piece here takes, at the version this crate uses.
+pub use vm_memory;
 
 /// The README's example, compiled and run as a doc test so that it stays true.
 #[cfg(doctest)]

@@ -115,9 +115,10 @@ pub fn find(widths: AddressWidths, mut is_free: impl FnMut(u64) -> bool) -> Resu
 ///
 /// ```
 /// use ucall_host::probe::is_backed;
-/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_memory::GuestAddress;
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
 /// assert!(is_backed(&memory, 0xf_f000));
 /// assert!(!is_backed(&memory, 0x10_0000));
 /// ```
@@ -136,9 +137,10 @@ pub fn is_backed<M: GuestMemoryBackend + ?Sized>(memory: &M, gpa: u64) -> bool {
 /// ```
 /// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
 /// use ucall_host::probe::{find_mmio_address, AddressWidths};
-/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_memory::GuestAddress;
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
 /// let widths = AddressWidths { physical: 46, virtual_: 48 };
@@ -174,9 +176,10 @@ where
 /// ```
 /// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
 /// use ucall_host::probe::{install_mmio_page, AddressWidths};
-/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+/// use vm_memory::{Bytes, GuestAddress};
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
 /// let widths = AddressWidths { physical: 46, virtual_: 48 };
@@ -282,10 +285,10 @@ mod tests {
 
     #[test]
     fn candidate_already_mapped_in_the_guest_tables_is_skipped() {
+        use crate::memory::HeapMemory;
         use crate::paging::{Mapping, MemoryKind, PageSize, PageTables, x86_64::X86_64};
-        use vm_memory::GuestMemoryMmap;
 
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
         let mut tables =
             PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
         let first = candidates(W36).next().unwrap();
@@ -302,10 +305,10 @@ mod tests {
 
     #[test]
     fn candidate_in_another_slot_is_skipped() {
+        use crate::memory::HeapMemory;
         use crate::paging::{PageTables, x86_64::X86_64};
-        use vm_memory::GuestMemoryMmap;
 
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
         let tables =
             PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
         let first = candidates(W36).next().unwrap();
@@ -323,10 +326,11 @@ mod tests {
 
     #[test]
     fn install_mmio_page_maps_and_publishes_the_address_it_returns() {
+        use crate::memory::HeapMemory;
         use crate::paging::{PageTables, x86_64::X86_64};
-        use vm_memory::{Bytes, GuestMemoryMmap};
+        use vm_memory::Bytes;
 
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
         let mut tables =
             PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
         let global = GuestAddress(0x1_0000);
@@ -340,10 +344,10 @@ mod tests {
 
     #[test]
     fn install_mmio_page_with_its_global_outside_memory_is_a_publish_error() {
+        use crate::memory::HeapMemory;
         use crate::paging::{PageTables, x86_64::X86_64};
-        use vm_memory::GuestMemoryMmap;
 
-        let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+        let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
         let mut tables =
             PageTables::new(&memory, X86_64::new(36), GuestAddress(0x1000), 0x8000).unwrap();
         let global = GuestAddress(0x40_0000);

@@ -5,9 +5,10 @@
 
 use serde_json::json;
 use ucall_host::decode::{self, Exit};
+use ucall_host::memory::HeapMemory;
 use ucall_host::paging::{self, PageTables, x86_64::X86_64};
 use ucall_host::{Abort, Error, Ucall};
-use vm_memory::{GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestAddress;
 
 #[test]
 fn an_abort_round_trips_through_json() {
@@ -51,7 +52,7 @@ fn a_decode_error_keeps_its_typed_fields() {
 #[test]
 fn a_source_error_of_another_crate_is_its_message() {
     // Page tables that need more memory than there is: vm-memory's error is the source.
-    let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
+    let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
     let err = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x2000), 0x1000).unwrap_err();
     let paging::Error::TableWrite {
         gpa: 0x2000,

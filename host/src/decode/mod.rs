@@ -10,10 +10,11 @@
 //! use ucall_host::decode::{decode, Exit, Transport, Ucall};
 //! use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
 //! use ucall_abi::{Command, Record};
-//! use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+//! use vm_memory::{Bytes, GuestAddress};
+//! use ucall_host::memory::HeapMemory;
 //! use zerocopy::IntoBytes;
 //!
-//! let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+//! let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 //! let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 //! tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
 //! // The guest put a SYNC record at 0x10000 and stored its address to the ucall MMIO page.
@@ -156,10 +157,11 @@ impl fmt::Display for Ucall {
 /// use ucall_abi::Record;
 /// use ucall_host::decode::read_record;
 /// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
-/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+/// use vm_memory::{Bytes, GuestAddress};
+/// use ucall_host::memory::HeapMemory;
 /// use zerocopy::IntoBytes;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
 /// // A command number of the VMM's own, which `decode` would call unknown.
@@ -217,19 +219,20 @@ pub fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::HeapMemory;
     use crate::paging::{MemoryKind, PageTables, x86_64::X86_64};
-    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    use vm_memory::{Bytes, GuestAddress};
 
     const RECORD: u64 = 0x1_0000;
 
     struct Guest {
-        memory: GuestMemoryMmap,
+        memory: HeapMemory,
         tables: PageTables<X86_64>,
     }
 
     impl Guest {
         fn new() -> Self {
-            let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+            let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
             let mut tables =
                 PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000).unwrap();
             tables

@@ -16,10 +16,11 @@ use zerocopy::IntoBytes;
 /// use ucall_abi::{Record, FIRST_USER_COMMAND};
 /// use ucall_host::decode::write_reply;
 /// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
-/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+/// use vm_memory::{Bytes, GuestAddress};
+/// use ucall_host::memory::HeapMemory;
 /// use zerocopy::IntoBytes;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
 /// memory.write_slice(Record::with_cmd(FIRST_USER_COMMAND, &[40, 2]).as_bytes(), GuestAddress(0x1_0000)).unwrap();

@@ -26,10 +26,11 @@ impl Transport {
     /// ```
     /// use ucall_host::decode::{Exit, Located, Transport};
     /// use ucall_abi::rooted::RootedCall;
-    /// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    /// use vm_memory::{Bytes, GuestAddress};
+    /// use ucall_host::memory::HeapMemory;
     /// use zerocopy::IntoBytes;
     ///
-    /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+    /// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
     /// let call = RootedCall { record: 0x7000, root: 0x1000 };
     /// memory.write_slice(call.as_bytes(), GuestAddress(0x8000)).unwrap();
     /// let transport = Transport::mmio(0x2800_0000_0000);
@@ -96,14 +97,14 @@ fn read_rooted_call<M: GuestMemory + ?Sized>(memory: &M, gpa: u64) -> Result<Roo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vm_memory::GuestMemoryMmap;
+    use crate::memory::HeapMemory;
 
     const UCALL_GPA: u64 = 0x2800_0000_0000;
     const DOORBELL: u64 = UCALL_GPA + MMIO_OFFSET;
     const END: u64 = 0x10_0000;
 
-    fn memory_with_call_at(gpa: u64) -> GuestMemoryMmap {
-        let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), END as usize)]).unwrap();
+    fn memory_with_call_at(gpa: u64) -> HeapMemory {
+        let memory = HeapMemory::from_ranges(&[(GuestAddress(0), END as usize)]).unwrap();
         let call = RootedCall {
             record: 0x7000,
             root: 0x1000,
@@ -114,7 +115,7 @@ mod tests {
         memory
     }
 
-    fn locate(memory: &GuestMemoryMmap, exit: Exit) -> Result<Option<Located>, Error> {
+    fn locate(memory: &HeapMemory, exit: Exit) -> Result<Option<Located>, Error> {
         Transport::mmio(UCALL_GPA).locate(&exit, memory, || 0)
     }
 

@@ -8,9 +8,10 @@ use vm_memory::GuestAddress;
 ///
 /// ```
 /// use ucall_host::log_ring::{drain, Error};
-/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_memory::GuestAddress;
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
 /// let err = drain(&memory, GuestAddress(0x100), |_| {}).unwrap_err();
 /// assert!(matches!(err, Error::BadMagic { ring: GuestAddress(0x100), magic: 0 }));
 /// assert_eq!(err.to_string(), "log ring at 0x100: magic is 0x0, not 0x474f4c55 (\"ULOG\")");

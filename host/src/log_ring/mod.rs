@@ -20,10 +20,11 @@
 //! ```
 //! use ucall_abi::log_ring::RingHeader;
 //! use ucall_host::log_ring::LogRing;
-//! use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+//! use vm_memory::{Bytes, GuestAddress};
+//! use ucall_host::memory::HeapMemory;
 //! use zerocopy::IntoBytes;
 //!
-//! let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap();
+//! let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap();
 //! // Where the guest's ELF has the globals `ucall_log_ring_enabled` and `ucall_log_ring`.
 //! let (enabled, address) = (GuestAddress(0x8000), GuestAddress(0x8008));
 //! let rings = LogRing::enable(&memory, enabled, address)?;
@@ -115,10 +116,11 @@ impl LogRing {
 /// ```
 /// use ucall_abi::log_ring::RingHeader;
 /// use ucall_host::log_ring::{drain, Error};
-/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+/// use vm_memory::{Bytes, GuestAddress};
+/// use ucall_host::memory::HeapMemory;
 /// use zerocopy::IntoBytes;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
 /// let mut header = RingHeader::new(16);
 /// header.head = 3; // one record: the line "a"
 /// memory.write_slice(header.as_bytes(), GuestAddress(0x100)).unwrap();

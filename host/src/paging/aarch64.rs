@@ -150,19 +150,20 @@ impl Encoding for Aarch64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::HeapMemory;
     use crate::paging::{PageSize, PageTableFormat, PageTables, Translation};
-    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    use vm_memory::{Bytes, GuestAddress};
 
     /// RAM as on aarch64 guests: 4 MiB at 1 GiB, tables at its start.
     const RAM: u64 = 0x4000_0000;
     const MEMORY: u64 = 0x40_0000;
     const TABLES: u64 = RAM + 0x1000;
 
-    fn memory() -> GuestMemoryMmap {
-        GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), MEMORY as usize)]).unwrap()
+    fn memory() -> HeapMemory {
+        HeapMemory::from_ranges(&[(GuestAddress(RAM), MEMORY as usize)]).unwrap()
     }
 
-    fn mapped(memory: &GuestMemoryMmap) -> PageTables<Aarch64> {
+    fn mapped(memory: &HeapMemory) -> PageTables<Aarch64> {
         let mut tables =
             PageTables::new(memory, Aarch64::new(40), GuestAddress(TABLES), 0x10_000).unwrap();
         tables
@@ -172,12 +173,7 @@ mod tests {
     }
 
     /// Where the entry that maps `gva` at `level` is.
-    fn entry_gpa(
-        memory: &GuestMemoryMmap,
-        tables: &PageTables<Aarch64>,
-        gva: u64,
-        level: u8,
-    ) -> u64 {
+    fn entry_gpa(memory: &HeapMemory, tables: &PageTables<Aarch64>, gva: u64, level: u8) -> u64 {
         let mut table = tables.root().0;
         for l in (level + 1..=LEVELS).rev() {
             let (_, entry) = read_entry(memory, gva, l, table).unwrap();
@@ -186,14 +182,14 @@ mod tests {
         table + index(gva, level) * 8
     }
 
-    fn entry(memory: &GuestMemoryMmap, tables: &PageTables<Aarch64>, gva: u64, level: u8) -> u64 {
+    fn entry(memory: &HeapMemory, tables: &PageTables<Aarch64>, gva: u64, level: u8) -> u64 {
         memory
             .read_obj(GuestAddress(entry_gpa(memory, tables, gva, level)))
             .unwrap()
     }
 
     fn set_entry(
-        memory: &GuestMemoryMmap,
+        memory: &HeapMemory,
         tables: &PageTables<Aarch64>,
         gva: u64,
         level: u8,

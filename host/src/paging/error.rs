@@ -7,9 +7,10 @@ use vm_memory::GuestMemoryError;
 ///
 /// ```
 /// use ucall_host::paging::{self, x86_64::X86_64, PageTables};
-/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_memory::GuestAddress;
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
 /// let tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x4000)?;
 /// let err = tables.view(&memory).translate(0x4000_0000).unwrap_err();
 /// assert!(matches!(err, paging::Error::NotMapped { gva: 0x4000_0000, level: 4, .. }));

@@ -41,9 +41,10 @@ pub enum PageSize {
     /// ```
     /// use ucall_host::paging::{aarch64::Aarch64, x86_64::X86_64, Mapping, MemoryKind, PageSize};
     /// use ucall_host::paging::PageTables;
-    /// use vm_memory::{GuestAddress, GuestMemoryMmap};
+    /// use vm_memory::GuestAddress;
+    /// use ucall_host::memory::HeapMemory;
     ///
-    /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+    /// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
     /// let mapping = Mapping {
     ///     gva: 0x4000_0000,
     ///     gpa: 0,
@@ -156,9 +157,10 @@ impl Mapping {
 ///
 /// ```
 /// use ucall_host::paging::TableAllocator;
-/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_memory::GuestAddress;
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
 /// let mut tables = TableAllocator::new(GuestAddress(0x1_0000), 0x2000);
 /// assert_eq!(tables.allocate(&memory).unwrap(), GuestAddress(0x1_0000));
 /// assert_eq!(tables.allocate(&memory).unwrap(), GuestAddress(0x1_1000));
@@ -212,9 +214,10 @@ impl TableAllocator {
 ///
 /// ```
 /// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
-/// use vm_memory::{GuestAddress, GuestMemoryMmap};
+/// use vm_memory::GuestAddress;
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x40_0000)]).unwrap();
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x40_0000, MemoryKind::Normal)?;
 /// assert_eq!(tables.view(&memory).translate(0x20_1234)?.gpa, 0x20_1234);

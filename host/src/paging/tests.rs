@@ -3,7 +3,8 @@
 //! `paging::tests::<format>::<name>`.
 
 use super::{Error, Mapping, MemoryKind, PageSize, PageTableFormat, PageTables};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use crate::memory::HeapMemory;
+use vm_memory::{Bytes, GuestAddress};
 
 /// Bytes of RAM in each test guest.
 const MEMORY: u64 = 0x40_0000;
@@ -50,16 +51,16 @@ impl Fixture for Aarch64Tables {
     }
 }
 
-fn memory<T: Fixture>() -> GuestMemoryMmap {
-    GuestMemoryMmap::from_ranges(&[(GuestAddress(T::RAM), MEMORY as usize)]).unwrap()
+fn memory<T: Fixture>() -> HeapMemory {
+    HeapMemory::from_ranges(&[(GuestAddress(T::RAM), MEMORY as usize)]).unwrap()
 }
 
-fn empty<T: Fixture>(memory: &GuestMemoryMmap) -> PageTables<T::Format> {
+fn empty<T: Fixture>(memory: &HeapMemory) -> PageTables<T::Format> {
     PageTables::new(memory, T::format(), GuestAddress(T::RAM + 0x1000), 0x10_000).unwrap()
 }
 
 /// All of RAM identity-mapped.
-fn mapped<T: Fixture>(memory: &GuestMemoryMmap) -> PageTables<T::Format> {
+fn mapped<T: Fixture>(memory: &HeapMemory) -> PageTables<T::Format> {
     let mut tables = empty::<T>(memory);
     tables
         .identity_map(memory, T::RAM..T::RAM + MEMORY, MemoryKind::Normal)

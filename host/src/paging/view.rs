@@ -11,9 +11,10 @@ use vm_memory::{Bytes, GuestAddress, GuestMemory, Permissions};
 ///
 /// ```
 /// use ucall_host::paging::{x86_64::X86_64, MemoryKind, PageTables};
-/// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+/// use vm_memory::{Bytes, GuestAddress};
+/// use ucall_host::memory::HeapMemory;
 ///
-/// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+/// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
 /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
 /// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
 /// memory.write_slice(b"ucall\0", GuestAddress(0x1_0ffe)).unwrap();
@@ -102,9 +103,10 @@ impl<'a, M: GuestMemory + ?Sized, F: PageTableFormat> GuestView<'a, M, F> {
     ///
     /// ```
     /// use ucall_host::paging::{self, x86_64::X86_64, MemoryKind, PageTables};
-    /// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    /// use vm_memory::{Bytes, GuestAddress};
+    /// use ucall_host::memory::HeapMemory;
     ///
-    /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
+    /// let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x20_0000)]).unwrap();
     /// let mut tables = PageTables::new(&memory, X86_64::new(46), GuestAddress(0x1000), 0x8000)?;
     /// tables.identity_map(&memory, 0..0x20_0000, MemoryKind::Normal)?;
     /// let guest = tables.view(&memory);

@@ -108,17 +108,18 @@ impl Encoding for X86_64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::HeapMemory;
     use crate::paging::{PageSize, PageTables, Translation};
-    use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+    use vm_memory::{Bytes, GuestAddress};
 
     const MEMORY: u64 = 0x40_0000;
     const TABLES: u64 = 0x1000;
 
-    fn memory() -> GuestMemoryMmap {
-        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEMORY as usize)]).unwrap()
+    fn memory() -> HeapMemory {
+        HeapMemory::from_ranges(&[(GuestAddress(0), MEMORY as usize)]).unwrap()
     }
 
-    fn mapped(memory: &GuestMemoryMmap) -> PageTables<X86_64> {
+    fn mapped(memory: &HeapMemory) -> PageTables<X86_64> {
         let mut tables =
             PageTables::new(memory, X86_64::new(46), GuestAddress(TABLES), 0x10_000).unwrap();
         tables
@@ -128,12 +129,7 @@ mod tests {
     }
 
     /// The entry that maps `gva` at `level`, after an identity map with 2 MiB pages.
-    fn entry_gpa(
-        memory: &GuestMemoryMmap,
-        tables: &PageTables<X86_64>,
-        gva: u64,
-        level: u8,
-    ) -> u64 {
+    fn entry_gpa(memory: &HeapMemory, tables: &PageTables<X86_64>, gva: u64, level: u8) -> u64 {
         let mut table = tables.root().0;
         for l in (level + 1..=LEVELS).rev() {
             let (_, entry) = read_entry(memory, gva, l, table).unwrap();
@@ -307,7 +303,7 @@ mod tests {
     }
 
     /// Maps the top page of the address space to a page of `fill` bytes and returns that page.
-    fn map_top_page(memory: &GuestMemoryMmap, root: u64, fill: u8) -> u64 {
+    fn map_top_page(memory: &HeapMemory, root: u64, fill: u8) -> u64 {
         let (pdpt, pd, pt, page) = (0x3_0000u64, 0x3_1000, 0x3_2000, 0x3_3000);
         for (table, next) in [(root, pdpt), (pdpt, pd), (pd, pt), (pt, page)] {
             memory
@@ -371,7 +367,7 @@ mod tests {
     }
 
     /// Clears R/W in the level-`level` entry that maps `gva`.
-    fn make_read_only(memory: &GuestMemoryMmap, tables: &PageTables<X86_64>, gva: u64, level: u8) {
+    fn make_read_only(memory: &HeapMemory, tables: &PageTables<X86_64>, gva: u64, level: u8) {
         let gpa = entry_gpa(memory, tables, gva, level);
         let entry: u64 = memory.read_obj(GuestAddress(gpa)).unwrap();
         memory

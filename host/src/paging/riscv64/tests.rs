@@ -1,19 +1,20 @@
 //! The Sv48 and Sv39 format against hand-made and hand-broken tables.
 
 use super::*;
+use crate::memory::HeapMemory;
 use crate::paging::{BadEntryReason, PageSize, PageTableFormat, PageTables, Translation};
-use vm_memory::{Bytes, GuestMemoryMmap};
+use vm_memory::Bytes;
 
 /// RAM as on QEMU's `virt` machine: 4 MiB at 2 GiB, tables at its start.
 const RAM: u64 = 0x8000_0000;
 const MEMORY: u64 = 0x40_0000;
 const TABLES: u64 = RAM + 0x1000;
 
-fn memory() -> GuestMemoryMmap {
-    GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), MEMORY as usize)]).unwrap()
+fn memory() -> HeapMemory {
+    HeapMemory::from_ranges(&[(GuestAddress(RAM), MEMORY as usize)]).unwrap()
 }
 
-fn mapped_in(memory: &GuestMemoryMmap, mode: Mode) -> PageTables<Riscv64> {
+fn mapped_in(memory: &HeapMemory, mode: Mode) -> PageTables<Riscv64> {
     let format = Riscv64::new(mode, 40);
     let mut tables = PageTables::new(memory, format, GuestAddress(TABLES), 0x10_000).unwrap();
     tables
@@ -22,12 +23,12 @@ fn mapped_in(memory: &GuestMemoryMmap, mode: Mode) -> PageTables<Riscv64> {
     tables
 }
 
-fn mapped(memory: &GuestMemoryMmap) -> PageTables<Riscv64> {
+fn mapped(memory: &HeapMemory) -> PageTables<Riscv64> {
     mapped_in(memory, Mode::Sv48)
 }
 
 /// Where the entry that maps `gva` at `level` is.
-fn entry_gpa(memory: &GuestMemoryMmap, tables: &PageTables<Riscv64>, gva: u64, level: u8) -> u64 {
+fn entry_gpa(memory: &HeapMemory, tables: &PageTables<Riscv64>, gva: u64, level: u8) -> u64 {
     let mut table = tables.root().0;
     for l in (level + 1..=tables.format().mode().levels()).rev() {
         let (_, entry) = read_entry(memory, gva, l, table).unwrap();
@@ -36,30 +37,20 @@ fn entry_gpa(memory: &GuestMemoryMmap, tables: &PageTables<Riscv64>, gva: u64, l
     table + index(gva, level) * 8
 }
 
-fn entry(memory: &GuestMemoryMmap, tables: &PageTables<Riscv64>, gva: u64, level: u8) -> u64 {
+fn entry(memory: &HeapMemory, tables: &PageTables<Riscv64>, gva: u64, level: u8) -> u64 {
     memory
         .read_obj(GuestAddress(entry_gpa(memory, tables, gva, level)))
         .unwrap()
 }
 
-fn set_entry(
-    memory: &GuestMemoryMmap,
-    tables: &PageTables<Riscv64>,
-    gva: u64,
-    level: u8,
-    value: u64,
-) {
+fn set_entry(memory: &HeapMemory, tables: &PageTables<Riscv64>, gva: u64, level: u8, value: u64) {
     memory
         .write_obj(value, GuestAddress(entry_gpa(memory, tables, gva, level)))
         .unwrap();
 }
 
 /// The error of translating `gva`, which must be a malformed entry: its level and reason.
-fn bad_entry(
-    memory: &GuestMemoryMmap,
-    tables: &PageTables<Riscv64>,
-    gva: u64,
-) -> (u8, BadEntryReason) {
+fn bad_entry(memory: &HeapMemory, tables: &PageTables<Riscv64>, gva: u64) -> (u8, BadEntryReason) {
     match tables.view(memory).translate(gva) {
         Err(Error::BadEntry { level, reason, .. }) => (level, reason),
         other => panic!("expected a malformed entry, got {other:?}"),

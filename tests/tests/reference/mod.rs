@@ -8,7 +8,6 @@
 pub mod fuzz;
 /// The loader's model needs `ucall_host::vm` (its `vm` feature; the fuzz crate has a `vm`
 /// feature of its own, on by default, for this).
-#[cfg(feature = "vm")]
 pub mod loader;
 pub mod riscv64;
 

@@ -411,7 +411,6 @@ proptest! {
         reference::fuzz::decode_aarch64(&data);
     }
 
-    #[cfg(feature = "vm")]
     #[test]
     fn fuzz_walk_check_holds_for_arbitrary_bytes_on_riscv64(data in prop::collection::vec(any::<u8>(), 0..2048)) {
         reference::fuzz::walk_riscv64(&data);
@@ -420,7 +419,6 @@ proptest! {
 
 /// The ELF loader (feature `vm`) against arbitrary bytes: never a panic, never work beyond
 /// the bound.
-#[cfg(feature = "vm")]
 mod loader {
     use super::*;
 
@@ -443,7 +441,6 @@ fn fuzz_seed_corpus_passes_the_fuzz_checks() {
     // its own, in aarch64 descriptors (pages, blocks, malformed encodings, TTBR0 ASID bits).
     // For RISC-V those entries (V and R) are leaves at the root; `walk_riscv64` has Sv48 and
     // Sv39 seeds of its own.
-    #[cfg_attr(not(feature = "vm"), allow(unused_mut))]
     let mut targets = vec![
         ("walk", reference::fuzz::walk as fn(&[u8])),
         ("decode", reference::fuzz::decode),
@@ -453,7 +450,6 @@ fn fuzz_seed_corpus_passes_the_fuzz_checks() {
         ("walk", reference::fuzz::walk_riscv64),
         ("walk_riscv64", reference::fuzz::walk_riscv64),
     ];
-    #[cfg(feature = "vm")]
     targets.push(("load_elf", reference::loader::load_elf));
     for (target, check) in targets {
         let dir = seeds.join(target);
