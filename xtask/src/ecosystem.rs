@@ -248,10 +248,10 @@ pub fn external_guest(target: &str) -> Result<(), String> {
             &exactly("vcpu 0: PRINTF external guest on vCPU 0"),
             &exactly("vcpu 0: SYNC [1, 4, 9, 0, 0, 0]"),
             &exactly("vcpu 0: DONE"),
-            &around("DONE: 3 ucalls from 1 vCPU(s) in ", "s"),
+            &around("DONE: 3 ucalls from 1 vCPU in ", "s"),
         ],
         "vcpu 0: PRINTF external guest on vCPU 0\nvcpu 0: SYNC [1, 4, 9, 0, 0, 0]\n\
-         vcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ...",
+         vcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU in ...",
     )?;
     expect_external_guest_json(
         "the external guest with --json",
@@ -310,9 +310,9 @@ pub fn external_guest_in_qemu(machine: Machine) -> Result<(), String> {
     // The runner serves SBI calls beside MMIO on riscv64, as port I/O on x86_64.
     let running = match machine.arch() {
         crate::arch::Arch::Riscv64 => {
-            "running /guests/external-guest under KVM: 1 vCPU(s), SBI and MMIO ucalls"
+            "running /guests/external-guest under KVM: 1 vCPU, SBI and MMIO ucalls"
         }
-        _ => "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls",
+        _ => "running /guests/external-guest under KVM: 1 vCPU, MMIO ucalls",
     };
     expect(
         &format!("the external guest on {machine}"),
@@ -323,11 +323,11 @@ pub fn external_guest_in_qemu(machine: Machine) -> Result<(), String> {
             &exactly("vcpu 0: PRINTF external guest on vCPU 0"),
             &exactly("vcpu 0: SYNC [1, 4, 9, 0, 0, 0]"),
             &exactly("vcpu 0: DONE"),
-            &around("DONE: 3 ucalls from 1 vCPU(s) in ", "s"),
+            &around("DONE: 3 ucalls from 1 vCPU in ", "s"),
         ],
         &format!(
             "{running}\nvcpu 0: PRINTF external guest on vCPU 0\n\
-             vcpu 0: SYNC [1, 4, 9, 0, 0, 0]\nvcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU(s) in ..."
+             vcpu 0: SYNC [1, 4, 9, 0, 0, 0]\nvcpu 0: DONE\nDONE: 3 ucalls from 1 vCPU in ..."
         ),
     )?;
     expect_external_guest_json(

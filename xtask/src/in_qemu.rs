@@ -40,8 +40,9 @@ const SOURCE_DATA: [&str; 1] = ["fuzz/seeds"];
 /// run once per architecture, natively for x86_64 and in the first arm64 VM, not in every VM.
 const KVM_FREE_TESTS: [&str; 1] = ["properties"];
 
-/// Test binaries that need programs the VMs do not have (gdb): they run natively only.
-const HOST_ONLY_TESTS: [&str; 1] = ["core_dump"];
+/// Test binaries that need programs the VMs do not have (gdb; cargo, to build the runner):
+/// they run natively only.
+const HOST_ONLY_TESTS: [&str; 2] = ["core_dump", "runner_guests"];
 
 /// Whether the test binary `name` (`<target>-<hash>`) is one of [`KVM_FREE_TESTS`].
 fn is_kvm_free(name: &str) -> bool {

@@ -97,7 +97,7 @@ pub enum SetupError {
         source: GuestMemoryError,
     },
     /// The transport asked for does not exist on this architecture.
-    #[error("{transport:?} ucalls are not available on {arch}")]
+    #[error("{transport} ucalls are not available on {arch}")]
     UnsupportedTransport {
         /// The transport.
         transport: TransportKind,

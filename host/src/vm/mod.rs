@@ -78,6 +78,22 @@ pub enum TransportKind {
     Sbi,
 }
 
+/// As people write them: "MMIO", "port I/O", "SBI" (and "auto").
+///
+/// ```
+/// assert_eq!(ucall_host::vm::TransportKind::Sbi.to_string(), "SBI");
+/// ```
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransportKind::Auto => "auto",
+            TransportKind::Mmio => "MMIO",
+            TransportKind::Pio => "port I/O",
+            TransportKind::Sbi => "SBI",
+        })
+    }
+}
+
 /// Which page tables the host walks to find a plain ucall's record and strings (a rooted
 /// ucall, as `ucall-guest` makes on aarch64 and riscv64, names its own: `ucall_abi::rooted`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

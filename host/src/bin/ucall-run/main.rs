@@ -43,6 +43,7 @@ use vm_memory::GuestMemoryMmap;
 
 #[derive(Parser)]
 #[command(
+    name = "ucall-run",
     version,
     about = "Run a bare-metal guest under KVM and print its ucalls",
     after_help = "Exit status: 0 DONE, 1 ABORT, 2 error.\n\
@@ -56,10 +57,10 @@ struct Args {
     /// MMIO (when the guest has `ucall_exit_mmio_addr`) at once.
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     transport: Transport,
-    /// Number of vCPUs; each enters the guest with its index as first argument.
+    /// Number of vCPUs (at least 1); each enters the guest with its index as first argument.
     #[arg(long, default_value_t = 1)]
     vcpus: usize,
-    /// Bytes of guest memory, in MiB (a multiple of 2).
+    /// Guest memory in MiB: a positive multiple of 2 (RAM is mapped with 2 MiB pages).
     #[arg(long, default_value_t = 32)]
     memory_mib: u64,
     /// Print one JSON object per ucall and a final summary object, one per line.
@@ -81,10 +82,22 @@ enum Transport {
     Sbi,
 }
 
-/// `--memory-mib` in bytes, or an error naming the value if that many bytes cannot be counted.
+/// `--memory-mib` in bytes, or an error naming the option: the rule it breaks, or the value if
+/// that many bytes cannot be counted.
 fn memory_bytes(mib: u64) -> Result<u64, String> {
+    if mib == 0 || mib % 2 != 0 {
+        return Err("--memory-mib must be a positive multiple of 2".into());
+    }
     mib.checked_mul(1 << 20)
         .ok_or_else(|| format!("--memory-mib {mib}: {mib} MiB is more bytes than 64 bits count"))
+}
+
+/// The options' values that no guest could run with, named by option.
+fn check_options(args: &Args) -> Result<u64, String> {
+    if args.vcpus == 0 {
+        return Err("--vcpus must be at least 1".into());
+    }
+    memory_bytes(args.memory_mib)
 }
 
 fn main() -> ExitCode {
@@ -95,7 +108,7 @@ fn main() -> ExitCode {
         Output::Human
     };
     let started = Instant::now();
-    let memory_size = match memory_bytes(args.memory_mib) {
+    let memory_size = match check_options(&args) {
         Ok(bytes) => bytes,
         Err(reason) => return output.fatal(&reason, started),
     };
@@ -129,9 +142,9 @@ fn main() -> ExitCode {
             _ => "MMIO",
         };
         let line = format!(
-            "running {} under KVM: {} vCPU(s), {transports} ucalls",
+            "running {} under KVM: {}, {transports} ucalls",
             args.elf.display(),
-            args.vcpus,
+            output::counted(args.vcpus, "vCPU"),
         );
         err!("{}", output::dim(&output::visible(&line)));
     }
@@ -242,6 +255,15 @@ mod tests {
     #[test]
     fn memory_size_in_bytes_is_the_mib_times_2_to_the_20() {
         assert_eq!(memory_bytes(32), Ok(32 << 20));
+    }
+
+    #[test]
+    fn an_odd_memory_size_is_an_error_naming_the_option_and_its_rule() {
+        assert_eq!(
+            memory_bytes(3),
+            Err("--memory-mib must be a positive multiple of 2".into())
+        );
+        assert_eq!(memory_bytes(0), memory_bytes(3));
     }
 
     #[test]

@@ -170,8 +170,9 @@ impl Output {
             Output::Human => {
                 let style = if code == 0 { GOOD } else { BAD };
                 out!(
-                    "{style}{verdict}{style:#}: {ucalls} ucalls from {} vCPU(s) in {elapsed:.1?}",
-                    outcomes.len(),
+                    "{style}{verdict}{style:#}: {} from {} in {elapsed:.1?}",
+                    counted(ucalls, "ucall"),
+                    counted(outcomes.len(), "vCPU"),
                 );
             }
             Output::Json => {
@@ -248,6 +249,15 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
     object
 }
 
+/// `n` things in words: "1 ucall", "7 ucalls", "0 vCPUs".
+pub fn counted(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,8 +265,8 @@ mod tests {
     #[test]
     fn newlines_and_carriage_returns_are_written_out() {
         assert_eq!(
-            visible("x\nDONE: 7 ucalls from 1 vCPU(s)\r"),
-            "x\\nDONE: 7 ucalls from 1 vCPU(s)\\r"
+            visible("x\nDONE: 7 ucalls from 1 vCPU\r"),
+            "x\\nDONE: 7 ucalls from 1 vCPU\\r"
         );
     }
 

@@ -8,8 +8,14 @@ use vm_memory::GuestMemoryError;
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The file is not an ELF goblin can read.
-    #[error("guest ELF: {0}")]
+    /// The file does not start with the ELF magic (a text file, an empty one).
+    #[error("guest ELF: not an ELF file ({len} bytes, not starting with \\x7fELF)")]
+    NotElf {
+        /// The file's size.
+        len: usize,
+    },
+    /// The file starts like an ELF but goblin cannot read it (truncated, or malformed headers).
+    #[error("guest ELF: not an ELF file (truncated or malformed: {0})")]
     Parse(
         #[from]
         #[cfg_attr(

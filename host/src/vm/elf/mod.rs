@@ -65,6 +65,9 @@ impl<'a> GuestImage<'a> {
     /// number; this host's is [`Arch::ELF_MACHINE`](super::arch::Arch::ELF_MACHINE)) and checks
     /// its segments and entry point.
     pub fn parse(bytes: &'a [u8], machine: u16) -> Result<Self, LoadError> {
+        if !bytes.starts_with(b"\x7fELF") {
+            return Err(LoadError::NotElf { len: bytes.len() });
+        }
         let elf = Elf::parse(bytes)?;
         if !elf.is_64 || !elf.little_endian {
             return Err(LoadError::NotElf64LittleEndian);
