@@ -17,13 +17,13 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=link");
 
-    // The README for its doc tests (src/lib.rs). Its bare-metal program (```rust,ignore, for
-    // highlighting) becomes plain text: a `#![no_main]` program cannot be a doc test, and an
-    // ignored one checks nothing; tests/tests/readme_guest.rs compares it with the test guest.
+    // The README for its doc tests (src/lib.rs). Its bare-metal code (```rust,guest)
+    // becomes plain text: it cannot be a doc test on the host; `cargo xtask test` builds it for
+    // the guest targets, and tests/tests/readme_guest.rs compares the program with the test guest.
     let readme = fs::read_to_string("README.md").expect("the README is readable");
     fs::write(
         out.join("README.md"),
-        readme.replace("```rust,ignore", "```text"),
+        readme.replace("```rust,guest", "```text"),
     )
     .expect("OUT_DIR is writable");
     println!("cargo:rerun-if-changed=README.md");

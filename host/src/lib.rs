@@ -28,7 +28,8 @@
 //!   [`vm::Vcpu::next_event`] to serve devices of their own, and [`vm::Vcpu::reply`] to answer
 //!   calls).
 //! - **A command line** is the `ucall-run` binary (feature `runner`), which is also a cargo
-//!   `runner` for guest crates: `cargo install ucall-host --features runner`.
+//!   `runner` for guest crates. The crate is not published: install the runner from a clone of
+//!   the repository with `cargo install --path host --features runner`.
 //!
 //! The core of a VMM's exit handling, with the guest's memory and page tables in hand:
 //!

@@ -42,12 +42,12 @@ fn crate_docs(source: &str) -> String {
 
 #[test]
 fn the_workspace_readme_shows_the_readme_guest() {
-    assert_eq!(first_block(WORKSPACE_README, "rust,ignore"), readme_guest());
+    assert_eq!(first_block(WORKSPACE_README, "rust,guest"), readme_guest());
 }
 
 #[test]
 fn the_guest_crate_readme_shows_the_readme_guest() {
-    assert_eq!(first_block(GUEST_README, "rust,ignore"), readme_guest());
+    assert_eq!(first_block(GUEST_README, "rust,guest"), readme_guest());
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod arch;
 mod bench;
+mod docs;
 mod ecosystem;
 mod fuzz;
 mod guests;
@@ -59,6 +60,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Machine::Riscv64)]
         machine: Machine,
     },
+    /// Check the Markdown files (a step of `test`): the paths they name exist, their Rust blocks
+    /// build (and run) in the configuration each names.
+    Docs,
     /// Measure ucalls beside raw KVM exits; writes target/bench/results.json.
     Bench,
     /// Fuzz the page walker and the decoder with cargo-fuzz on nightly (not part of `test`).
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Test => test(),
         Command::BuildGuests { arch } => guests::build(arch).map(drop),
         Command::KvmCheck { machine } => in_qemu::kvm_check(machine),
+        Command::Docs => docs::check(),
         Command::Bench => bench::run(),
         Command::Fuzz { time } => fuzz::run(time),
     };
@@ -171,7 +176,7 @@ fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
     let riscv64 = RISCV64_HOST_READY;
-    let mut step = Step::new(if riscv64 { 18 } else { 15 });
+    let mut step = Step::new(if riscv64 { 19 } else { 16 });
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -262,6 +267,9 @@ fn test() -> Result<(), String> {
 
     step.start("cargo package (ucall-abi, ucall-guest, ucall-host: metadata, files, build)");
     ecosystem::package()?;
+
+    step.start("docs: the paths the Markdown files name exist, their Rust blocks build and run");
+    docs::check()?;
 
     step.start("building the guests (Rust and C) into target/guests/");
     let guest_dir = guests::build(Arch::X86_64)?;

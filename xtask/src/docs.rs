@@ -1,0 +1,565 @@
+//! The Markdown files checked as code: every repository path they name exists, and every Rust
+//! block builds in the configuration it describes (and runs, for host programs).
+//!
+//! **Paths.** Outside fenced blocks, a link target (`[text](target)`, `[label]: target`) or an
+//! inline code span that is one word with a `/` or a [known extension](EXTENSIONS) is a
+//! repository path. Skipped: URLs (`scheme://`, `mailto:`), anchors alone, absolute paths (the
+//! machine's, such as `/dev/kvm`), build outputs (`target/...`), globs (`*?[]{}`), placeholders
+//! (`<arch>`, `...`, `path/to/...`) and options (`--json`). A path resolves from the Markdown
+//! file's folder, as a link does, or from the repository root; a bare file name (`ucall.h`)
+//! must be some file of the repository.
+//!
+//! **Rust blocks.** A block whose info string starts with `rust` is compiled; the words after it
+//! say how (anything else, `ignore` included, is refused: a block that is not Rust to compile
+//! is `text` or `console`):
+//!
+//! | info string | built as |
+//! |---|---|
+//! | `rust` | a program depending on `ucall-host` alone (default features), then run |
+//! | `rust,no_run` | the same, built only (it needs a guest file, say) |
+//! | `rust,decode-only` | a program depending on `ucall-host` with `default-features = false`, then run |
+//! | `rust,abi` | a program depending on `ucall-abi` alone, then run |
+//! | `rust,guest` | a bare-metal guest depending on `ucall-guest` alone, for each guest target |
+//!
+//! A block without `fn main` is wrapped in one, as rustdoc does (a guest fragment in a guest
+//! `main`); lines hidden with `# ` are kept. Each block becomes a binary of a generated crate
+//! under `target/doc-examples/`, named for its file and line, with the workspace's `Cargo.lock`,
+//! and builds with `-D warnings`.
+
+use crate::arch::Arch;
+use crate::install;
+use crate::shell::{Run, cargo, workspace_root};
+use std::path::{Path, PathBuf};
+
+/// Extensions that make a one-word code span a file path.
+const EXTENSIONS: [&str; 9] = ["rs", "md", "toml", "c", "h", "json", "lock", "py", "sh"];
+
+/// Folders never searched for Markdown files or file names.
+const SKIPPED_FOLDERS: [&str; 3] = ["target", ".git", "node_modules"];
+
+/// The whole check: paths, then the code blocks of every configuration.
+pub fn check() -> Result<(), String> {
+    let root = workspace_root();
+    let files = markdown_files(&root);
+    let mut missing = Vec::new();
+    let mut blocks = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let name = relative(&root, file);
+        let parsed = parse(&text);
+        for named in parsed.paths {
+            if !path_exists(&root, file, &named.path) {
+                missing.push(format!(
+                    "{name}:{}: `{}` does not exist",
+                    named.line, named.path
+                ));
+            }
+        }
+        for block in parsed.blocks {
+            blocks.push((name.clone(), block));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "Markdown names paths that are not in the repository:\n  {}",
+            missing.join("\n  ")
+        ));
+    }
+    eprintln!(
+        "    {} Markdown files: every named path exists; {} Rust blocks to build",
+        files.len(),
+        blocks.len()
+    );
+    build_blocks(&root, &blocks)?;
+    decode_only_has_no_libc()
+}
+
+/// A repository path named in Markdown, and the line that names it.
+#[derive(Debug, PartialEq)]
+struct NamedPath {
+    path: String,
+    line: usize,
+}
+
+/// A fenced Rust block: where it starts, its configuration, and its code.
+#[derive(Debug, PartialEq)]
+struct Block {
+    line: usize,
+    config: Config,
+    run: bool,
+    code: String,
+}
+
+/// How a Rust block is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Config {
+    Host,
+    DecodeOnly,
+    Abi,
+    Guest,
+}
+
+impl Config {
+    const ALL: [Config; 4] = [Config::Host, Config::DecodeOnly, Config::Abi, Config::Guest];
+
+    fn name(self) -> &'static str {
+        match self {
+            Config::Host => "host",
+            Config::DecodeOnly => "decode-only",
+            Config::Abi => "abi",
+            Config::Guest => "guest",
+        }
+    }
+
+    /// The generated crate's one dependency.
+    fn dependency(self, root: &Path) -> String {
+        let path = |folder: &str| root.join(folder).display().to_string();
+        match self {
+            Config::Host => format!("ucall-host = {{ path = {:?} }}", path("host")),
+            Config::DecodeOnly => format!(
+                "ucall-host = {{ path = {:?}, default-features = false }}",
+                path("host")
+            ),
+            Config::Abi => format!("ucall-abi = {{ path = {:?} }}", path("abi")),
+            Config::Guest => format!("ucall-guest = {{ path = {:?} }}", path("guest")),
+        }
+    }
+}
+
+/// What one Markdown file holds for the check.
+#[derive(Debug, Default)]
+struct Parsed {
+    paths: Vec<NamedPath>,
+    blocks: Vec<Block>,
+}
+
+/// Every `.md` file under `root`, outside [`SKIPPED_FOLDERS`], sorted.
+fn markdown_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = all_files(root)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every file under `root`, outside [`SKIPPED_FOLDERS`].
+fn all_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !SKIPPED_FOLDERS.iter().any(|skipped| name == *skipped) {
+                    folders.push(path);
+                }
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// The paths and Rust blocks of one Markdown text.
+fn parse(text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    // Prose, line by line with line numbers, between the fenced blocks.
+    let mut prose: Vec<(usize, &str)> = Vec::new();
+    let mut fence: Option<(usize, String, Vec<&str>)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = line.trim_start();
+        match &mut fence {
+            None if trimmed.starts_with("```") => {
+                let info = trimmed.trim_start_matches('`').trim().to_owned();
+                fence = Some((number, info, Vec::new()));
+            }
+            None => prose.push((number, line)),
+            Some((start, info, body)) => {
+                if trimmed.starts_with("```") && trimmed.trim_start_matches('`').trim().is_empty() {
+                    if let Some(block) = rust_block(*start, info, body) {
+                        parsed.blocks.push(block);
+                    }
+                    fence = None;
+                } else {
+                    body.push(line);
+                }
+            }
+        }
+    }
+    parsed.paths = named_paths(&prose);
+    parsed
+}
+
+/// The Rust block opened at `line` with `info`, if it is one. A refused info string becomes a
+/// block that cannot build, so that the build names it.
+fn rust_block(line: usize, info: &str, body: &[&str]) -> Option<Block> {
+    let mut words = info.split(',').map(str::trim);
+    if words.next() != Some("rust") {
+        return None;
+    }
+    let mut config = Config::Host;
+    let mut run = true;
+    let mut code = String::new();
+    for word in words {
+        match word {
+            "no_run" => run = false,
+            "decode-only" => config = Config::DecodeOnly,
+            "abi" => config = Config::Abi,
+            "guest" => config = Config::Guest,
+            other => code.push_str(&format!(
+                "compile_error!(\"info string word `{other}`: give a configuration (abi, \
+                 decode-only, guest, no_run) or mark the block text\");\n"
+            )),
+        }
+    }
+    for line in body {
+        // rustdoc's hidden lines: `# code` and a lone `#`, but not `#[attr]` or `#![attr]`.
+        let unhidden = match line.trim_start() {
+            "#" => "",
+            hidden if hidden.starts_with("# ") => &hidden[2..],
+            _ => line,
+        };
+        code.push_str(unhidden);
+        code.push('\n');
+    }
+    Some(Block {
+        line,
+        config,
+        run: run && config != Config::Guest,
+        code,
+    })
+}
+
+/// The repository paths that the prose lines name, by line.
+fn named_paths(prose: &[(usize, &str)]) -> Vec<NamedPath> {
+    let mut found = Vec::new();
+    for &(line, text) in prose {
+        for span in code_spans(text) {
+            if is_path_like(span) {
+                found.push(NamedPath {
+                    path: span.to_owned(),
+                    line,
+                });
+            }
+        }
+        for target in link_targets(text) {
+            let target = target.split('#').next().unwrap_or_default();
+            if !target.is_empty() && !is_url(target) {
+                found.push(NamedPath {
+                    path: target.to_owned(),
+                    line,
+                });
+            }
+        }
+    }
+    found.retain(|named| !skipped(&named.path));
+    found
+}
+
+/// The contents of the inline code spans of one line (a span never needs to cross lines
+/// here: one that does is not a one-word path).
+fn code_spans(line: &str) -> Vec<&str> {
+    let mut spans = Vec::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('`') {
+        let ticks = rest[open..].len() - rest[open..].trim_start_matches('`').len();
+        let after = &rest[open + ticks..];
+        let delimiter = &rest[open..open + ticks];
+        let Some(close) = after.find(delimiter) else {
+            break;
+        };
+        spans.push(after[..close].trim());
+        rest = &after[close + ticks..];
+    }
+    spans
+}
+
+/// The targets of the links of one line: `](target)` and `[label]: target`.
+fn link_targets(line: &str) -> Vec<&str> {
+    let mut targets = Vec::new();
+    // Code spans are not links.
+    let mut rest = line;
+    while let Some(at) = rest.find("](") {
+        let after = &rest[at + 2..];
+        let end = after.find(')').unwrap_or(after.len());
+        let target = after[..end].split_whitespace().next().unwrap_or_default();
+        targets.push(target);
+        rest = &after[end..];
+    }
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('[') {
+        if let Some((_, target)) = trimmed.split_once("]: ") {
+            targets.push(target.split_whitespace().next().unwrap_or_default());
+        }
+    }
+    targets
+}
+
+fn is_url(target: &str) -> bool {
+    target.contains("://") || target.starts_with("mailto:")
+}
+
+/// Whether a code span reads as a file path: one word with a `/`, or a file name with one of
+/// the [`EXTENSIONS`].
+fn is_path_like(span: &str) -> bool {
+    if span.is_empty() || span.contains(char::is_whitespace) || span.starts_with('-') {
+        return false;
+    }
+    let file_name = span.rsplit('/').next().unwrap_or(span);
+    let extension = file_name.rsplit_once('.').map(|(_, e)| e);
+    span.contains('/') || extension.is_some_and(|e| EXTENSIONS.contains(&e))
+}
+
+/// Paths that are not the repository's: URLs, absolute paths, build outputs, globs,
+/// placeholders.
+fn skipped(path: &str) -> bool {
+    is_url(path)
+        || path.starts_with('/')
+        || path.starts_with('~')
+        || path.starts_with("target/")
+        || path.starts_with("path/to/")
+        || path.contains(['*', '?', '[', ']', '{', '}', '<', '>', '|', '$', '='])
+        || path.contains("...")
+        || path.contains("::")
+}
+
+/// Whether `path`, named in `file`, is in the repository.
+fn path_exists(root: &Path, file: &Path, path: &str) -> bool {
+    let folder = file.parent().unwrap_or(root);
+    let path = path.trim_end_matches('/');
+    if folder.join(path).exists() || root.join(path).exists() {
+        return true;
+    }
+    // A bare file name: any file of that name.
+    !path.contains('/')
+        && all_files(root)
+            .iter()
+            .any(|file| file.file_name().is_some_and(|name| name == path))
+}
+
+/// Builds every block in its configuration (and runs the host programs that may run).
+fn build_blocks(root: &Path, blocks: &[(String, Block)]) -> Result<(), String> {
+    let base = root.join("target/doc-examples");
+    let target_dir = base.join("target");
+    for config in Config::ALL {
+        let chosen: Vec<&(String, Block)> = blocks
+            .iter()
+            .filter(|(_, block)| block.config == config)
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let dir = base.join(config.name());
+        let bins = write_crate(root, &dir, config, &chosen)?;
+        let manifest = dir.join("Cargo.toml");
+        if config == Config::Guest {
+            for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64] {
+                let target = arch.guest_target();
+                install::ensure_targets(&[target])?;
+                cargo()
+                    .args(["build", "--quiet", "--bins", "--manifest-path"])
+                    .arg(&manifest)
+                    .arg("--target-dir")
+                    .arg(&target_dir)
+                    .args(["--target", target])
+                    .env(
+                        "RUSTFLAGS",
+                        "-D warnings -C relocation-model=static -C link-arg=-Tucall-guest.ld",
+                    )
+                    .run()?;
+            }
+            continue;
+        }
+        cargo()
+            .args(["build", "--quiet", "--bins", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env("RUSTFLAGS", "-D warnings")
+            .run()?;
+        for (bin, run) in bins {
+            if run {
+                std::process::Command::new(target_dir.join("debug").join(&bin))
+                    .current_dir(root)
+                    .run()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the crate of one configuration, a binary per block; returns each binary's name and
+/// whether it runs.
+fn write_crate(
+    root: &Path,
+    dir: &Path,
+    config: Config,
+    blocks: &[&(String, Block)],
+) -> Result<Vec<(String, bool)>, String> {
+    let bin_dir = dir.join("src/bin");
+    // Binaries of blocks that moved or went away must not linger.
+    let _ = std::fs::remove_dir_all(&bin_dir);
+    std::fs::create_dir_all(&bin_dir).map_err(|e| format!("{}: {e}", bin_dir.display()))?;
+    let panic = if config == Config::Guest {
+        "\n[profile.dev]\npanic = \"abort\"\n\n[profile.release]\npanic = \"abort\"\n"
+    } else {
+        ""
+    };
+    let manifest = format!(
+        "# Generated by `cargo xtask test` from the Markdown files' Rust blocks.\n\
+         [package]\nname = \"doc-examples-{}\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
+         publish = false\n\n[workspace]\n\n[dependencies]\n{}\n{panic}",
+        config.name(),
+        config.dependency(root)
+    );
+    write(&dir.join("Cargo.toml"), &manifest)?;
+    // The workspace's versions of every dependency, and no registry query for them.
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+    write(&dir.join("Cargo.lock"), &lock)?;
+    let mut bins = Vec::new();
+    for (file, block) in blocks {
+        let bin = bin_name(file, block.line);
+        let source = format!(
+            "// {file}, line {}: generated by `cargo xtask test`; edit the Markdown.\n{}",
+            block.line,
+            program(config, &block.code)
+        );
+        write(&bin_dir.join(format!("{bin}.rs")), &source)?;
+        bins.push((bin, block.run));
+    }
+    Ok(bins)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `docs/runner.md` at line 42: `docs_runner_md_42`.
+fn bin_name(file: &str, line: usize) -> String {
+    let name: String = file
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{name}_{line}")
+}
+
+/// The block as a whole program: as written if it has its `main` (or, for a guest, is a whole
+/// `#![no_main]` program), else wrapped in one.
+fn program(config: Config, code: &str) -> String {
+    match config {
+        Config::Guest if code.contains("#![no_main]") => code.to_owned(),
+        Config::Guest => format!(
+            "#![no_std]\n#![no_main]\n\nucall_guest::entry!(main);\n\n\
+             fn main(_vcpu: usize) {{\n{code}}}\n"
+        ),
+        _ if code.contains("fn main(") => code.to_owned(),
+        _ => format!(
+            "fn main() -> Result<(), Box<dyn std::error::Error>> {{\n{code}    Ok(())\n}}\n"
+        ),
+    }
+}
+
+/// `cargo tree` of the decode-only host has no `libc`: decode-only means small.
+fn decode_only_has_no_libc() -> Result<(), String> {
+    let tree = cargo()
+        .args(["tree", "-p", "ucall-host", "--no-default-features"])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output_text()?;
+    if let Some(line) = tree.lines().find(|line| line.starts_with("libc ")) {
+        return Err(format!(
+            "cargo tree -p ucall-host --no-default-features has {line}: decode-only builds \
+             must not pull libc (vm-memory's mmap backend belongs to the `vm` feature)"
+        ));
+    }
+    eprintln!("    cargo tree -p ucall-host --no-default-features: no libc");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backticked_word_with_a_slash_or_a_known_extension_is_a_path() {
+        let parsed = parse("See `host/src/lib.rs`, `ucall.h`, `x86_64` and `cargo xtask run`.\n");
+        let paths: Vec<&str> = parsed.paths.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["host/src/lib.rs", "ucall.h"]);
+    }
+
+    #[test]
+    fn urls_build_outputs_globs_and_placeholders_are_not_paths() {
+        let text = "`https://x.org/a`, `target/guests/x86_64/demo`, `fuzz/*.rs`, \
+                    `target/guests/<arch>/`, `path/to/guest.elf`, `/dev/kvm`, `--json`, \
+                    `tests/...`, `ucall_abi::rooted`\n";
+        assert_eq!(parse(text).paths, []);
+    }
+
+    #[test]
+    fn link_targets_are_paths_without_their_anchor() {
+        let parsed = parse("[the runner](docs/runner.md#exit-status), [web](https://a.b/c)\n");
+        assert_eq!(
+            parsed.paths,
+            [NamedPath {
+                path: "docs/runner.md".into(),
+                line: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn paths_inside_fenced_blocks_are_not_named_paths() {
+        let parsed = parse("```sh\ncat `host/nothing.rs`\n```\n");
+        assert_eq!(parsed.paths, []);
+    }
+
+    #[test]
+    fn a_rust_block_gets_the_configuration_its_info_string_names() {
+        let text = "```rust,decode-only\nlet a = 1;\n```\n```rust,guest\nsync(&[]);\n```\n\
+                    ```rust,no_run\nfn main() {}\n```\n```text\nnot rust\n```\n";
+        let blocks = parse(text).blocks;
+        let configs: Vec<(usize, Config, bool)> =
+            blocks.iter().map(|b| (b.line, b.config, b.run)).collect();
+        assert_eq!(
+            configs,
+            [
+                (1, Config::DecodeOnly, true),
+                (4, Config::Guest, false),
+                (7, Config::Host, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ignored_rust_block_cannot_build() {
+        let blocks = parse("```rust,ignore\nfn main() {}\n```\n").blocks;
+        assert!(blocks[0].code.starts_with("compile_error!"), "{blocks:?}");
+    }
+
+    #[test]
+    fn hidden_lines_are_compiled() {
+        let blocks = parse("```rust\n# let hidden = 1;\n#\nlet shown = hidden;\n```\n").blocks;
+        assert_eq!(blocks[0].code, "let hidden = 1;\n\nlet shown = hidden;\n");
+    }
+
+    #[test]
+    fn a_fragment_is_wrapped_in_a_main_and_a_program_is_not() {
+        assert!(program(Config::Host, "let a = 1;\n").starts_with("fn main() -> Result<"));
+        assert_eq!(program(Config::Abi, "fn main() {}\n"), "fn main() {}\n");
+        assert!(program(Config::Guest, "sync(&[]);\n").contains("ucall_guest::entry!(main);"));
+    }
+}
