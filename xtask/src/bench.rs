@@ -96,7 +96,7 @@ pub fn run() -> Result<(), String> {
         println!("{line}");
     }
     println!("results: {}", results.display());
-    Ok(())
+    crate::performance_doc::write(&report)
 }
 
 /// Adds `arch_report` to `report`: whole under `architectures.<arch>`, and the figures whose

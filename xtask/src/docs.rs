@@ -292,7 +292,6 @@ fn code_spans(line: &str) -> Vec<&str> {
 /// The targets of the links of one line: `](target)` and `[label]: target`.
 fn link_targets(line: &str) -> Vec<&str> {
     let mut targets = Vec::new();
-    // Code spans are not links.
     let mut rest = line;
     while let Some(at) = rest.find("](") {
         let after = &rest[at + 2..];
@@ -301,11 +300,9 @@ fn link_targets(line: &str) -> Vec<&str> {
         targets.push(target);
         rest = &after[end..];
     }
-    let trimmed = line.trim_start();
-    if trimmed.starts_with('[') {
-        if let Some((_, target)) = trimmed.split_once("]: ") {
-            targets.push(target.split_whitespace().next().unwrap_or_default());
-        }
+    let definition = line.trim_start().strip_prefix('[');
+    if let Some((_, target)) = definition.and_then(|rest| rest.split_once("]: ")) {
+        targets.push(target.split_whitespace().next().unwrap_or_default());
     }
     targets
 }

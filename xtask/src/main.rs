@@ -8,6 +8,7 @@ mod fuzz;
 mod guests;
 mod in_qemu;
 mod install;
+mod performance_doc;
 mod qemu;
 mod shell;
 mod toolchains;
