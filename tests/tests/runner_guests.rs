@@ -125,3 +125,22 @@ fn two_vcpus_are_counted_in_the_plural() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("under KVM: 2 vCPUs, "), "{stderr}");
 }
+
+/// The README shows the README guest's output as the runner printed it: its ucall lines are
+/// those of a real run (the timing of the summary aside).
+#[test]
+fn the_readmes_output_of_the_readme_guest_is_what_the_runner_prints() {
+    const README: &str = include_str!("../../README.md");
+    let shown: Vec<&str> = README
+        .split("$ cargo xtask run target/guests/x86_64/readme\n")
+        .nth(1)
+        .expect("the README runs the readme guest")
+        .lines()
+        .take_while(|line| !line.starts_with("```"))
+        .filter(|line| line.starts_with("vcpu "))
+        .collect();
+    let output = ucall_run(&[guest_dir().join("readme")]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout_lines(&output)[..shown.len()], shown);
+    assert_eq!(shown.len(), 3, "{shown:?}");
+}

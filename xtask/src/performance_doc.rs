@@ -105,7 +105,10 @@ fn page(report: &Value) -> String {
          architecture. A `-` is a figure that run did not measure (the log ring is measured \
          natively only).\n",
     );
-    if COLUMNS.iter().any(|&(label, _)| arch_report(report, label).is_some()) {
+    if COLUMNS
+        .iter()
+        .any(|&(label, _)| arch_report(report, label).is_some())
+    {
         out.push_str("\nMachines:\n\n");
     }
     for &(label, title) in &COLUMNS {
