@@ -50,6 +50,23 @@ const ROWS: [(&str, &str, bool); 8] = [
     ),
 ];
 
+/// How to read the native figures: what each comparison isolates, without numbers (the table
+/// under it has them).
+const READING: &str = "\
+- `SYNC ucall, PIO / same guest, host only re-enters` (and MMIO): the same guest, the host \
+  decoding every ucall (exit, page walk, record, watchdog) against only re-entering: what the \
+  host's own work adds. `decode ... (host only)` is the decoding alone.
+- `SYNC ucall + KVM_GET_REGS / raw PIO exit` and `SYNC ucall + complete-I/O KVM_RUN / raw PIO \
+  exit`: what a register read per ucall, or re-entering to complete the I/O as the seed does, \
+  would add; reading `rdi` and CR3 from KVM's synced registers saves both.
+- `SYNC ucall, PIO / (record stores + raw PIO exit)`: against the floor of a ucall where guest \
+  instructions are emulated (kvm_pvm): the record's stores and the bare exit. The `probe:` \
+  figures measure single guest instructions the same way; `fixed transport` is a guest that \
+  does not test `ucall_exit_mmio_addr` to choose its transport.
+- `heap allocations per SYNC ucall`: what the host allocates per ucall.
+
+";
+
 /// Writes the page from `report` (the whole `results.json`).
 pub fn write(report: &Value) -> Result<(), String> {
     let path = workspace_root().join(PAGE);
@@ -127,6 +144,7 @@ fn page(report: &Value) -> String {
         out.push_str("No results yet: run `cargo xtask bench`.\n");
         return out;
     }
+    out.push_str(READING);
     out.push_str("| figure | median | min | max |\n|---|---|---|---|\n");
     for figure in native {
         let unit = figure["unit"].as_str().unwrap_or_default();
