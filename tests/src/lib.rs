@@ -83,8 +83,3 @@ pub fn transports() -> &'static [TransportKind] {
         &[TransportKind::Mmio]
     }
 }
-
-/// The README's Rust examples, compiled and run as doc tests so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
-pub struct ReadmeDoctests;
