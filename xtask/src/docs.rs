@@ -56,6 +56,11 @@ pub fn check() -> Result<(), String> {
                 ));
             }
         }
+        for link in &parsed.anchors {
+            if let Some(why) = missing_anchor(file, &text, link) {
+                missing.push(format!("{name}:{}: {why}", link.line));
+            }
+        }
         for block in parsed.blocks {
             blocks.push((name.clone(), block));
         }
@@ -127,11 +132,23 @@ impl Config {
     }
 }
 
+/// A link to a heading: `[text](file.md#anchor)` or `[text](#anchor)`.
+#[derive(Debug, PartialEq)]
+struct AnchorLink {
+    /// The Markdown file, relative to the linking file; empty for the linking file itself.
+    file: String,
+    anchor: String,
+    line: usize,
+}
+
 /// What one Markdown file holds for the check.
 #[derive(Debug, Default)]
 struct Parsed {
     paths: Vec<NamedPath>,
+    anchors: Vec<AnchorLink>,
     blocks: Vec<Block>,
+    /// The anchors of its headings, as GitHub makes them.
+    headings: Vec<String>,
 }
 
 /// Every `.md` file under `root`, outside [`SKIPPED_FOLDERS`], sorted.
@@ -188,7 +205,15 @@ fn parse(text: &str) -> Parsed {
                 let info = trimmed.trim_start_matches('`').trim().to_owned();
                 fence = Some((number, info, Vec::new()));
             }
-            None => prose.push((number, line)),
+            None => {
+                if let Some(heading) = trimmed.strip_prefix('#') {
+                    let title = heading.trim_start_matches('#');
+                    if title.starts_with(' ') {
+                        parsed.headings.push(slug(title));
+                    }
+                }
+                prose.push((number, line));
+            }
             Some((start, info, body)) => {
                 if trimmed.starts_with("```") && trimmed.trim_start_matches('`').trim().is_empty() {
                     if let Some(block) = rust_block(*start, info, body) {
@@ -202,7 +227,63 @@ fn parse(text: &str) -> Parsed {
         }
     }
     parsed.paths = named_paths(&prose);
+    parsed.anchors = anchor_links(&prose);
     parsed
+}
+
+/// A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as hyphens.
+fn slug(title: &str) -> String {
+    title
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The links of the prose lines that name a heading of a Markdown file.
+fn anchor_links(prose: &[(usize, &str)]) -> Vec<AnchorLink> {
+    let mut found = Vec::new();
+    for &(line, text) in prose {
+        for target in link_targets(text) {
+            let Some((file, anchor)) = target.split_once('#') else {
+                continue;
+            };
+            if is_url(target) || !(file.is_empty() || file.ends_with(".md")) {
+                continue;
+            }
+            found.push(AnchorLink {
+                file: file.to_owned(),
+                anchor: anchor.to_owned(),
+                line,
+            });
+        }
+    }
+    found
+}
+
+/// Why `link`, in `file` (whose text is `text`), names no heading, if it does not.
+fn missing_anchor(file: &Path, text: &str, link: &AnchorLink) -> Option<String> {
+    let target = if link.file.is_empty() {
+        text.to_owned()
+    } else {
+        let path = file.parent().unwrap_or(Path::new(".")).join(&link.file);
+        // A missing file is reported as a missing path.
+        std::fs::read_to_string(path).ok()?
+    };
+    let headings = parse(&target).headings;
+    (!headings.contains(&link.anchor)).then(|| {
+        format!(
+            "`{}#{}` names no heading (there are: {})",
+            link.file,
+            link.anchor,
+            headings.join(", ")
+        )
+    })
 }
 
 /// The Rust block opened at `line` with `info`, if it is one. A refused info string becomes a
@@ -516,6 +597,24 @@ mod tests {
                 line: 1
             }]
         );
+    }
+
+    #[test]
+    fn a_headings_anchor_is_githubs() {
+        let parsed =
+            parse("# The runner: `ucall-run`\n## Exit status\n```sh\n# not a heading\n```\n");
+        assert_eq!(parsed.headings, ["the-runner-ucall-run", "exit-status"]);
+    }
+
+    #[test]
+    fn links_to_headings_keep_their_file_and_anchor() {
+        let parsed = parse("[a](runner.md#exit-status), [b](#options), [c](host/src/lib.rs#L3)\n");
+        let anchors: Vec<(&str, &str)> = parsed
+            .anchors
+            .iter()
+            .map(|a| (a.file.as_str(), a.anchor.as_str()))
+            .collect();
+        assert_eq!(anchors, [("runner.md", "exit-status"), ("", "options")]);
     }
 
     #[test]
