@@ -9,6 +9,9 @@
 //! file's folder, as a link does, or from the repository root; a bare file name (`ucall.h`)
 //! must be some file of the repository.
 //!
+//! **No unpublished address.** No file but `CHANGELOG.md` names the repository address the
+//! crates would have once published ([`UNPUBLISHED`]): nothing is there yet.
+//!
 //! **Rust blocks.** A block whose info string starts with `rust` is compiled; the words after it
 //! say how (anything else, `ignore` included, is refused: a block that is not Rust to compile
 //! is `text` or `console`):
@@ -76,8 +79,31 @@ pub fn check() -> Result<(), String> {
         files.len(),
         blocks.len()
     );
+    no_unpublished_address(&root)?;
     build_blocks(&root, &blocks)?;
     decode_only_has_no_libc()
+}
+
+/// Where the crates would live once published: no repository exists there yet, so no file
+/// may give it as the project's address (the CHANGELOG says it is not published).
+const UNPUBLISHED: &str = concat!("github.com/", "ucall-rs");
+
+/// No file of the repository but the CHANGELOG names [`UNPUBLISHED`].
+fn no_unpublished_address(root: &Path) -> Result<(), String> {
+    let naming: Vec<String> = all_files(root)
+        .into_iter()
+        .filter(|file| file.file_name().is_none_or(|name| name != "CHANGELOG.md"))
+        .filter(|file| std::fs::read_to_string(file).is_ok_and(|text| text.contains(UNPUBLISHED)))
+        .map(|file| relative(root, &file))
+        .collect();
+    if naming.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{UNPUBLISHED} is not where the project lives (nothing is published yet), but these \
+         files say so: {}",
+        naming.join(", ")
+    ))
 }
 
 /// A repository path named in Markdown, and the line that names it.
