@@ -71,6 +71,8 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod arch;
+pub mod convention;
 pub mod decode;
 mod error;
 pub mod log_ring;

@@ -8,7 +8,7 @@ use ucall_abi::access;
 pub const MMIO_DATA_MAX: usize = 8;
 
 /// An MMIO or port I/O exit, owned and `Copy`: build it from whatever exit type the VMM has
-/// (with [`Exit::from_kvm`] from a `kvm_ioctls::VcpuExit`).
+/// (the `vm` module makes one of a KVM exit with `Exit::from_kvm`).
 ///
 /// ```
 /// use ucall_host::decode::Exit;
