@@ -18,6 +18,7 @@ pub const MMIO_DATA_MAX: usize = 8;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Exit {
     /// A write to an address no memory backs.
     MmioWrite {

@@ -53,6 +53,7 @@ const SATP_PPN_MASK: u64 = (1 << 44) - 1;
 
 /// The translation modes the host walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// Three levels, 39-bit virtual addresses (`satp.MODE` 8).
     Sv39,

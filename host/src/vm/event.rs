@@ -24,6 +24,7 @@ use crate::decode::{Exit, Ucall};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A ucall, decoded; [`Vcpu::reply`](super::Vcpu::reply) answers it.
     Ucall(Ucall),

@@ -5,6 +5,7 @@ use std::fmt;
 /// A structure the host keeps in guest memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum HostRegion {
     /// The architecture's own structures, by the name it gives them.
     Arch(&'static str),

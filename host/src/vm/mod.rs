@@ -69,6 +69,7 @@ pub type Format = arch::FormatOf<arch::Native>;
 /// How the guest signals ucalls.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum TransportKind {
     /// Both at once where they exist: port I/O on x86_64, and MMIO whenever the guest has the
     /// symbol `ucall_exit_mmio_addr` (its address is published there). A guest written to
@@ -87,6 +88,7 @@ pub enum TransportKind {
 /// Which page tables the host walks to find a plain ucall's record and strings (a rooted
 /// ucall, as `ucall-guest` makes on aarch64 and riscv64, names its own: `ucall_abi::rooted`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TableRoot {
     /// The root the vCPU runs with at the exit: CR3 on x86_64 (from the synced registers, no
     /// ioctl), TTBR0_EL1 on aarch64 and `satp` on riscv64 (one `KVM_GET_ONE_REG` per plain

@@ -86,7 +86,7 @@ const PSCI_RESET: [u32; 3] = [0x5280_0120, 0x72b0_8000, 0xd400_0002];
 
 /// The code of vector-table entry `index`, at `VECTORS_OFFSET + index * 0x80` (it finds the
 /// doorbell PC-relative, so it runs wherever the host area is).
-pub fn entry(index: u64) -> Vec<u32> {
+fn entry(index: u64) -> Vec<u32> {
     let mut code = vec![
         MSR_SPSEL_0,
         sub_imm(SP, SP, 64),
@@ -126,7 +126,7 @@ pub fn image() -> Vec<u8> {
 
 /// The exception's name: the entry's kind (IRQ, FIQ, SError), or for a synchronous exception
 /// the class in ESR_EL1.EC (Arm ARM D23.2.41).
-pub fn name(index: u64, syndrome: u64) -> &'static str {
+pub(crate) fn name(index: u64, syndrome: u64) -> &'static str {
     match index % 4 {
         1 => return "IRQ",
         2 => return "FIQ",

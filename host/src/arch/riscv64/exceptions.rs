@@ -83,7 +83,7 @@ const WFI: u32 = 0x1050_0073;
 const JUMP_BACK_ONE: u32 = 0xffdf_f06f;
 
 /// The handler's code, at [`HANDLER_OFFSET`].
-pub fn code() -> Vec<u32> {
+pub(crate) fn code() -> Vec<u32> {
     // a7 = SBI_EXTENSION (0x08FF_FFFF): lui takes the upper bits rounded up, addiw the -1.
     let extension = ucall_abi::SBI_EXTENSION as u32;
     let upper = extension.wrapping_add(0x800) >> 12;
@@ -119,7 +119,7 @@ pub fn image() -> Vec<u8> {
 
 /// The exception's name, from `scause` (RISC-V privileged ISA, "Supervisor Cause Register"
 /// table): the interrupt bit (63) and the exception code.
-pub fn name(scause: u64) -> &'static str {
+pub(crate) fn name(scause: u64) -> &'static str {
     if scause >> 63 == 1 {
         return match scause & !(1 << 63) {
             1 => "supervisor software interrupt",

@@ -105,7 +105,7 @@ pub fn stack_top(base: u64, slot: u64) -> u64 {
 /// Where the handlers' code is, for the IDT the host installed at `idt_base` (with limit
 /// [`IDT_LIMIT`]): a vCPU stopped there is reporting an exception, and the frame the CPU pushed
 /// (see [`INTERRUPTED_FRAME`]) says where the guest was.
-pub fn handler_code(idt_base: u64) -> std::ops::Range<u64> {
+pub(crate) fn handler_code(idt_base: u64) -> std::ops::Range<u64> {
     let start = idt_base.wrapping_sub(IDT_OFFSET).wrapping_add(STUBS_OFFSET);
     start..start.saturating_add(STACKS_OFFSET - STUBS_OFFSET)
 }
@@ -142,7 +142,7 @@ pub fn images(base: u64, code_selector: u16) -> [(u64, Vec<u8>); 2] {
 }
 
 /// The SDM's mnemonic for exception `vector`; the error code does not change it.
-pub fn name(vector: u64) -> &'static str {
+pub(crate) fn name(vector: u64) -> &'static str {
     const NAMES: [&str; 32] = [
         "#DE",
         "#DB",

@@ -3,10 +3,10 @@
 //!
 //! Register field values come from `aarch64-cpu`; registers are written with `KVM_SET_ONE_REG`.
 //!
-//! The contract: [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
+//! The contract: [`create_vm`](super::KvmArch::create_vm) asks for KVM's largest IPA size (the
 //! physical width it reports), so that RAM can go wherever the guest is linked (1 GiB + 2 MiB
 //! with the guest crate's linker script, 0x400000 with gcc's default);
-//! [`setup_memory`](super::Arch::setup_memory) writes, in the host area that the
+//! [`setup_memory`](super::KvmArch::setup_memory) writes, in the host area that the
 //! [`Layout`](crate::vm::Layout) found room for, exception vectors that report a guest fault as
 //! an UNHANDLED ucall (see [`crate::arch::aarch64`]; without an MMIO page, a PSCI reset that the run loop
 //! reports as `RunError::GuestException`), with a doorbell word and an exception stack per vCPU.

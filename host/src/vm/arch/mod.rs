@@ -122,6 +122,7 @@ pub enum SystemStop {
 /// Why the table root could not be found.
 #[derive(Debug, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum RootError {
     /// Reading the register failed.
     #[error(transparent)]

@@ -6,7 +6,7 @@
 //!
 //! The contract: RAM goes wherever the guest is linked (2 MiB above 2 GiB with the guest
 //! crate's linker script, as on QEMU's `virt` machine; 0x10000 with gcc's default), planned by
-//! [`Layout`](crate::vm::Layout); [`setup_memory`](super::Arch::setup_memory) writes, in the
+//! [`Layout`](crate::vm::Layout); [`setup_memory`](super::KvmArch::setup_memory) writes, in the
 //! host area that the layout found room for, a trap handler that reports a guest exception as an
 //! UNHANDLED ucall over the SBI transport (see [`crate::arch::riscv64`]), with an exception stack per vCPU
 //! (`sscratch`). The table root and its format come from `satp` (one `KVM_GET_ONE_REG`): Sv48
@@ -14,7 +14,7 @@
 //!
 //! Ucalls are MMIO stores, or SBI calls to [`ucall_abi::SBI_EXTENSION`]: KVM passes those to
 //! userspace as `KVM_EXIT_RISCV_SBI` (35), which kvm-ioctls 0.25 reports as
-//! `VcpuExit::Unsupported(35)`; [`Riscv64::other_exit`](super::Arch::other_exit) reads the call
+//! `VcpuExit::Unsupported(35)`; [`Riscv64::other_exit`](super::KvmArch::other_exit) reads the call
 //! from `kvm_run` and answers it with SBI success.
 //!
 //! The physical width: KVM on riscv has no IPA-size setting; it runs every VM with the widest

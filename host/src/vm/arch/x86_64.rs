@@ -1,6 +1,6 @@
 //! x86_64 guests: 64-bit long mode with 4-level paging, SSE enabled, entered at the ELF entry.
 //!
-//! The contract: [`setup_memory`](super::Arch::setup_memory) writes into the host area that the
+//! The contract: [`setup_memory`](super::KvmArch::setup_memory) writes into the host area that the
 //! [`Layout`](crate::vm::Layout) found room for (at `0x1000` for guests linked at 2 MiB or at
 //! gcc's 0x400000, whose RAM starts at 0): the GDT, a TSS per vCPU (up to 64, each with its
 //! exception stack in IST1), and the IDT and exception handlers (every

@@ -1,7 +1,7 @@
 //! Post-mortem: an ELF core file of a guest, which `gdb guest.elf core` opens like a Linux
 //! process's core, one thread per vCPU.
 //!
-//! A [`CoreDump`] holds each vCPU's registers, taken with [`Vcpu::core_registers`] in the
+//! A [`CoreDump`] holds each vCPU's registers, taken with [`Vcpu::core_registers`](super::Vcpu::core_registers) in the
 //! vCPU's own thread when it ended (nothing is read unless a core is asked for), and
 //! [`CoreDump::write`] writes them with the guest's memory:
 //!

@@ -18,7 +18,7 @@ impl Vcpu {
     /// [`next_ucall`](Vcpu::next_ucall). After DONE, ABORT or UNHANDLED the vCPU does not run
     /// again.
     ///
-    /// With the guest's log ring enabled (see [`VmBuilder::log_ring`](super::VmBuilder::log_ring)),
+    /// With the guest's log ring enabled (see [`VmBuilder::log_ring`](crate::vm::VmBuilder::log_ring)),
     /// the lines the guest logged before an exit come first, one [`Ucall::Log`] per call, then
     /// the exit's event or error; a ring the host cannot drain is a [`RunError::LogRing`] in
     /// that place. LOG_FLUSH exits are served here and never returned.
