@@ -58,12 +58,8 @@ pub fn misbehave(case: Case, record: *mut Record, text: *mut u8) {
         Case::TableThatPointsToItself => {
             set(root(), ROOT_SLOT, entry(root() as u64, descriptor::TABLE))
         }
-        Case::TableOutsideMemory => {
-            set(root(), ROOT_SLOT, entry(BEYOND_MEMORY, descriptor::TABLE))
-        }
-        Case::PageOutsideMemory => {
-            one_below_the_root(entry(BEYOND_MEMORY, descriptor::BLOCK_1G))
-        }
+        Case::TableOutsideMemory => set(root(), ROOT_SLOT, entry(BEYOND_MEMORY, descriptor::TABLE)),
+        Case::PageOutsideMemory => one_below_the_root(entry(BEYOND_MEMORY, descriptor::BLOCK_1G)),
         Case::ReservedBitInAnEntry => set(
             root(),
             ROOT_SLOT,

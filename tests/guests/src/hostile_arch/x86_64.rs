@@ -85,9 +85,7 @@ pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
     match case {
         // SAFETY (all port I/O below): the ucall port and port 0x604 are served by no
         // device in the guest; each access only exits to the host.
-        Case::PioIn2 => unsafe {
-            asm!("in ax, dx", in("dx") port, out("ax") _, options(nostack))
-        },
+        Case::PioIn2 => unsafe { asm!("in ax, dx", in("dx") port, out("ax") _, options(nostack)) },
         Case::PioIn4 => unsafe {
             asm!("in eax, dx", in("dx") port, out("eax") _, options(nostack))
         },
