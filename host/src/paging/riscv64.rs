@@ -18,8 +18,6 @@
 //! its page-table entry.
 
 use super::radix::{Encoding, level_shift};
-#[cfg(test)]
-use super::radix::{index, read_entry};
 use super::{BadEntryReason, Error, Mapping, MemoryKind};
 use vm_memory::GuestAddress;
 

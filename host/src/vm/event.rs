@@ -19,6 +19,7 @@ use crate::decode::{Exit, Ucall};
 ///         Event::Exit(exit) => println!("device access: {exit}"),
 ///         Event::Ucall(Ucall::Done) => break,
 ///         Event::Ucall(ucall) => println!("{ucall}"),
+///         _ => {} // what later versions add
 ///     }
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -19,12 +19,12 @@ use ucall_abi::Command;
 
 /// Where VBAR_EL1 points, in the host area (which starts on a page, so 2 KiB-aligned as VBAR_EL1
 /// needs): 16 entries of 128 bytes.
-pub const VECTORS_OFFSET: u64 = 0;
+pub(crate) const VECTORS_OFFSET: u64 = 0;
 /// The doorbell word, right after the vectors: the ucall MMIO address, or 0 for none.
-pub const DOORBELL_OFFSET: u64 = VECTORS_OFFSET + 16 * ENTRY_SIZE;
+pub(crate) const DOORBELL_OFFSET: u64 = VECTORS_OFFSET + 16 * ENTRY_SIZE;
 const ENTRY_SIZE: u64 = 0x80;
 /// The bytes of the vector table: 16 entries.
-pub const TABLE_SIZE: u64 = 16 * ENTRY_SIZE;
+pub(crate) const TABLE_SIZE: u64 = 16 * ENTRY_SIZE;
 /// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), up
 /// to where the page tables start.
 const STACKS_OFFSET: u64 = 0x1000;
@@ -34,10 +34,10 @@ const STACK_SIZE: u64 = 0x380;
 // The stacks start above the doorbell.
 const _: () = assert!(STACKS_OFFSET >= DOORBELL_OFFSET + 8);
 /// The bytes the vectors, the doorbell and the stacks take from the start of the host area.
-pub const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
+pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
 
 /// The top of vCPU `index`'s exception stack in the host area at `base`, for SP_EL0.
-pub fn stack_top(base: u64, index: usize) -> u64 {
+pub(crate) fn stack_top(base: u64, index: usize) -> u64 {
     base + STACKS_OFFSET + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
 }
 
@@ -114,7 +114,7 @@ fn entry(index: u64) -> Vec<u32> {
 }
 
 /// The vectors as bytes, for `VECTORS_OFFSET`.
-pub fn image() -> Vec<u8> {
+pub(crate) fn image() -> Vec<u8> {
     let mut image = vec![0; (16 * ENTRY_SIZE) as usize];
     for index in 0..16 {
         let at = (index * ENTRY_SIZE) as usize;

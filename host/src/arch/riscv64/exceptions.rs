@@ -21,7 +21,7 @@ use ucall_abi::Command;
 
 /// Where `stvec` points: the start of the host area (a page, so 4-byte aligned as direct mode
 /// needs).
-pub const HANDLER_OFFSET: u64 = 0;
+pub(crate) const HANDLER_OFFSET: u64 = 0;
 /// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), in
 /// the page after the handler's.
 const STACKS_OFFSET: u64 = 0x1000;
@@ -29,10 +29,10 @@ const STACK_COUNT: u64 = 64;
 /// Bytes of exception stack per vCPU: the record's 56, rounded up to keep `sp` 16-byte aligned.
 const STACK_SIZE: u64 = 0x40;
 /// The bytes the handler and the stacks take from the start of the host area.
-pub const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
+pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
 
 /// The top of vCPU `index`'s exception stack in the host area at `base`, for `sscratch`.
-pub fn stack_top(base: u64, index: usize) -> u64 {
+pub(crate) fn stack_top(base: u64, index: usize) -> u64 {
     base + STACKS_OFFSET + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
 }
 
@@ -113,7 +113,7 @@ pub(crate) fn code() -> Vec<u32> {
 }
 
 /// The handler as bytes, for [`HANDLER_OFFSET`].
-pub fn image() -> Vec<u8> {
+pub(crate) fn image() -> Vec<u8> {
     code().iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 

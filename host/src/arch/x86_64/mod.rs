@@ -2,11 +2,14 @@
 //! (`exceptions.rs`), which report every exception as an UNHANDLED ucall over port I/O.
 //!
 //! The crash frame: a vCPU stopped in the stubs ([`Arch::handler_code`] of the IDT base, with
-//! the IDT limit [`exceptions::IDT_LIMIT`]) has its record at `rsp`, and the frame the CPU
-//! pushed (rip, cs, rflags, rsp, ss) [`exceptions::INTERRUPTED_FRAME`] bytes above it.
+//! the host's IDT limit) has its record at `rsp`, and the frame the CPU pushed (rip, cs,
+//! rflags, rsp, ss) 0x48 bytes above it (`INTERRUPTED_FRAME` in `exceptions.rs`).
 
 mod core_registers;
-pub mod exceptions;
+// Installed by `vm::arch` on a host of this architecture only; elsewhere only the names and the
+// handlers' range are used.
+#[cfg_attr(not(all(feature = "vm", target_arch = "x86_64")), allow(dead_code))]
+pub(crate) mod exceptions;
 
 pub use core_registers::UserRegs;
 
