@@ -145,10 +145,10 @@ impl Encoding for Aarch64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::HeapMemory;
     use crate::paging::tests::{entry, set_entry};
     use crate::paging::{PageSize, PageTableFormat, PageTables, Translation};
     use vm_memory::{Bytes, GuestAddress};
-    use crate::memory::HeapMemory;
 
     /// RAM as on aarch64 guests: 4 MiB at 1 GiB, tables at its start.
     const RAM: u64 = 0x4000_0000;

@@ -103,10 +103,10 @@ impl Encoding for X86_64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::HeapMemory;
     use crate::paging::tests::entry_gpa;
     use crate::paging::{PageSize, PageTables, Translation};
     use vm_memory::{Bytes, GuestAddress};
-    use crate::memory::HeapMemory;
 
     const MEMORY: u64 = 0x40_0000;
     const TABLES: u64 = 0x1000;

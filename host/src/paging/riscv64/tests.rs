@@ -1,10 +1,10 @@
 //! The Sv48 and Sv39 format against hand-made and hand-broken tables.
 
 use super::*;
+use crate::memory::HeapMemory;
 use crate::paging::tests::{entry, entry_gpa, set_entry};
 use crate::paging::{BadEntryReason, PageSize, PageTableFormat, PageTables, Translation};
 use vm_memory::Bytes;
-use crate::memory::HeapMemory;
 
 /// RAM as on QEMU's `virt` machine: 4 MiB at 2 GiB, tables at its start.
 const RAM: u64 = 0x8000_0000;
@@ -29,11 +29,7 @@ fn mapped(memory: &HeapMemory) -> PageTables<Riscv64> {
 }
 
 /// The error of translating `gva`, which must be a malformed entry: its level and reason.
-fn bad_entry(
-    memory: &HeapMemory,
-    tables: &PageTables<Riscv64>,
-    gva: u64,
-) -> (u8, BadEntryReason) {
+fn bad_entry(memory: &HeapMemory, tables: &PageTables<Riscv64>, gva: u64) -> (u8, BadEntryReason) {
     match tables.view(memory).translate(gva) {
         Err(Error::BadEntry { level, reason, .. }) => (level, reason),
         other => panic!("expected a malformed entry, got {other:?}"),
