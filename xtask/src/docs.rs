@@ -12,6 +12,8 @@
 //! **No unpublished address.** No file but `CHANGELOG.md` names the repository address the
 //! crates would have once published ([`UNPUBLISHED`]): nothing is there yet.
 //!
+//! **The README** has at most 300 lines, and both commands in its first 60.
+//!
 //! **Rust blocks.** A block whose info string starts with `rust` is compiled; the words after it
 //! say how (anything else, `ignore` included, is refused: a block that is not Rust to compile
 //! is `text` or `console`):
@@ -80,8 +82,33 @@ pub fn check() -> Result<(), String> {
         blocks.len()
     );
     no_unpublished_address(&root)?;
+    readme_is_short(&std::fs::read_to_string(root.join("README.md")).unwrap_or_default())?;
     build_blocks(&root, &blocks)?;
     decode_only_has_no_libc()
+}
+
+/// The README's budget: this many lines at most, the two commands within the first
+/// [`COMMANDS_WITHIN`] (the rest of the documentation is `docs/`).
+const README_LINES: usize = 300;
+const COMMANDS_WITHIN: usize = 60;
+
+/// The README keeps to [`README_LINES`] and shows both commands early.
+fn readme_is_short(readme: &str) -> Result<(), String> {
+    let lines = readme.lines().count();
+    if lines > README_LINES {
+        return Err(format!(
+            "README.md has {lines} lines, more than {README_LINES}: move some to docs/"
+        ));
+    }
+    let start: Vec<&str> = readme.lines().take(COMMANDS_WITHIN).collect();
+    for command in ["cargo xtask run", "cargo xtask test"] {
+        if !start.iter().any(|line| line.contains(command)) {
+            return Err(format!(
+                "README.md does not show `{command}` in its first {COMMANDS_WITHIN} lines"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Where the crates would live once published: no repository exists there yet, so no file
@@ -623,6 +650,14 @@ mod tests {
                 line: 1
             }]
         );
+    }
+
+    #[test]
+    fn a_readme_without_the_commands_up_front_is_refused() {
+        let late = format!("{}cargo xtask run\ncargo xtask test\n", "text\n".repeat(60));
+        assert!(readme_is_short(&late).is_err());
+        assert!(readme_is_short("cargo xtask run\ncargo xtask test\n").is_ok());
+        assert!(readme_is_short(&"cargo xtask run, cargo xtask test\n".repeat(301)).is_err());
     }
 
     #[test]
