@@ -18,6 +18,9 @@ pub struct BootOptions {
     pub initrd: PathBuf,
     /// Hard limit for the whole boot-run-poweroff; QEMU is killed (SIGKILL) when it expires.
     pub timeout: Duration,
+    /// How long the console may stay silent before QEMU is killed (SIGKILL) as hung: a slow
+    /// VM (a loaded host) keeps printing test lines, a hung one prints nothing.
+    pub silence: Duration,
     pub cpus: u32,
     pub memory_mib: u32,
     /// Appended to the kernel command line (after `console=... panic=-1 quiet`), e.g.
@@ -41,6 +44,7 @@ impl BootOptions {
             kernel: kernel.to_path_buf(),
             initrd: initrd.to_path_buf(),
             timeout,
+            silence: SILENCE,
             cpus: qemu.cpus,
             memory_mib: 512,
             extra_cmdline: String::new(),
@@ -125,6 +129,10 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// How long a VM's console may stay silent before it counts as hung. The longest silence is
+/// a single slow test: riscv64's `core_file` ran 158 s under load 12 here.
+pub const SILENCE: Duration = Duration::from_secs(360);
+
 /// How long QEMU may take to exit after `/init` printed its last marker.
 const POWEROFF_GRACE: Duration = Duration::from_secs(10);
 
@@ -186,12 +194,13 @@ pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<Boot
 
     let mut console = String::new();
     let mut deadline = start + options.timeout;
+    let mut silent_until = start + options.silence;
     let mut done_seen = false;
     let mut timed_out = false;
     let mut killed_after_done = false;
     loop {
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline.min(silent_until) {
             // Kill now; the reader threads end when the pipes close.
             let _ = child.0.kill();
             if done_seen {
@@ -201,8 +210,9 @@ pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<Boot
             }
             break;
         }
-        match rx.recv_timeout(deadline - now) {
+        match rx.recv_timeout(deadline.min(silent_until) - now) {
             Ok(line) => {
+                silent_until = Instant::now() + options.silence;
                 on_line(&line);
                 if !done_seen && Marker::find(&line).is_some_and(|(_, m)| m.is_final()) {
                     done_seen = true;
