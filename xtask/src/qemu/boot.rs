@@ -130,8 +130,9 @@ impl Drop for KillOnDrop {
 }
 
 /// How long a VM's console may stay silent before it counts as hung. The longest silence is
-/// a single slow test: riscv64's `core_file` ran 158 s under load 12 here.
-pub const SILENCE: Duration = Duration::from_secs(360);
+/// a single slow test: riscv64's `core_file` ran 158 s under load 12 here, and longer under
+/// load 17-20, when that boot passed 360 s in all.
+pub const SILENCE: Duration = Duration::from_secs(600);
 
 /// How long QEMU may take to exit after `/init` printed its last marker.
 const POWEROFF_GRACE: Duration = Duration::from_secs(10);
