@@ -169,6 +169,17 @@ pub fn boot(
         "QEMU ran {:.1?} (boot, commands, power off)",
         started.elapsed()
     ));
+    let in_vm_ms: u64 = report.commands.iter().filter_map(|c| c.guest_ms).sum();
+    let mut note = format!("{:.1} s of it the commands", in_vm_ms as f64 / 1000.0);
+    if report.boot.timed_out {
+        note.push_str("; timed out");
+    }
+    crate::timing::note(
+        machine.name,
+        "QEMU: boot, commands, power off",
+        started.elapsed(),
+        &note,
+    );
     if report.boot.killed_after_done {
         say(&format!(
             "WARNING: {machine} did not power off after /init finished; QEMU killed"

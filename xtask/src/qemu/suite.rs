@@ -194,13 +194,6 @@ pub fn run_machine(machine: &'static Machine, build: &ArchBuild) -> Result<()> {
         ));
         report = image::boot(machine, kernel, &initrd, &names, true)?;
     }
-    let in_vm_ms: u64 = report.commands.iter().filter_map(|c| c.guest_ms).sum();
-    timing::note(
-        machine.name,
-        "QEMU: boot, commands, power off",
-        report.boot.elapsed,
-        &format!("{:.1} s of it the commands", in_vm_ms as f64 / 1000.0),
-    );
     report
         .check()
         .with_context(|| format!("the {} suite failed in {machine}", machine.arch))?;
