@@ -34,6 +34,7 @@
 use crate::arch::Arch;
 use crate::install;
 use crate::shell::{Run, cargo, workspace_root};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// Extensions that make a one-word code span a file path.
@@ -43,14 +44,14 @@ const EXTENSIONS: [&str; 9] = ["rs", "md", "toml", "c", "h", "json", "lock", "py
 const SKIPPED_FOLDERS: [&str; 3] = ["target", ".git", "node_modules"];
 
 /// The whole check: paths, then the code blocks of every configuration.
-pub fn check() -> Result<(), String> {
+pub fn check() -> Result<()> {
     let root = workspace_root();
     let files = markdown_files(&root);
     let mut missing = Vec::new();
     let mut blocks = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let name = relative(&root, file);
         let parsed = parse(&text);
         for named in parsed.paths {
@@ -71,10 +72,10 @@ pub fn check() -> Result<(), String> {
         }
     }
     if !missing.is_empty() {
-        return Err(format!(
+        bail!(
             "Markdown names paths that are not in the repository:\n  {}",
             missing.join("\n  ")
-        ));
+        );
     }
     eprintln!(
         "    {} Markdown files: every named path exists; {} Rust blocks to build",
@@ -93,19 +94,15 @@ const README_LINES: usize = 300;
 const COMMANDS_WITHIN: usize = 60;
 
 /// The README keeps to [`README_LINES`] and shows both commands early.
-fn readme_is_short(readme: &str) -> Result<(), String> {
+fn readme_is_short(readme: &str) -> Result<()> {
     let lines = readme.lines().count();
     if lines > README_LINES {
-        return Err(format!(
-            "README.md has {lines} lines, more than {README_LINES}: move some to docs/"
-        ));
+        bail!("README.md has {lines} lines, more than {README_LINES}: move some to docs/");
     }
     let start: Vec<&str> = readme.lines().take(COMMANDS_WITHIN).collect();
     for command in ["cargo xtask run", "cargo xtask test"] {
         if !start.iter().any(|line| line.contains(command)) {
-            return Err(format!(
-                "README.md does not show `{command}` in its first {COMMANDS_WITHIN} lines"
-            ));
+            bail!("README.md does not show `{command}` in its first {COMMANDS_WITHIN} lines");
         }
     }
     Ok(())
@@ -116,7 +113,7 @@ fn readme_is_short(readme: &str) -> Result<(), String> {
 const UNPUBLISHED: &str = concat!("github.com/", "ucall-rs");
 
 /// No file of the repository but the CHANGELOG names [`UNPUBLISHED`].
-fn no_unpublished_address(root: &Path) -> Result<(), String> {
+fn no_unpublished_address(root: &Path) -> Result<()> {
     let naming: Vec<String> = all_files(root)
         .into_iter()
         .filter(|file| file.file_name().is_none_or(|name| name != "CHANGELOG.md"))
@@ -126,11 +123,11 @@ fn no_unpublished_address(root: &Path) -> Result<(), String> {
     if naming.is_empty() {
         return Ok(());
     }
-    Err(format!(
+    bail!(
         "{UNPUBLISHED} is not where the project lives (nothing is published yet), but these \
          files say so: {}",
         naming.join(", ")
-    ))
+    )
 }
 
 /// A repository path named in Markdown, and the line that names it.
@@ -484,7 +481,7 @@ fn path_exists(root: &Path, file: &Path, path: &str) -> bool {
 }
 
 /// Builds every block in its configuration (and runs the host programs that may run).
-fn build_blocks(root: &Path, blocks: &[(String, Block)]) -> Result<(), String> {
+fn build_blocks(root: &Path, blocks: &[(String, Block)]) -> Result<()> {
     let base = root.join("target/doc-examples");
     let target_dir = base.join("target");
     for config in Config::ALL {
@@ -541,11 +538,11 @@ fn write_crate(
     dir: &Path,
     config: Config,
     blocks: &[&(String, Block)],
-) -> Result<Vec<(String, bool)>, String> {
+) -> Result<Vec<(String, bool)>> {
     let bin_dir = dir.join("src/bin");
     // Binaries of blocks that moved or went away must not linger.
     let _ = std::fs::remove_dir_all(&bin_dir);
-    std::fs::create_dir_all(&bin_dir).map_err(|e| format!("{}: {e}", bin_dir.display()))?;
+    std::fs::create_dir_all(&bin_dir).with_context(|| bin_dir.display().to_string())?;
     let panic = if config == Config::Guest {
         "\n[profile.dev]\npanic = \"abort\"\n\n[profile.release]\npanic = \"abort\"\n"
     } else {
@@ -576,8 +573,8 @@ fn write_crate(
     Ok(bins)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `docs/runner.md` at line 42: `docs_runner_md_42`.
@@ -606,16 +603,16 @@ fn program(config: Config, code: &str) -> String {
 }
 
 /// `cargo tree` of the decode-only host has no `libc`: decode-only means small.
-fn decode_only_has_no_libc() -> Result<(), String> {
+fn decode_only_has_no_libc() -> Result<()> {
     let tree = cargo()
         .args(["tree", "-p", "ucall-host", "--no-default-features"])
         .args(["--prefix", "none", "--format", "{p}"])
         .output_text()?;
     if let Some(line) = tree.lines().find(|line| line.starts_with("libc ")) {
-        return Err(format!(
+        bail!(
             "cargo tree -p ucall-host --no-default-features has {line}: decode-only builds \
              must not pull libc (vm-memory's mmap backend belongs to the `vm` feature)"
-        ));
+        );
     }
     eprintln!("    cargo tree -p ucall-host --no-default-features: no libc");
     Ok(())

@@ -68,9 +68,9 @@ const READING: &str = "\
 ";
 
 /// Writes the page from `report` (the whole `results.json`).
-pub fn write(report: &Value) -> Result<(), String> {
+pub fn write(report: &Value) -> anyhow::Result<()> {
     let path = workspace_root().join(PAGE);
-    std::fs::write(&path, page(report)).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, page(report)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     println!("wrote {PAGE}");
     Ok(())
 }
