@@ -7,6 +7,8 @@
 //! - [`decode`]: turn an exit ([`decode::Exit`], made from a `VcpuExit` with
 //!   [`Exit::from_kvm`](decode::Exit::from_kvm)) plus a [`paging::GuestView`] of the guest's
 //!   memory into a typed [`Ucall`].
+//! - [`convention`]: the pool convention of today's Linux KVM selftests beside the seed's,
+//!   and which one a guest gets.
 //! - [`log_ring`]: drain the lines a guest logged into its memory without an exit each.
 //! - [`vm`] (feature `vm`, on by default): a small VM builder and run loop for tests and the
 //!   `ucall-run` runner, and ELF cores of guests for gdb ([`vm::core_dump`]).
@@ -71,6 +73,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod convention;
 pub mod decode;
 mod error;
 pub mod log_ring;

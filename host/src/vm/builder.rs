@@ -8,13 +8,15 @@ use super::{
     GuestImage, KvmError, Layout, LayoutRequest, LoadError, SetupError, TableRoot, TransportKind,
     Vm, WatchdogSignal, register_memory,
 };
+use crate::convention::Abi;
+use crate::convention::selftests::{Pool, UnhandledLayout};
 use crate::decode::Transport;
 use crate::paging::{MemoryKind, PAGE_SIZE, PageSize, PageTables};
 use crate::probe::install_mmio_page;
 use kvm_ioctls::Kvm;
 use std::sync::Arc;
 use std::time::Duration;
-use vm_memory::{GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 /// Builds a [`Vm`] that runs one guest ELF.
 ///
@@ -45,6 +47,7 @@ pub struct VmBuilder<'a> {
     watchdog_signal: WatchdogSignal,
     table_root: TableRoot,
     log_ring: bool,
+    abi: Abi,
 }
 
 impl<'a> VmBuilder<'a> {
@@ -62,6 +65,7 @@ impl<'a> VmBuilder<'a> {
             watchdog_signal: WatchdogSignal::default(),
             table_root: TableRoot::Live,
             log_ring: true,
+            abi: Abi::Auto,
         }
     }
 
@@ -132,6 +136,25 @@ impl<'a> VmBuilder<'a> {
         self
     }
 
+    /// Which wire convention the guest's ucalls follow: [`Abi::Auto`] (the default) gives a
+    /// guest whose ELF has `ucall_pool` the pool convention of today's Linux KVM selftests (a
+    /// pool in the host's part of RAM, its address written into `ucall_pool`), and any other
+    /// guest the seed convention; [`Abi::Seed`] and [`Abi::Selftests`] override that.
+    ///
+    /// ```no_run
+    /// use ucall_host::convention::Abi;
+    /// use ucall_host::vm::VmBuilder;
+    ///
+    /// let elf = std::fs::read("target/guests/x86_64/selftests_guest")?;
+    /// let vm = VmBuilder::new(&elf).abi(Abi::Selftests).build()?;
+    /// assert_eq!(vm.abi(), Abi::Selftests);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn abi(mut self, abi: Abi) -> Self {
+        self.abi = abi;
+        self
+    }
+
     /// Checks the guest ELF, creates the VM, places RAM and the host's structures around the
     /// image ([`Layout`]), loads the guest, builds its page tables, probes and publishes the
     /// ucall address (for MMIO), and sets up the vCPUs.
@@ -164,16 +187,29 @@ impl<'a> VmBuilder<'a> {
         let image = GuestImage::parse(self.elf, Native::ELF_MACHINE)?;
         image.check_size(self.memory_size)?;
         let published_at = self.published_at(&image)?;
+        // One check of the pool symbol: present (the convention), and writable where it is.
+        let pool_symbol =
+            image.writable_symbol_gpa(ucall_abi::selftests::POOL_SYMBOL, size_of::<u64>() as u64);
+        let abi = self
+            .abi
+            .resolve(!matches!(pool_symbol, Err(LoadError::SymbolNotFound(_))));
+        let pool_symbol = match (abi, pool_symbol) {
+            (Abi::Selftests, Err(LoadError::SymbolNotFound(_))) | (Abi::Seed, _) => None,
+            (_, symbol) => Some(symbol?),
+        };
 
         let kvm = Kvm::new().map_err(KvmError::with("open /dev/kvm"))?;
         let (arch, vm_fd) = Native::create_vm(&kvm)?;
         let widths = arch.address_widths();
         let format = arch.page_table_format();
         let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
-        let layout = Layout::plan(
-            &segments,
-            &LayoutRequest::new(&arch, self.memory_size, stack_bytes),
-        )?;
+        // The pool goes in the host area, after the architecture's structures.
+        let arch_area = Native::HOST_AREA.next_multiple_of(PAGE_SIZE);
+        let mut request = LayoutRequest::new(&arch, self.memory_size, stack_bytes);
+        if abi == Abi::Selftests {
+            request.host_area = arch_area + Pool::BYTES;
+        }
+        let layout = Layout::plan(&segments, &request)?;
         // A planned layout leaves the segments alone; checked anyway, as it is cheap.
         layout.check(image.segments())?;
 
@@ -206,6 +242,15 @@ impl<'a> VmBuilder<'a> {
         tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
         let host_area = GuestAddress(layout.host_area.start);
         arch.setup_memory(&memory, host_area)?;
+        let pool = match abi {
+            Abi::Selftests => Some(Arc::new(self.install_pool(
+                &memory,
+                host_area.0,
+                arch_area,
+                pool_symbol,
+            )?)),
+            _ => None,
+        };
 
         let transport = match published_at {
             // The VM's only memory slot is `memory`: no other slot can be in the way.
@@ -255,6 +300,7 @@ impl<'a> VmBuilder<'a> {
                 pending_read: None,
                 pending_call: None,
                 log: log_ring.clone().map(VcpuLog::new),
+                pool: pool.clone(),
             });
         }
         Ok(Vm {
@@ -266,7 +312,39 @@ impl<'a> VmBuilder<'a> {
             widths,
             tables,
             layout,
+            abi,
         })
+    }
+
+    /// The pool after the architecture's `arch_area` bytes of the host area at `host_area`
+    /// (identity-mapped like all RAM), its tokens written, and its address written into the
+    /// guest's `ucall_pool` at `symbol` (a guest without one finds no pool).
+    fn install_pool(
+        &self,
+        memory: &GuestMemoryMmap,
+        host_area: u64,
+        arch_area: u64,
+        symbol: Option<u64>,
+    ) -> Result<Pool, SetupError> {
+        // This crate builds its `vm` module for x86_64, aarch64 and riscv64 hosts only.
+        let unhandled =
+            UnhandledLayout::for_elf_machine(Native::ELF_MACHINE).unwrap_or(UnhandledLayout::X86_64);
+        let pool = Pool::new(
+            host_area + arch_area,
+            host_area..host_area + Native::HOST_AREA,
+            unhandled,
+        );
+        pool.install(memory)?;
+        if let Some(gpa) = symbol {
+            memory
+                .write_obj(pool.start(), GuestAddress(gpa))
+                .map_err(|source| LoadError::WriteGlobal {
+                    name: ucall_abi::selftests::POOL_SYMBOL.into(),
+                    gpa,
+                    source,
+                })?;
+        }
+        Ok(pool)
     }
 
     /// Where the host publishes the ucall MMIO address, if it uses MMIO: always for

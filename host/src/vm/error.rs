@@ -113,6 +113,9 @@ pub enum SetupError {
     /// The guest ELF could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The ucall pool of a guest in the pool convention could not be set up.
+    #[error(transparent)]
+    Selftests(#[from] crate::convention::selftests::Error),
     /// The watchdog could not be started.
     #[error(transparent)]
     Watchdog(#[from] WatchdogError),
@@ -129,6 +132,10 @@ pub enum RunError {
     /// The exit was the ucall address or port used wrongly, or its record cannot be decoded.
     #[error(transparent)]
     Decode(#[from] decode::Error),
+    /// A guest in the pool convention of today's selftests sent a token or record that breaks
+    /// it, or found no pool.
+    #[error(transparent)]
+    Selftests(#[from] crate::convention::selftests::Error),
     /// The guest's log ring cannot be drained (the lines before the bad record came first).
     #[error(transparent)]
     LogRing(#[from] log_ring::Error),

@@ -6,6 +6,7 @@ use super::ioctls::counting;
 use super::log::VcpuLog;
 use super::vcpu::{Vcpu, carried_tables, live_tables};
 use super::{ExitKind, Format, RunError, TableRoot};
+use crate::convention::selftests::Pool;
 use crate::decode::{Exit, Ucall, decode, write_reply};
 use crate::paging::GuestView;
 use kvm_bindings::kvm_run;
@@ -101,33 +102,53 @@ impl Vcpu {
         let vcpu = self.index;
         self.pending_read = None;
         self.pending_call = None;
-        let exit = self.next_access()?;
-        // Only port I/O asks for the register, and the builder offers it only where it exists.
-        let located = self.transport.locate(&exit, &*self.memory, || {
-            Native::record_register(&mut self.fd).unwrap_or_default()
-        })?;
-        let Some(located) = located else {
-            if matches!(exit, Exit::MmioRead { .. } | Exit::PioIn { .. }) {
-                self.pending_read = Some(exit);
+        // A pool-convention ucall without data (NONE) is resumed at once.
+        loop {
+            let exit = self.next_access()?;
+            if self.pool.is_some() {
+                Pool::check_exit(&exit)?;
             }
-            return Ok(Event::Exit(exit));
-        };
-        let record_gva = located.record;
-        // A rooted ucall names its tables; a plain one is read through the live or built ones.
-        let (format, root) = match (located.root, self.table_root) {
-            (Some(root), _) => carried_tables(vcpu, root, self.format)?,
-            (None, TableRoot::Live) => live_tables(vcpu, &mut self.fd, self.format)?,
-            (None, TableRoot::Built) => (self.format, self.root),
-        };
-        let ucall = decode(&GuestView::new(&*self.memory, &format, root), record_gva)?;
-        self.finished = ucall.is_final();
-        self.pending_call = Some(PendingCall {
-            record_gva,
-            format,
-            root,
-            port_io: matches!(exit, Exit::PioIn { .. }),
-        });
-        Ok(Event::Ucall(ucall))
+            // Only port I/O asks for the register, and the builder offers it only where it exists.
+            let located = self.transport.locate(&exit, &*self.memory, || {
+                Native::record_register(&mut self.fd).unwrap_or_default()
+            })?;
+            let Some(located) = located else {
+                if matches!(exit, Exit::MmioRead { .. } | Exit::PioIn { .. }) {
+                    self.pending_read = Some(exit);
+                }
+                return Ok(Event::Exit(exit));
+            };
+            if let Some(pool) = &self.pool {
+                // Records are read in the pool by address, strings through the built tables,
+                // as the selftests' own host does: no register read. No replies.
+                let guest = GuestView::new(&*self.memory, &self.format, self.root);
+                let Some(ucall) = pool.decode(&guest, located.record)? else {
+                    continue;
+                };
+                self.finished = ucall.is_final();
+                return Ok(Event::Ucall(ucall));
+            }
+            if located.record == ucall_abi::selftests::FAILED {
+                // What a pool-convention guest sends when the host gave it no pool.
+                return Err(crate::convention::selftests::Error::NoPool.into());
+            }
+            let record_gva = located.record;
+            // A rooted ucall names its tables; a plain one is read through the live or built ones.
+            let (format, root) = match (located.root, self.table_root) {
+                (Some(root), _) => carried_tables(vcpu, root, self.format)?,
+                (None, TableRoot::Live) => live_tables(vcpu, &mut self.fd, self.format)?,
+                (None, TableRoot::Built) => (self.format, self.root),
+            };
+            let ucall = decode(&GuestView::new(&*self.memory, &format, root), record_gva)?;
+            self.finished = ucall.is_final();
+            self.pending_call = Some(PendingCall {
+                record_gva,
+                format,
+                root,
+                port_io: matches!(exit, Exit::PioIn { .. }),
+            });
+            return Ok(Event::Ucall(ucall));
+        }
     }
 
     /// Runs the guest until its next ucall and returns it; any other exit (MMIO or port I/O

@@ -6,6 +6,7 @@ use super::ioctls::counted;
 use super::log::VcpuLog;
 use super::watchdog::Watchdog;
 use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
+use crate::convention::selftests::Pool;
 use crate::decode::{Exit, Transport, Ucall};
 use crate::paging::GuestView;
 use kvm_ioctls::{VcpuExit, VcpuFd};
@@ -32,6 +33,8 @@ pub struct Vcpu {
     /// The ucall that the last event was, until the vCPU runs again.
     pub(super) pending_call: Option<PendingCall>,
     pub(super) log: Option<VcpuLog>,
+    /// The VM's ucall pool, for a guest in the pool convention of today's selftests.
+    pub(super) pool: Option<Arc<Pool>>,
 }
 
 impl Vcpu {
