@@ -202,7 +202,7 @@ const EXTERNAL_GUEST_JSON: [&str; 3] = [
 
 /// The start and end of its `--json` summary line (the seconds between them vary).
 const EXTERNAL_GUEST_JSON_SUMMARY: (&str, &str) = (
-    r#"{"errors":[],"kind":"summary","outcome":"DONE","seconds":"#,
+    r#"{"abi":"seed","errors":[],"kind":"summary","outcome":"DONE","seconds":"#,
     r#","ucalls":3,"vcpus":1}"#,
 );
 
@@ -310,9 +310,9 @@ pub fn external_guest_in_qemu(machine: Machine) -> Result<(), String> {
     // The runner serves SBI calls beside MMIO on riscv64, as port I/O on x86_64.
     let running = match machine.arch() {
         crate::arch::Arch::Riscv64 => {
-            "running /guests/external-guest under KVM: 1 vCPU(s), SBI and MMIO ucalls"
+            "running /guests/external-guest under KVM: 1 vCPU(s), SBI and MMIO ucalls (seed convention)"
         }
-        _ => "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls",
+        _ => "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls (seed convention)",
     };
     expect(
         &format!("the external guest on {machine}"),

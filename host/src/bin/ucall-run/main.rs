@@ -38,6 +38,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use ucall_host::Ucall;
 use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
+use ucall_host::convention::Abi;
 use ucall_host::vm::{RunError, TransportKind, Vcpu, VmBuilder};
 use vm_memory::GuestMemoryMmap;
 
@@ -56,6 +57,10 @@ struct Args {
     /// MMIO (when the guest has `ucall_exit_mmio_addr`) at once.
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     transport: Transport,
+    /// Which wire convention the guest's ucalls follow: `auto` reads a guest whose ELF has
+    /// `ucall_pool` in the pool convention of today's KVM selftests, any other in the seed's.
+    #[arg(long, value_enum, default_value_t = AbiArg::Auto)]
+    abi: AbiArg,
     /// Number of vCPUs; each enters the guest with its index as first argument.
     #[arg(long, default_value_t = 1)]
     vcpus: usize,
@@ -79,6 +84,13 @@ enum Transport {
     Pio,
     Mmio,
     Sbi,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AbiArg {
+    Auto,
+    Seed,
+    Selftests,
 }
 
 /// `--memory-mib` in bytes, or an error naming the value if that many bytes cannot be counted.
@@ -109,7 +121,13 @@ fn main() -> ExitCode {
         Transport::Mmio => TransportKind::Mmio,
         Transport::Sbi => TransportKind::Sbi,
     };
+    let abi = match args.abi {
+        AbiArg::Auto => Abi::Auto,
+        AbiArg::Seed => Abi::Seed,
+        AbiArg::Selftests => Abi::Selftests,
+    };
     let built = VmBuilder::new(&elf)
+        .abi(abi)
         .vcpus(args.vcpus)
         .memory_size(memory_size)
         .transport(transport)
@@ -129,9 +147,10 @@ fn main() -> ExitCode {
             _ => "MMIO",
         };
         let line = format!(
-            "running {} under KVM: {} vCPU(s), {transports} ucalls",
+            "running {} under KVM: {} vCPU(s), {transports} ucalls ({} convention)",
             args.elf.display(),
             args.vcpus,
+            vm.abi(),
         );
         err!("{}", output::dim(&output::visible(&line)));
     }
@@ -162,7 +181,7 @@ fn main() -> ExitCode {
             );
         }
     }
-    output.summary(&outcomes, started)
+    output.summary(&outcomes, vm.abi(), started)
 }
 
 /// Runs one vCPU to its end, printing each ucall as it arrives and its error when it happens.
