@@ -60,7 +60,11 @@ pub fn constants(h: &mut String) {
             define("UCALL_POOL_MAX_ARGS", selftests::MAX_ARGS, ""),
             define("UCALL_POOL_BUFFER_LEN", BUFFER_LEN, "bytes, with the NUL"),
             define("UCALL_POOL_RECORD_SIZE", Record::SIZE, "bytes"),
-            define("UCALL_POOL_NO_RECORD", NO_RECORD, "token: a ucall without data"),
+            define(
+                "UCALL_POOL_NO_RECORD",
+                NO_RECORD,
+                "token: a ucall without data",
+            ),
             define(
                 "UCALL_POOL_FAILED",
                 format!("{FAILED:#x}"),

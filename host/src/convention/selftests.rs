@@ -20,13 +20,12 @@
 //! # Ok::<(), ucall_host::convention::selftests::Error>(())
 //! ```
 
+use crate::Ucall;
 use crate::decode::{Abort, Exit, Unhandled, read_record};
 use crate::paging::{self, GuestView, PageTableFormat};
-use crate::Ucall;
 use std::ops::Range;
 use ucall_abi::selftests::{
-    self, BUFFER_LEN, Command, FAILED, NO_RECORD, POOL_SIZE, RECORDS, Record, abort,
-    record_offset,
+    self, BUFFER_LEN, Command, FAILED, NO_RECORD, POOL_SIZE, RECORDS, Record, abort, record_offset,
 };
 use ucall_abi::{SBI_EXTENSION, STRING_MAX_LEN};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
@@ -56,9 +55,7 @@ pub enum Error {
         pool_end: u64,
     },
     /// The token points outside the pool.
-    #[error(
-        "ucall token {token:#x} points outside the ucall pool {pool_start:#x}..{pool_end:#x}"
-    )]
+    #[error("ucall token {token:#x} points outside the ucall pool {pool_start:#x}..{pool_end:#x}")]
     TokenOutsidePool {
         /// The token.
         token: u64,

@@ -327,8 +327,8 @@ impl<'a> VmBuilder<'a> {
         symbol: Option<u64>,
     ) -> Result<Pool, SetupError> {
         // This crate builds its `vm` module for x86_64, aarch64 and riscv64 hosts only.
-        let unhandled =
-            UnhandledLayout::for_elf_machine(Native::ELF_MACHINE).unwrap_or(UnhandledLayout::X86_64);
+        let unhandled = UnhandledLayout::for_elf_machine(Native::ELF_MACHINE)
+            .unwrap_or(UnhandledLayout::X86_64);
         let pool = Pool::new(
             host_area + arch_area,
             host_area..host_area + Native::HOST_AREA,

@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use ucall_host::Ucall;
-use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::convention::Abi;
+use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, Vcpu, VmBuilder};
 use vm_memory::GuestMemoryMmap;
 

@@ -56,13 +56,18 @@ fn each_records_token_is_its_own_address() {
         let record = POOL + record_offset(index) as u64;
         let token = guest.fill(index, 0, &[], b"");
         assert_eq!(token, record);
-        assert_eq!(guest.pool.find(token).unwrap(), Found::Record { gpa: record });
+        assert_eq!(
+            guest.pool.find(token).unwrap(),
+            Found::Record { gpa: record }
+        );
     }
 }
 
 #[test]
 fn all_ones_is_no_pool() {
-    let err = Guest::new(UnhandledLayout::X86_64).decode(FAILED).unwrap_err();
+    let err = Guest::new(UnhandledLayout::X86_64)
+        .decode(FAILED)
+        .unwrap_err();
     assert!(matches!(err, Error::NoPool), "{err}");
 }
 
@@ -136,7 +141,12 @@ fn abort_is_the_buffers_message_at_file_and_line() {
         .memory
         .write_slice(b"guest.c\0", GuestAddress(0x30_0000))
         .unwrap();
-    let token = guest.fill(0, 2, &[0x30_1000, 0x30_0000, 42], b"0x29 != 0x2a (a != b)\0");
+    let token = guest.fill(
+        0,
+        2,
+        &[0x30_1000, 0x30_0000, 42],
+        b"0x29 != 0x2a (a != b)\0",
+    );
     let expected = Abort {
         message: "0x29 != 0x2a (a != b)".into(),
         file: Some("guest.c".into()),
@@ -188,7 +198,10 @@ fn a_record_in_the_host_area_is_the_hosts_own_report_in_the_seed_layout() {
     let Some(Ucall::Unhandled(unhandled)) = guest.decode(0x1800).unwrap() else {
         panic!("an UNHANDLED");
     };
-    assert_eq!((unhandled.vector, unhandled.instruction_address), (6, 0x40_1000));
+    assert_eq!(
+        (unhandled.vector, unhandled.instruction_address),
+        (6, 0x40_1000)
+    );
 }
 
 #[test]
@@ -199,5 +212,8 @@ fn riscv64_trap_without_a_record_is_an_unexpected_trap() {
         args: [0; 6],
     };
     let err = Pool::check_exit(&exit).unwrap_err();
-    assert!(matches!(err, Error::UnexpectedTrap { function: 1 }), "{err}");
+    assert!(
+        matches!(err, Error::UnexpectedTrap { function: 1 }),
+        "{err}"
+    );
 }
