@@ -157,7 +157,8 @@ fn a_selftests_guest_without_a_pool_exits_2_saying_so() {
         "{stderr}"
     );
     assert!(
-        lines[0].starts_with(r#"{"abi":"seed","errors":[{"message":"the guest found no ucall pool"#),
+        lines[0]
+            .starts_with(r#"{"abi":"seed","errors":[{"message":"the guest found no ucall pool"#),
         "{lines:?}"
     );
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 use ucall_host::Ucall;
 use ucall_host::convention::{Abi, selftests};
-use ucall_host::decode::Abort;
+use ucall_host::decode::{Abort, Unhandled};
 use ucall_host::vm::{LoadError, RunError, SetupError, TransportKind, Vm, VmBuilder};
 use ucall_tests::{guest, ucalls_until_end};
 use vm_memory::{Bytes, GuestAddress};
@@ -254,4 +254,64 @@ fn a_token_outside_the_pool_is_refused() {
         ),
         "{error:?}"
     );
+}
+
+/// Where `selftests_unhandled.c` faults: its global label `pool_fault_here`.
+fn fault_address(name: &str) -> u64 {
+    let elf = guest(name);
+    let parsed = goblin::elf::Elf::parse(&elf).unwrap();
+    parsed
+        .syms
+        .iter()
+        .find(|sym| parsed.strtab.get_at(sym.st_name) == Some("pool_fault_here"))
+        .map(|sym| sym.st_value)
+        .expect("the guest has pool_fault_here")
+}
+
+/// What vCPU 0 of `selftests_unhandled.c` reports from its own vectors, as this
+/// architecture's selftests library does.
+fn own_vectors_report(fault: u64) -> Ucall {
+    if cfg!(target_arch = "x86_64") {
+        Ucall::Abort(Abort {
+            message: format!("Unhandled exception '0x6' at guest RIP '{fault:#x}'"),
+            file: Some("selftests_unhandled.c".into()),
+            line: 74,
+            column: None,
+        })
+    } else if cfg!(target_arch = "aarch64") {
+        // Entry 4 (synchronous, current EL with SPx), class 0x3c (BRK).
+        Ucall::Unhandled(Unhandled {
+            vector: 4,
+            instruction_address: 0,
+            error_code: 0x3c << 26,
+            fault_address: 0,
+        })
+    } else {
+        // An exception (not an interrupt) with cause 3, a breakpoint.
+        Ucall::Unhandled(Unhandled {
+            vector: 3,
+            instruction_address: 0,
+            error_code: 0,
+            fault_address: 0,
+        })
+    }
+}
+
+#[test]
+fn an_exception_is_reported_as_the_selftests_vectors_report_it_and_the_hosts_handlers_still_serve()
+{
+    let name = "selftests_unhandled_default_link";
+    let fault = fault_address(name);
+    let mut vm = build(name, Abi::Auto, TransportKind::Auto, 2).unwrap();
+    let mut vcpus = vm.take_vcpus().into_iter();
+    let (own, own_error) = ucalls_until_end(&mut vcpus.next().unwrap());
+    assert!(own_error.is_none(), "{own_error:?}");
+    assert_eq!(own[1..], [own_vectors_report(fault)]);
+    // vCPU 1 installed no vectors: the host's handler reports, in the seed layout.
+    let (host, host_error) = ucalls_until_end(&mut vcpus.next().unwrap());
+    assert!(host_error.is_none(), "{host_error:?}");
+    let [_, Ucall::Unhandled(unhandled)] = &host[..] else {
+        panic!("SYNC, then UNHANDLED: {host:?}");
+    };
+    assert_eq!(unhandled.instruction_address, fault);
 }
