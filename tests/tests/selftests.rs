@@ -315,3 +315,21 @@ fn an_exception_is_reported_as_the_selftests_vectors_report_it_and_the_hosts_han
     };
     assert_eq!(unhandled.instruction_address, fault);
 }
+
+#[test]
+fn a_rust_guest_with_the_pool_feature_makes_its_ucalls_through_the_pool() {
+    let mut vm = vm("pool_guest");
+    assert_eq!(vm.abi(), Abi::Selftests);
+    let (ucalls, error) = run(&mut vm);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(
+        ucalls,
+        [
+            Ucall::Printf("hello from the pool on vCPU 0\nsecond line".into()),
+            Ucall::Sync {
+                args: [1, 2, 3, 4, 5, 6]
+            },
+            Ucall::Done,
+        ]
+    );
+}

@@ -11,6 +11,10 @@ use std::process::Command;
 /// `bench_*` guests measure x86_64 exits with x86_64 instructions.
 const PORTABLE_BENCH_GUESTS: [&str; 3] = ["bench_raw", "bench_sync", "bench_sync_plain"];
 
+/// The guests built with the guest crate's `pool` feature (the pool convention of today's KVM
+/// selftests), in a cargo run of their own so that the feature reaches only them.
+const POOL_GUESTS: [&str; 1] = ["pool_guest"];
+
 /// Whether the guest `name` exists for `arch`.
 fn has_guest(arch: Arch, name: &str) -> bool {
     match arch {
@@ -79,6 +83,31 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
         .collect();
     names.sort();
 
+    let (pool, plain): (Vec<&String>, Vec<&String>) = names
+        .iter()
+        .partition(|name| POOL_GUESTS.contains(&name.as_str()));
+    build_rust_guests(arch, &target_dir, &plain, &[])?;
+    build_rust_guests(arch, &target_dir, &pool, &["--features", "pool"])?;
+    let built = target_dir.join(arch.guest_target()).join("release");
+    for name in &names {
+        std::fs::copy(built.join(name), out.join(name))
+            .map_err(|e| format!("cannot copy guest {name}: {e}"))?;
+    }
+    build_c_guests(arch, &out)?;
+    Ok(out)
+}
+
+/// Builds the Rust guests `names` for `arch` in one cargo run, with `features` (cargo flags).
+fn build_rust_guests(
+    arch: Arch,
+    target_dir: &std::path::Path,
+    names: &[&String],
+    features: &[&str],
+) -> Result<(), String> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let root = workspace_root();
     // Static relocation and the guest crate's linker script: loaded at its link address.
     let mut build = cargo();
     build
@@ -89,10 +118,11 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
             "--target",
             arch.guest_target(),
         ])
+        .args(features)
         .arg("--manifest-path")
         .arg(root.join("tests/guests/Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         // Warnings fail the build: the guests are code under test like any other (registry
         // dependencies are capped by cargo and unaffected). Frame information goes to
         // `.debug_frame` (not loaded) so that gdb unwinds a core's stacks: aarch64-unknown-none
@@ -102,17 +132,10 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
             "-C relocation-model=static -C link-arg=-Tucall-guest.ld -D warnings \
              -C llvm-args=-force-dwarf-frame-section",
         );
-    for name in &names {
-        build.args(["--bin", name]);
+    for name in names {
+        build.args(["--bin", name.as_str()]);
     }
-    build.run()?;
-    let built = target_dir.join(arch.guest_target()).join("release");
-    for name in &names {
-        std::fs::copy(built.join(name), out.join(name))
-            .map_err(|e| format!("cannot copy guest {name}: {e}"))?;
-    }
-    build_c_guests(arch, &out)?;
-    Ok(out)
+    build.run()
 }
 
 /// Builds each C guest (`tests/guests/c/*.c`, which may include `ucall.h` from `abi/include/`)

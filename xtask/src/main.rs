@@ -219,17 +219,21 @@ fn test() -> Result<(), String> {
         .run()?;
     for arch in checked_arches() {
         install::ensure_targets(&[arch.guest_target()])?;
-        cargo()
-            .args(["clippy", "--quiet", "-p", "ucall-guest", "--target"])
-            .arg(arch.guest_target())
-            .args([
-                "--target-dir",
-                "target/guests/clippy",
-                "--",
-                "-D",
-                "warnings",
-            ])
-            .run()?;
+        // The guest crate with and without `pool`, which replaces its exits.
+        for features in [&[][..], &["--features", "pool"]] {
+            cargo()
+                .args(["clippy", "--quiet", "-p", "ucall-guest", "--target"])
+                .arg(arch.guest_target())
+                .args(features)
+                .args([
+                    "--target-dir",
+                    "target/guests/clippy",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+                .run()?;
+        }
     }
     // The host as it is built for the VMs: its arch modules only compile there.
     for arch in checked_arches().into_iter().skip(1) {
