@@ -29,6 +29,14 @@ fn run(vm: &mut Vm) -> (Vec<Ucall>, Option<RunError>) {
     ucalls_until_end(&mut vm.take_vcpus().remove(0))
 }
 
+/// The error that ends vCPU 0 of `vm` before its first ucall.
+fn error_before_any_ucall(vm: &mut Vm) -> selftests::Error {
+    match run(vm) {
+        (ucalls, Some(RunError::Selftests(error))) if ucalls.is_empty() => error,
+        other => panic!("a pool error before any ucall: {other:?}"),
+    }
+}
+
 /// The NUL-terminated text at `gva` (the host's tables map RAM one to one).
 fn text_at(vm: &Vm, gva: u64) -> String {
     let mut bytes = [0; 16];
@@ -172,44 +180,34 @@ fn the_last_free_record_serves_and_then_a_full_pool_is_an_error() {
 fn a_pool_guest_without_the_pool_symbol_gets_the_no_pool_error() {
     let mut vm = vm("selftests_no_pool_default_link");
     assert_eq!(vm.abi(), Abi::Seed);
-    let (ucalls, error) = run(&mut vm);
-    assert_eq!(ucalls, []);
-    assert!(
-        matches!(error, Some(RunError::Selftests(selftests::Error::NoPool))),
-        "{error:?}"
-    );
+    let error = error_before_any_ucall(&mut vm);
+    assert!(matches!(error, selftests::Error::NoPool), "{error}");
 }
 
 #[test]
 fn the_pool_convention_chosen_for_a_guest_without_the_symbol_gives_no_pool_either() {
-    let built = build(
+    let mut built = build(
         "selftests_no_pool_default_link",
         Abi::Selftests,
         TransportKind::Auto,
         1,
-    );
-    let (ucalls, error) = run(&mut built.unwrap());
-    assert_eq!(ucalls, []);
-    assert!(
-        matches!(error, Some(RunError::Selftests(selftests::Error::NoPool))),
-        "{error:?}"
-    );
+    )
+    .unwrap();
+    let error = error_before_any_ucall(&mut built);
+    assert!(matches!(error, selftests::Error::NoPool), "{error}");
 }
 
 #[test]
 fn the_seed_convention_chosen_for_a_pool_guest_leaves_it_without_a_pool() {
-    let built = build(
+    let mut built = build(
         "selftests_done_default_link",
         Abi::Seed,
         TransportKind::Auto,
         1,
-    );
-    let (ucalls, error) = run(&mut built.unwrap());
-    assert_eq!(ucalls, []);
-    assert!(
-        matches!(error, Some(RunError::Selftests(selftests::Error::NoPool))),
-        "{error:?}"
-    );
+    )
+    .unwrap();
+    let error = error_before_any_ucall(&mut built);
+    assert!(matches!(error, selftests::Error::NoPool), "{error}");
 }
 
 #[test]
@@ -228,31 +226,19 @@ fn a_pool_symbol_in_read_only_data_is_refused_before_the_guest_runs() {
 
 #[test]
 fn a_forged_token_is_refused() {
-    let mut vm = vm("selftests_forged_token_default_link");
-    let (ucalls, error) = run(&mut vm);
-    assert_eq!(ucalls, []);
+    let error = error_before_any_ucall(&mut vm("selftests_forged_token_default_link"));
     assert!(
-        matches!(
-            error,
-            Some(RunError::Selftests(selftests::Error::ForgedToken { token, pool_start, .. }))
-                if token == pool_start + 64 + 8
-        ),
-        "{error:?}"
+        matches!(error, selftests::Error::ForgedToken { token, pool_start, .. } if token == pool_start + 64 + 8),
+        "{error}"
     );
 }
 
 #[test]
 fn a_token_outside_the_pool_is_refused() {
-    let mut vm = vm("selftests_token_outside_default_link");
-    let (ucalls, error) = run(&mut vm);
-    assert_eq!(ucalls, []);
+    let error = error_before_any_ucall(&mut vm("selftests_token_outside_default_link"));
     assert!(
-        matches!(
-            error,
-            Some(RunError::Selftests(selftests::Error::TokenOutsidePool { token, pool_end, .. }))
-                if token == pool_end
-        ),
-        "{error:?}"
+        matches!(error, selftests::Error::TokenOutsidePool { token, pool_end, .. } if token == pool_end),
+        "{error}"
     );
 }
 
