@@ -4,7 +4,7 @@
  * it: x86_64 fails with an ABORT naming the vector and RIP (GUEST_FAIL); aarch64 sends
  * UNHANDLED with the vector-table entry, the exception class and whether the class is valid;
  * riscv64 sends UNHANDLED with exception-or-interrupt and the cause code. The exception is at
- * the global label `pool_fault_here`: ud2 (#UD), brk #0, ebreak. Only vCPU 0 installs the
+ * the global label `pool_fault_here`: ud2 (#UD), udf #0, ebreak. Only vCPU 0 installs the
  * vectors: any other vCPU faults into the host's own handlers, whose reports the host reads
  * in any convention.
  */
@@ -106,7 +106,7 @@ void pool_route_exception(uint64_t entry, uint64_t esr)
 	pool_halt();
 }
 
-#define FAULT "brk #0"
+#define FAULT "udf #0"
 #elif defined(__riscv)
 /* Direct mode: every trap comes here with scause in a0. */
 __asm__(".pushsection .text\n"
