@@ -67,6 +67,26 @@ static struct pool *volatile ucall_pool;
 uint64_t ucall_exit_mmio_addr;
 #endif
 
+/*
+ * The entry point. Each guest writes `guest_main(vcpu)`. On riscv64, _start first points gp at
+ * __global_pointer$, as a C runtime would: gcc's linker relaxation reads data near it through
+ * gp (the selftests' host copies its own gp into the guest for the same reason).
+ */
+#if defined(__riscv)
+__asm__(".pushsection .text\n"
+	".globl _start\n"
+	".weak __global_pointer$\n"
+	"_start:\n"
+	".option push\n"
+	".option norelax\n"
+	"lla gp, __global_pointer$\n"
+	".option pop\n"
+	"j guest_main\n"
+	".popsection\n");
+#else
+#define guest_main _start
+#endif
+
 POOL_FN void pool_halt(void)
 {
 	for (;;) {

@@ -4,7 +4,7 @@
  */
 #include "pool.h"
 
-void _start(void)
+void guest_main(void)
 {
 	GUEST_PRINTF("printf, then done");
 	GUEST_DONE();

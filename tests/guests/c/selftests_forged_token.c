@@ -1,7 +1,7 @@
 /* Hostile: a token inside the pool that is no record's: the first record's, plus 8. */
 #include "pool.h"
 
-void _start(void)
+void guest_main(void)
 {
 	struct pool_record *record = pool_claim();
 

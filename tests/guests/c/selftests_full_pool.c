@@ -6,7 +6,7 @@
  */
 #include "pool.h"
 
-void _start(void)
+void guest_main(void)
 {
 	struct pool *pool = ucall_pool;
 

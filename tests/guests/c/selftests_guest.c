@@ -4,7 +4,7 @@
  */
 #include "pool.h"
 
-void _start(void)
+void guest_main(void)
 {
 	volatile uint64_t answer = 41;
 

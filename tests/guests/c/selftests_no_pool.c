@@ -2,7 +2,7 @@
 #define WITHOUT_POOL
 #include "pool.h"
 
-void _start(void)
+void guest_main(void)
 {
 	GUEST_SYNC(1);
 	GUEST_DONE();

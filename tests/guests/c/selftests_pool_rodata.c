@@ -2,7 +2,7 @@
 #define POOL_IN_RODATA
 #include "pool.h"
 
-void _start(void)
+void guest_main(void)
 {
 	GUEST_SYNC(1);
 	GUEST_DONE();

@@ -135,7 +135,7 @@ void pool_route_exception(uint64_t scause, uint64_t unused)
 #define FAULT "ebreak"
 #endif
 
-void _start(uint64_t vcpu)
+void guest_main(uint64_t vcpu)
 {
 	if (vcpu == 0)
 		install_vectors();
