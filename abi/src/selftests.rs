@@ -9,7 +9,7 @@
 //! convention; every other guest gets the seed convention. The ELF decides because the guest
 //! cannot say it any other way before its first ucall, and the symbol is exactly what a pool
 //! guest needs from its host. A host may override the choice (`ucall-run --abi
-//! auto|seed|selftests`, `VmBuilder::abi`), for instance to check that a seed guest with a
+//! auto|seed|selftests`, `VmBuilder::convention`), for instance to check that a seed guest with a
 //! stray `ucall_pool` is refused.
 //!
 //! # Side by side

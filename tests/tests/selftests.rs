@@ -4,16 +4,21 @@
 
 use std::time::Duration;
 use ucall_host::Ucall;
-use ucall_host::convention::{Abi, selftests};
+use ucall_host::convention::{ConventionKind, selftests};
 use ucall_host::decode::Abort;
 use ucall_host::vm::{LoadError, RunError, SetupError, TransportKind, Vm, VmBuilder};
 use ucall_tests::{guest, ucalls_until_end};
 use vm_memory::{Bytes, GuestAddress};
 
 /// A VM for guest `name` with the builder's defaults but for these.
-fn build(name: &str, abi: Abi, transport: TransportKind, vcpus: usize) -> Result<Vm, SetupError> {
+fn build(
+    name: &str,
+    convention: ConventionKind,
+    transport: TransportKind,
+    vcpus: usize,
+) -> Result<Vm, SetupError> {
     VmBuilder::new(&guest(name))
-        .abi(abi)
+        .convention(convention)
         .transport(transport)
         .vcpus(vcpus)
         .timeout(Duration::from_secs(30))
@@ -21,7 +26,8 @@ fn build(name: &str, abi: Abi, transport: TransportKind, vcpus: usize) -> Result
 }
 
 fn vm(name: &str) -> Vm {
-    build(name, Abi::Auto, TransportKind::Auto, 1).unwrap_or_else(|e| panic!("{name}: {e}"))
+    build(name, ConventionKind::Auto, TransportKind::Auto, 1)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Runs vCPU 0 of `vm` to its end: its ucalls, and its error if it ended in one.
@@ -50,7 +56,7 @@ fn text_at(vm: &Vm, gva: u64) -> String {
 /// What `selftests_guest.c` sends, given its VM: GUEST_SYNC(1) (the address of "hello" and
 /// the stage), a GUEST_PRINTF with newlines, then its failed GUEST_ASSERT_EQ.
 fn assert_selftests_guest(vm: &mut Vm) {
-    assert_eq!(vm.abi(), Abi::Selftests);
+    assert_eq!(vm.convention(), ConventionKind::Selftests);
     let (ucalls, error) = run(vm);
     assert!(error.is_none(), "{error:?}");
     let [Ucall::Sync { args }, printf, abort] = &ucalls[..] else {
@@ -86,7 +92,7 @@ fn a_pool_guest_linked_by_our_script_does_the_same() {
 fn a_pool_guest_on_x86_64_makes_its_ucalls_by_port_io_too() {
     let built = build(
         "selftests_guest_default_link",
-        Abi::Auto,
+        ConventionKind::Auto,
         TransportKind::Pio,
         1,
     );
@@ -106,7 +112,7 @@ fn a_pool_guests_printf_is_not_read_as_done_nor_its_done_as_printf() {
 #[test]
 fn a_seed_guests_printf_4_and_done_3_keep_their_meaning() {
     let mut vm = vm("printf");
-    assert_eq!(vm.abi(), Abi::Seed);
+    assert_eq!(vm.convention(), ConventionKind::Seed);
     let (ucalls, error) = run(&mut vm);
     assert!(error.is_none(), "{error:?}");
     assert_eq!(
@@ -121,7 +127,7 @@ fn a_seed_guests_printf_4_and_done_3_keep_their_meaning() {
 #[test]
 fn a_seed_guest_in_c_still_gets_the_seed_convention() {
     let mut vm = vm("seed_guest_default_link");
-    assert_eq!(vm.abi(), Abi::Seed);
+    assert_eq!(vm.convention(), ConventionKind::Seed);
     let (ucalls, error) = run(&mut vm);
     assert!(error.is_none(), "{error:?}");
     assert!(matches!(ucalls.last(), Some(Ucall::Abort(_))), "{ucalls:?}");
@@ -132,7 +138,7 @@ fn several_vcpus_make_pool_ucalls_at_once() {
     const VCPUS: u64 = 3;
     let mut vm = build(
         "selftests_vcpus_default_link",
-        Abi::Auto,
+        ConventionKind::Auto,
         TransportKind::Auto,
         VCPUS as usize,
     )
@@ -179,7 +185,7 @@ fn the_last_free_record_serves_and_then_a_full_pool_is_an_error() {
 #[test]
 fn a_pool_guest_without_the_pool_symbol_gets_the_no_pool_error() {
     let mut vm = vm("selftests_no_pool_default_link");
-    assert_eq!(vm.abi(), Abi::Seed);
+    assert_eq!(vm.convention(), ConventionKind::Seed);
     let error = error_before_any_ucall(&mut vm);
     assert!(matches!(error, selftests::Error::NoPool), "{error}");
 }
@@ -188,7 +194,7 @@ fn a_pool_guest_without_the_pool_symbol_gets_the_no_pool_error() {
 fn the_pool_convention_chosen_for_a_guest_without_the_symbol_gives_no_pool_either() {
     let mut built = build(
         "selftests_no_pool_default_link",
-        Abi::Selftests,
+        ConventionKind::Selftests,
         TransportKind::Auto,
         1,
     )
@@ -201,7 +207,7 @@ fn the_pool_convention_chosen_for_a_guest_without_the_symbol_gives_no_pool_eithe
 fn the_seed_convention_chosen_for_a_pool_guest_leaves_it_without_a_pool() {
     let mut built = build(
         "selftests_done_default_link",
-        Abi::Seed,
+        ConventionKind::Seed,
         TransportKind::Auto,
         1,
     )
@@ -215,7 +221,7 @@ fn the_seed_convention_chosen_for_a_pool_guest_leaves_it_without_a_pool() {
 #[test]
 fn a_pool_symbol_in_read_only_data_is_refused_before_the_guest_runs() {
     let name = "selftests_pool_rodata_default_link";
-    let err = build(name, Abi::Auto, TransportKind::Auto, 1).unwrap_err();
+    let err = build(name, ConventionKind::Auto, TransportKind::Auto, 1).unwrap_err();
     assert!(
         matches!(&err, SetupError::Load(LoadError::SymbolNotWritable { name, len: 8, .. }) if name == "ucall_pool"),
         "{err}"
@@ -274,7 +280,7 @@ mod exceptions {
      {
         let name = "selftests_unhandled_default_link";
         let fault = fault_address(name);
-        let mut vm = build(name, Abi::Auto, TransportKind::Auto, 2).unwrap();
+        let mut vm = build(name, ConventionKind::Auto, TransportKind::Auto, 2).unwrap();
         let mut vcpus = vm.take_vcpus().into_iter();
         let (own, own_error) = ucalls_until_end(&mut vcpus.next().unwrap());
         assert!(own_error.is_none(), "{own_error:?}");
@@ -292,7 +298,7 @@ mod exceptions {
 #[test]
 fn a_rust_guest_with_the_pool_feature_makes_its_ucalls_through_the_pool() {
     let mut vm = vm("pool_guest");
-    assert_eq!(vm.abi(), Abi::Selftests);
+    assert_eq!(vm.convention(), ConventionKind::Selftests);
     let (ucalls, error) = run(&mut vm);
     assert!(error.is_none(), "{error:?}");
     assert_eq!(

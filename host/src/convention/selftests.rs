@@ -8,6 +8,12 @@
 //! convention has no replies. The one thing read outside the pool is ABORT's file name, a
 //! string the guest points at, read through its page tables and bounded like any string.
 //!
+//! [`Selftests`] is the convention behind the seam ([`super::Convention`]): its
+//! [`setup`](super::Convention::setup) places a [`Pool`] in the area the builder keeps for it
+//! (after the architecture's structures in the host area) and writes its address into
+//! `ucall_pool`; its `locate` takes the token from the exit, its `decode` reads the record
+//! the token names, and its `reply` writes nothing.
+//!
 //! ```
 //! use ucall_host::convention::selftests::{Found, Pool, UnhandledLayout};
 //! use ucall_abi::selftests::{record_offset, FAILED};
@@ -20,14 +26,15 @@
 //! # Ok::<(), ucall_host::convention::selftests::Error>(())
 //! ```
 
+use super::{CallError, Convention, ConventionKind, VmSetup};
 use crate::Ucall;
-use crate::decode::{Abort, Exit, Unhandled, read_record};
+use crate::decode::{Abort, Exit, Located, Transport, Unhandled, read_record};
 use crate::paging::{self, GuestView, PageTableFormat};
 use std::ops::Range;
 use ucall_abi::selftests::{
     self, BUFFER_LEN, Command, FAILED, NO_RECORD, POOL_SIZE, RECORDS, Record, abort, record_offset,
 };
-use ucall_abi::{SBI_EXTENSION, STRING_MAX_LEN};
+use ucall_abi::{MAX_ARGS as SEED_ARGS, SBI_EXTENSION, STRING_MAX_LEN};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -291,6 +298,108 @@ impl Pool {
             Err(cmd) => return Err(Error::UnknownCommand { cmd, record: gpa }),
         };
         Ok(Some(ucall))
+    }
+}
+
+/// The pool convention behind [`super::Convention`]: one per VM, its [`Pool`] placed by
+/// [`setup`](super::Convention::setup).
+///
+/// ```
+/// use ucall_host::convention::{selftests::Selftests, Convention, ConventionKind};
+/// use ucall_host::paging::x86_64::X86_64;
+/// use vm_memory::GuestMemoryMmap;
+///
+/// let pool: &dyn Convention<GuestMemoryMmap, X86_64> = &Selftests::default();
+/// assert_eq!(pool.kind(), ConventionKind::Selftests);
+/// assert_eq!(pool.guest_bytes(4), ucall_host::convention::selftests::Pool::BYTES);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selftests {
+    /// The VM's pool, once set up; a VM that was never set up has none, and its guest's
+    /// ucalls are [`Error::NoPool`].
+    pool: Option<Pool>,
+}
+
+impl Selftests {
+    /// The VM's pool, if it was set up.
+    pub fn pool(&self) -> Option<&Pool> {
+        self.pool.as_ref()
+    }
+}
+
+impl<M: GuestMemory + ?Sized, F: PageTableFormat> Convention<M, F> for Selftests {
+    fn kind(&self) -> ConventionKind {
+        ConventionKind::Selftests
+    }
+
+    /// [`Pool::BYTES`], whatever the number of vCPUs: one pool per VM.
+    fn guest_bytes(&self, vcpus: usize) -> u64 {
+        let _ = vcpus;
+        Pool::BYTES
+    }
+
+    fn written_symbols(&self) -> &'static [(&'static str, u64)] {
+        &[(selftests::POOL_SYMBOL, size_of::<u64>() as u64)]
+    }
+
+    /// The pool at the start of the area, its tokens written, its address in `ucall_pool`
+    /// (a guest without the symbol finds no pool, and says so with its first ucall).
+    fn setup(&mut self, vm: &mut VmSetup<'_, M, F>) -> Result<(), super::Error> {
+        // The builder serves x86_64, aarch64 and riscv64 guests only; x86_64's reading of
+        // UNHANDLED is the seed's, the safe default.
+        let unhandled =
+            UnhandledLayout::for_elf_machine(vm.elf_machine).unwrap_or(UnhandledLayout::X86_64);
+        let pool = Pool::new(vm.area.start, vm.host_reports.clone(), unhandled);
+        pool.install(vm.memory)
+            .map_err(|_| super::Error::WriteMemory {
+                what: "record tokens",
+                gpa: pool.start(),
+            })?;
+        if let Some(gpa) = (vm.symbol)(selftests::POOL_SYMBOL, size_of::<u64>() as u64) {
+            vm.memory
+                .write_obj(pool.start(), GuestAddress(gpa))
+                .map_err(|_| super::Error::WriteMemory {
+                    what: "pool address",
+                    gpa,
+                })?;
+        }
+        self.pool = Some(pool);
+        Ok(())
+    }
+
+    /// The token in the exit (where the seed's exits carry an address), as the record's
+    /// place; riscv64's report of a trap without a handler is an error.
+    fn locate(
+        &self,
+        transport: &Transport,
+        exit: &Exit,
+        memory: &M,
+        record_register: &mut dyn FnMut() -> u64,
+    ) -> Result<Option<Located>, CallError> {
+        Pool::check_exit(exit)?;
+        // Records are read in the pool by address: a root a rooted exit names is not used.
+        let located = transport.locate(exit, memory, record_register)?;
+        Ok(located.map(|at| Located {
+            record: at.record,
+            root: None,
+        }))
+    }
+
+    /// [`Pool::decode`]: `None` for token 0 and for NONE, which the host resumes.
+    fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Option<Ucall>, CallError> {
+        let pool = self.pool.as_ref().ok_or(Error::NoPool)?;
+        Ok(pool.decode(guest, record)?)
+    }
+
+    /// Nothing: the convention has no replies, and the guest reads nothing back.
+    fn reply(
+        &self,
+        guest: &GuestView<'_, M, F>,
+        record: u64,
+        reply: &[u64; SEED_ARGS],
+    ) -> Result<(), paging::Error> {
+        let _ = (guest, record, reply);
+        Ok(())
     }
 }
 

@@ -1,22 +1,22 @@
 //! Building a VM for one guest ELF.
 
-use super::arch::{Arch, Native, VcpuStart};
-use super::log::{self, VcpuLog};
-use super::vcpu::Vcpu;
+use super::arch::{KvmArch, Native, VcpuStart};
+use super::log_drain::{self, VcpuLog};
+use super::vcpu::{Tables, Vcpu};
 use super::watchdog::Watchdog;
 use super::{
     GuestImage, KvmError, Layout, LayoutRequest, LoadError, SetupError, TableRoot, TransportKind,
     Vm, WatchdogSignal, register_memory,
 };
-use crate::convention::Abi;
-use crate::convention::selftests::{Pool, UnhandledLayout};
+use crate::arch::{self, Arch};
+use crate::convention::{self, ConventionKind, VmSetup};
 use crate::decode::Transport;
 use crate::paging::{MemoryKind, PAGE_SIZE, PageSize, PageTables};
 use crate::probe::install_mmio_page;
 use kvm_ioctls::Kvm;
 use std::sync::Arc;
 use std::time::Duration;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 /// Builds a [`Vm`] that runs one guest ELF.
 ///
@@ -47,7 +47,7 @@ pub struct VmBuilder<'a> {
     watchdog_signal: WatchdogSignal,
     table_root: TableRoot,
     log_ring: bool,
-    abi: Abi,
+    convention: ConventionKind,
 }
 
 impl<'a> VmBuilder<'a> {
@@ -65,7 +65,7 @@ impl<'a> VmBuilder<'a> {
             watchdog_signal: WatchdogSignal::default(),
             table_root: TableRoot::Live,
             log_ring: true,
-            abi: Abi::Auto,
+            convention: ConventionKind::Auto,
         }
     }
 
@@ -126,6 +126,27 @@ impl<'a> VmBuilder<'a> {
         self
     }
 
+    /// Which wire convention the guest speaks ([`crate::convention`]): by default
+    /// [`ConventionKind::Auto`], resolved from the guest's symbols (a guest whose ELF has
+    /// `ucall_pool` gets the pool convention of today's Linux KVM selftests, a pool in the
+    /// host's part of RAM with its address written into `ucall_pool`; any other guest the seed
+    /// convention); [`ConventionKind::Seed`] and [`ConventionKind::Selftests`] override that.
+    /// `ucall-run --abi auto|seed|selftests` is this choice.
+    ///
+    /// ```no_run
+    /// use ucall_host::convention::ConventionKind;
+    /// use ucall_host::vm::VmBuilder;
+    ///
+    /// let elf = std::fs::read("target/guests/x86_64/selftests_guest")?;
+    /// let vm = VmBuilder::new(&elf).convention(ConventionKind::Selftests).build()?;
+    /// assert_eq!(vm.convention(), ConventionKind::Selftests);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn convention(mut self, convention: ConventionKind) -> Self {
+        self.convention = convention;
+        self
+    }
+
     /// Whether the host drains the guest's log ring (on by default). The guest opts in: only a
     /// guest whose ELF has the globals `ucall_log_ring_enabled` and `ucall_log_ring` (that is,
     /// one linking `ucall_guest::log_ring`) is told that the host drains, and its
@@ -133,25 +154,6 @@ impl<'a> VmBuilder<'a> {
     /// Off, the guest is not told, and its `guest_log!` lines arrive as PRINTF ucalls.
     pub fn log_ring(mut self, drain: bool) -> Self {
         self.log_ring = drain;
-        self
-    }
-
-    /// Which wire convention the guest's ucalls follow: [`Abi::Auto`] (the default) gives a
-    /// guest whose ELF has `ucall_pool` the pool convention of today's Linux KVM selftests (a
-    /// pool in the host's part of RAM, its address written into `ucall_pool`), and any other
-    /// guest the seed convention; [`Abi::Seed`] and [`Abi::Selftests`] override that.
-    ///
-    /// ```no_run
-    /// use ucall_host::convention::Abi;
-    /// use ucall_host::vm::VmBuilder;
-    ///
-    /// let elf = std::fs::read("target/guests/x86_64/selftests_guest")?;
-    /// let vm = VmBuilder::new(&elf).abi(Abi::Selftests).build()?;
-    /// assert_eq!(vm.abi(), Abi::Selftests);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn abi(mut self, abi: Abi) -> Self {
-        self.abi = abi;
         self
     }
 
@@ -174,41 +176,41 @@ impl<'a> VmBuilder<'a> {
         let stack_bytes = stack_bytes.unwrap_or(self.memory_size);
         let offered = match self.transport {
             TransportKind::Auto | TransportKind::Mmio => true,
-            TransportKind::Pio => Native::PORT_IO,
-            TransportKind::Sbi => Native::SBI_CALLS,
+            TransportKind::Pio => arch::Native::PORT_IO,
+            TransportKind::Sbi => arch::Native::SBI_CALLS,
         };
         if !offered {
             return Err(SetupError::UnsupportedTransport {
                 transport: self.transport,
-                arch: Native::NAME,
+                arch: arch::Native::NAME,
             });
         }
         // Everything about the ELF is checked before KVM is asked for anything.
-        let image = GuestImage::parse(self.elf, Native::ELF_MACHINE)?;
+        let image = GuestImage::parse(self.elf, arch::Native::ELF_MACHINE)?;
         image.check_size(self.memory_size)?;
         let published_at = self.published_at(&image)?;
-        // One check of the pool symbol: present (the convention), and writable where it is.
-        let pool_symbol =
-            image.writable_symbol_gpa(ucall_abi::selftests::POOL_SYMBOL, size_of::<u64>() as u64);
-        let abi = self
-            .abi
-            .resolve(!matches!(pool_symbol, Err(LoadError::SymbolNotFound(_))));
-        let pool_symbol = match (abi, pool_symbol) {
-            (Abi::Selftests, Err(LoadError::SymbolNotFound(_))) | (Abi::Seed, _) => None,
-            (_, symbol) => Some(symbol?),
-        };
+        let symbol = |name: &str, size: u64| image.writable_symbol_gpa(name, size).ok();
+        let kind = self
+            .convention
+            .resolve(|name| image.symbol_gpa(name).is_ok());
+        let mut convention = convention::for_kind(kind);
+        for &(name, len) in convention.written_symbols() {
+            if image.symbol_gpa(name).is_ok() {
+                image.writable_symbol_gpa(name, len)?;
+            }
+        }
+        let convention_bytes = convention
+            .guest_bytes(self.vcpus)
+            .next_multiple_of(PAGE_SIZE);
 
         let kvm = Kvm::new().map_err(KvmError::with("open /dev/kvm"))?;
         let (arch, vm_fd) = Native::create_vm(&kvm)?;
         let widths = arch.address_widths();
         let format = arch.page_table_format();
         let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
-        // The pool goes in the host area, after the architecture's structures.
-        let arch_area = Native::HOST_AREA.next_multiple_of(PAGE_SIZE);
-        let mut request = LayoutRequest::new(&arch, self.memory_size, stack_bytes);
-        if abi == Abi::Selftests {
-            request.host_area = arch_area + Pool::BYTES;
-        }
+        // The convention's area goes after the architecture's structures, in the host area.
+        let mut request = LayoutRequest::new::<arch::Native>(widths, self.memory_size, stack_bytes);
+        request.host_area += convention_bytes;
         let layout = Layout::plan(&segments, &request)?;
         // A planned layout leaves the segments alone; checked anyway, as it is cheap.
         layout.check(image.segments())?;
@@ -228,7 +230,7 @@ impl<'a> VmBuilder<'a> {
         image.load(&memory)?;
 
         let log_ring = if self.log_ring {
-            log::enable(&image, &memory)?
+            log_drain::enable(&image, &memory)?
         } else {
             None
         };
@@ -242,15 +244,17 @@ impl<'a> VmBuilder<'a> {
         tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
         let host_area = GuestAddress(layout.host_area.start);
         arch.setup_memory(&memory, host_area)?;
-        let pool = match abi {
-            Abi::Selftests => Some(Arc::new(self.install_pool(
-                &memory,
-                host_area.0,
-                arch_area,
-                pool_symbol,
-            )?)),
-            _ => None,
-        };
+        let area_start = layout.host_area.end - convention_bytes;
+        convention.setup(&mut VmSetup {
+            memory: &memory,
+            tables: &mut tables,
+            area: area_start..layout.host_area.end,
+            vcpus: self.vcpus,
+            host_reports: host_area.0..host_area.0 + arch::Native::HOST_AREA,
+            elf_machine: arch::Native::ELF_MACHINE,
+            symbol: &symbol,
+        })?;
+        let convention: Arc<dyn convention::Convention<GuestMemoryMmap, _>> = Arc::from(convention);
 
         let transport = match published_at {
             // The VM's only memory slot is `memory`: no other slot can be in the way.
@@ -265,8 +269,8 @@ impl<'a> VmBuilder<'a> {
         // guest's ucalls use, as the host's exception handlers report through them; on aarch64
         // the handlers need the MMIO address.
         let transport = Transport {
-            pio_port: Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
-            sbi_extension: Native::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
+            pio_port: arch::Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
+            sbi_extension: arch::Native::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
             ..transport
         };
         arch.publish_exception_doorbell(&memory, host_area, &transport)?;
@@ -289,10 +293,13 @@ impl<'a> VmBuilder<'a> {
                 index,
                 fd,
                 memory: Arc::clone(&memory),
-                format,
-                root: tables.root(),
+                built: Tables {
+                    format,
+                    root: tables.root(),
+                },
                 table_root: self.table_root,
                 transport,
+                convention: Arc::clone(&convention),
                 timeout: self.timeout,
                 watchdog: Watchdog::new(self.watchdog_signal)?,
                 finished: false,
@@ -300,7 +307,6 @@ impl<'a> VmBuilder<'a> {
                 pending_read: None,
                 pending_call: None,
                 log: log_ring.clone().map(VcpuLog::new),
-                pool: pool.clone(),
             });
         }
         Ok(Vm {
@@ -312,39 +318,8 @@ impl<'a> VmBuilder<'a> {
             widths,
             tables,
             layout,
-            abi,
+            convention: kind,
         })
-    }
-
-    /// The pool after the architecture's `arch_area` bytes of the host area at `host_area`
-    /// (identity-mapped like all RAM), its tokens written, and its address written into the
-    /// guest's `ucall_pool` at `symbol` (a guest without one finds no pool).
-    fn install_pool(
-        &self,
-        memory: &GuestMemoryMmap,
-        host_area: u64,
-        arch_area: u64,
-        symbol: Option<u64>,
-    ) -> Result<Pool, SetupError> {
-        // This crate builds its `vm` module for x86_64, aarch64 and riscv64 hosts only.
-        let unhandled = UnhandledLayout::for_elf_machine(Native::ELF_MACHINE)
-            .unwrap_or(UnhandledLayout::X86_64);
-        let pool = Pool::new(
-            host_area + arch_area,
-            host_area..host_area + Native::HOST_AREA,
-            unhandled,
-        );
-        pool.install(memory)?;
-        if let Some(gpa) = symbol {
-            memory
-                .write_obj(pool.start(), GuestAddress(gpa))
-                .map_err(|source| LoadError::WriteGlobal {
-                    name: ucall_abi::selftests::POOL_SYMBOL.into(),
-                    gpa,
-                    source,
-                })?;
-        }
-        Ok(pool)
     }
 
     /// Where the host publishes the ucall MMIO address, if it uses MMIO: always for
@@ -357,7 +332,7 @@ impl<'a> VmBuilder<'a> {
         match (self.transport, symbol) {
             (TransportKind::Pio | TransportKind::Sbi, _) => Ok(None),
             (TransportKind::Auto, Err(LoadError::SymbolNotFound(_)))
-                if Native::PORT_IO || Native::SBI_CALLS =>
+                if arch::Native::PORT_IO || arch::Native::SBI_CALLS =>
             {
                 Ok(None)
             }
@@ -374,7 +349,7 @@ mod tests {
     /// A test ELF for this host's machine.
     fn native(elf: TestElf) -> Vec<u8> {
         TestElf {
-            machine: Native::ELF_MACHINE,
+            machine: arch::Native::ELF_MACHINE,
             ..elf
         }
         .build()

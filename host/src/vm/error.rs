@@ -5,7 +5,7 @@ use super::elf::LoadError;
 use super::layout::LayoutError;
 use super::watchdog::WatchdogError;
 use crate::decode::{self, Exit};
-use crate::{log_ring, paging, probe};
+use crate::{convention, log_ring, paging, probe};
 use std::fmt;
 use std::time::Duration;
 use vm_memory::GuestMemoryError;
@@ -113,15 +113,15 @@ pub enum SetupError {
     /// The guest ELF could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The ucall pool of a guest in the pool convention could not be set up.
-    #[error(transparent)]
-    Selftests(#[from] crate::convention::selftests::Error),
     /// The watchdog could not be started.
     #[error(transparent)]
     Watchdog(#[from] WatchdogError),
     /// The guest's log ring could not be enabled.
     #[error(transparent)]
     LogRing(#[from] log_ring::Error),
+    /// The wire convention could not set the VM up.
+    #[error(transparent)]
+    Convention(#[from] convention::Error),
 }
 
 /// Why a vCPU stopped without a ucall, or why its ucall could not be decoded.
@@ -348,6 +348,15 @@ impl fmt::Display for Position {
             }
         }
         Ok(())
+    }
+}
+
+impl From<convention::CallError> for RunError {
+    fn from(error: convention::CallError) -> Self {
+        match error {
+            convention::CallError::Decode(e) => RunError::Decode(e),
+            convention::CallError::Selftests(e) => RunError::Selftests(e),
+        }
     }
 }
 

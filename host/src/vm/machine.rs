@@ -1,7 +1,7 @@
 //! The VM that [`VmBuilder`](super::VmBuilder) makes.
 
 use super::{Format, Layout, Vcpu};
-use crate::convention::Abi;
+use crate::convention::ConventionKind;
 use crate::decode::Transport;
 use crate::paging::PageTables;
 use crate::probe::AddressWidths;
@@ -22,7 +22,7 @@ pub struct Vm {
     pub(super) widths: AddressWidths,
     pub(super) tables: PageTables<Format>,
     pub(super) layout: Layout,
-    pub(super) abi: Abi,
+    pub(super) convention: ConventionKind,
 }
 
 impl Vm {
@@ -61,9 +61,9 @@ impl Vm {
         &self.layout
     }
 
-    /// The wire convention the guest's ucalls are read in (never [`Abi::Auto`]).
-    pub fn abi(&self) -> Abi {
-        self.abi
+    /// The wire convention the guest's ucalls are read in (never [`ConventionKind::Auto`]).
+    pub fn convention(&self) -> ConventionKind {
+        self.convention
     }
 
     /// The guest's page tables as the host built them.

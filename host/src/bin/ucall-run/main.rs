@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use ucall_host::Ucall;
-use ucall_host::convention::Abi;
+use ucall_host::convention::ConventionKind;
 use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, Vcpu, VmBuilder};
 use vm_memory::GuestMemoryMmap;
@@ -122,12 +122,12 @@ fn main() -> ExitCode {
         Transport::Sbi => TransportKind::Sbi,
     };
     let abi = match args.abi {
-        AbiArg::Auto => Abi::Auto,
-        AbiArg::Seed => Abi::Seed,
-        AbiArg::Selftests => Abi::Selftests,
+        AbiArg::Auto => ConventionKind::Auto,
+        AbiArg::Seed => ConventionKind::Seed,
+        AbiArg::Selftests => ConventionKind::Selftests,
     };
     let built = VmBuilder::new(&elf)
-        .abi(abi)
+        .convention(abi)
         .vcpus(args.vcpus)
         .memory_size(memory_size)
         .transport(transport)
@@ -150,7 +150,7 @@ fn main() -> ExitCode {
             "running {} under KVM: {} vCPU(s), {transports} ucalls ({} convention)",
             args.elf.display(),
             args.vcpus,
-            vm.abi(),
+            vm.convention(),
         );
         err!("{}", output::dim(&output::visible(&line)));
     }
@@ -181,7 +181,7 @@ fn main() -> ExitCode {
             );
         }
     }
-    output.summary(&outcomes, vm.abi(), started)
+    output.summary(&outcomes, vm.convention(), started)
 }
 
 /// Runs one vCPU to its end, printing each ucall as it arrives and its error when it happens.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 use ucall_host::Ucall;
-use ucall_host::convention::Abi;
+use ucall_host::convention::ConventionKind;
 use ucall_host::vm::RunError;
 
 /// stdout for people, colored or not as decided once, at its first line (`anstream::println!`
@@ -113,6 +113,8 @@ impl Output {
                     Ucall::Abort(_) | Ucall::Unhandled(_) => BAD,
                     Ucall::Done => GOOD,
                     Ucall::Call { .. } => CALL,
+                    // A command this runner does not know yet prints plain.
+                    _ => PRINTF,
                 };
                 let text = visible(&ucall.to_string());
                 out!("{DIM}vcpu {vcpu}:{DIM:#} {style}{text}{style:#}");
@@ -132,7 +134,7 @@ impl Output {
 
     /// Prints the summary and returns the exit status: the worst outcome of any vCPU. Errors
     /// were printed when they happened; the JSON summary lists them again.
-    pub fn summary(self, outcomes: &[Outcome], abi: Abi, started: Instant) -> ExitCode {
+    pub fn summary(self, outcomes: &[Outcome], abi: ConventionKind, started: Instant) -> ExitCode {
         let elapsed = started.elapsed();
         let mut ucalls = 0;
         let mut code = 0u8;
@@ -244,6 +246,8 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
             "error_code": exception.error_code,
             "fault_address": exception.fault_address,
         }),
+        // A command this runner does not know yet: its one-line form.
+        other => json!({ "command": "OTHER", "text": other.to_string() }),
     };
     if let (Some(object), Value::Object(fields)) = (object.as_object_mut(), fields) {
         object.extend(fields);
