@@ -92,9 +92,18 @@ __asm__(".pushsection .text\n"
 
 static void install_vectors(void)
 {
-	extern char pool_vectors[];
+	uint64_t vectors;
 
-	__asm__ volatile("msr vbar_el1, %0\n\tisb" : : "r"(pool_vectors) : "memory");
+	/* PC-relative, not through the GOT: gcc's default PIE code reaches a symbol through the
+	 * GOT, and gas turns a GOT reference to the local label above into one to `.text`, whose
+	 * GOT entry is .text's start (VBAR_EL1 then pointed at code, not at these vectors). */
+	__asm__ volatile("adrp %0, pool_vectors\n\t"
+			 "add %0, %0, :lo12:pool_vectors\n\t"
+			 "msr vbar_el1, %0\n\t"
+			 "isb"
+			 : "=r"(vectors)
+			 :
+			 : "memory");
 }
 
 void pool_route_exception(uint64_t entry, uint64_t esr)
