@@ -36,6 +36,28 @@
  * puts args[0] in rsi finds the first word there either way; it may ignore rsi). The byte `in`
  * reads is unspecified.
  */
+
+/*
+ * Two conventions. A guest whose ELF has the symbol ucall_pool (8 bytes) gets the POOL
+ * convention of today's Linux KVM selftests (UCALL_POOL_*); every other guest gets the SEED
+ * convention above (UCALL_*, struct ucall). A host may be told to use either.
+ *
+ *                    seed                          pool
+ *   PRINTF, DONE     4, 3                          3, 4 (swapped!)
+ *   record           56 bytes on the guest stack   1096 bytes in a host-allocated pool
+ *   exit carries     the record's address          the record's token
+ *   PRINTF text      string address in args[0]     the record's buffer, NUL-terminated
+ *   ABORT            message, line, file, column   expression, file, line; message in buffer
+ *   replies          args[] may be overwritten     none
+ *   exits            x86_64 `in` port 0x1000 (rdi) or MMIO store; aarch64 MMIO store;
+ *                    riscv64 ecall a7 = 0x08ffffff, a6 = 0, a0: the same in both conventions.
+ *
+ * The pool: UCALL_POOL_SIZE bytes, a UCALL_POOL_BITMAP_SIZE-byte in-use bitmap (the guest's
+ * alone) then UCALL_POOL_RECORDS records. The host writes the pool's address into ucall_pool
+ * and a token into each record before the guest runs. A ucall: claim a record with an atomic
+ * test-and-set of its bit, zero args[], fill cmd, args[] and buffer, exit with the record's
+ * token, then clear the bit. No pool or no free record: exit with UCALL_POOL_FAILED.
+ */
 #ifndef UCALL_H
 #define UCALL_H
 
@@ -94,6 +116,38 @@
 #define UCALL_LOG_RING_LENGTH_LEN     2                        /* bytes of a record's little-endian length */
 #define UCALL_LOG_RING_LINE_MAX_LEN   1023                     /* bytes of a record's text */
 
+/* Pool convention: commands. */
+#define UCALL_POOL_NONE      0
+#define UCALL_POOL_SYNC      1
+#define UCALL_POOL_ABORT     2
+#define UCALL_POOL_PRINTF    3
+#define UCALL_POOL_DONE      4
+#define UCALL_POOL_UNHANDLED 5
+
+/* Pool convention: the pool and its records. */
+#define UCALL_POOL_SYMBOL              "ucall_pool"       /* the host writes the pool's address */
+#define UCALL_POOL_RECORDS             512
+#define UCALL_POOL_BITMAP_SIZE         64                 /* bytes, first */
+#define UCALL_POOL_SIZE                561216             /* bytes */
+#define UCALL_POOL_MAX_ARGS            7
+#define UCALL_POOL_BUFFER_LEN          1024               /* bytes, with the NUL */
+#define UCALL_POOL_RECORD_SIZE         1096               /* bytes */
+#define UCALL_POOL_NO_RECORD           0                  /* token: a ucall without data */
+#define UCALL_POOL_FAILED              0xffffffffffffffff /* token: no pool or no free record */
+#define UCALL_POOL_SBI_UNEXPECTED_TRAP 1                  /* riscv64: a6 of a trap without a record */
+
+/* Pool convention: ABORT's arguments (the message is in the buffer). */
+#define UCALL_POOL_ABORT_EXPRESSION 0 /* string */
+#define UCALL_POOL_ABORT_FILE       1 /* string */
+#define UCALL_POOL_ABORT_LINE       2
+
+/* Pool convention: UNHANDLED's arguments (x86_64 sends an ABORT instead). */
+#define UCALL_POOL_UNHANDLED_AARCH64_VECTOR   0 /* VBAR_EL1 entry */
+#define UCALL_POOL_UNHANDLED_AARCH64_EC       1 /* ESR_EL1 bits 31:26 */
+#define UCALL_POOL_UNHANDLED_AARCH64_EC_VALID 2
+#define UCALL_POOL_UNHANDLED_RISCV64_KIND     0 /* 0 exception, 1 interrupt */
+#define UCALL_POOL_UNHANDLED_RISCV64_CAUSE    1 /* exception code */
+
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
@@ -130,6 +184,17 @@ _Static_assert(sizeof(struct ucall_rooted) == UCALL_ROOTED_CALL_SIZE, "its size"
 
 /* The MMIO address the host publishes, or 0; the guest defines it. */
 extern uint64_t ucall_exit_mmio_addr;
+
+/* A record of the pool convention. */
+struct ucall_pool_record {
+	uint64_t cmd;
+	uint64_t args[UCALL_POOL_MAX_ARGS];
+	char buffer[UCALL_POOL_BUFFER_LEN];
+	uint64_t token; /* written by the host; sent back in the exit */
+};
+_Static_assert(sizeof(struct ucall_pool_record) == UCALL_POOL_RECORD_SIZE, "the pool record's size");
+_Static_assert(__builtin_offsetof(struct ucall_pool_record, buffer) == 64, "where the buffer is");
+_Static_assert(__builtin_offsetof(struct ucall_pool_record, token) == 1088, "where the token is");
 #endif /* __ASSEMBLER__ */
 
 #endif /* UCALL_H */

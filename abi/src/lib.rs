@@ -146,23 +146,21 @@
 //!
 //! # Against the Linux KVM selftests
 //!
-//! The wire format is the selftests' of the Linux 5.10 era (the seed this project was specified
-//! from), with PRINTF = 4 and UNHANDLED = 5 added. The selftests have moved on since, so whether
-//! a guest written to their conventions runs unchanged depends on its era:
+//! Two conventions, side by side in [`selftests`]: the *seed* convention above (the
+//! selftests' of the Linux 5.10 era, with PRINTF = 4 and UNHANDLED = 5 added), which this
+//! crate's guests use, and the *pool* convention of today's selftests ([`selftests`]: their
+//! numbers, PRINTF = 3 and DONE = 4, a 1,096-byte record in a pool the host allocates, and a
+//! token in the exit). A host serves a guest in the pool convention when its ELF has the symbol
+//! `ucall_pool` ([`selftests::POOL_SYMBOL`]), and in the seed convention otherwise. Whether a
+//! guest written to the selftests' conventions runs unchanged depends on its era:
 //!
 //! | guest code written for | runs unchanged? | why |
 //! |---|---|---|
-//! | 5.10-era `GUEST_SYNC`, `GUEST_SYNC_ARGS`, `GUEST_DONE`, `GUEST_ASSERT` | yes, on x86_64 (port I/O at 0x1000, record in `rdi`, or MMIO) and aarch64 (MMIO through `ucall_exit_mmio_addr`) | same record, numbers, transports and string convention; ABORT's `args[0]` message and `args[1]` line are ours, and `args[2]` = 0 means "no file" |
+//! | 5.10-era `GUEST_SYNC`, `GUEST_SYNC_ARGS`, `GUEST_DONE`, `GUEST_ASSERT` | yes, on x86_64 (port I/O at 0x1000, record in `rdi`, or MMIO), aarch64 (MMIO through `ucall_exit_mmio_addr`) and riscv64 (the SBI call) | same record, numbers, transports and string convention; ABORT's `args[0]` message and `args[1]` line are ours, and `args[2]` = 0 means "no file" |
 //! | 5.10-era `GUEST_ASSERT_1` to `GUEST_ASSERT_4` | only when the extra values are 0 | they put values in `args[2..6]`, where our ABORT keeps the file string and the column: a non-zero value is read as a string address |
-//! | later 5.x `UCALL_UNHANDLED` (number 4, after DONE) | no | 4 is our PRINTF, so the vector is read as a string address |
-//! | 6.x `GUEST_ASSERT` (file in `args[1]`, line in `args[2]`, seven arguments) | no | our ABORT has the line in `args[1]` and the file in `args[2]` |
-//! | today's selftests (a per-vCPU record pool, `UCALL_PRINTF` = 3, `UCALL_DONE` = 4, `UCALL_UNHANDLED` = 5) | no | the exit carries the *host* virtual address of a 1 KiB-plus record in a pool the host allocated, not a guest-virtual address of a 56-byte record; PRINTF and DONE have each other's numbers; messages are formatted into the record's buffer rather than passed as string addresses |
-//!
-//! Only UNHANDLED keeps today's number (5); its arguments are this crate's, the same four on
-//! every architecture (see [`unhandled`]), where today's selftests send a per-architecture set
-//! (aarch64: vector, exception class and whether the class is valid). Running today's selftest
-//! guests would take a second wire format in the host (their numbers, their record, and records
-//! found by host address in a pool the host shares with the guest); it is not done.
+//! | later 5.x `UCALL_UNHANDLED` (number 4, after DONE) | no | 4 is the seed convention's PRINTF, and these guests have no pool |
+//! | 6.x `GUEST_ASSERT` with parameters, before the pool | no | our ABORT has the line in `args[1]` and the file in `args[2]` |
+//! | today's selftests (`ucall_pool`, `UCALL_PRINTF` = 3, `UCALL_DONE` = 4, `UCALL_UNHANDLED` = 5) | yes, on x86_64, aarch64 and riscv64 | the pool convention ([`selftests`]), chosen by the `ucall_pool` symbol |
 //!
 //! # Example
 //!
@@ -185,6 +183,7 @@ mod command;
 pub mod log_ring;
 mod record;
 pub mod rooted;
+pub mod selftests;
 
 pub use command::{
     Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, abort, is_user_command, printf, unhandled,

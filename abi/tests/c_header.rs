@@ -2,6 +2,9 @@
 //! the crate's constants and fails when the committed file differs, so the two cannot drift.
 //! `UCALL_BLESS=1 cargo test -p ucall-abi --test c_header` rewrites the file instead.
 
+#[path = "c_header/pool.rs"]
+mod pool;
+
 use log_ring::RingHeader;
 use std::path::PathBuf;
 use ucall_abi::{
@@ -67,6 +70,7 @@ const PREAMBLE: &str = "\
 /// The header as the crate's definitions say it.
 fn render() -> String {
     let mut h = String::from(PREAMBLE);
+    h += pool::INTRODUCTION;
     h += "#ifndef UCALL_H\n#define UCALL_H\n";
 
     let commands: Vec<Define> = Command::ALL
@@ -259,6 +263,8 @@ fn render() -> String {
         ],
     );
 
+    pool::constants(&mut h);
+
     h += "\n#ifndef __ASSEMBLER__\n#include <stdint.h>\n\n";
     h += "struct ucall {\n\tuint64_t cmd;\n\tuint64_t args[UCALL_MAX_ARGS];\n};\n\n";
     for (check, what) in [
@@ -307,6 +313,7 @@ fn render() -> String {
     h += "_Static_assert(sizeof(struct ucall_rooted) == UCALL_ROOTED_CALL_SIZE, \"its size\");\n";
     h += "\n/* The MMIO address the host publishes, or 0; the guest defines it. */\n";
     h += &format!("extern uint64_t {MMIO_ADDR_SYMBOL};\n");
+    pool::declarations(&mut h);
     h += "#endif /* __ASSEMBLER__ */\n\n#endif /* UCALL_H */\n";
     h
 }

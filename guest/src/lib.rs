@@ -81,6 +81,10 @@
 //!
 //! - `panic-handler` (default): panics become ABORT ucalls with the message and location. Turn it
 //!   off in programs that bring their own `#[panic_handler]`.
+//! - `pool`: the guest uses the pool convention of today's Linux KVM selftests
+//!   (`ucall_abi::selftests`): it defines `ucall_pool`, and its ucalls go through records of a
+//!   pool the host allocates, with a token in the exit, instead of records on its stack. For
+//!   guests whose stack the host cannot read. See [`pool`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
@@ -93,6 +97,9 @@ pub use arch::transport;
 pub mod exceptions;
 pub mod log_ring;
 mod macros;
+#[cfg(feature = "pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
+pub mod pool;
 mod text;
 
 use core::fmt;
@@ -148,6 +155,9 @@ pub fn ucall(command: Command, args: &[u64]) {
 /// ```
 #[inline]
 pub fn send(record: &Record) {
+    #[cfg(feature = "pool")]
+    pool::send(record, mmio_address());
+    #[cfg(not(feature = "pool"))]
     arch::signal(record, mmio_address());
 }
 

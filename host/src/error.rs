@@ -41,6 +41,9 @@ pub enum Error {
     /// Recognising or decoding a ucall.
     #[error(transparent)]
     Decode(#[from] crate::decode::Error),
+    /// A guest in the pool convention of today's selftests broke it.
+    #[error(transparent)]
+    Selftests(#[from] crate::convention::selftests::Error),
     /// Setting up the ucall MMIO page.
     #[error(transparent)]
     Probe(#[from] crate::probe::Error),
@@ -84,6 +87,7 @@ impl Error {
         match self {
             Error::Paging(e)
             | Error::Decode(decode::Error::Paging(e))
+            | Error::Selftests(crate::convention::selftests::Error::Paging(e))
             | Error::Probe(probe::Error::Map(e)) => Some(e),
             #[cfg(feature = "vm")]
             Error::Setup(

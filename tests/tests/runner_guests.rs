@@ -144,3 +144,58 @@ fn the_readmes_output_of_the_readme_guest_is_what_the_runner_prints() {
     assert_eq!(stdout_lines(&output)[..shown.len()], shown);
     assert_eq!(shown.len(), 3, "{shown:?}");
 }
+
+#[test]
+fn a_c_guest_of_todays_selftests_runs_with_default_flags_in_their_convention() {
+    let output = ucall_run(&[guest_dir().join("selftests_guest_default_link")]);
+    let lines = stdout_lines(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // GUEST_SYNC(1), GUEST_PRINTF, then a failed GUEST_ASSERT_EQ: an ABORT, exit status 1.
+    assert_eq!(output.status.code(), Some(1), "{lines:?} {stderr}");
+    assert!(stderr.contains("ucalls (selftests convention)"), "{stderr}");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[0].starts_with("vcpu 0: SYNC [") && lines[0].ends_with(", 1, 0, 0, 0, 0]"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[1..3],
+        [
+            "vcpu 0: PRINTF hello from the pool\\nstage 2 of 3\\n",
+            "vcpu 0: ABORT selftests_guest.c:13: 0x29 != 0x2a (answer != 42)",
+        ]
+    );
+    assert!(
+        lines[3].starts_with("ABORT: 3 ucalls from 1 vCPU in "),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_selftests_guest_that_prints_then_finishes_exits_0() {
+    let output = ucall_run(&[guest_dir().join("selftests_done_default_link")]);
+    let lines = stdout_lines(&output);
+    assert_eq!(output.status.code(), Some(0), "{lines:?}");
+    assert_eq!(
+        lines[..2],
+        ["vcpu 0: PRINTF printf, then done", "vcpu 0: DONE"]
+    );
+}
+
+#[test]
+fn a_selftests_guest_without_a_pool_exits_2_saying_so() {
+    let path = guest_dir().join("selftests_no_pool_default_link");
+    let output = ucall_run(&["--json".as_ref(), path.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines = stdout_lines(&output);
+    assert_eq!(output.status.code(), Some(2), "{lines:?}");
+    assert!(
+        stderr.contains("the guest found no ucall pool or no free record in it"),
+        "{stderr}"
+    );
+    assert!(
+        lines[0]
+            .starts_with(r#"{"abi":"seed","errors":[{"message":"the guest found no ucall pool"#),
+        "{lines:?}"
+    );
+}

@@ -201,7 +201,7 @@ const EXTERNAL_GUEST_JSON: [&str; 3] = [
 
 /// The start and end of its `--json` summary line (the seconds between them vary).
 const EXTERNAL_GUEST_JSON_SUMMARY: (&str, &str) = (
-    r#"{"errors":[],"kind":"summary","outcome":"DONE","seconds":"#,
+    r#"{"abi":"seed","errors":[],"kind":"summary","outcome":"DONE","seconds":"#,
     r#","ucalls":3,"vcpus":1}"#,
 );
 
@@ -309,11 +309,11 @@ pub fn check_external_guest_in_vm(
 ) -> Result<()> {
     // The runner serves SBI calls beside MMIO on riscv64, as port I/O on x86_64.
     let running = match machine.arch {
-        Arch::Riscv64 => "running /guests/external-guest under KVM: 1 vCPU, SBI and MMIO ucalls",
+        Arch::Riscv64 => "running /guests/external-guest under KVM: 1 vCPU, SBI and MMIO ucalls (seed convention)",
         Arch::X86_64 => {
-            "running /guests/external-guest under KVM: 1 vCPU, port I/O and MMIO ucalls"
+            "running /guests/external-guest under KVM: 1 vCPU, port I/O and MMIO ucalls (seed convention)"
         }
-        Arch::Aarch64 => "running /guests/external-guest under KVM: 1 vCPU, MMIO ucalls",
+        Arch::Aarch64 => "running /guests/external-guest under KVM: 1 vCPU, MMIO ucalls (seed convention)",
     };
     expect(
         &format!("the external guest on {machine}"),

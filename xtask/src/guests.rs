@@ -13,6 +13,10 @@ use std::sync::Mutex;
 /// `bench_*` guests measure x86_64 exits with x86_64 instructions.
 const PORTABLE_BENCH_GUESTS: [&str; 3] = ["bench_raw", "bench_sync", "bench_sync_plain"];
 
+/// The guests built with the guest crate's `pool` feature (the pool convention of today's KVM
+/// selftests), in a cargo run of their own so that the feature reaches only them.
+const POOL_GUESTS: [&str; 1] = ["pool_guest"];
+
 /// Whether the guest `name` exists for `arch`.
 fn has_guest(arch: Arch, name: &str) -> bool {
     match arch {
@@ -112,6 +116,25 @@ fn build_rust(arch: Arch, names: &[String]) -> Result<PathBuf> {
     let target_dir = root.join("target/guests/build");
     let out = root.join("target/guests").join(arch.name());
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (pool, plain): (Vec<&String>, Vec<&String>) = names
+        .iter()
+        .partition(|name| POOL_GUESTS.contains(&name.as_str()));
+    build_rust_guests(arch, &target_dir, &plain, &[])?;
+    build_rust_guests(arch, &target_dir, &pool, &["--features", "pool"])?;
+    let built = target_dir.join(arch.guest_target()).join("release");
+    for name in names {
+        std::fs::copy(built.join(name), out.join(name))
+            .with_context(|| format!("cannot copy guest {name}"))?;
+    }
+    Ok(out)
+}
+
+/// Builds the Rust guests `names` for `arch` in one cargo run, with `features` (cargo flags).
+fn build_rust_guests(arch: Arch, target_dir: &Path, names: &[&String], features: &[&str]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let root = workspace_root();
     // Static relocation and the guest crate's linker script: loaded at its link address.
     let mut build = cargo();
     build.args(["build", "--release", "--target", arch.guest_target()]);
@@ -119,10 +142,11 @@ fn build_rust(arch: Arch, names: &[String]) -> Result<PathBuf> {
         build.arg("--quiet");
     }
     build
+        .args(features)
         .arg("--manifest-path")
         .arg(root.join("tests/guests/Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         // Warnings fail the build: the guests are code under test like any other (registry
         // dependencies are capped by cargo and unaffected). Frame information goes to
         // `.debug_frame` (not loaded) so that gdb unwinds a core's stacks: aarch64-unknown-none
@@ -133,15 +157,9 @@ fn build_rust(arch: Arch, names: &[String]) -> Result<PathBuf> {
              -C llvm-args=-force-dwarf-frame-section",
         );
     for name in names {
-        build.args(["--bin", name]);
+        build.args(["--bin", name.as_str()]);
     }
-    build.run()?;
-    let built = target_dir.join(arch.guest_target()).join("release");
-    for name in names {
-        std::fs::copy(built.join(name), out.join(name))
-            .with_context(|| format!("cannot copy guest {name}"))?;
-    }
-    Ok(out)
+    build.run()
 }
 
 /// Builds each C guest (`tests/guests/c/*.c`, which may include `ucall.h` from `abi/include/`)

@@ -2,15 +2,37 @@
 //! `ucall_abi::rooted`) when the guest can translate its own call block, else a plain one.
 
 use aarch64_cpu::asm::{barrier, wfi};
+#[cfg(not(feature = "pool"))]
 use ucall_abi::Record;
 
 /// Sends `record` by MMIO. Without a published address there is no way to reach the host, so
 /// the vCPU stops; the host's watchdog reports it.
+#[cfg(not(feature = "pool"))]
 #[inline(always)]
 pub(crate) fn signal(record: &Record, mmio_address: Option<u64>) {
     match mmio_address {
         Some(address) => transport::mmio_rooted(record, address),
         None => halt(),
+    }
+}
+
+/// Exits with `token` (the pool convention): one plain store to the published address.
+/// Without one the vCPU stops, as for [`signal`].
+#[cfg(feature = "pool")]
+#[inline(always)]
+pub(crate) fn signal_token(token: u64, mmio_address: Option<u64>) {
+    let Some(address) = mmio_address else { halt() };
+    barrier::dmb(barrier::SY);
+    // SAFETY: `address` is the page the host mapped (Device memory) for ucalls and backs with
+    // no memory, so the store only exits. The asm may read memory, so the pool record is
+    // written before it.
+    unsafe {
+        core::arch::asm!(
+            "str {token}, [{address}]",
+            address = in(reg) address,
+            token = in(reg) token,
+            options(nostack, preserves_flags),
+        );
     }
 }
 

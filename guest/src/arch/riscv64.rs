@@ -7,6 +7,7 @@
 //! D), since code built for riscv64gc may use the floating-point registers.
 
 use core::arch::asm;
+#[cfg(not(feature = "pool"))]
 use ucall_abi::Record;
 
 /// Sends `record` as a rooted ucall: an SBI call with its address and the guest's `satp`, so
@@ -14,10 +15,32 @@ use ucall_abi::Record;
 /// ioctl per ucall; `ucall_abi::rooted`). A store carries one value, an SBI call two
 /// registers, so this is the SBI call whether or not the host published an MMIO address; the
 /// plain transports stay in [`transport`] for programs that choose.
+#[cfg(not(feature = "pool"))]
 #[inline(always)]
 pub(crate) fn signal(record: &Record, mmio_address: Option<u64>) {
     let _ = mmio_address;
     transport::sbi_rooted(record);
+}
+
+/// Exits with `token` (the pool convention): the SBI call, function 0, the token in `a0` and
+/// `a1` zero, whether or not an MMIO address is published, as the selftests do.
+#[cfg(feature = "pool")]
+#[inline(always)]
+pub(crate) fn signal_token(token: u64, mmio_address: Option<u64>) {
+    let _ = mmio_address;
+    // SAFETY: the `ecall` goes to the hypervisor, which exits to the host with the token and
+    // returns an SBI result in `a0` and `a1` (declared clobbered). The asm may read memory,
+    // so the pool record is written before it.
+    unsafe {
+        asm!(
+            "ecall",
+            in("a7") ucall_abi::SBI_EXTENSION,
+            in("a6") ucall_abi::SBI_UCALL_FUNCTION,
+            inout("a0") token => _,
+            inout("a1") 0u64 => _,
+            options(nostack, preserves_flags),
+        );
+    }
 }
 
 pub(crate) fn halt() -> ! {

@@ -1,13 +1,46 @@
 //! x86_64: port I/O, or MMIO when the host published an address.
 
+#[cfg(feature = "pool")]
+use core::arch::asm;
+#[cfg(not(feature = "pool"))]
 use ucall_abi::Record;
 
 /// Sends `record` by MMIO when the host published an address, else by port I/O.
+#[cfg(not(feature = "pool"))]
 #[inline(always)]
 pub(crate) fn signal(record: &Record, mmio_address: Option<u64>) {
     match mmio_address {
         Some(address) => transport::mmio(record, address),
         None => transport::pio(record),
+    }
+}
+
+/// Exits with `token` (the pool convention): by MMIO when the host published an address, else
+/// by port I/O with the token in `rdi`.
+#[cfg(feature = "pool")]
+#[inline(always)]
+pub(crate) fn signal_token(token: u64, mmio_address: Option<u64>) {
+    match mmio_address {
+        // SAFETY: `address` is the page the host mapped for ucalls and backs with no memory,
+        // so the store only exits. The asm may read memory, so the pool record is written.
+        Some(address) => unsafe {
+            asm!(
+                "mov qword ptr [{address}], {token}",
+                address = in(reg) address,
+                token = in(reg) token,
+                options(nostack, preserves_flags),
+            );
+        },
+        // SAFETY: reading the ucall port only exits to the host; `al` is clobbered.
+        None => unsafe {
+            asm!(
+                "in al, dx",
+                in("dx") ucall_abi::PIO_PORT,
+                in("rdi") token,
+                out("al") _,
+                options(nostack, preserves_flags),
+            );
+        },
     }
 }
 

@@ -19,6 +19,11 @@
 //! record's address (or a rooted call, `ucall_abi::rooted`), records are [`ucall_abi::Record`]s
 //! with [`ucall_abi::Command`] numbers.
 //!
+//! [`selftests`] is the pool convention of today's Linux KVM selftests (`ucall_abi::selftests`):
+//! the host allocates a pool of records in the VM and writes its address into the guest's
+//! `ucall_pool`; the exit carries a token naming a record. A guest gets it when its ELF has
+//! `ucall_pool` ([`ConventionKind::Auto`]); the builder's and runner's choice overrides that.
+//!
 //! Adding a convention: a module here with a type that implements [`Convention`], a
 //! [`ConventionKind`] variant, and its arms in [`ConventionKind::resolve`] and [`for_kind`].
 //!
@@ -29,15 +34,19 @@
 //!
 //! let kind = ConventionKind::Auto.resolve(|symbol| symbol == "ucall_exit_mmio_addr");
 //! assert_eq!(kind, ConventionKind::Seed);
+//! assert_eq!(ConventionKind::Auto.resolve(|s| s == "ucall_pool"), ConventionKind::Selftests);
+//! assert_eq!(ConventionKind::Seed.resolve(|s| s == "ucall_pool"), ConventionKind::Seed);
+//! assert_eq!(ConventionKind::Selftests.to_string(), "selftests");
 //! let seed = for_kind::<HeapMemory, X86_64>(kind);
 //! assert_eq!(seed.kind(), ConventionKind::Seed);
 //! ```
 
 pub mod seed;
+pub mod selftests;
 
 use crate::decode::{self, Exit, Located, Transport, Ucall};
 use crate::paging::{self, GuestView, PageTableFormat, PageTables};
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::ops::Range;
 use ucall_abi::MAX_ARGS;
 use vm_memory::GuestMemory;
@@ -45,6 +54,7 @@ use vm_memory::GuestMemory;
 /// Which convention a guest speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum ConventionKind {
     /// Whichever the guest's symbols say ([`ConventionKind::resolve`]).
@@ -52,15 +62,30 @@ pub enum ConventionKind {
     Auto,
     /// [`seed`]: the record's address in the exit, `ucall_abi` records and commands.
     Seed,
+    /// [`selftests`]: the pool convention of today's Linux KVM selftests. A guest without
+    /// `ucall_pool` then finds no pool, and its ucalls are [`selftests::Error::NoPool`].
+    Selftests,
+}
+
+impl fmt::Display for ConventionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConventionKind::Auto => "auto",
+            ConventionKind::Seed => "seed",
+            ConventionKind::Selftests => "selftests",
+        })
+    }
 }
 
 impl ConventionKind {
     /// The convention itself: `self`, or for [`Auto`](ConventionKind::Auto) the one whose
-    /// symbols the guest has (`has_symbol` says whether the image defines a symbol), the seed
-    /// convention when none.
+    /// symbols the guest has (`has_symbol` says whether the image defines a symbol): the pool
+    /// convention for a guest with `ucall_pool`, the seed convention otherwise.
     pub fn resolve(self, has_symbol: impl Fn(&str) -> bool) -> ConventionKind {
-        let _ = has_symbol;
         match self {
+            ConventionKind::Auto if has_symbol(ucall_abi::selftests::POOL_SYMBOL) => {
+                ConventionKind::Selftests
+            }
             ConventionKind::Auto => ConventionKind::Seed,
             kind => kind,
         }
@@ -75,6 +100,7 @@ where
 {
     match kind {
         ConventionKind::Auto | ConventionKind::Seed => Box::new(seed::Seed),
+        ConventionKind::Selftests => Box::new(selftests::Selftests::default()),
     }
 }
 
@@ -89,6 +115,12 @@ pub struct VmSetup<'a, M: ?Sized, F> {
     pub area: Range<u64>,
     /// How many vCPUs the VM has.
     pub vcpus: usize,
+    /// The guest-physical range of the architecture's structures in the host area, where the
+    /// host's own exception handlers build their reports (seed records, whatever the
+    /// convention).
+    pub host_reports: Range<u64>,
+    /// The ELF machine of the guest (`EM_X86_64`, `EM_AARCH64`, `EM_RISCV`).
+    pub elf_machine: u16,
     /// Where the image's writable symbol `name` of `size` bytes is (guest-physical), if it has
     /// one.
     pub symbol: &'a dyn Fn(&str, u64) -> Option<u64>,
@@ -100,6 +132,8 @@ impl<M: ?Sized, F: Debug> Debug for VmSetup<'_, M, F> {
             .field("tables", &self.tables)
             .field("area", &self.area)
             .field("vcpus", &self.vcpus)
+            .field("host_reports", &self.host_reports)
+            .field("elf_machine", &self.elf_machine)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +159,20 @@ pub enum Error {
     Paging(#[from] paging::Error),
 }
 
+/// Why a ucall's exit or record breaks its convention.
+#[derive(Debug, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum CallError {
+    /// The exit or the record cannot be read as a ucall (either convention).
+    #[error(transparent)]
+    Decode(#[from] decode::Error),
+    /// A token, record or exit that breaks the pool convention of today's selftests, or a
+    /// guest of that convention that found no pool.
+    #[error(transparent)]
+    Selftests(#[from] selftests::Error),
+}
+
 /// One wire convention (see the module docs): how the host finds, decodes and answers a
 /// ucall, and what it prepares in a VM first. Object-safe over the guest's memory `M` and
 /// page-table format `F`, so a VM holds whichever one its guest speaks.
@@ -137,6 +185,13 @@ pub trait Convention<M: GuestMemory + ?Sized, F: PageTableFormat>: Debug + Send 
     fn guest_bytes(&self, vcpus: usize) -> u64 {
         let _ = vcpus;
         0
+    }
+
+    /// The writable guest globals (name, bytes) that [`setup`](Convention::setup) writes when
+    /// the guest has them: the builder refuses a guest whose global is outside its writable
+    /// data before KVM is asked for anything. None by default.
+    fn written_symbols(&self) -> &'static [(&'static str, u64)] {
+        &[]
     }
 
     /// Prepares the VM before its vCPUs run; nothing by default.
@@ -154,10 +209,12 @@ pub trait Convention<M: GuestMemory + ?Sized, F: PageTableFormat>: Debug + Send 
         exit: &Exit,
         memory: &M,
         record_register: &mut dyn FnMut() -> u64,
-    ) -> Result<Option<Located>, decode::Error>;
+    ) -> Result<Option<Located>, CallError>;
 
-    /// The ucall whose record is at guest-virtual `record`, read through `guest`.
-    fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Ucall, decode::Error>;
+    /// The ucall whose record is at guest-virtual `record` (as [`locate`](Convention::locate)
+    /// found it), read through `guest`; `None` for a call that carries nothing, which the host
+    /// resumes without an event.
+    fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Option<Ucall>, CallError>;
 
     /// Writes the host's `reply` to the call whose record is at `record`, read back by the
     /// guest when it resumes.

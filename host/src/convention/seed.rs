@@ -2,6 +2,9 @@
 //! of a [`ucall_abi::Record`] (an MMIO store, `rdi` at a port I/O `in`, `a0` of an SBI call), or
 //! of a rooted call that also names the tables (`ucall_abi::rooted`); the record's `cmd` is a
 //! [`ucall_abi::Command`] or a user command; a reply overwrites the record's arguments.
+//! An exit carrying all-ones is what a guest of the pool convention sends when it finds no
+//! pool (it was built for today's selftests but has no `ucall_pool`, or the seed convention
+//! was chosen for it): [`super::selftests::Error::NoPool`], which says so.
 //!
 //! ```
 //! use ucall_host::convention::{seed::Seed, Convention};
@@ -15,10 +18,10 @@
 //! let seed: &dyn Convention<HeapMemory, X86_64> = &Seed;
 //! let located = seed.locate(&Transport::mmio(0x2800_0000_0000), &exit, &memory, &mut || 0)?;
 //! assert_eq!(located, Some(Located { record: 0x7000, root: None }));
-//! # Ok::<(), ucall_host::decode::Error>(())
+//! # Ok::<(), ucall_host::convention::CallError>(())
 //! ```
 
-use super::{Convention, ConventionKind};
+use super::{CallError, Convention, ConventionKind, selftests};
 use crate::decode::{self, Exit, Located, Transport, Ucall, write_reply};
 use crate::paging::{self, GuestView, PageTableFormat};
 use ucall_abi::MAX_ARGS;
@@ -40,13 +43,17 @@ impl<M: GuestMemory + ?Sized, F: PageTableFormat> Convention<M, F> for Seed {
         exit: &Exit,
         memory: &M,
         record_register: &mut dyn FnMut() -> u64,
-    ) -> Result<Option<Located>, decode::Error> {
-        transport.locate(exit, memory, record_register)
+    ) -> Result<Option<Located>, CallError> {
+        let located = transport.locate(exit, memory, record_register)?;
+        if located.is_some_and(|at| at.record == ucall_abi::selftests::FAILED) {
+            return Err(selftests::Error::NoPool.into());
+        }
+        Ok(located)
     }
 
-    /// [`decode::decode`].
-    fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Ucall, decode::Error> {
-        decode::decode(guest, record)
+    /// [`decode::decode`]; every seed ucall carries a record.
+    fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Option<Ucall>, CallError> {
+        Ok(Some(decode::decode(guest, record)?))
     }
 
     /// [`decode::write_reply`]: over the record's six arguments.

@@ -127,7 +127,21 @@ impl<'a> VmBuilder<'a> {
     }
 
     /// Which wire convention the guest speaks ([`crate::convention`]): by default
-    /// [`ConventionKind::Auto`], resolved from the guest's symbols.
+    /// [`ConventionKind::Auto`], resolved from the guest's symbols (a guest whose ELF has
+    /// `ucall_pool` gets the pool convention of today's Linux KVM selftests, a pool in the
+    /// host's part of RAM with its address written into `ucall_pool`; any other guest the seed
+    /// convention); [`ConventionKind::Seed`] and [`ConventionKind::Selftests`] override that.
+    /// `ucall-run --abi auto|seed|selftests` is this choice.
+    ///
+    /// ```no_run
+    /// use ucall_host::convention::ConventionKind;
+    /// use ucall_host::vm::VmBuilder;
+    ///
+    /// let elf = std::fs::read("target/guests/x86_64/selftests_guest")?;
+    /// let vm = VmBuilder::new(&elf).convention(ConventionKind::Selftests).build()?;
+    /// assert_eq!(vm.convention(), ConventionKind::Selftests);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn convention(mut self, convention: ConventionKind) -> Self {
         self.convention = convention;
         self
@@ -180,6 +194,11 @@ impl<'a> VmBuilder<'a> {
             .convention
             .resolve(|name| image.symbol_gpa(name).is_ok());
         let mut convention = convention::for_kind(kind);
+        for &(name, len) in convention.written_symbols() {
+            if image.symbol_gpa(name).is_ok() {
+                image.writable_symbol_gpa(name, len)?;
+            }
+        }
         let convention_bytes = convention
             .guest_bytes(self.vcpus)
             .next_multiple_of(PAGE_SIZE);
@@ -231,6 +250,8 @@ impl<'a> VmBuilder<'a> {
             tables: &mut tables,
             area: area_start..layout.host_area.end,
             vcpus: self.vcpus,
+            host_reports: host_area.0..host_area.0 + arch::Native::HOST_AREA,
+            elf_machine: arch::Native::ELF_MACHINE,
             symbol: &symbol,
         })?;
         let convention: Arc<dyn convention::Convention<GuestMemoryMmap, _>> = Arc::from(convention);
@@ -297,6 +318,7 @@ impl<'a> VmBuilder<'a> {
             widths,
             tables,
             layout,
+            convention: kind,
         })
     }
 

@@ -132,6 +132,10 @@ pub enum RunError {
     /// The exit was the ucall address or port used wrongly, or its record cannot be decoded.
     #[error(transparent)]
     Decode(#[from] decode::Error),
+    /// A guest in the pool convention of today's selftests sent a token or record that breaks
+    /// it, or found no pool.
+    #[error(transparent)]
+    Selftests(#[from] crate::convention::selftests::Error),
     /// The guest's log ring cannot be drained (the lines before the bad record came first).
     #[error(transparent)]
     LogRing(#[from] log_ring::Error),
@@ -344,6 +348,15 @@ impl fmt::Display for Position {
             }
         }
         Ok(())
+    }
+}
+
+impl From<convention::CallError> for RunError {
+    fn from(error: convention::CallError) -> Self {
+        match error {
+            convention::CallError::Decode(e) => RunError::Decode(e),
+            convention::CallError::Selftests(e) => RunError::Selftests(e),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The VM that [`VmBuilder`](super::VmBuilder) makes.
 
 use super::{Format, Layout, Vcpu};
+use crate::convention::ConventionKind;
 use crate::decode::Transport;
 use crate::paging::PageTables;
 use crate::probe::AddressWidths;
@@ -21,6 +22,7 @@ pub struct Vm {
     pub(super) widths: AddressWidths,
     pub(super) tables: PageTables<Format>,
     pub(super) layout: Layout,
+    pub(super) convention: ConventionKind,
 }
 
 impl Vm {
@@ -57,6 +59,11 @@ impl Vm {
     /// Where the guest's RAM and the host's structures in it are.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The wire convention the guest's ucalls are read in (never [`ConventionKind::Auto`]).
+    pub fn convention(&self) -> ConventionKind {
+        self.convention
     }
 
     /// The guest's page tables as the host built them.

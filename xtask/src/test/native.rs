@@ -79,12 +79,16 @@ fn clippy_host() -> Result<()> {
 
 fn clippy_guests() -> Result<()> {
     for arch in machines::arches() {
-        cargo()
-            .args(["clippy", "--quiet", "-p", "ucall-guest", "--target"])
-            .arg(arch.guest_target())
-            .args(["--target-dir", "target/guests/clippy"])
-            .args(["--", "-D", "warnings"])
-            .run()?;
+        // The guest crate with and without `pool`, which replaces its exits.
+        for features in [&[][..], &["--features", "pool"]] {
+            cargo()
+                .args(["clippy", "--quiet", "-p", "ucall-guest", "--target"])
+                .arg(arch.guest_target())
+                .args(features)
+                .args(["--target-dir", "target/guests/clippy"])
+                .args(["--", "-D", "warnings"])
+                .run()?;
+        }
     }
     Ok(())
 }

@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use ucall_host::Ucall;
+use ucall_host::convention::ConventionKind;
 use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, Vcpu, VmBuilder};
 use vm_memory::GuestMemoryMmap;
@@ -57,6 +58,10 @@ struct Args {
     /// MMIO (when the guest has `ucall_exit_mmio_addr`) at once.
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     transport: Transport,
+    /// Which wire convention the guest's ucalls follow: `auto` reads a guest whose ELF has
+    /// `ucall_pool` in the pool convention of today's KVM selftests, any other in the seed's.
+    #[arg(long, value_enum, default_value_t = AbiArg::Auto)]
+    abi: AbiArg,
     /// Number of vCPUs (at least 1); each enters the guest with its index as first argument.
     #[arg(long, default_value_t = 1)]
     vcpus: usize,
@@ -80,6 +85,13 @@ enum Transport {
     Pio,
     Mmio,
     Sbi,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AbiArg {
+    Auto,
+    Seed,
+    Selftests,
 }
 
 /// `--memory-mib` in bytes, or an error naming the option: the rule it breaks, or the value if
@@ -122,7 +134,13 @@ fn main() -> ExitCode {
         Transport::Mmio => TransportKind::Mmio,
         Transport::Sbi => TransportKind::Sbi,
     };
+    let abi = match args.abi {
+        AbiArg::Auto => ConventionKind::Auto,
+        AbiArg::Seed => ConventionKind::Seed,
+        AbiArg::Selftests => ConventionKind::Selftests,
+    };
     let built = VmBuilder::new(&elf)
+        .convention(abi)
         .vcpus(args.vcpus)
         .memory_size(memory_size)
         .transport(transport)
@@ -142,9 +160,10 @@ fn main() -> ExitCode {
             _ => "MMIO",
         };
         let line = format!(
-            "running {} under KVM: {}, {transports} ucalls",
+            "running {} under KVM: {}, {transports} ucalls ({} convention)",
             args.elf.display(),
             output::counted(args.vcpus, "vCPU"),
+            vm.convention(),
         );
         err!("{}", output::dim(&output::visible(&line)));
     }
@@ -175,7 +194,7 @@ fn main() -> ExitCode {
             );
         }
     }
-    output.summary(&outcomes, started)
+    output.summary(&outcomes, vm.convention(), started)
 }
 
 /// Runs one vCPU to its end, printing each ucall as it arrives and its error when it happens.

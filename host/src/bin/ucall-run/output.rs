@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 use ucall_host::Ucall;
+use ucall_host::convention::ConventionKind;
 use ucall_host::vm::RunError;
 
 /// stdout for people, colored or not as decided once, at its first line (`anstream::println!`
@@ -133,7 +134,7 @@ impl Output {
 
     /// Prints the summary and returns the exit status: the worst outcome of any vCPU. Errors
     /// were printed when they happened; the JSON summary lists them again.
-    pub fn summary(self, outcomes: &[Outcome], started: Instant) -> ExitCode {
+    pub fn summary(self, outcomes: &[Outcome], abi: ConventionKind, started: Instant) -> ExitCode {
         let elapsed = started.elapsed();
         let mut ucalls = 0;
         let mut code = 0u8;
@@ -186,6 +187,7 @@ impl Output {
                     "{}",
                     json!({
                         "kind": "summary",
+                        "abi": abi.to_string(),
                         "outcome": verdict,
                         "ucalls": ucalls,
                         "vcpus": outcomes.len(),
@@ -204,6 +206,7 @@ impl Output {
         if let Output::Json = self {
             let summary = json!({
                 "kind": "summary",
+                "abi": null,
                 "outcome": "ERROR",
                 "ucalls": 0,
                 "vcpus": 0,

@@ -59,6 +59,16 @@ impl Vcpu {
 
     /// [`next_event`](Vcpu::next_event) without the log ring: the next exit, as it is.
     fn next_exit_event(&mut self) -> Result<Event, RunError> {
+        // A call that carries nothing (the convention decodes it to `None`) is resumed at once.
+        loop {
+            if let Some(event) = self.next_exit_event_or_resume()? {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// The next exit's event, or `None` for a ucall the convention says carries nothing.
+    fn next_exit_event_or_resume(&mut self) -> Result<Option<Event>, RunError> {
         let vcpu = self.index;
         self.pending_read = None;
         self.pending_call = None;
@@ -73,7 +83,7 @@ impl Vcpu {
             if matches!(exit, Exit::MmioRead { .. } | Exit::PioIn { .. }) {
                 self.pending_read = Some(exit);
             }
-            return Ok(Event::Exit(exit));
+            return Ok(Some(Event::Exit(exit)));
         };
         let record_gva = located.record;
         // A rooted ucall names its tables; a plain one is read through the live or built ones.
@@ -82,16 +92,19 @@ impl Vcpu {
             (None, TableRoot::Live) => live_tables(vcpu, &mut self.fd, self.built.format)?,
             (None, TableRoot::Built) => self.built,
         };
-        let ucall = self
+        let Some(ucall) = self
             .convention
-            .decode(&tables.view(&*self.memory), record_gva)?;
+            .decode(&tables.view(&*self.memory), record_gva)?
+        else {
+            return Ok(None);
+        };
         self.finished = ucall.is_final();
         self.pending_call = Some(PendingCall {
             record_gva,
             tables,
             port_io: matches!(exit, Exit::PioIn { .. }),
         });
-        Ok(Event::Ucall(ucall))
+        Ok(Some(Event::Ucall(ucall)))
     }
 
     /// Runs the guest until its next ucall and returns it; any other exit (MMIO or port I/O
