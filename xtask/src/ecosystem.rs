@@ -309,11 +309,15 @@ pub fn check_external_guest_in_vm(
 ) -> Result<()> {
     // The runner serves SBI calls beside MMIO on riscv64, as port I/O on x86_64.
     let running = match machine.arch {
-        Arch::Riscv64 => "running /guests/external-guest under KVM: 1 vCPU, SBI and MMIO ucalls (seed convention)",
+        Arch::Riscv64 => {
+            "running /guests/external-guest under KVM: 1 vCPU, SBI and MMIO ucalls (seed convention)"
+        }
         Arch::X86_64 => {
             "running /guests/external-guest under KVM: 1 vCPU, port I/O and MMIO ucalls (seed convention)"
         }
-        Arch::Aarch64 => "running /guests/external-guest under KVM: 1 vCPU, MMIO ucalls (seed convention)",
+        Arch::Aarch64 => {
+            "running /guests/external-guest under KVM: 1 vCPU, MMIO ucalls (seed convention)"
+        }
     };
     expect(
         &format!("the external guest on {machine}"),

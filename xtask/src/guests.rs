@@ -130,7 +130,12 @@ fn build_rust(arch: Arch, names: &[String]) -> Result<PathBuf> {
 }
 
 /// Builds the Rust guests `names` for `arch` in one cargo run, with `features` (cargo flags).
-fn build_rust_guests(arch: Arch, target_dir: &Path, names: &[&String], features: &[&str]) -> Result<()> {
+fn build_rust_guests(
+    arch: Arch,
+    target_dir: &Path,
+    names: &[&String],
+    features: &[&str],
+) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::paging::{MemoryKind, PageTables, x86_64::X86_64};
 use crate::memory::HeapMemory;
+use crate::paging::{MemoryKind, PageTables, x86_64::X86_64};
 
 const POOL: u64 = 0x10_0000;
 const HOST_AREA: Range<u64> = 0x1000..0x2000;
