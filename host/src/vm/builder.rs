@@ -316,6 +316,36 @@ mod tests {
         );
     }
 
+    /// The error building a VM for a guest whose log-ring globals are at `enabled` and in its
+    /// data, with a data segment at 0x20_1000 of 0x1000 bytes.
+    fn log_ring_enabled_at(enabled: u64) -> SetupError {
+        use ucall_abi::log_ring::{ADDRESS_SYMBOL, ENABLED_SYMBOL};
+        let elf = native(
+            TestElf::new(0x20_0000, 0x1000)
+                .segment(TestSegment::data(0x20_1000, 0x1000))
+                .symbol(ENABLED_SYMBOL, enabled)
+                .symbol(ADDRESS_SYMBOL, 0x20_1008),
+        );
+        VmBuilder::new(&elf).build().unwrap_err()
+    }
+
+    fn is_not_writable(err: &SetupError, at: u64) -> bool {
+        matches!(err, SetupError::Load(LoadError::SymbolNotWritable { name, vaddr, len: 8 })
+            if name == ucall_abi::log_ring::ENABLED_SYMBOL && *vaddr == at)
+    }
+
+    #[test]
+    fn log_ring_flag_in_the_guests_code_is_refused_naming_it() {
+        let err = log_ring_enabled_at(0x20_0010);
+        assert!(is_not_writable(&err, 0x20_0010), "{err}");
+    }
+
+    #[test]
+    fn log_ring_flag_straddling_the_end_of_its_segment_is_refused_naming_it() {
+        let err = log_ring_enabled_at(0x20_1ffc);
+        assert!(is_not_writable(&err, 0x20_1ffc), "{err}");
+    }
+
     #[test]
     fn image_larger_than_the_memory_size_is_refused_before_the_vm_exists() {
         let elf =

@@ -216,6 +216,7 @@ fn each_transport(mut test: impl FnMut(TransportKind)) {
 
 mod carries_on;
 mod commands;
+mod host_writes;
 mod mmio;
 #[cfg(target_arch = "x86_64")]
 mod pio;
