@@ -216,8 +216,10 @@ fn each_transport(mut test: impl FnMut(TransportKind)) {
 
 mod carries_on;
 mod commands;
+mod core_file;
 mod host_writes;
 mod mmio;
+mod output_faults;
 #[cfg(target_arch = "x86_64")]
 mod pio;
 mod progress;
