@@ -76,7 +76,21 @@ fn pack(
     commands: &[(PathBuf, InitCommand)],
     out: &Path,
 ) -> Result<(), String> {
+    pack_files(prepared, guest_dir, &[], commands, out)
+}
+
+/// [`pack`] with `files` (the host's path, then where it goes in the VM, executable) too.
+fn pack_files(
+    prepared: &Prepared,
+    guest_dir: Option<&Path>,
+    files: &[(&Path, &str)],
+    commands: &[(PathBuf, InitCommand)],
+    out: &Path,
+) -> Result<(), String> {
     let mut image = Initramfs::new();
+    for (file, at) in files {
+        image.add_file(file, at, true)?;
+    }
     let mut config = InitConfig {
         env: vec![("UCALL_GUEST_DIR".into(), GUEST_DIR.into())],
         require: vec!["/dev/kvm".into()],
@@ -113,6 +127,35 @@ fn pack(
     }
     image.add_config(&config)?;
     Ok(image.write(out)?)
+}
+
+/// Where the suite finds the runner in the VM, through `UCALL_RUN`.
+const RUNNER_IN_VM: &str = "/bin/ucall-run";
+
+/// [`pack`] for the suite: with the static runner at [`RUNNER_IN_VM`], named to every test
+/// binary by `UCALL_RUN`.
+fn pack_with_runner(
+    prepared: &Prepared,
+    guest_dir: &Path,
+    runner: &Path,
+    commands: &[(PathBuf, InitCommand)],
+    out: &Path,
+) -> Result<(), String> {
+    let commands: Vec<_> = commands
+        .iter()
+        .map(|(binary, command)| {
+            let mut command = command.clone();
+            command.env.push(("UCALL_RUN".into(), RUNNER_IN_VM.into()));
+            (binary.clone(), command)
+        })
+        .collect();
+    pack_files(
+        prepared,
+        Some(guest_dir),
+        &[(runner, RUNNER_IN_VM)],
+        &commands,
+        out,
+    )
 }
 
 /// Adds every file under `folder` at its own absolute path.
@@ -173,6 +216,8 @@ pub fn test_suite(
 ) -> Result<(), String> {
     let root = workspace_root();
     let prepared = prepare(arch)?;
+    // The hostile suite runs the runner as a process too (`ucall_tests::ucall_run`).
+    let runner = qemu::build_static("ucall-host", "ucall-run", "runner", arch)?;
     let mut commands = Vec::new();
     for package in TEST_PACKAGES {
         let binaries = qemu::build_static_tests(package, arch)?;
@@ -207,7 +252,7 @@ pub fn test_suite(
             .cloned()
             .collect();
         let initrd = root.join(format!("target/qemu/suite-{machine}.cpio"));
-        pack(&prepared, Some(guest_dir), &commands, &initrd)?;
+        pack_with_runner(&prepared, guest_dir, &runner, &commands, &initrd)?;
         let names: Vec<&str> = commands.iter().map(|(_, c)| c.name.as_str()).collect();
         let mut report = boot(machine, &prepared.kernel.image, &initrd, &names, true)?;
         for _ in 0..RETRIES_AFTER_HANG {

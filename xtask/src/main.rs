@@ -269,9 +269,22 @@ fn test() -> Result<(), String> {
     step.start("cargo test (unit tests, then real guests under KVM)");
     // tests/tests/core_dump.rs opens cores with gdb (natively only; see in_qemu.rs).
     install::ensure_packages(&[install::DebianPackage::program("gdb", "gdb")])?;
+    // The hostile suite runs the runner as a process (`ucall_tests::ucall_run`).
+    cargo()
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "ucall-host",
+            "--features",
+            "runner",
+        ])
+        .args(["--bin", "ucall-run"])
+        .run()?;
     cargo()
         .args(["test", "--workspace"])
         .env("UCALL_GUEST_DIR", &guest_dir)
+        .env("UCALL_RUN", root.join("target/debug/ucall-run"))
         .run()?;
 
     step.start("ucall-host decode only (--no-default-features): build and tests, no KVM crates");
