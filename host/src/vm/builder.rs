@@ -77,7 +77,8 @@ impl<'a> VmBuilder<'a> {
         self
     }
 
-    /// Bytes of stack per vCPU, a multiple of 4 KiB.
+    /// Bytes of stack per vCPU, a multiple of 4 KiB; its top [`Arch::VCPU_AREA`] bytes hold
+    /// the vCPU's exception stack (and on x86_64 its GDT and TSS).
     pub fn stack_size(mut self, bytes: u64) -> Self {
         self.stack_size = bytes;
         self
@@ -140,6 +141,7 @@ impl<'a> VmBuilder<'a> {
         if self.memory_size % PageSize::Size2M.bytes() != 0
             || self.stack_size % PAGE_SIZE != 0
             || self.vcpus == 0
+            || self.stack_size <= Native::VCPU_AREA
             || stack_bytes.is_none_or(|s| s >= self.memory_size)
         {
             return Err(SetupError::DoesNotFit {
@@ -239,6 +241,7 @@ impl<'a> VmBuilder<'a> {
                 root: tables.root(),
                 host_area,
             };
+            arch.setup_vcpu_memory(&*memory, &start)?;
             arch.setup_vcpu(&mut fd, &start)?;
             vcpus.push(Vcpu {
                 index,

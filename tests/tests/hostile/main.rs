@@ -218,6 +218,7 @@ mod carries_on;
 mod commands;
 mod core_file;
 mod host_writes;
+mod many_vcpus;
 mod mmio;
 mod output_faults;
 #[cfg(target_arch = "x86_64")]

@@ -109,7 +109,9 @@ impl Arch for Aarch64 {
     const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
     /// A page for the exception vectors.
     const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "exception vectors, doorbell and stacks";
+    const HOST_AREA_NAME: &'static str = "exception vectors and doorbell";
+    /// The vCPU's exception stack, for SP_EL0.
+    const VCPU_AREA: u64 = exceptions::STACK_SIZE;
     const MAX_INSTRUCTION_LEN: usize = 4;
 
     /// Opens the VM with the largest IPA size KVM offers, so that the probe has room above
@@ -229,13 +231,14 @@ impl Arch for Aarch64 {
         set(
             vcpu,
             REG_SP_EL1,
-            start.stack_top,
+            start.stack_top - Self::VCPU_AREA,
             "KVM_SET_ONE_REG (SP_EL1)",
         )?;
+        // The vCPU's own exception stack, above the guest's.
         set(
             vcpu,
             REG_SP_EL0,
-            exceptions::stack_top(start.host_area.0, start.index),
+            start.stack_top,
             "KVM_SET_ONE_REG (SP_EL0)",
         )?;
         set(vcpu, REG_X0, start.index as u64, "KVM_SET_ONE_REG (x0)")?;

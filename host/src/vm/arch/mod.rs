@@ -88,7 +88,8 @@ pub struct VcpuStart {
     pub index: usize,
     /// The entry point.
     pub entry: u64,
-    /// The top of its stack.
+    /// The top of its stack, where the architecture's own structures for the vCPU are
+    /// ([`Arch::VCPU_AREA`] bytes); the guest's stack starts below them.
     pub stack_top: u64,
     /// The root of the page tables it starts with.
     pub root: GuestAddress,
@@ -158,6 +159,7 @@ pub enum RootError {
 /// arch.setup_memory(&memory, host_area)?;
 /// let mut vcpu = vm.create_vcpu(0)?;
 /// let start = VcpuStart { index: 0, entry: image.entry(), stack_top: ram.end, root: tables.root(), host_area };
+/// arch.setup_vcpu_memory(&memory, &start)?;
 /// arch.setup_vcpu(&mut vcpu, &start)?;
 /// // ... then the VMM's own loop: vcpu.run(), Exit::from_kvm, decode.
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -176,6 +178,11 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     const HOST_AREA: u64;
     /// What those structures are, for errors that name them.
     const HOST_AREA_NAME: &'static str;
+    /// Bytes the architecture keeps for each vCPU's own structures (its exception stack, and
+    /// on x86_64 its GDT and TSS), right below the top of that vCPU's stack
+    /// ([`VcpuStart::stack_top`]); the guest's stack starts under them. So every vCPU has its
+    /// own, however many there are. A multiple of 16.
+    const VCPU_AREA: u64;
     /// Whether port I/O ucalls exist.
     const PORT_IO: bool = false;
     /// Whether SBI-call ucalls exist.
@@ -213,8 +220,21 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack at
-    /// `start.stack_top` and `start.index` as the entry's first argument.
+    /// Writes vCPU `start.index`'s own structures in the [`VCPU_AREA`](Self::VCPU_AREA) bytes
+    /// below `start.stack_top` (x86_64: its GDT and TSS); before
+    /// [`setup_vcpu`](Self::setup_vcpu). Nothing where the registers alone do.
+    fn setup_vcpu_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        start: &VcpuStart,
+    ) -> Result<(), SetupError> {
+        let _ = (memory, start);
+        Ok(())
+    }
+
+    /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack below the
+    /// [`VCPU_AREA`](Self::VCPU_AREA) at `start.stack_top` and `start.index` as the entry's
+    /// first argument.
     fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError>;
 
     /// The root of the page tables the vCPU runs with now. The run loop asks only when it

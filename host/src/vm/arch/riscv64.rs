@@ -134,7 +134,9 @@ impl Arch for Riscv64 {
     const ELF_MACHINE: u16 = goblin::elf::header::EM_RISCV;
     /// A page for the trap handler, a page of exception stacks.
     const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "trap handler and exception stacks";
+    const HOST_AREA_NAME: &'static str = "trap handler";
+    /// The vCPU's exception stack, for `sscratch`.
+    const VCPU_AREA: u64 = exceptions::STACK_SIZE;
     const SBI_CALLS: bool = true;
     const MAX_INSTRUCTION_LEN: usize = 4;
 
@@ -191,17 +193,18 @@ impl Arch for Riscv64 {
         set(vcpu, CSR_SATP, satp, "KVM_SET_ONE_REG (satp)")?;
         let handler = start.host_area.0 + exceptions::HANDLER_OFFSET;
         set(vcpu, CSR_STVEC, handler, "KVM_SET_ONE_REG (stvec)")?;
-        let exception_stack = exceptions::stack_top(start.host_area.0, start.index);
+        // The vCPU's own exception stack, above the guest's.
         set(
             vcpu,
             CSR_SSCRATCH,
-            exception_stack,
+            start.stack_top,
             "KVM_SET_ONE_REG (sscratch)",
         )?;
         let sstatus = get(vcpu, CSR_SSTATUS, "KVM_GET_ONE_REG (sstatus)")?;
         let sstatus = (sstatus & !(SSTATUS_FS | SSTATUS_SIE)) | SSTATUS_FS_INITIAL;
         set(vcpu, CSR_SSTATUS, sstatus, "KVM_SET_ONE_REG (sstatus)")?;
-        set(vcpu, REG_SP, start.stack_top, "KVM_SET_ONE_REG (sp)")?;
+        let guest_stack = start.stack_top - Self::VCPU_AREA;
+        set(vcpu, REG_SP, guest_stack, "KVM_SET_ONE_REG (sp)")?;
         set(vcpu, REG_A0, start.index as u64, "KVM_SET_ONE_REG (a0)")?;
         Ok(set(vcpu, REG_PC, start.entry, "KVM_SET_ONE_REG (pc)")?)
     }
