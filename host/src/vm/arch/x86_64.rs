@@ -47,7 +47,7 @@ const TSS_IST1: u64 = 0x24;
 /// Where the I/O map base is: at the limit, so there is no I/O permission bitmap.
 const TSS_IO_MAP_BASE: u64 = 0x66;
 // The GDT ends below the TSS, and the exception stack above the TSS has room for a report.
-const _: () = assert!(GDT_OFFSET + GDT_LIMIT as u64 + 1 <= TSS_OFFSET);
+const _: () = assert!(GDT_OFFSET + (GDT_LIMIT as u64) < TSS_OFFSET);
 const _: () = assert!(VCPU_AREA - (TSS_OFFSET + TSS_LIMIT as u64 + 1) >= exceptions::STACK_NEEDED);
 const CODE_SELECTOR: u16 = 0x8;
 const DATA_SELECTOR: u16 = 0x10;
