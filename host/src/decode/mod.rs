@@ -39,7 +39,7 @@ pub use error::Error;
 pub use exit::{Exit, MMIO_DATA_MAX, Transport};
 pub use reply::write_reply;
 pub use rooted::Located;
-pub use unhandled::Unhandled;
+pub use unhandled::{Sender, Unhandled};
 
 use crate::paging::{self, GuestView, PageTableFormat};
 use std::fmt;
@@ -368,6 +368,7 @@ mod tests {
             instruction_address: 0x20_1234,
             error_code: 2,
             fault_address: 0xdead_0000,
+            sent_by: Sender::Unchecked,
         };
         assert_eq!(ucall, Ucall::Unhandled(expected));
     }

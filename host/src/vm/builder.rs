@@ -258,6 +258,7 @@ impl<'a> VmBuilder<'a> {
                 pending_read: None,
                 pending_call: None,
                 log: log_ring.clone().map(VcpuLog::new),
+                handler_code: Native::handler_code(host_area),
             });
         }
         Ok(Vm {

@@ -124,6 +124,7 @@ impl Vcpu {
             (None, TableRoot::Built) => (self.format, self.root),
         };
         let ucall = decode(&GuestView::new(&*self.memory, &format, root), record_gva)?;
+        let ucall = self.with_sender(ucall);
         self.finished = ucall.is_final();
         self.pending_call = Some(PendingCall {
             record_gva,

@@ -43,6 +43,7 @@ mod ioctls;
 mod layout;
 mod log;
 mod machine;
+mod sender;
 mod vcpu;
 mod watchdog;
 

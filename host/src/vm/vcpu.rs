@@ -32,6 +32,8 @@ pub struct Vcpu {
     /// The ucall that the last event was, until the vCPU runs again.
     pub(super) pending_call: Option<PendingCall>,
     pub(super) log: Option<VcpuLog>,
+    /// Where the host's exception handlers' code is: an UNHANDLED from elsewhere is the guest's.
+    pub(super) handler_code: std::ops::Range<u64>,
 }
 
 impl Vcpu {

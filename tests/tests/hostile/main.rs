@@ -217,6 +217,7 @@ fn each_transport(mut test: impl FnMut(TransportKind)) {
 mod carries_on;
 mod commands;
 mod core_file;
+mod forged;
 mod host_writes;
 mod many_vcpus;
 mod mmio;

@@ -66,6 +66,7 @@ fn guest_that_takes_an_exception_is_reported_unhandled_and_its_neighbour_finishe
             instruction_address: guest.symbol("hostile_fault"),
             error_code,
             fault_address: UNMAPPED,
+            sent_by: ucall_host::decode::Sender::HostHandler,
         };
         assert_eq!(ucalls, [Ucall::Unhandled(expected)], "over {t:?}");
         guest.neighbours_finish_normally();

@@ -228,6 +228,7 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
             "instruction_address": exception.instruction_address,
             "error_code": exception.error_code,
             "fault_address": exception.fault_address,
+            "sent_by": exception.sent_by.as_str(),
         }),
     };
     if let (Some(object), Value::Object(fields)) = (object.as_object_mut(), fields) {

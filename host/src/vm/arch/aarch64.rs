@@ -255,6 +255,12 @@ impl Arch for Aarch64 {
         get(vcpu, REG_PC, "KVM_GET_ONE_REG (PC)")
     }
 
+    /// The 16 vector-table entries.
+    fn handler_code(host_area: GuestAddress) -> std::ops::Range<u64> {
+        let vectors = host_area.0 + VECTORS_OFFSET;
+        vectors..vectors + exceptions::VECTORS_SIZE
+    }
+
     /// IRQ, FIQ, SError, or the exception class of a synchronous exception (`data abort`, ...).
     fn exception_name(vector: u64, syndrome: u64) -> &'static str {
         exceptions::name(vector, syndrome)

@@ -289,6 +289,10 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// The program counter, for reports.
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError>;
 
+    /// Where the host's exception handlers' code is, for the host area at `host_area`: an
+    /// UNHANDLED ucall from a vCPU stopped anywhere else was sent by the guest itself.
+    fn handler_code(host_area: GuestAddress) -> std::ops::Range<u64>;
+
     /// The name of the exception an UNHANDLED ucall reports, from its vector and error code
     /// (see [`ucall_abi::unhandled`] for what they hold on each architecture).
     fn exception_name(vector: u64, error_code: u64) -> &'static str;

@@ -242,6 +242,12 @@ impl Arch for Riscv64 {
         get(vcpu, REG_PC, "KVM_GET_ONE_REG (pc)")
     }
 
+    /// The trap handler.
+    fn handler_code(host_area: GuestAddress) -> std::ops::Range<u64> {
+        let handler = host_area.0 + exceptions::HANDLER_OFFSET;
+        handler..handler + exceptions::image().len() as u64
+    }
+
     /// `scause`'s name: "load page fault", "illegal instruction", ...
     fn exception_name(scause: u64, _error_code: u64) -> &'static str {
         exceptions::name(scause)

@@ -310,6 +310,11 @@ impl Arch for X86_64 {
             .rip)
     }
 
+    /// The stubs and their common code, after the IDT.
+    fn handler_code(host_area: GuestAddress) -> std::ops::Range<u64> {
+        exceptions::handler_code(host_area.0 + exceptions::IDT_OFFSET)
+    }
+
     /// The SDM's mnemonic: `#PF`, `#UD`, ...
     fn exception_name(vector: u64, _error_code: u64) -> &'static str {
         exceptions::name(vector)

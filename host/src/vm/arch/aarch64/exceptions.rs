@@ -23,6 +23,8 @@ pub(super) const VECTORS_OFFSET: u64 = 0;
 /// The doorbell word, right after the vectors: the ucall MMIO address, or 0 for none.
 pub(super) const DOORBELL_OFFSET: u64 = VECTORS_OFFSET + 16 * ENTRY_SIZE;
 const ENTRY_SIZE: u64 = 0x80;
+/// The bytes the 16 entries take.
+pub(super) const VECTORS_SIZE: u64 = 16 * ENTRY_SIZE;
 /// Bytes of exception stack per vCPU: the record takes 64.
 pub(super) const STACK_SIZE: u64 = 0x380;
 /// The bytes the vectors and the doorbell take from the start of the host area: a page.
