@@ -113,7 +113,11 @@ fn misbehave(case: Case) {
         Case::CommandMax => send_raw(record, u64::MAX, [0; 6]),
         Case::ForgedUnhandled => {
             let [vector, at, code, fault] = FORGED;
-            send_raw(record, Command::Unhandled as u64, [vector, at, code, fault, 0, 0]);
+            send_raw(
+                record,
+                Command::Unhandled as u64,
+                [vector, at, code, fault, 0, 0],
+            );
         }
         Case::PrintfUnmapped => printf_at(record, UNMAPPED),
         Case::PrintfNonCanonical => printf_at(record, NON_CANONICAL),
