@@ -320,15 +320,17 @@ mod tests {
         );
     }
 
-    /// The error building a VM for a guest whose log-ring globals are at `enabled` and in its
-    /// data, with a data segment at 0x20_1000 of 0x1000 bytes.
+    /// The error building a VM for a guest whose log-ring flag is at `enabled`, with a data
+    /// segment at 0x20_1000 of 0x1000 bytes holding the ring's address and the MMIO global
+    /// (which aarch64, without port I/O, needs first).
     fn log_ring_enabled_at(enabled: u64) -> SetupError {
         use ucall_abi::log_ring::{ADDRESS_SYMBOL, ENABLED_SYMBOL};
         let elf = native(
             TestElf::new(0x20_0000, 0x1000)
                 .segment(TestSegment::data(0x20_1000, 0x1000))
                 .symbol(ENABLED_SYMBOL, enabled)
-                .symbol(ADDRESS_SYMBOL, 0x20_1008),
+                .symbol(ADDRESS_SYMBOL, 0x20_1008)
+                .symbol(ucall_abi::MMIO_ADDR_SYMBOL, 0x20_1010),
         );
         VmBuilder::new(&elf).build().unwrap_err()
     }
