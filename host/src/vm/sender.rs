@@ -2,7 +2,7 @@
 //! the run loop labels each with who sent it ([`Sender`]), from where the vCPU stopped.
 
 use super::Vcpu;
-use super::arch::{Arch, Native};
+use super::arch::{KvmArch, Native};
 use crate::decode::{Sender, Ucall};
 
 impl Vcpu {

@@ -88,6 +88,8 @@ impl Output {
                     Ucall::Abort(_) | Ucall::Unhandled(_) => BAD,
                     Ucall::Done => GOOD,
                     Ucall::Call { .. } => CALL,
+                    // A command this runner does not know yet prints plain.
+                    _ => PRINTF,
                 };
                 let text = visible(&ucall.to_string());
                 out!("{DIM}vcpu {vcpu}:{DIM:#} {style}{text}{style:#}");
@@ -230,6 +232,8 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
             "fault_address": exception.fault_address,
             "sent_by": exception.sent_by.as_str(),
         }),
+        // A command this runner does not know yet: its one-line form.
+        other => json!({ "command": "OTHER", "text": other.to_string() }),
     };
     if let (Some(object), Value::Object(fields)) = (object.as_object_mut(), fields) {
         object.extend(fields);

@@ -22,11 +22,11 @@ use ucall_abi::Command;
 
 /// Where `stvec` points: the start of the host area (a page, so 4-byte aligned as direct mode
 /// needs).
-pub(super) const HANDLER_OFFSET: u64 = 0;
+pub(crate) const HANDLER_OFFSET: u64 = 0;
 /// Bytes of exception stack per vCPU: the record's 56, rounded up to keep `sp` 16-byte aligned.
-pub(super) const STACK_SIZE: u64 = 0x40;
+pub(crate) const STACK_SIZE: u64 = 0x40;
 /// The bytes the handler takes from the start of the host area: a page.
-pub(super) const END_OFFSET: u64 = 0x1000;
+pub(crate) const END_OFFSET: u64 = 0x1000;
 
 const ZERO: u32 = 0;
 const SP: u32 = 2;
@@ -75,7 +75,7 @@ const WFI: u32 = 0x1050_0073;
 const JUMP_BACK_ONE: u32 = 0xffdf_f06f;
 
 /// The handler's code, at [`HANDLER_OFFSET`].
-pub(super) fn code() -> Vec<u32> {
+pub(crate) fn code() -> Vec<u32> {
     // a7 = SBI_EXTENSION (0x08FF_FFFF): lui takes the upper bits rounded up, addiw the -1.
     let extension = ucall_abi::SBI_EXTENSION as u32;
     let upper = extension.wrapping_add(0x800) >> 12;
@@ -105,13 +105,13 @@ pub(super) fn code() -> Vec<u32> {
 }
 
 /// The handler as bytes, for [`HANDLER_OFFSET`].
-pub(super) fn image() -> Vec<u8> {
+pub(crate) fn image() -> Vec<u8> {
     code().iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
 /// The exception's name, from `scause` (RISC-V privileged ISA, "Supervisor Cause Register"
 /// table): the interrupt bit (63) and the exception code.
-pub(super) fn name(scause: u64) -> &'static str {
+pub(crate) fn name(scause: u64) -> &'static str {
     if scause >> 63 == 1 {
         return match scause & !(1 << 63) {
             1 => "supervisor software interrupt",
