@@ -1,9 +1,10 @@
 //! The results of a boot: the markers `/init` printed, read back into pass or fail per
 //! command, with the console tail when the run did not finish.
 
+use super::BootOptions;
 use super::boot::{BootOutput, boot};
-use super::{BootOptions, Result, err};
 use crate::shell::tail;
+use anyhow::{Result, anyhow};
 use ucall_init_protocol::{Marker, Outcome};
 
 /// How one command ran.
@@ -193,7 +194,7 @@ impl RunReport {
             };
             msg.push_str(&format!("\n--- last console lines ({m}) ---\n{shown}"));
         }
-        err(msg)
+        Err(anyhow!(msg))
     }
 }
 
@@ -214,12 +215,12 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::Machine;
+    use crate::machines;
     use std::time::Duration;
 
     fn fake_boot(console: &str) -> BootOutput {
         BootOutput {
-            machine: Machine::X86_64KvmAmd,
+            machine: machines::by_name("x86_64-kvm-amd").unwrap(),
             console: console.to_string(),
             qemu_stderr: String::new(),
             status: None,
@@ -255,7 +256,7 @@ mod tests {
                 "x86_64-kvm-amd: /init did not print DONE (crash or kernel panic?)",
             ]
         );
-        assert!(r.check().is_err_and(|e| e.0.ends_with(
+        assert!(r.check().is_err_and(|e| e.to_string().ends_with(
             "--- last console lines (x86_64-kvm-amd) ---\n\
              UCALL-INIT: START kernel=k machine=m\nUCALL-INIT: BEGIN a\nKernel panic\n"
         )));
