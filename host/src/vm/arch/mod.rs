@@ -207,9 +207,10 @@ pub trait KvmArch: Sized + Debug + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Writes vCPU `start.index`'s own structures in the [`VCPU_AREA`](Self::VCPU_AREA) bytes
-    /// below `start.stack_top` (x86_64: its GDT and TSS); before
-    /// [`setup_vcpu`](Self::setup_vcpu). Nothing where the registers alone do.
+    /// Writes vCPU `start.index`'s own structures in the
+    /// [`VCPU_AREA`](crate::arch::Arch::VCPU_AREA) bytes below `start.stack_top` (x86_64: its
+    /// GDT and TSS); before [`setup_vcpu`](Self::setup_vcpu). Nothing where the registers alone
+    /// do.
     fn setup_vcpu_memory<M: GuestMemory + ?Sized>(
         &self,
         memory: &M,
@@ -220,8 +221,8 @@ pub trait KvmArch: Sized + Debug + Send + Sync + 'static {
     }
 
     /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack below the
-    /// [`VCPU_AREA`](Self::VCPU_AREA) at `start.stack_top` and `start.index` as the entry's
-    /// first argument.
+    /// [`VCPU_AREA`](crate::arch::Arch::VCPU_AREA) at `start.stack_top` and `start.index` as
+    /// the entry's first argument.
     fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError>;
 
     /// The root of the page tables the vCPU runs with now. The run loop asks only when it

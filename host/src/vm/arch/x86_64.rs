@@ -4,7 +4,8 @@
 //! [`Layout`](crate::vm::Layout) found room for (at `0x1000` for guests linked at 2 MiB or at
 //! gcc's 0x400000, whose RAM starts at 0): the IDT and exception handlers (`exceptions.rs`:
 //! every exception becomes an UNHANDLED ucall). Each vCPU has its own GDT, TSS and exception
-//! stack (IST1) at the top of its stack ([`Arch::VCPU_AREA`](crate::arch::Arch::VCPU_AREA)), however many vCPUs there are.
+//! stack (IST1) at the top of its stack ([`crate::arch::Arch::VCPU_AREA`]), however many vCPUs
+//! there are.
 //! `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every exit, so the record register and the table
 //! root cost no ioctl.
 
