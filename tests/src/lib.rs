@@ -35,6 +35,26 @@ pub fn guest(name: &str) -> Vec<u8> {
     })
 }
 
+/// The `ucall-run` runner as a command, colours off: `$UCALL_RUN`, else the debug build in
+/// `target/` (`cargo xtask test` builds it and sets `UCALL_RUN`, in the QEMU VMs too). Panics
+/// with a hint when it is not built.
+pub fn ucall_run() -> std::process::Command {
+    let path = std::env::var_os("UCALL_RUN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ucall-run")
+        });
+    assert!(
+        path.is_file(),
+        "{} is missing; run `cargo xtask test`, or `cargo build -p ucall-host --features runner` \
+         and set UCALL_RUN",
+        path.display()
+    );
+    let mut command = std::process::Command::new(path);
+    command.env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    command
+}
+
 /// A VM for guest `name` with `vcpus` vCPUs.
 pub fn vm(name: &str, transport: TransportKind, vcpus: usize) -> Vm {
     let elf = guest(name);

@@ -11,10 +11,15 @@ use ucall_tests::core_dump::{DumpedGuest, dump_guest};
 /// What gdb says when it opens `dumped`'s core with its guest's symbols and runs `command`
 /// (its standard output; warnings such as missing source files go to standard error).
 fn gdb(dumped: &DumpedGuest, command: &str) -> String {
+    gdb_on(&dumped.elf, &dumped.file, command)
+}
+
+/// What gdb says when it opens the core `core` of the guest `elf` and runs `command`.
+fn gdb_on(elf: &std::path::Path, core: &std::path::Path, command: &str) -> String {
     let output = Command::new("gdb")
         .args(["-batch", "-nx", "-ex", command])
-        .arg(&dumped.elf)
-        .arg(&dumped.file)
+        .arg(elf)
+        .arg(core)
         .output()
         .unwrap_or_else(|e| panic!("cannot run gdb ({e}): install it, `apt-get install gdb`"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -118,4 +123,37 @@ fn gdb_shows_each_vcpu_as_a_thread_whose_id_is_its_index_plus_one() {
         })
         .collect();
     assert_eq!(threads, [("1", "1"), ("2", "2")], "{gdb}");
+}
+
+#[test]
+fn gdb_opens_the_sparse_core_the_runner_wrote_of_a_1_gib_guest() {
+    use std::os::unix::fs::MetadataExt;
+    let elf = ucall_tests::guest_dir().join("core_faults");
+    let core = std::env::temp_dir().join(format!("ucall-1gib-{}.core", std::process::id()));
+    let output = ucall_tests::ucall_run()
+        .args(["--memory-mib", "1024", "--core"])
+        .arg(&core)
+        .arg(&elf)
+        .output()
+        .expect("ucall-run starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "UNHANDLED: {stderr}");
+    let blocks = std::fs::metadata(&core).expect("the core").blocks();
+    let gdb = gdb_on(&elf, &core, "bt");
+    let _ = std::fs::remove_file(&core);
+    assert!(blocks * 512 < 64 << 20, "{blocks} blocks");
+    assert!(
+        gdb.contains("\nProgram terminated with signal SIGSEGV, Segmentation fault.\n"),
+        "{gdb}"
+    );
+    assert_eq!(
+        frames_in(&gdb, "core_faults::"),
+        [
+            "core_faults::faulting_function",
+            "core_faults::calls_the_faulting_function",
+            "core_faults::main",
+            "core_faults::_start",
+        ],
+        "{gdb}"
+    );
 }

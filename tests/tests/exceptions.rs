@@ -5,7 +5,7 @@
 use std::time::Duration;
 use ucall_host::Ucall;
 use ucall_host::arch::{Arch, Native};
-use ucall_host::decode::Unhandled;
+use ucall_host::decode::{Sender, Unhandled};
 use ucall_host::vm::{GuestImage, RunError, TransportKind, VmBuilder, write_global};
 use ucall_tests::{guest, ucalls_until_end};
 
@@ -39,6 +39,7 @@ fn unhandled(vector: u64, at: u64, error_code: u64, fault_address: u64) -> Ucall
         instruction_address: at,
         error_code,
         fault_address,
+        sent_by: Sender::HostHandler,
     })
 }
 

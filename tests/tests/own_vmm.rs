@@ -78,6 +78,7 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
         root: tables.root(),
         host_area,
     };
+    arch.setup_vcpu_memory(&memory, &start)?;
     arch.setup_vcpu(&mut vcpu, &start)?;
 
     let mut ucalls = Vec::new();

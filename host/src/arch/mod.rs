@@ -64,6 +64,11 @@ pub trait Arch: Copy + Debug + Default + Send + Sync + 'static {
     const HOST_AREA: u64;
     /// What those structures are, for errors that name them.
     const HOST_AREA_NAME: &'static str;
+    /// Bytes the architecture keeps for each vCPU's own structures (its exception stack, and
+    /// on x86_64 its GDT and TSS), right below the top of that vCPU's stack
+    /// (`VcpuStart::stack_top`); the guest's stack starts under them. So every vCPU has its
+    /// own, however many there are. A multiple of 16.
+    const VCPU_AREA: u64;
     /// Whether port I/O ucalls exist.
     const PORT_IO: bool = false;
     /// Whether SBI-call ucalls exist.

@@ -38,7 +38,7 @@ pub use error::Error;
 pub use exit::{Exit, MMIO_DATA_MAX, Transport};
 pub use locate::Located;
 pub use reply::write_reply;
-pub use unhandled::Unhandled;
+pub use unhandled::{Sender, Unhandled};
 
 use crate::paging::{self, GuestView, PageTableFormat};
 use std::fmt;
@@ -370,6 +370,7 @@ mod tests {
             instruction_address: 0x20_1234,
             error_code: 2,
             fault_address: 0xdead_0000,
+            sent_by: Sender::Unchecked,
         };
         assert_eq!(ucall, Ucall::Unhandled(expected));
     }

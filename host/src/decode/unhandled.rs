@@ -10,15 +10,20 @@ use ucall_abi::{MAX_ARGS, unhandled};
 ///
 /// ```
 /// use ucall_host::arch::{Aarch64, X86_64};
-/// use ucall_host::decode::Unhandled;
+/// use ucall_host::decode::{Sender, Unhandled};
 ///
-/// let fault = Unhandled { vector: 14, instruction_address: 0x20_1234, error_code: 2, fault_address: 0xdead_0000 };
+/// let fault = Unhandled { vector: 14, instruction_address: 0x20_1234, error_code: 2, fault_address: 0xdead_0000, sent_by: Sender::HostHandler };
 /// assert_eq!(
 ///     fault.display_on::<X86_64>().to_string(),
 ///     "#PF at 0x201234 (fault address 0xdead0000, error code 0x2)"
 /// );
 /// let abort = Unhandled { vector: 4, error_code: 0x25 << 26, ..fault };
 /// assert_eq!(abort.name_on::<Aarch64>(), "data abort");
+/// let forged = Unhandled { sent_by: Sender::Guest, ..fault };
+/// assert_eq!(
+///     forged.display_on::<X86_64>().to_string(),
+///     "#PF at 0x201234 (fault address 0xdead0000, error code 0x2), sent by the guest, not the host's exception handler"
+/// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -31,6 +36,43 @@ pub struct Unhandled {
     pub error_code: u64,
     /// The faulting data address: CR2 on x86_64, FAR_EL1 on aarch64.
     pub fault_address: u64,
+    /// Who sent the report, where the host could tell: any guest can send an UNHANDLED record
+    /// of its own making, so only one sent from the host's exception handlers' code is the
+    /// host's account of an exception.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub sent_by: Sender,
+}
+
+/// Who sent an UNHANDLED ucall.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum Sender {
+    /// Not checked: the decoder sees the record only. The VM's run loop checks where the vCPU
+    /// stopped.
+    #[default]
+    Unchecked,
+    /// The host's exception handlers: the vCPU stopped in their code. (A guest can still jump
+    /// into that code with a frame of its own; at its privilege level, nothing the host sees
+    /// tells that apart from an exception.)
+    HostHandler,
+    /// The guest itself: the vCPU was not in the host's handlers when it sent the report (the
+    /// guest's own handler, or a forgery).
+    Guest,
+}
+
+impl Sender {
+    /// The word for it in the runner's JSON: `unchecked`, `host_handler` or `guest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sender::Unchecked => "unchecked",
+            Sender::HostHandler => "host_handler",
+            Sender::Guest => "guest",
+        }
+    }
 }
 
 impl Unhandled {
@@ -41,6 +83,7 @@ impl Unhandled {
             instruction_address: args[unhandled::INSTRUCTION_ADDRESS],
             error_code: args[unhandled::ERROR_CODE],
             fault_address: args[unhandled::FAULT_ADDRESS],
+            sent_by: Sender::Unchecked,
         }
     }
 
@@ -72,7 +115,8 @@ struct OnArch<'a, A> {
     arch: A,
 }
 
-/// `<name> at <instruction address> (fault address <address>, error code <code>)`.
+/// `<name> at <instruction address> (fault address <address>, error code <code>)`, and
+/// `, sent by the guest, not the host's exception handler` when it was.
 impl<A: Arch> fmt::Display for OnArch<'_, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let _ = self.arch;
@@ -84,7 +128,11 @@ impl<A: Arch> fmt::Display for OnArch<'_, A> {
             u.instruction_address,
             u.fault_address,
             u.error_code
-        )
+        )?;
+        if u.sent_by == Sender::Guest {
+            f.write_str(", sent by the guest, not the host's exception handler")?;
+        }
+        Ok(())
     }
 }
 
@@ -106,6 +154,7 @@ mod tests {
             instruction_address: 0x4020_0000,
             error_code,
             fault_address: 0,
+            sent_by: Sender::Unchecked,
         }
     }
 

@@ -81,7 +81,8 @@ impl<'a> VmBuilder<'a> {
         self
     }
 
-    /// Bytes of stack per vCPU, a multiple of 4 KiB.
+    /// Bytes of stack per vCPU, a multiple of 4 KiB; its top [`Arch::VCPU_AREA`] bytes hold
+    /// the vCPU's exception stack (and on x86_64 its GDT and TSS).
     pub fn stack_size(mut self, bytes: u64) -> Self {
         self.stack_size = bytes;
         self
@@ -165,6 +166,7 @@ impl<'a> VmBuilder<'a> {
         if self.memory_size % PageSize::Size2M.bytes() != 0
             || self.stack_size % PAGE_SIZE != 0
             || self.vcpus == 0
+            || self.stack_size <= <Native as KvmArch>::Arch::VCPU_AREA
             || stack_bytes.is_none_or(|s| s >= self.memory_size)
         {
             return Err(SetupError::DoesNotFit {
@@ -288,6 +290,7 @@ impl<'a> VmBuilder<'a> {
                 root: tables.root(),
                 host_area,
             };
+            arch.setup_vcpu_memory(&*memory, &start)?;
             arch.setup_vcpu(&mut fd, &start)?;
             vcpus.push(Vcpu {
                 index,
@@ -307,6 +310,9 @@ impl<'a> VmBuilder<'a> {
                 pending_read: None,
                 pending_call: None,
                 log: log_ring.clone().map(VcpuLog::new),
+                handler_code: <Native as KvmArch>::Arch::handler_code(Native::handler_table(
+                    host_area,
+                )),
             });
         }
         Ok(Vm {
@@ -367,6 +373,38 @@ mod tests {
             matches!(&err, SetupError::Load(LoadError::SymbolNotWritable { name, vaddr: 0x20_0010, len: 8 }) if name == ucall_abi::MMIO_ADDR_SYMBOL),
             "{err}"
         );
+    }
+
+    /// The error building a VM for a guest whose log-ring flag is at `enabled`, with a data
+    /// segment at 0x20_1000 of 0x1000 bytes holding the ring's address and the MMIO global
+    /// (which aarch64, without port I/O, needs first).
+    fn log_ring_enabled_at(enabled: u64) -> SetupError {
+        use ucall_abi::log_ring::{ADDRESS_SYMBOL, ENABLED_SYMBOL};
+        let elf = native(
+            TestElf::new(0x20_0000, 0x1000)
+                .segment(TestSegment::data(0x20_1000, 0x1000))
+                .symbol(ENABLED_SYMBOL, enabled)
+                .symbol(ADDRESS_SYMBOL, 0x20_1008)
+                .symbol(ucall_abi::MMIO_ADDR_SYMBOL, 0x20_1010),
+        );
+        VmBuilder::new(&elf).build().unwrap_err()
+    }
+
+    fn is_not_writable(err: &SetupError, at: u64) -> bool {
+        matches!(err, SetupError::Load(LoadError::SymbolNotWritable { name, vaddr, len: 8 })
+            if name == ucall_abi::log_ring::ENABLED_SYMBOL && *vaddr == at)
+    }
+
+    #[test]
+    fn log_ring_flag_in_the_guests_code_is_refused_naming_it() {
+        let err = log_ring_enabled_at(0x20_0010);
+        assert!(is_not_writable(&err, 0x20_0010), "{err}");
+    }
+
+    #[test]
+    fn log_ring_flag_straddling_the_end_of_its_segment_is_refused_naming_it() {
+        let err = log_ring_enabled_at(0x20_1ffc);
+        assert!(is_not_writable(&err, 0x20_1ffc), "{err}");
     }
 
     #[test]

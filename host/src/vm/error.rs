@@ -43,7 +43,9 @@ pub enum SetupError {
     /// A capability that the host needs is missing.
     #[error("KVM lacks {0}")]
     MissingCapability(&'static str),
-    /// The vCPUs' stacks do not fit the memory, or the sizes are not whole pages.
+    /// The vCPUs' stacks do not fit the memory, or the sizes are not whole pages, or a stack
+    /// is no larger than the architecture's own part of it
+    /// ([`Arch::VCPU_AREA`](crate::arch::Arch::VCPU_AREA)).
     #[error(
         "{vcpus} vCPUs with {stack_size:#x} bytes of stack each do not fit {memory_size:#x} bytes of memory (a multiple of 2 MiB)"
     )]

@@ -14,16 +14,21 @@ use ucall_abi::log_ring::{ADDRESS_SYMBOL, ENABLED_SYMBOL, FLUSH_COMMAND};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 /// Enables the guest's log ring when its ELF has both globals; `None` for a guest without them.
+/// The host writes the enabled flag, so it must be 8 bytes of the guest's own writable data
+/// ([`GuestImage::writable_symbol_gpa`], the rule for every global the host writes); the
+/// ring's address is only read.
 pub(super) fn enable(
     image: &GuestImage<'_>,
     memory: &GuestMemoryMmap,
 ) -> Result<Option<SharedRing>, SetupError> {
-    let global = |name| match image.symbol_gpa(name) {
+    let found = |gpa: Result<u64, LoadError>| match gpa {
         Ok(gpa) => Ok(Some(GuestAddress(gpa))),
         Err(LoadError::SymbolNotFound(_)) => Ok(None),
         Err(e) => Err(e),
     };
-    let (Some(enabled), Some(address)) = (global(ENABLED_SYMBOL)?, global(ADDRESS_SYMBOL)?) else {
+    let enabled = found(image.writable_symbol_gpa(ENABLED_SYMBOL, size_of::<u64>() as u64))?;
+    let address = found(image.symbol_gpa(ADDRESS_SYMBOL))?;
+    let (Some(enabled), Some(address)) = (enabled, address) else {
         return Ok(None);
     };
     Ok(Some(SharedRing {

@@ -49,6 +49,7 @@ mod ioctl_count;
 mod layout;
 mod log_drain;
 mod machine;
+mod sender;
 mod vcpu;
 mod watchdog;
 

@@ -51,12 +51,13 @@ pub(crate) struct Watchdog {
     shared: Arc<Shared>,
 }
 
-/// Disarms the watchdog when dropped.
-pub(crate) struct Guard<'a>(&'a Watchdog);
+/// Disarms the watchdog when dropped. It holds the watchdog's shared state itself, so that the
+/// vCPU stays free to borrow while one arming covers everything a call serves.
+pub(crate) struct Guard(Arc<Shared>);
 
-impl Drop for Guard<'_> {
+impl Drop for Guard {
     fn drop(&mut self) {
-        let state = &self.0.shared.state;
+        let state = &self.0.state;
         let mut current = state.load(Ordering::Acquire);
         loop {
             if current & KICKING != 0 {
@@ -97,7 +98,7 @@ impl Watchdog {
     }
 
     /// Interrupts the calling thread's `KVM_RUN` after `timeout`, until the guard drops.
-    pub(crate) fn arm(&self, timeout: Duration) -> Guard<'_> {
+    pub(crate) fn arm(&self, timeout: Duration) -> Guard {
         let shared = &self.shared;
         // SAFETY: pthread_self has no preconditions.
         let thread = unsafe { libc::pthread_self() };
@@ -112,7 +113,7 @@ impl Watchdog {
         let disarmed = shared.state.load(Ordering::Relaxed);
         let generation = (disarmed & !(ARMED | KICKING)).wrapping_add(GENERATION);
         shared.state.store(generation | ARMED, Ordering::Release);
-        Guard(self)
+        Guard(Arc::clone(shared))
     }
 
     /// Whether the watcher signalled the thread since the last `arm`.

@@ -129,11 +129,17 @@ pub enum Case {
     /// A rooted ucall (call block at `HOSTILE_TEXT`) for a SYNC in `HOSTILE_RECORD` whose root
     /// is `BEYOND_MEMORY`.
     RootedCallWithARootOutsideMemory,
+    /// An UNHANDLED record of the guest's own making (a #PF-like report with vector 14 at
+    /// `FORGED_AT`), sent from the guest's code, not the host's handlers.
+    ForgedUnhandled,
 }
+
+/// What `Case::ForgedUnhandled` claims: vector, instruction address, error code, fault address.
+pub const FORGED: [u64; 4] = [14, 0x1234_5000, 2, 0xdead_0000];
 
 impl Case {
     /// Every case, in order of their numbers.
-    pub const ALL: [Case; 56] = [
+    pub const ALL: [Case; 57] = [
         Case::Behave,
         Case::RecordUnmapped,
         Case::RecordNonCanonical,
@@ -190,6 +196,7 @@ impl Case {
         Case::RootedCallMisaligned,
         Case::RootedCallOutsideMemory,
         Case::RootedCallWithARootOutsideMemory,
+        Case::ForgedUnhandled,
     ];
 
     /// The case numbered `n`, if any.

@@ -216,7 +216,12 @@ fn each_transport(mut test: impl FnMut(TransportKind)) {
 
 mod carries_on;
 mod commands;
+mod core_file;
+mod forged;
+mod host_writes;
+mod many_vcpus;
 mod mmio;
+mod output_faults;
 #[cfg(target_arch = "x86_64")]
 mod pio;
 mod progress;

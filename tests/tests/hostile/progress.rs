@@ -66,6 +66,7 @@ fn guest_that_takes_an_exception_is_reported_unhandled_and_its_neighbour_finishe
             instruction_address: guest.symbol("hostile_fault"),
             error_code,
             fault_address: UNMAPPED,
+            sent_by: ucall_host::decode::Sender::HostHandler,
         };
         assert_eq!(ucalls, [Ucall::Unhandled(expected)], "over {t:?}");
         guest.neighbours_finish_normally();
@@ -106,4 +107,39 @@ fn guest_that_triple_faults_is_reported_shut_down() {
             "{err:?}"
         );
     });
+}
+
+#[test]
+fn guest_that_only_flushes_its_log_ring_is_stopped_by_the_watchdog() {
+    let timeout = Duration::from_secs(2);
+    let elf = guest("flushes_forever");
+    let mut vm = VmBuilder::new(&elf)
+        .timeout(timeout)
+        .build()
+        .expect("VM for flushes_forever");
+    let mut vcpu = vm.take_vcpus().remove(0);
+    let (ucalls, error) = ucalls_until_end(&mut vcpu);
+    assert_eq!(ucalls, []);
+    assert!(
+        matches!(error, Some(RunError::Timeout { vcpu: 0, after }) if after == timeout),
+        "{error:?}"
+    );
+    assert!(vcpu.log_flushes() > 1, "{} flushes", vcpu.log_flushes());
+}
+
+#[test]
+fn runner_stops_a_guest_that_only_flushes_with_exit_2_saying_it_made_no_ucall() {
+    let elf = ucall_tests::guest_dir().join("flushes_forever");
+    let output = ucall_tests::ucall_run()
+        .args(["--timeout", "2"])
+        .arg(&elf)
+        .output()
+        .expect("ucall-run starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    // The runner's own account of the time: the timeout it was given, not a measured one.
+    assert!(
+        stderr.contains("ucall-run: vCPU 0 made no ucall within 2s"),
+        "{stderr}"
+    );
 }

@@ -436,6 +436,7 @@ pub fn decode<M: Model>(
             instruction_address: args[1],
             error_code: args[2],
             fault_address: args[3],
+            sent_by: decode::Sender::Unchecked,
         })),
         0x100..=0xffff => Ok(Ucall::Call { number: cmd, args }),
         4 => Ok(Ucall::Printf(string(args[0])?)),

@@ -13,6 +13,10 @@ use ucall_init_protocol::{Command as InitCommand, Config as InitConfig, Module};
 /// Where guests are in the VM; the tests find them through `UCALL_GUEST_DIR`.
 pub const GUEST_DIR: &str = "/guests";
 
+/// Where the runner is in every VM; the tests that run it as a process
+/// (`ucall_tests::ucall_run`) find it through `UCALL_RUN`.
+pub const RUNNER: &str = "/bin/ucall-run";
+
 /// A hard limit per boot, beside the limit on a silent console (`boot::SILENCE`), which is
 /// what catches a hung VM. The longest boot is the first arm64 one, which also runs the
 /// KVM-free property tests under emulation: 35 s on an idle machine here, 139 s under load
@@ -58,16 +62,20 @@ pub fn image_path(name: &str) -> PathBuf {
         .join(format!("{name}.cpio"))
 }
 
-/// Packs `/init`, the kernel's modules, the `guests` (each at `/guests/<its name>`), the
-/// source folders and `commands` into the initramfs at `out`.
+/// Packs `/init`, the kernel's modules, the runner (at [`RUNNER`]), the `guests` (each at
+/// `/guests/<its name>`), the source folders and `commands` into the initramfs at `out`.
 pub fn pack(parts: &VmParts, guests: &[PathBuf], commands: &[Program], out: &Path) -> Result<()> {
     let mut image = Initramfs::new();
     let mut config = InitConfig {
-        env: vec![("UCALL_GUEST_DIR".into(), GUEST_DIR.into())],
+        env: vec![
+            ("UCALL_GUEST_DIR".into(), GUEST_DIR.into()),
+            ("UCALL_RUN".into(), RUNNER.into()),
+        ],
         require: vec!["/dev/kvm".into()],
         ..InitConfig::default()
     };
     image.add_file(&parts.programs.init, "/init", true)?;
+    image.add_file(&parts.programs.runner, RUNNER, true)?;
     for module in &parts.kernel.modules {
         let at = format!("/lib/modules/{}", file_name(module)?);
         image.add_file(module, &at, false)?;

@@ -3,7 +3,7 @@
 //! packages), then the native machine's [`Work`].
 
 use crate::machines::{self, Machine, Work};
-use crate::shell::{Run, cargo, workspace_root};
+use crate::shell::{RUNNER_BIN, Run, cargo, workspace_root};
 use crate::{docs, ecosystem, guests, install, timing, toolchains};
 use anyhow::Result;
 
@@ -121,9 +121,12 @@ pub fn run_work(machine: &Machine, work: Work) -> Result<()> {
             let guest_dir = guests::build(machine.arch)?;
             // tests/tests/core_dump.rs opens cores with gdb (natively only).
             install::ensure_packages(&[install::DebianPackage::program("gdb", "gdb")])?;
+            // The hostile-guest tests run the runner as a process (`ucall_tests::ucall_run`).
+            cargo().args(["build", "--quiet"]).args(RUNNER_BIN).run()?;
             cargo()
                 .args(["test", "--workspace"])
                 .env("UCALL_GUEST_DIR", &guest_dir)
+                .env("UCALL_RUN", workspace_root().join("target/debug/ucall-run"))
                 .run()
         }),
         Work::DecodeOnly => timing::step(lane, "ucall-host decode only: build, tests", || {

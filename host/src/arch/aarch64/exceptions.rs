@@ -6,7 +6,7 @@
 //! of an assembler for a foreign target and the code reviewable as a listing.
 //!
 //! Each entry switches to SP_EL0 (`msr spsel, #0`), which the host points at an exception stack
-//! of the vCPU's own ([`stack_top`]), so that a fault from a broken guest stack still reports
+//! of the vCPU's own (the top of its stack, [`STACK_SIZE`] bytes: see `aarch64.rs`), so that a fault from a broken guest stack still reports
 //! (a guest that uses SP_EL0 itself gets its reports built there), and builds a
 //! [`ucall_abi::Record`] on it: `cmd` = UNHANDLED, `args` = the entry's index, ELR_EL1, ESR_EL1, FAR_EL1, 0, 0 (see
 //! [`ucall_abi::unhandled`]), loads the doorbell (the 8-byte word at [`DOORBELL_OFFSET`], where the
@@ -25,21 +25,11 @@ pub(crate) const DOORBELL_OFFSET: u64 = VECTORS_OFFSET + 16 * ENTRY_SIZE;
 const ENTRY_SIZE: u64 = 0x80;
 /// The bytes of the vector table: 16 entries.
 pub(crate) const TABLE_SIZE: u64 = 16 * ENTRY_SIZE;
-/// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), up
-/// to where the page tables start.
-const STACKS_OFFSET: u64 = 0x1000;
-const STACK_COUNT: u64 = 64;
 /// Bytes of exception stack per vCPU: the record takes 64.
-const STACK_SIZE: u64 = 0x380;
-// The stacks start above the doorbell.
-const _: () = assert!(STACKS_OFFSET >= DOORBELL_OFFSET + 8);
-/// The bytes the vectors, the doorbell and the stacks take from the start of the host area.
-pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
-
-/// The top of vCPU `index`'s exception stack in the host area at `base`, for SP_EL0.
-pub(crate) fn stack_top(base: u64, index: usize) -> u64 {
-    base + STACKS_OFFSET + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
-}
+pub(crate) const STACK_SIZE: u64 = 0x380;
+/// The bytes the vectors and the doorbell take from the start of the host area: a page.
+pub(crate) const END_OFFSET: u64 = 0x1000;
+const _: () = assert!(DOORBELL_OFFSET + 8 <= END_OFFSET);
 
 const SP: u32 = 31;
 const XZR: u32 = 31;
@@ -176,9 +166,8 @@ mod tests {
     }
 
     #[test]
-    fn the_stacks_are_aligned_and_end_below_the_page_tables() {
+    fn the_stack_is_aligned() {
         assert_eq!(STACK_SIZE % 16, 0);
-        assert_eq!(stack_top(0, 63), END_OFFSET);
     }
 
     #[test]

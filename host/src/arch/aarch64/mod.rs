@@ -31,7 +31,9 @@ impl Arch for Aarch64 {
     const NAME: &'static str = "aarch64";
     const ELF_MACHINE: u16 = EM_AARCH64;
     const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "exception vectors, doorbell and stacks";
+    const HOST_AREA_NAME: &'static str = "exception vectors and doorbell";
+    /// The vCPU's own exception stack.
+    const VCPU_AREA: u64 = exceptions::STACK_SIZE;
     const MAX_INSTRUCTION_LEN: usize = 4;
 
     /// IRQ, FIQ, SError, or the exception class of a synchronous exception (`data abort`, ...)

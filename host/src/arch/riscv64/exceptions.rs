@@ -8,7 +8,8 @@
 //! listing. Uncompressed, so any riscv64 runs it.
 //!
 //! The handler swaps `sp` with `sscratch` (`csrrw sp, sscratch, sp`), which the host points at
-//! an exception stack of the vCPU's own ([`stack_top`]), so that a fault from a broken guest
+//! an exception stack of the vCPU's own (the top of its stack, [`STACK_SIZE`] bytes: see
+//! `riscv64.rs`), so that a fault from a broken guest
 //! stack still reports (a guest that uses `sscratch` itself gets its reports built where it
 //! points), and builds a [`ucall_abi::Record`] there: `cmd` = UNHANDLED, `args` = `scause`,
 //! `sepc`, 0, `stval`, 0, 0 (see [`ucall_abi::unhandled`]). It makes the ucall SBI call
@@ -22,19 +23,10 @@ use ucall_abi::Command;
 /// Where `stvec` points: the start of the host area (a page, so 4-byte aligned as direct mode
 /// needs).
 pub(crate) const HANDLER_OFFSET: u64 = 0;
-/// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), in
-/// the page after the handler's.
-const STACKS_OFFSET: u64 = 0x1000;
-const STACK_COUNT: u64 = 64;
 /// Bytes of exception stack per vCPU: the record's 56, rounded up to keep `sp` 16-byte aligned.
-const STACK_SIZE: u64 = 0x40;
-/// The bytes the handler and the stacks take from the start of the host area.
-pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
-
-/// The top of vCPU `index`'s exception stack in the host area at `base`, for `sscratch`.
-pub(crate) fn stack_top(base: u64, index: usize) -> u64 {
-    base + STACKS_OFFSET + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
-}
+pub(crate) const STACK_SIZE: u64 = 0x40;
+/// The bytes the handler takes from the start of the host area: a page.
+pub(crate) const END_OFFSET: u64 = 0x1000;
 
 const ZERO: u32 = 0;
 const SP: u32 = 2;
@@ -187,11 +179,10 @@ mod tests {
     }
 
     #[test]
-    fn the_stacks_are_aligned_and_end_in_the_host_area() {
+    fn the_stack_is_aligned_and_the_handler_fits_the_host_area() {
         assert_eq!(STACK_SIZE % 16, 0);
         assert!(STACK_SIZE >= size_of::<ucall_abi::Record>() as u64);
-        assert_eq!(stack_top(0, 63), END_OFFSET);
-        assert!(HANDLER_OFFSET + 4 * code().len() as u64 <= STACKS_OFFSET);
+        assert!(HANDLER_OFFSET + 4 * code().len() as u64 <= END_OFFSET);
     }
 
     #[test]

@@ -30,7 +30,9 @@ impl Arch for Riscv64 {
     const NAME: &'static str = "riscv64";
     const ELF_MACHINE: u16 = EM_RISCV;
     const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "trap handler and exception stacks";
+    const HOST_AREA_NAME: &'static str = "trap handler";
+    /// The vCPU's own exception stack.
+    const VCPU_AREA: u64 = exceptions::STACK_SIZE;
     const SBI_CALLS: bool = true;
     const MAX_INSTRUCTION_LEN: usize = 4;
 

@@ -15,23 +15,21 @@
 //! x86_64 with either. The host does not resume the vCPU after UNHANDLED; should anyone
 //! resume it, it halts for good (`cli; hlt` in a loop).
 //!
-//! The handlers run on a stack of their own per vCPU (IST1 of the vCPU's TSS, see
-//! [`stack_top`]), so that a fault from a broken guest stack (a stack overflow, a wild `rsp`)
-//! still reports. A guest that loads its own IDT keeps it.
+//! The handlers run on a stack of their own per vCPU (IST1 of the vCPU's own TSS, at the top of
+//! its stack: see `x86_64.rs`), so that a fault from a broken guest stack (a stack overflow, a
+//! wild `rsp`) still reports. A guest that loads its own IDT keeps it.
 
 use ucall_abi::{Command, PIO_PORT};
 
-/// Where the IDT is in the host area: 32 gates of 16 bytes, above the TSSes.
-pub(crate) const IDT_OFFSET: u64 = 0x3000;
+/// Where the IDT is in the host area: 32 gates of 16 bytes.
+pub(crate) const IDT_OFFSET: u64 = 0;
 /// The IDT's limit: the 32 exception vectors; interrupts stay disabled.
 pub(crate) const IDT_LIMIT: u16 = VECTORS as u16 * GATE_SIZE as u16 - 1;
-/// The stubs, one per vector, then the common code.
-const STUBS_OFFSET: u64 = 0x4000;
-/// The exception stacks, one per TSS, up to where the page tables start.
-const STACKS_OFFSET: u64 = 0x5000;
-/// Bytes of exception stack per TSS: the CPU's frame, the stub's two words and the record
-/// take 120.
-const STACK_SIZE: u64 = 0x280;
+/// The stubs, one per vector, then the common code, right after the IDT.
+const STUBS_OFFSET: u64 = IDT_OFFSET + VECTORS * GATE_SIZE;
+/// Bytes of exception stack a report takes: the CPU's frame, the stub's two words and the
+/// record; each vCPU's TSS gives it at least this much.
+pub(crate) const STACK_NEEDED: u64 = 5 * 8 + 2 * 8 + 56;
 /// The exception vectors, 0 to 31.
 const VECTORS: u64 = 32;
 const GATE_SIZE: u64 = 16;
@@ -96,26 +94,20 @@ fn common() -> Vec<u8> {
     code
 }
 
-/// The top of the exception stack of TSS `slot` in the host area at `base` (16-byte aligned, as
-/// the CPU aligns it anyway).
-pub(crate) fn stack_top(base: u64, slot: u64) -> u64 {
-    base + STACKS_OFFSET + (slot + 1) * STACK_SIZE
-}
-
 /// Where the handlers' code is, for the IDT the host installed at `idt_base` (with limit
 /// [`IDT_LIMIT`]): a vCPU stopped there is reporting an exception, and the frame the CPU pushed
 /// (see [`INTERRUPTED_FRAME`]) says where the guest was.
 pub(crate) fn handler_code(idt_base: u64) -> std::ops::Range<u64> {
     let start = idt_base.wrapping_sub(IDT_OFFSET).wrapping_add(STUBS_OFFSET);
-    start..start.saturating_add(STACKS_OFFSET - STUBS_OFFSET)
+    start..start.saturating_add(END_OFFSET - STUBS_OFFSET)
 }
 
 /// Where the frame the CPU pushed is, from the stack pointer at the handler's ucall (`in al,
 /// dx`: the record at `rsp`, then the vector and error code): rip, cs, rflags, rsp, ss.
 pub(crate) const INTERRUPTED_FRAME: u64 = 0x48;
 
-/// The bytes the TSSes, IDT, handlers and their stacks take from the start of the host area.
-pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + 64 * STACK_SIZE;
+/// The bytes the IDT and the handlers take from the start of the host area: a page.
+pub(crate) const END_OFFSET: u64 = 0x1000;
 
 /// The 16-byte gate for the handler at `offset` (SDM Vol. 3A, 6.14.1): code selector
 /// `selector`, the stack in IST1.
@@ -217,17 +209,12 @@ mod tests {
     }
 
     #[test]
-    fn the_idt_and_code_fit_below_the_stacks() {
+    fn the_idt_and_code_fit_the_host_area() {
         let [(idt_at, idt), (at, code)] = images(0, 0x8);
         assert_eq!(idt.len() as u64, u64::from(IDT_LIMIT) + 1);
         assert!(idt_at + idt.len() as u64 <= STUBS_OFFSET);
-        assert!(at + code.len() as u64 <= STACKS_OFFSET);
-    }
-
-    #[test]
-    fn sixty_four_exception_stacks_fit_below_the_page_tables() {
-        assert_eq!(STACK_SIZE % 16, 0);
-        assert_eq!(stack_top(0, 63), END_OFFSET);
+        assert!(at + code.len() as u64 <= END_OFFSET);
+        assert_eq!(handler_code(idt_at), STUBS_OFFSET..END_OFFSET);
     }
 
     #[test]

@@ -30,7 +30,9 @@ impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
     const ELF_MACHINE: u16 = EM_X86_64;
     const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "GDT, TSSes, IDT and exception handlers";
+    const HOST_AREA_NAME: &'static str = "IDT and exception handlers";
+    /// The vCPU's own exception stack (and GDT and TSS).
+    const VCPU_AREA: u64 = 0x400;
     const PORT_IO: bool = true;
     const MAX_INSTRUCTION_LEN: usize = 15;
 

@@ -28,8 +28,10 @@
 //! unhandled exception or on any other error (bad guest input, timeout, setup failure), with a
 //! one-line reason on stderr.
 
+mod core_file;
 mod guest_file;
 mod output;
+mod streams;
 
 use clap::{Parser, ValueEnum};
 use output::{Outcome, Output, err};
@@ -124,6 +126,12 @@ fn main() -> ExitCode {
         Ok(bytes) => bytes,
         Err(reason) => return output.fatal(&reason, started),
     };
+    // Before anything runs: a core that cannot go where asked is refused at once.
+    if let Some(core) = &args.core {
+        if let Err(reason) = core_file::check(core, &args.elf) {
+            return output.fatal(&reason, started);
+        }
+    }
     let elf = match guest_file::read_guest(&args.elf, guest_file::MAX_ELF_BYTES) {
         Ok(elf) => elf,
         Err(e) => return output.fatal(&e.to_string(), started),
@@ -184,17 +192,17 @@ fn main() -> ExitCode {
         .into_iter()
         .map(|thread| thread.join().unwrap_or((Outcome::Panicked, None)))
         .unzip();
+    let mut failures = Vec::new();
     if let Some(path) = &args.core {
         if !outcomes.iter().all(|o| matches!(o, Outcome::Done(_))) {
-            write_core(
-                path,
-                &args.elf,
-                vm.memory(),
-                registers.into_iter().flatten(),
-            );
+            let threads = registers.into_iter().flatten();
+            if let Err(e) = write_core(path, &args.elf, vm.memory(), threads) {
+                output.error(&e);
+                failures.push(e);
+            }
         }
     }
-    output.summary(&outcomes, vm.convention(), started)
+    output.summary(&outcomes, vm.convention(), &failures, started)
 }
 
 /// Runs one vCPU to its end, printing each ucall as it arrives and its error when it happens.
@@ -236,14 +244,14 @@ fn core_thread(vcpu: &mut Vcpu, outcome: &Outcome) -> Result<CoreThread, RunErro
     })
 }
 
-/// Writes the core of the guest `elf` to `path`, with the registers of the vCPUs that could be
-/// read, and says so (or why not) on stderr.
+/// Writes the core of the guest `elf` to `path` (sparse, whole or not at all: `core_file.rs`),
+/// with the registers of the vCPUs that could be read, and says so on stderr; or why not.
 fn write_core(
     path: &Path,
     elf: &Path,
     memory: &GuestMemoryMmap,
     threads: impl Iterator<Item = Result<CoreThread, RunError>>,
-) {
+) -> Result<(), String> {
     let name = elf.file_name().unwrap_or(elf.as_os_str()).to_string_lossy();
     let mut core = CoreDump::new(&name);
     for thread in threads {
@@ -252,19 +260,12 @@ fn write_core(
             Err(e) => err!("ucall-run: the core lacks a vCPU's registers: {e}"),
         }
     }
-    let written = std::fs::File::create(path)
-        .map_err(|e| e.to_string())
-        .and_then(|file| {
-            core.write(memory, std::io::BufWriter::new(file))
-                .map_err(|e| e.to_string())
-        });
-    match written {
-        Ok(()) => err!("core written to {}", path.display()),
-        Err(e) => err!(
-            "ucall-run: cannot write the core to {}: {e}",
-            path.display()
-        ),
-    }
+    core_file::write_whole(path, |out| {
+        core.write_sparse(memory, out).map_err(|e| e.to_string())
+    })
+    .map_err(|e| format!("the core was not written to {}: {e}", path.display()))?;
+    err!("core written to {}", path.display());
+    Ok(())
 }
 
 #[cfg(test)]

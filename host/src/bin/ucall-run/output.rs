@@ -2,51 +2,27 @@
 //! with the guest's text made visible, so that every line is a whole ucall line or the
 //! runner's own; for machines (`--json`), one exact JSON object per line.
 
-use anstream::AutoStream;
 use anstyle::{AnsiColor, Style};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
-use std::io::{Stderr, Stdout};
 use std::process::ExitCode;
-use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 use ucall_host::Ucall;
 use ucall_host::convention::ConventionKind;
 use ucall_host::vm::RunError;
 
-/// stdout for people, colored or not as decided once, at its first line (`anstream::println!`
-/// asks the terminal at every line: an ioctl per ucall).
-pub static STDOUT: LazyLock<Mutex<AutoStream<Stdout>>> =
-    LazyLock::new(|| Mutex::new(AutoStream::auto(std::io::stdout())));
-/// stderr for people, likewise.
-pub static STDERR: LazyLock<Mutex<AutoStream<Stderr>>> =
-    LazyLock::new(|| Mutex::new(AutoStream::auto(std::io::stderr())));
-
-/// `println!` to [`STDOUT`]. A closed stdout does not stop the guests: the exit status still
-/// tells how they ended.
+/// A line to stdout (see `streams.rs`: a failed write never panics).
 macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(
-            $crate::output::STDOUT
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            $($arg)*
-        );
-    }};
+    ($($arg:tt)*) => {
+        $crate::streams::line($crate::streams::Stream::Stdout, format_args!($($arg)*))
+    };
 }
 
-/// `eprintln!` to [`STDERR`].
+/// A line to stderr, likewise.
 macro_rules! err {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(
-            $crate::output::STDERR
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            $($arg)*
-        );
-    }};
+    ($($arg:tt)*) => {
+        $crate::streams::line($crate::streams::Stream::Stderr, format_args!($($arg)*))
+    };
 }
 pub(crate) use err;
 
@@ -119,7 +95,7 @@ impl Output {
                 let text = visible(&ucall.to_string());
                 out!("{DIM}vcpu {vcpu}:{DIM:#} {style}{text}{style:#}");
             }
-            Output::Json => println!("{}", ucall_json(vcpu, ucall)),
+            Output::Json => out!("{}", ucall_json(vcpu, ucall)),
         }
     }
 
@@ -128,13 +104,21 @@ impl Output {
         let message = visible(message);
         match self {
             Output::Human => err!("{BAD}ucall-run:{BAD:#} {message}"),
-            Output::Json => eprintln!("ucall-run: {message}"),
+            Output::Json => err!("ucall-run: {message}"),
         }
     }
 
     /// Prints the summary and returns the exit status: the worst outcome of any vCPU. Errors
     /// were printed when they happened; the JSON summary lists them again.
-    pub fn summary(self, outcomes: &[Outcome], abi: ConventionKind, started: Instant) -> ExitCode {
+    /// `failures` are the runner's own after the guest ended (a core not written): each is
+    /// an error too.
+    pub fn summary(
+        self,
+        outcomes: &[Outcome],
+        abi: ConventionKind,
+        failures: &[String],
+        started: Instant,
+    ) -> ExitCode {
         let elapsed = started.elapsed();
         let mut ucalls = 0;
         let mut code = 0u8;
@@ -155,16 +139,25 @@ impl Output {
                 Outcome::Failed(n, e) => {
                     ucalls += n;
                     code = 2;
-                    errors.push((vcpu, e.to_string()));
+                    errors.push((Some(vcpu), e.to_string()));
                 }
                 Outcome::Panicked => {
                     code = 2;
                     let message = format!("vCPU {vcpu}'s thread panicked");
                     self.error(&message);
-                    errors.push((vcpu, message));
+                    errors.push((Some(vcpu), message));
                 }
             }
         }
+        for failure in failures {
+            code = 2;
+            errors.push((None, failure.clone()));
+        }
+        if let Some(lost) = crate::streams::lost() {
+            code = 2;
+            errors.push((None, lost));
+        }
+        crate::streams::decided(code);
         let verdict = match ["DONE", "ABORT", "ERROR"][usize::from(code)] {
             "ERROR" if unhandled && errors.is_empty() => "UNHANDLED",
             verdict => verdict,
@@ -183,7 +176,7 @@ impl Output {
                     .iter()
                     .map(|(vcpu, message)| json!({ "vcpu": vcpu, "message": message }))
                     .collect();
-                println!(
+                out!(
                     "{}",
                     json!({
                         "kind": "summary",
@@ -202,6 +195,7 @@ impl Output {
 
     /// Reports an error that stops the run before any vCPU ran; exit status 2.
     pub fn fatal(self, reason: &str, started: Instant) -> ExitCode {
+        crate::streams::decided(2);
         self.error(reason);
         if let Output::Json = self {
             let summary = json!({
@@ -213,7 +207,7 @@ impl Output {
                 "seconds": started.elapsed().as_secs_f64(),
                 "errors": [{ "vcpu": null, "message": reason }],
             });
-            println!("{summary}");
+            out!("{summary}");
         }
         ExitCode::from(2)
     }
@@ -246,6 +240,7 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
             "instruction_address": exception.instruction_address,
             "error_code": exception.error_code,
             "fault_address": exception.fault_address,
+            "sent_by": exception.sent_by.as_str(),
         }),
         // A command this runner does not know yet: its one-line form.
         other => json!({ "command": "OTHER", "text": other.to_string() }),

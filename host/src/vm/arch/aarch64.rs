@@ -226,13 +226,14 @@ impl KvmArch for KvmAarch64 {
         set(
             vcpu,
             REG_SP_EL1,
-            start.stack_top,
+            start.stack_top - Aarch64::VCPU_AREA,
             "KVM_SET_ONE_REG (SP_EL1)",
         )?;
+        // The vCPU's own exception stack, above the guest's.
         set(
             vcpu,
             REG_SP_EL0,
-            exceptions::stack_top(start.host_area.0, start.index),
+            start.stack_top,
             "KVM_SET_ONE_REG (SP_EL0)",
         )?;
         set(vcpu, REG_X0, start.index as u64, "KVM_SET_ONE_REG (x0)")?;
@@ -243,6 +244,10 @@ impl KvmArch for KvmAarch64 {
     /// walker drops its ASID and CnP bits.
     fn page_table_root(vcpu: &mut VcpuFd) -> Result<GuestAddress, RootError> {
         Ok(get(vcpu, TTBR0_EL1_ID, "KVM_GET_ONE_REG (TTBR0_EL1)").map(GuestAddress)?)
+    }
+
+    fn handler_table(host_area: GuestAddress) -> u64 {
+        host_area.0 + VECTORS_OFFSET
     }
 
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {

@@ -93,7 +93,8 @@ pub struct VcpuStart {
     pub index: usize,
     /// The entry point.
     pub entry: u64,
-    /// The top of its stack.
+    /// The top of its stack, where the architecture's own structures for the vCPU are
+    /// ([`Arch::VCPU_AREA`] bytes); the guest's stack starts below them.
     pub stack_top: u64,
     /// The root of the page tables it starts with.
     pub root: GuestAddress,
@@ -167,6 +168,7 @@ pub enum RootError {
 /// arch.setup_memory(&memory, host_area)?;
 /// let mut vcpu = vm.create_vcpu(0)?;
 /// let start = VcpuStart { index: 0, entry: image.entry(), stack_top: ram.end, root: tables.root(), host_area };
+/// arch.setup_vcpu_memory(&memory, &start)?;
 /// arch.setup_vcpu(&mut vcpu, &start)?;
 /// // ... then the VMM's own loop: vcpu.run(), Exit::from_kvm, decode.
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -205,8 +207,22 @@ pub trait KvmArch: Sized + Debug + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack at
-    /// `start.stack_top` and `start.index` as the entry's first argument.
+    /// Writes vCPU `start.index`'s own structures in the
+    /// [`VCPU_AREA`](crate::arch::Arch::VCPU_AREA) bytes below `start.stack_top` (x86_64: its
+    /// GDT and TSS); before [`setup_vcpu`](Self::setup_vcpu). Nothing where the registers alone
+    /// do.
+    fn setup_vcpu_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        start: &VcpuStart,
+    ) -> Result<(), SetupError> {
+        let _ = (memory, start);
+        Ok(())
+    }
+
+    /// Puts `vcpu` at `start.entry` with paging on through `start.root`, its stack below the
+    /// [`VCPU_AREA`](crate::arch::Arch::VCPU_AREA) at `start.stack_top` and `start.index` as
+    /// the entry's first argument.
     fn setup_vcpu(&self, vcpu: &mut VcpuFd, start: &VcpuStart) -> Result<(), SetupError>;
 
     /// The root of the page tables the vCPU runs with now. The run loop asks only when it
@@ -260,6 +276,11 @@ pub trait KvmArch: Sized + Debug + Send + Sync + 'static {
 
     /// The program counter, for reports.
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError>;
+
+    /// Where the host's handler table (the register [`Arch::handler_code`] takes) is for the
+    /// host area at `host_area`: an UNHANDLED ucall from a vCPU stopped outside that code was
+    /// sent by the guest itself.
+    fn handler_table(host_area: GuestAddress) -> u64;
 
     /// Reads the registers of `vcpu` (which must not be running) for a core, as
     /// [`Arch::CoreRegisters`] lays them out; a vCPU stopped in the host's exception handlers

@@ -165,17 +165,18 @@ impl KvmArch for KvmRiscv64 {
         set(vcpu, CSR_SATP, satp, "KVM_SET_ONE_REG (satp)")?;
         let handler = start.host_area.0 + exceptions::HANDLER_OFFSET;
         set(vcpu, CSR_STVEC, handler, "KVM_SET_ONE_REG (stvec)")?;
-        let exception_stack = exceptions::stack_top(start.host_area.0, start.index);
+        // The vCPU's own exception stack, above the guest's.
         set(
             vcpu,
             CSR_SSCRATCH,
-            exception_stack,
+            start.stack_top,
             "KVM_SET_ONE_REG (sscratch)",
         )?;
         let sstatus = get(vcpu, CSR_SSTATUS, "KVM_GET_ONE_REG (sstatus)")?;
         let sstatus = (sstatus & !(SSTATUS_FS | SSTATUS_SIE)) | SSTATUS_FS_INITIAL;
         set(vcpu, CSR_SSTATUS, sstatus, "KVM_SET_ONE_REG (sstatus)")?;
-        set(vcpu, REG_SP, start.stack_top, "KVM_SET_ONE_REG (sp)")?;
+        let guest_stack = start.stack_top - Riscv64::VCPU_AREA;
+        set(vcpu, REG_SP, guest_stack, "KVM_SET_ONE_REG (sp)")?;
         set(vcpu, REG_A0, start.index as u64, "KVM_SET_ONE_REG (a0)")?;
         Ok(set(vcpu, REG_PC, start.entry, "KVM_SET_ONE_REG (pc)")?)
     }
@@ -207,6 +208,10 @@ impl KvmArch for KvmRiscv64 {
         (reason == KVM_EXIT_RISCV_SBI)
             .then(|| sbi_call(vcpu))
             .flatten()
+    }
+
+    fn handler_table(host_area: GuestAddress) -> u64 {
+        host_area.0 + exceptions::HANDLER_OFFSET
     }
 
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {

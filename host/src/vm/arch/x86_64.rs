@@ -2,10 +2,12 @@
 //!
 //! The contract: [`setup_memory`](super::KvmArch::setup_memory) writes into the host area that the
 //! [`Layout`](crate::vm::Layout) found room for (at `0x1000` for guests linked at 2 MiB or at
-//! gcc's 0x400000, whose RAM starts at 0): the GDT, a TSS per vCPU (up to 64, each with its
-//! exception stack in IST1), and the IDT and exception handlers (every
-//! exception becomes an UNHANDLED ucall, see [`crate::arch::x86_64`]). `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every
-//! exit, so the record register and the table root cost no ioctl.
+//! gcc's 0x400000, whose RAM starts at 0): the IDT and exception handlers (`exceptions.rs`:
+//! every exception becomes an UNHANDLED ucall). Each vCPU has its own GDT, TSS and exception
+//! stack (IST1) at the top of its stack ([`crate::arch::Arch::VCPU_AREA`]), however many vCPUs
+//! there are.
+//! `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every exit, so the record register and the table
+//! root cost no ioctl.
 
 use super::{KvmArch, RootError, VcpuStart};
 use crate::arch::x86_64::UserRegs;
@@ -30,27 +32,28 @@ pub struct KvmX86_64 {
     widths: AddressWidths,
 }
 
-/// Where the GDT is in the host area: null, 64-bit code, data, and a 16-byte TSS descriptor
-/// per TSS.
+/// Each vCPU's own structures, at the top of its stack: its GDT (null, 64-bit code, data, and
+/// a 16-byte TSS descriptor), its 64-bit TSS (VMX requires TR to point at one, and it gives the
+/// vCPU's exception handlers their own stack, IST1), and above them the exception stack itself,
+/// up to the top.
+const VCPU_AREA: u64 = <X86_64 as crate::arch::Arch>::VCPU_AREA;
+/// Where the GDT is in a vCPU's area.
 const GDT_OFFSET: u64 = 0;
-/// The GDT's limit: three descriptors, then the TSS descriptors.
-const GDT_LIMIT: u16 = (3 * 8 + 16 * TSS_COUNT) as u16 - 1;
-/// Where the 64-bit TSSes are in the host area, one per vCPU (vCPU `i` has TSS
-/// `i % TSS_COUNT`): VMX requires TR to point at one, and each gives its vCPU's exception
-/// handlers their own stack (IST1).
-const TSS_OFFSET: u64 = 0x1000;
+/// The GDT's limit: three descriptors, then the TSS descriptor.
+const GDT_LIMIT: u16 = 3 * 8 + 16 - 1;
+/// Where the TSS is in a vCPU's area.
+const TSS_OFFSET: u64 = 0x40;
 const TSS_LIMIT: u32 = 0x67;
-/// How many TSSes there are, and so exception stacks: vCPUs this far apart share them.
-const TSS_COUNT: u64 = 64;
 /// Where IST1 is in a 64-bit TSS (SDM Vol. 3A, 8.7).
 const TSS_IST1: u64 = 0x24;
 /// Where the I/O map base is: at the limit, so there is no I/O permission bitmap.
 const TSS_IO_MAP_BASE: u64 = 0x66;
-// The TSSes end below the IDT.
-const _: () = assert!(TSS_OFFSET + TSS_COUNT * (TSS_LIMIT as u64 + 1) <= exceptions::IDT_OFFSET);
+// The GDT ends below the TSS, and the exception stack above the TSS has room for a report.
+const _: () = assert!(GDT_OFFSET + (GDT_LIMIT as u64) < TSS_OFFSET);
+const _: () = assert!(VCPU_AREA - (TSS_OFFSET + TSS_LIMIT as u64 + 1) >= exceptions::STACK_NEEDED);
 const CODE_SELECTOR: u16 = 0x8;
 const DATA_SELECTOR: u16 = 0x10;
-/// The selector of the first TSS; TSS `i` is 16 bytes further per `i`.
+/// The selector of the TSS, the same in every vCPU's GDT.
 const TSS_SELECTOR: u16 = 0x18;
 /// Segment types (SDM Vol. 3A, 3.4.5.1 and 3.5): execute/read accessed, read/write accessed,
 /// busy 64-bit TSS.
@@ -74,18 +77,22 @@ fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
     }
 }
 
-/// The TSS of vCPU `index` in the host area at `host_area`, and where it is.
-fn tss_segment(host_area: u64, index: usize) -> kvm_segment {
-    let slot = index as u64 % TSS_COUNT;
+/// The TSS of the vCPU whose area starts at `area`, and where it is.
+fn tss_segment(area: u64) -> kvm_segment {
     kvm_segment {
-        base: host_area + TSS_OFFSET + slot * u64::from(TSS_LIMIT + 1),
+        base: area + TSS_OFFSET,
         limit: TSS_LIMIT,
-        selector: TSS_SELECTOR + 16 * slot as u16,
+        selector: TSS_SELECTOR,
         type_: TSS_BUSY_TYPE,
         present: 1,
         s: 0,
         ..Default::default()
     }
+}
+
+/// Where the area of the vCPU starting as `start` says begins.
+fn vcpu_area(start: &VcpuStart) -> u64 {
+    start.stack_top - VCPU_AREA
 }
 
 /// The low 8 bytes of the GDT descriptor for `s` (SDM Vol. 3A, 3.4.5).
@@ -152,36 +159,13 @@ impl KvmArch for KvmX86_64 {
         Format::new(self.widths.physical as u8)
     }
 
-    /// Writes the GDT and TSSes that the vCPUs' segment registers describe, each TSS with its
-    /// exception stack in IST1, and the IDT and handlers.
+    /// Writes the IDT and handlers that every vCPU shares.
     fn setup_memory<M: GuestMemory + ?Sized>(
         &self,
         memory: &M,
         host_area: GuestAddress,
     ) -> Result<(), SetupError> {
-        let gdt_at = host_area.0 + GDT_OFFSET;
-        let code = segment(CODE_SELECTOR, CODE_TYPE, true);
-        let data = segment(DATA_SELECTOR, DATA_TYPE, false);
-        let mut gdt = vec![0, descriptor(&code), descriptor(&data)];
         let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
-        for slot in 0..TSS_COUNT as usize {
-            let tss = tss_segment(host_area.0, slot);
-            gdt.extend([descriptor(&tss), tss.base >> 32]);
-            let mut bytes = [0; TSS_LIMIT as usize + 1];
-            let ist1 = exceptions::stack_top(host_area.0, slot as u64).to_le_bytes();
-            bytes[TSS_IST1 as usize..][..8].copy_from_slice(&ist1);
-            let io_map_base = (TSS_LIMIT as u16 + 1).to_le_bytes();
-            bytes[TSS_IO_MAP_BASE as usize..][..2].copy_from_slice(&io_map_base);
-            memory
-                .write_slice(&bytes, GuestAddress(tss.base))
-                .map_err(write_failed("TSS", tss.base))?;
-        }
-        for (i, entry) in gdt.iter().enumerate() {
-            let gpa = gdt_at + 8 * i as u64;
-            memory
-                .write_obj(*entry, GuestAddress(gpa))
-                .map_err(write_failed("GDT", gpa))?;
-        }
         let [(idt_at, idt), (code_at, code)] = exceptions::images(host_area.0, CODE_SELECTOR);
         memory
             .write_slice(&idt, GuestAddress(idt_at))
@@ -189,6 +173,37 @@ impl KvmArch for KvmX86_64 {
         memory
             .write_slice(&code, GuestAddress(code_at))
             .map_err(write_failed("exception handlers", code_at))
+    }
+
+    /// Writes the vCPU's GDT and its TSS, whose IST1 is the top of the vCPU's area.
+    fn setup_vcpu_memory<M: GuestMemory + ?Sized>(
+        &self,
+        memory: &M,
+        start: &VcpuStart,
+    ) -> Result<(), SetupError> {
+        let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
+        let area = vcpu_area(start);
+        let code = segment(CODE_SELECTOR, CODE_TYPE, true);
+        let data = segment(DATA_SELECTOR, DATA_TYPE, false);
+        let tss = tss_segment(area);
+        let gdt = [
+            0,
+            descriptor(&code),
+            descriptor(&data),
+            descriptor(&tss),
+            tss.base >> 32,
+        ];
+        let gdt_at = area + GDT_OFFSET;
+        memory
+            .write_slice(gdt.as_bytes(), GuestAddress(gdt_at))
+            .map_err(write_failed("GDT", gdt_at))?;
+        let mut bytes = [0; TSS_LIMIT as usize + 1];
+        bytes[TSS_IST1 as usize..][..8].copy_from_slice(&start.stack_top.to_le_bytes());
+        let io_map_base = (TSS_LIMIT as u16 + 1).to_le_bytes();
+        bytes[TSS_IO_MAP_BASE as usize..][..2].copy_from_slice(&io_map_base);
+        memory
+            .write_slice(&bytes, GuestAddress(tss.base))
+            .map_err(write_failed("TSS", tss.base))
     }
 
     /// 64-bit mode with paging on, SSE enabled, the initial APIC ID in CPUID set to the index,
@@ -209,12 +224,13 @@ impl KvmArch for KvmX86_64 {
         sregs.cs = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
         (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) = (data, data, data, data, data);
-        sregs.tr = tss_segment(start.host_area.0, start.index);
+        let area = vcpu_area(start);
+        sregs.tr = tss_segment(area);
         sregs.ldt = kvm_segment {
             unusable: 1,
             ..Default::default()
         };
-        sregs.gdt.base = start.host_area.0 + GDT_OFFSET;
+        sregs.gdt.base = area + GDT_OFFSET;
         sregs.gdt.limit = GDT_LIMIT;
         sregs.idt.base = start.host_area.0 + exceptions::IDT_OFFSET;
         sregs.idt.limit = IDT_LIMIT;
@@ -236,7 +252,7 @@ impl KvmArch for KvmX86_64 {
         let regs = kvm_regs {
             rip: start.entry,
             // `_start` is an ordinary function: it expects the stack as a call leaves it.
-            rsp: start.stack_top - 8,
+            rsp: area - 8,
             rflags: 0x2,
             rdi: start.index as u64,
             ..Default::default()
@@ -279,6 +295,10 @@ impl KvmArch for KvmX86_64 {
     fn set_reply_register(vcpu: &mut VcpuFd, value: u64) {
         vcpu.sync_regs_mut().regs.rsi = value;
         vcpu.set_sync_dirty_reg(SyncReg::Register);
+    }
+
+    fn handler_table(host_area: GuestAddress) -> u64 {
+        host_area.0 + exceptions::IDT_OFFSET
     }
 
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError> {

@@ -37,6 +37,7 @@
 
 mod elf;
 mod notes;
+mod sink;
 
 use super::RunError;
 #[cfg(doc)]
@@ -46,7 +47,8 @@ use crate::decode::Ucall;
 use elf::{FILE_HEADER_SIZE, FileHeader, PROGRAM_HEADER_SIZE, ProgramHeader};
 use goblin::elf::note::{NT_PRPSINFO, NT_PRSTATUS};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
-use std::io::{Read as _, Write};
+use sink::{Dense, Sink, Sparse};
+use std::io::{Seek, Write};
 use vm_memory::{GuestMemoryBackend, GuestMemoryError, GuestMemoryRegion, MemoryRegionAddress};
 use zerocopy::IntoBytes;
 
@@ -134,11 +136,40 @@ impl CoreDump {
         &self.threads
     }
 
-    /// Writes the core of `memory` (the guest's, with its registers as added) to `out`.
-    pub fn write<M, W>(&self, memory: &M, mut out: W) -> Result<(), CoreDumpError>
+    /// Writes the core of `memory` (the guest's, with its registers as added) to `out`, every
+    /// byte of it: for a stream. A file takes [`write_sparse`](Self::write_sparse).
+    pub fn write<M, W>(&self, memory: &M, out: W) -> Result<(), CoreDumpError>
     where
         M: GuestMemoryBackend + ?Sized,
         W: Write,
+    {
+        self.write_to(memory, &mut Dense(out))
+    }
+
+    /// Writes the core as [`write`](Self::write) does, but seeks over every page of guest
+    /// memory that holds only zeros instead of writing it, as Linux leaves untouched pages out
+    /// of a process's core: on a file system with holes, a core takes about the memory the
+    /// guest used, not the memory it was given. The bytes read back are the same.
+    ///
+    /// ```no_run
+    /// # use ucall_host::vm::core_dump::CoreDump;
+    /// # let (core, memory) = (CoreDump::new("guest"), vm_memory::GuestMemoryMmap::<()>::default());
+    /// let file = std::fs::File::create("guest.core")?;
+    /// core.write_sparse(&memory, std::io::BufWriter::new(file))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_sparse<M, W>(&self, memory: &M, out: W) -> Result<(), CoreDumpError>
+    where
+        M: GuestMemoryBackend + ?Sized,
+        W: Write + Seek,
+    {
+        self.write_to(memory, &mut Sparse { out, pending: 0 })
+    }
+
+    fn write_to<M, S>(&self, memory: &M, out: &mut S) -> Result<(), CoreDumpError>
+    where
+        M: GuestMemoryBackend + ?Sized,
+        S: Sink,
     {
         let notes = self.notes();
         let regions = memory.num_regions();
@@ -179,11 +210,11 @@ impl CoreDump {
         written += notes.len() as u64;
         let mut chunk = vec![0; CHUNK];
         for (region, header) in memory.iter().zip(&program_headers[1..]) {
-            pad(&mut out, header.offset - written)?;
-            copy_region(region, &mut out, &mut chunk)?;
+            out.hole(header.offset - written)?;
+            copy_region(region, out, &mut chunk)?;
             written = header.offset + region.len();
         }
-        out.flush()?;
+        out.finish()?;
         Ok(())
     }
 
@@ -207,17 +238,13 @@ impl CoreDump {
     }
 }
 
-/// Writes `len` zero bytes.
-fn pad(out: &mut impl Write, len: u64) -> std::io::Result<()> {
-    std::io::copy(&mut std::io::repeat(0).take(len), out).map(drop)
-}
-
-/// Copies all of `region` to `out`, a chunk at a time.
+/// Copies all of `region` to `out`, a chunk at a time, each page of zeros as a hole.
 fn copy_region<R: GuestMemoryRegion>(
     region: &R,
-    out: &mut impl Write,
+    out: &mut impl Sink,
     chunk: &mut [u8],
 ) -> Result<(), CoreDumpError> {
+    const ZEROS: [u8; SEGMENT_ALIGN as usize] = [0; SEGMENT_ALIGN as usize];
     let mut at = 0;
     while at < region.len() {
         let len = chunk.len().min((region.len() - at) as usize);
@@ -227,7 +254,13 @@ fn copy_region<R: GuestMemoryRegion>(
                 gpa: region.start_addr().0 + at,
                 source,
             })?;
-        out.write_all(&chunk[..len])?;
+        for page in chunk[..len].chunks(ZEROS.len()) {
+            if page == &ZEROS[..page.len()] {
+                out.hole(page.len() as u64)?;
+            } else {
+                out.write_all(page)?;
+            }
+        }
         at += len as u64;
     }
     Ok(())
@@ -344,6 +377,16 @@ mod tests {
                 .unwrap();
             assert_eq!(file[header.file_range()], bytes[..]);
         }
+    }
+
+    #[test]
+    fn a_sparse_core_reads_back_as_the_dense_one() {
+        let memory = memory();
+        let mut dump = CoreDump::new("guest");
+        dump.add_thread(thread(0, Signal::FAULT));
+        let mut sparse = std::io::Cursor::new(Vec::new());
+        dump.write_sparse(&memory, &mut sparse).unwrap();
+        assert_eq!(sparse.into_inner(), core_of(&dump, &memory));
     }
 
     #[test]

@@ -166,7 +166,9 @@ impl<'a> GuestImage<'a> {
             .ok_or_else(|| LoadError::SymbolNotFound(name.into()))
     }
 
-    /// The guest-physical address of the symbol `name`, found through the segment that holds it.
+    /// The guest-physical address of the symbol `name`, found through the segment that holds it:
+    /// for reading. Only its first byte is checked; a global the host writes goes through
+    /// [`writable_symbol_gpa`](Self::writable_symbol_gpa) instead.
     pub fn symbol_gpa(&self, name: &str) -> Result<u64, LoadError> {
         let vaddr = self.symbol(name)?;
         self.segments
@@ -181,7 +183,9 @@ impl<'a> GuestImage<'a> {
 
     /// The guest-physical address of the symbol `name`, which the host is about to write `len`
     /// bytes to: only if those bytes lie wholly in one writable segment, the guest's own data,
-    /// never in its code or in memory the host keeps for itself.
+    /// never in its code, across a segment's end or in memory the host keeps for itself; else
+    /// [`LoadError::SymbolNotWritable`] naming the symbol. The one rule for every guest global
+    /// the host writes (`ucall_exit_mmio_addr`, `ucall_log_ring_enabled`, a test's own).
     pub fn writable_symbol_gpa(&self, name: &str, len: u64) -> Result<u64, LoadError> {
         let vaddr = self.symbol(name)?;
         self.segments

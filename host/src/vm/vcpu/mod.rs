@@ -48,6 +48,8 @@ pub struct Vcpu {
     /// The ucall that the last event was, until the vCPU runs again.
     pub(in crate::vm) pending_call: Option<PendingCall>,
     pub(in crate::vm) log: Option<VcpuLog>,
+    /// Where the host's exception handlers' code is: an UNHANDLED from elsewhere is the guest's.
+    pub(in crate::vm) handler_code: std::ops::Range<u64>,
 }
 
 impl Vcpu {

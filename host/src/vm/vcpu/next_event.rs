@@ -21,7 +21,8 @@ impl Vcpu {
     /// With the guest's log ring enabled (see [`VmBuilder::log_ring`](crate::vm::VmBuilder::log_ring)),
     /// the lines the guest logged before an exit come first, one [`Ucall::Log`] per call, then
     /// the exit's event or error; a ring the host cannot drain is a [`RunError::LogRing`] in
-    /// that place. LOG_FLUSH exits are served here and never returned.
+    /// that place. LOG_FLUSH exits are served here and never returned; they count against the
+    /// same timeout, so a guest that only flushes ends in [`RunError::Timeout`].
     pub fn next_event(&mut self) -> Result<Event, RunError> {
         let (event, ioctls) = counting(|| self.event());
         self.ioctls += ioctls;
@@ -37,6 +38,9 @@ impl Vcpu {
         if self.finished {
             return Err(RunError::Finished { vcpu: self.index });
         }
+        // One deadline for the whole call: progress is a ucall or an exit handed to the caller,
+        // so LOG_FLUSHes served here (which re-armed it once, each) cannot keep a guest alive.
+        let _armed = self.watchdog.arm(self.timeout);
         loop {
             let outcome = self.next_exit_event();
             let Some(log) = &mut self.log else {
@@ -98,6 +102,7 @@ impl Vcpu {
         else {
             return Ok(None);
         };
+        let ucall = self.with_sender(ucall);
         self.finished = ucall.is_final();
         self.pending_call = Some(PendingCall {
             record_gva,

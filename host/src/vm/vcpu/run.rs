@@ -13,10 +13,10 @@ use vm_memory::GuestMemoryMmap;
 
 impl Vcpu {
     /// Runs the guest until an MMIO, port I/O or SBI exit (a read gets zeros, unless
-    /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog.
+    /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog that the
+    /// caller armed: a timeout is an error here even when it fired outside `KVM_RUN`.
     pub(super) fn next_access(&mut self) -> Result<Exit, RunError> {
         let vcpu = self.index;
-        let _armed = self.watchdog.arm(self.timeout);
         loop {
             if self.watchdog.fired() {
                 return Err(RunError::Timeout {

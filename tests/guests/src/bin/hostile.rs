@@ -111,6 +111,14 @@ fn misbehave(case: Case) {
         Case::UnknownCommand => send_raw(record, 77, [0; 6]),
         Case::CommandNone => send_raw(record, 0, [1, 2, 3, 4, 5, 6]),
         Case::CommandMax => send_raw(record, u64::MAX, [0; 6]),
+        Case::ForgedUnhandled => {
+            let [vector, at, code, fault] = FORGED;
+            send_raw(
+                record,
+                Command::Unhandled as u64,
+                [vector, at, code, fault, 0, 0],
+            );
+        }
         Case::PrintfUnmapped => printf_at(record, UNMAPPED),
         Case::PrintfNonCanonical => printf_at(record, NON_CANONICAL),
         Case::PrintfUnterminated => {
