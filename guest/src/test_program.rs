@@ -140,7 +140,7 @@ pub const fn test_name(path: &'static str) -> &'static str {
 }
 
 /// The index of the test the host selected in `table`; ABORTs when it selected none, or one
-/// the table does not have.
+/// the table does not have, at the caller's location (the test module's).
 ///
 /// ```no_run
 /// use ucall_guest::__private::{Entry, selected_test};
@@ -148,6 +148,7 @@ pub const fn test_name(path: &'static str) -> &'static str {
 /// static TABLE: [Entry; 1] = [Entry::new("tests::adds", false, None, false, None, 0)];
 /// let index = selected_test(&TABLE);
 /// ```
+#[track_caller]
 pub fn selected_test(table: &'static [Entry]) -> usize {
     // The table is referred to from code, so that it survives `--gc-sections` even where a
     // linker script does not KEEP it.
@@ -156,12 +157,7 @@ pub fn selected_test(table: &'static [Entry]) -> usize {
     // wrote it before the vCPU ran and the compiler knows only its initial value.
     let selected = unsafe { core::ptr::read_volatile(UCALL_TEST_SELECTED.as_ptr()) };
     if selected == NO_TEST_SELECTED {
-        crate::abort(
-            format_args!("{NO_TEST_SELECTED_MESSAGE}"),
-            file!(),
-            line!(),
-            column!(),
-        );
+        abort_here(NO_TEST_SELECTED_MESSAGE);
     }
     match usize::try_from(selected) {
         Ok(index) if index < table.len() => index,
@@ -169,17 +165,26 @@ pub fn selected_test(table: &'static [Entry]) -> usize {
     }
 }
 
-/// ABORTs with the message of a selected index that is not in the table.
+/// ABORTs with the message of a selected index that is not in the table, at the caller's
+/// location.
 ///
 /// ```no_run
 /// ucall_guest::__private::out_of_range();
 /// ```
+#[track_caller]
 pub fn out_of_range() -> ! {
+    abort_here(OUT_OF_RANGE_MESSAGE)
+}
+
+/// ABORTs with `message` at the caller's location.
+#[track_caller]
+fn abort_here(message: &str) -> ! {
+    let location = core::panic::Location::caller();
     crate::abort(
-        format_args!("{OUT_OF_RANGE_MESSAGE}"),
-        file!(),
-        line!(),
-        column!(),
+        format_args!("{message}"),
+        location.file(),
+        location.line(),
+        location.column(),
     )
 }
 
