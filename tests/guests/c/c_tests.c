@@ -1,5 +1,5 @@
 /*
- * A C test program (c_tests): tests declared with ucall.h's macros, one of them run per VM as the host
+ * A C test program: tests declared with ucall.h's macros, one of them run per VM as the host
  * selects it through ucall_test_selected. One passes, one fails a CHECK after a PRINTF (the
  * output a harness shows with the failure), two should panic (one must ABORT with a given
  * text), one is ignored and one has its own timeout.
