@@ -10,9 +10,11 @@ mod error;
 pub(crate) mod test_elf;
 #[cfg(test)]
 mod tests;
+mod test_table;
 
 pub use checks::Segment;
 pub use error::LoadError;
+pub use test_table::{TestCase, TestTableError, TextField};
 
 use goblin::elf::Elf;
 use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryBackend, GuestMemoryRegion};
