@@ -8,9 +8,9 @@ mod checks;
 mod error;
 #[cfg(test)]
 pub(crate) mod test_elf;
+mod test_table;
 #[cfg(test)]
 mod tests;
-mod test_table;
 
 pub use checks::Segment;
 pub use error::LoadError;

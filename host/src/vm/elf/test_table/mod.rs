@@ -114,7 +114,14 @@ impl GuestImage<'_> {
         }
         let expected = entry
             .has_expected()
-            .then(|| self.text(index, TextField::Expected, entry.expected, entry.expected_len))
+            .then(|| {
+                self.text(
+                    index,
+                    TextField::Expected,
+                    entry.expected,
+                    entry.expected_len,
+                )
+            })
             .transpose()?;
         let reason = (entry.ignore_reason_len != 0)
             .then(|| {

@@ -324,7 +324,10 @@ fn name_outside_every_segment_is_refused() {
     table.test("tests::adds", 0).name = 0x1000;
     assert!(matches!(
         refusal(&table),
-        TestTableError::OutsideSegments { address: 0x1000, .. }
+        TestTableError::OutsideSegments {
+            address: 0x1000,
+            ..
+        }
     ));
 }
 
