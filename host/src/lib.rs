@@ -73,6 +73,9 @@
 
 pub mod decode;
 mod error;
+#[cfg(feature = "vm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
+pub mod harness;
 pub mod log_ring;
 pub mod paging;
 pub mod probe;

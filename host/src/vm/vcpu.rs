@@ -64,6 +64,13 @@ impl Vcpu {
         self.ioctls
     }
 
+    /// Changes how long the vCPU may run without making a ucall (the builder's
+    /// [`timeout`](super::VmBuilder::timeout)), from its next run on: a test harness gives each
+    /// run what is left of the test's whole time.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     /// Runs the guest until an MMIO, port I/O or SBI exit (a read gets zeros, unless
     /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog.
     pub(super) fn next_access(&mut self) -> Result<Exit, RunError> {
