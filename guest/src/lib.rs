@@ -265,6 +265,7 @@ pub fn halt() -> ! {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::test_program::{Entry, out_of_range, selected_test, test_name};
+    pub use ucall_abi::test_table::NO_TEST_SELECTED;
 }
 
 #[cfg(all(feature = "panic-handler", target_os = "none"))]

@@ -7,12 +7,6 @@ use ucall_abi::test_table::{
     OUT_OF_RANGE_MESSAGE, SHOULD_PANIC, TestEntry,
 };
 
-/// The index of the test to run, written by the host before the vCPU runs
-/// ([`ucall_abi::test_table::TEST_SELECTED_SYMBOL`]). Only test programs link it: only
-/// [`selected_test`] refers to it.
-#[unsafe(export_name = "ucall_test_selected")]
-static UCALL_TEST_SELECTED: AtomicU64 = AtomicU64::new(NO_TEST_SELECTED);
-
 /// A [`TestEntry`] as a static can hold it: addresses as pointers, which the linker fills in
 /// (a constant cannot turn a pointer into an integer).
 #[derive(Debug)]
@@ -139,23 +133,30 @@ pub const fn test_name(path: &'static str) -> &'static str {
     path
 }
 
-/// The index of the test the host selected in `table`; ABORTs when it selected none, or one
-/// the table does not have, at the caller's location (the test module's).
+/// The index of the test the host selected in `table` by writing `selected`, the program's
+/// global named [`ucall_abi::test_table::TEST_SELECTED_SYMBOL`]; ABORTs when it selected none,
+/// or one the table does not have, at the caller's location (the test module's).
+///
+/// The test program defines the global, not this crate: a program without tests then has
+/// none, and one with a table of its own may define it itself.
 ///
 /// ```no_run
-/// use ucall_guest::__private::{Entry, selected_test};
+/// use core::sync::atomic::AtomicU64;
+/// use ucall_guest::__private::{Entry, NO_TEST_SELECTED, selected_test};
 ///
 /// static TABLE: [Entry; 1] = [Entry::new("tests::adds", false, None, false, None, 0)];
-/// let index = selected_test(&TABLE);
+/// #[unsafe(export_name = "ucall_test_selected")]
+/// static SELECTED: AtomicU64 = AtomicU64::new(NO_TEST_SELECTED);
+/// let index = selected_test(&TABLE, &SELECTED);
 /// ```
 #[track_caller]
-pub fn selected_test(table: &'static [Entry]) -> usize {
+pub fn selected_test(table: &'static [Entry], selected: &'static AtomicU64) -> usize {
     // The table is referred to from code, so that it survives `--gc-sections` even where a
     // linker script does not KEEP it.
     core::hint::black_box(table.as_ptr());
     // SAFETY: the pointer is to a live, aligned static; a volatile read, because the host
     // wrote it before the vCPU ran and the compiler knows only its initial value.
-    let selected = unsafe { core::ptr::read_volatile(UCALL_TEST_SELECTED.as_ptr()) };
+    let selected = unsafe { core::ptr::read_volatile(selected.as_ptr()) };
     if selected == NO_TEST_SELECTED {
         abort_here(NO_TEST_SELECTED_MESSAGE);
     }

@@ -30,11 +30,19 @@ pub fn expand(parsed: TestModule) -> TokenStream {
         #[unsafe(link_section = "ucall_tests")]
         static __UCALL_TEST_TABLE: [::ucall_guest::__private::Entry; #count] = [#(#entries),*];
 
+        /// The selected test's index, written by the host before the vCPU runs.
+        #[unsafe(export_name = "ucall_test_selected")]
+        static __UCALL_TEST_SELECTED: ::core::sync::atomic::AtomicU64 =
+            ::core::sync::atomic::AtomicU64::new(::ucall_guest::__private::NO_TEST_SELECTED);
+
         ::ucall_guest::entry!(__ucall_run_selected_test);
 
         /// Runs the test the host selected; returning sends DONE.
         fn __ucall_run_selected_test(_vcpu: usize) {
-            let __ucall_index = ::ucall_guest::__private::selected_test(&__UCALL_TEST_TABLE);
+            let __ucall_index = ::ucall_guest::__private::selected_test(
+                &__UCALL_TEST_TABLE,
+                &__UCALL_TEST_SELECTED,
+            );
             #run_init
             match __ucall_index {
                 #(#arms)*
