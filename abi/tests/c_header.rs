@@ -2,6 +2,9 @@
 //! the crate's constants and fails when the committed file differs, so the two cannot drift.
 //! `UCALL_BLESS=1 cargo test -p ucall-abi --test c_header` rewrites the file instead.
 
+#[path = "c_header/test_table.rs"]
+mod test_table;
+
 use log_ring::RingHeader;
 use std::path::PathBuf;
 use ucall_abi::{
@@ -259,6 +262,17 @@ fn render() -> String {
         ],
     );
 
+    section(
+        &mut h,
+        "The test table: see ucall-abi's test_table module, and the macros below.",
+        &test_table::defines(),
+    );
+    section(
+        &mut h,
+        "ABORT messages of a test program that was not given one of its tests.",
+        &test_table::messages(),
+    );
+
     h += "\n#ifndef __ASSEMBLER__\n#include <stdint.h>\n\n";
     h += "struct ucall {\n\tuint64_t cmd;\n\tuint64_t args[UCALL_MAX_ARGS];\n};\n\n";
     for (check, what) in [
@@ -307,6 +321,7 @@ fn render() -> String {
     h += "_Static_assert(sizeof(struct ucall_rooted) == UCALL_ROOTED_CALL_SIZE, \"its size\");\n";
     h += "\n/* The MMIO address the host publishes, or 0; the guest defines it. */\n";
     h += &format!("extern uint64_t {MMIO_ADDR_SYMBOL};\n");
+    h += &test_table::declarations();
     h += "#endif /* __ASSEMBLER__ */\n\n#endif /* UCALL_H */\n";
     h
 }

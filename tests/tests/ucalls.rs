@@ -204,7 +204,7 @@ fn header_guest_ucalls() -> Vec<Ucall> {
         Ucall::Abort(Abort {
             message: "Failed guest assert: answer == 42".into(),
             file: Some("header_guest.c".into()),
-            line: 98,
+            line: 19,
             column: None,
         }),
     ]

@@ -7,9 +7,15 @@ use crate::shell::{Run, cargo, workspace_root};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The benchmark guests that every architecture has: the raw exit and the SYNC loops. The other
-/// `bench_*` guests measure x86_64 exits with x86_64 instructions.
-const PORTABLE_BENCH_GUESTS: [&str; 3] = ["bench_raw", "bench_sync", "bench_sync_plain"];
+/// The benchmark guests that every architecture has: the raw exit, the SYNC loops and a test
+/// program of 200 tests. The other `bench_*` guests measure x86_64 exits with x86_64
+/// instructions.
+const PORTABLE_BENCH_GUESTS: [&str; 4] = [
+    "bench_raw",
+    "bench_sync",
+    "bench_sync_plain",
+    "bench_tests_200",
+];
 
 /// Whether the guest `name` exists for `arch`.
 fn has_guest(arch: Arch, name: &str) -> bool {
