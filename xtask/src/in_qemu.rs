@@ -271,10 +271,17 @@ fn stage_runner(machine: Machine, elf: &Path, folder: &str) -> Result<StagedRunn
 
 impl StagedRunner {
     /// The runner as the command `run` (its own copy at `/bin/<run>`: one file per path in the
-    /// initramfs) with `args`, then the staged guest.
-    fn command(&self, run: &str, args: impl IntoIterator<Item = String>) -> (PathBuf, InitCommand) {
+    /// initramfs) with `args`, then the staged guest, then `after` (a test program's libtest
+    /// arguments).
+    fn command(
+        &self,
+        run: &str,
+        args: impl IntoIterator<Item = String>,
+        after: &[String],
+    ) -> (PathBuf, InitCommand) {
         let mut args: Vec<String> = args.into_iter().collect();
         args.push(format!("{GUEST_DIR}/{}", self.name));
+        args.extend_from_slice(after);
         let command = InitCommand {
             name: run.into(),
             exec: format!("/bin/{run}"),
@@ -295,11 +302,16 @@ impl StagedRunner {
     }
 }
 
-/// Runs the runner on `elf` in `machine`, printing what it prints; returns its exit status
-/// (2 when it did not finish).
-pub fn run_elf(machine: Machine, elf: &Path, runner_args: &[String]) -> Result<i32, String> {
+/// Runs the runner on `elf` in `machine` with `runner_args` before the ELF and `test_args`
+/// after it, printing what it prints; returns its exit status (2 when it did not finish).
+pub fn run_elf(
+    machine: Machine,
+    elf: &Path,
+    runner_args: &[String],
+    test_args: &[String],
+) -> Result<i32, String> {
     let staged = stage_runner(machine, elf, "run-guest")?;
-    staged.pack(&[staged.command("ucall-run", runner_args.iter().cloned())])?;
+    staged.pack(&[staged.command("ucall-run", runner_args.iter().cloned(), test_args)])?;
     let kernel = &staged.prepared.kernel.image;
     let options = BootOptions::new(machine, kernel, &staged.initrd, BOOT_TIMEOUT);
     eprintln!("    booting {machine}");
@@ -334,7 +346,7 @@ pub fn runner_outputs(
     let staged = stage_runner(machine, elf, "runner-guest")?;
     let commands: Vec<_> = runs
         .iter()
-        .map(|(run, args)| staged.command(run, args.iter().map(|a| a.to_string())))
+        .map(|(run, args)| staged.command(run, args.iter().map(|a| a.to_string()), &[]))
         .collect();
     staged.pack(&commands)?;
     let names: Vec<&str> = runs.iter().map(|(run, _)| *run).collect();

@@ -4,6 +4,7 @@ mod arch;
 mod bench;
 mod ecosystem;
 mod fuzz;
+mod guest_tests;
 mod guests;
 mod in_qemu;
 mod install;
@@ -42,6 +43,10 @@ enum Command {
         /// A bare-metal ELF: x86_64 entered in 64-bit mode, aarch64 at EL1 with the MMU on,
         /// riscv64 in S-mode, identity-mapped with a stack, at the entry point.
         elf: Option<PathBuf>,
+        /// After `--`: arguments for a guest with a test table (libtest's: a filter, --exact,
+        /// --list, ...), passed to `ucall-run` after the ELF.
+        #[arg(last = true)]
+        test_args: Vec<String>,
     },
     /// Check formatting and lints, build the guests, run the unit and integration tests here,
     /// then the whole suite on arm64 KVM (VHE, nVHE), kvm_amd and riscv64 KVM inside QEMU.
@@ -84,7 +89,8 @@ fn main() -> ExitCode {
             transport,
             arch,
             elf,
-        } => return run(timeout, transport, arch, elf),
+            test_args,
+        } => return run(timeout, transport, arch, elf, &test_args),
         Command::Test => test(),
         Command::BuildGuests { arch } => guests::build(arch).map(drop),
         Command::KvmCheck { machine } => in_qemu::kvm_check(machine),
@@ -101,7 +107,13 @@ fn main() -> ExitCode {
 }
 
 /// Runs `elf` (or the demo) with the `ucall-run` runner; its exit code is the runner's.
-fn run(timeout: u64, transport: Option<Transport>, arch: Arch, elf: Option<PathBuf>) -> ExitCode {
+fn run(
+    timeout: u64,
+    transport: Option<Transport>,
+    arch: Arch,
+    elf: Option<PathBuf>,
+    test_args: &[String],
+) -> ExitCode {
     if arch == Arch::Riscv64 && !RISCV64_HOST_READY {
         eprintln!(
             "xtask: riscv64 is not switched on yet: the host crate does not build for riscv64 \
@@ -133,7 +145,7 @@ fn run(timeout: u64, transport: Option<Transport>, arch: Arch, elf: Option<PathB
             "--transport".into(),
             transport.into(),
         ];
-        return match in_qemu::run_elf(machine, &elf, &args) {
+        return match in_qemu::run_elf(machine, &elf, &args, test_args) {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {
                 eprintln!("xtask: {e}");
@@ -147,6 +159,7 @@ fn run(timeout: u64, transport: Option<Transport>, arch: Arch, elf: Option<PathB
         .arg("--")
         .args(["--timeout", &timeout.to_string(), "--transport", transport])
         .arg(elf)
+        .args(test_args)
         .status();
     match status {
         Ok(status) => ExitCode::from(status.code().unwrap_or(2).clamp(0, 255) as u8),
@@ -171,7 +184,7 @@ fn test() -> Result<(), String> {
     let root = workspace_root();
     let guest_manifest = root.join("tests/guests/Cargo.toml");
     let riscv64 = RISCV64_HOST_READY;
-    let mut step = Step::new(if riscv64 { 18 } else { 15 });
+    let mut step = Step::new(if riscv64 { 21 } else { 17 });
 
     step.start("checking /dev/kvm");
     std::fs::OpenOptions::new()
@@ -294,6 +307,9 @@ fn test() -> Result<(), String> {
     step.start("examples/external-guest: `cargo run --target` with ucall-run as cargo runner");
     ecosystem::external_guest(Arch::X86_64.guest_target())?;
 
+    step.start("examples/guest-tests: `cargo test --target` with ucall-run as the harness");
+    guest_tests::native(Arch::X86_64.guest_target())?;
+
     step.start("building the aarch64 guests");
     let aarch64_guests = guests::build(Arch::Aarch64)?;
 
@@ -301,6 +317,9 @@ fn test() -> Result<(), String> {
         "examples/external-guest for aarch64: built by cargo, run by ucall-run on arm64 KVM",
     );
     ecosystem::external_guest_in_qemu(Machine::Aarch64Vhe)?;
+
+    step.start("examples/guest-tests for aarch64: `cargo xtask run --arch aarch64 ELF -- ARGS`");
+    guest_tests::in_qemu(Arch::Aarch64)?;
 
     step.start("the aarch64 suite on arm64 KVM in QEMU (VHE, then nVHE)");
     in_qemu::test_suite(
@@ -320,6 +339,11 @@ fn test() -> Result<(), String> {
             "examples/external-guest for riscv64: built by cargo, run by ucall-run on riscv64 KVM",
         );
         ecosystem::external_guest_in_qemu(Machine::Riscv64)?;
+
+        step.start(
+            "examples/guest-tests for riscv64: `cargo xtask run --arch riscv64 ELF -- ARGS`",
+        );
+        guest_tests::in_qemu(Arch::Riscv64)?;
 
         step.start("the riscv64 suite on riscv64 KVM in QEMU");
         in_qemu::test_suite(Arch::Riscv64, &riscv64_guests, &[(Machine::Riscv64, false)])?;

@@ -158,7 +158,7 @@ fn main() -> ExitCode {
         }
         Err(e) => return output.fatal(&e.to_string(), started),
     }
-    let built = VmBuilder::new(&elf)
+    let built = VmBuilder::new(elf)
         .vcpus(args.vcpus)
         .memory_size(memory_size)
         .transport(transport)

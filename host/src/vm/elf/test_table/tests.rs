@@ -194,8 +194,10 @@ fn section_size_not_a_multiple_of_64_is_refused() {
 
 #[test]
 fn more_than_4096_entries_are_refused() {
-    let mut table = Table::default();
-    table.entries = vec![TestEntry::default(); MAX_ENTRIES + 1];
+    let table = Table {
+        entries: vec![TestEntry::default(); MAX_ENTRIES + 1],
+        ..Table::default()
+    };
     assert_eq!(
         refusal(&table),
         TestTableError::TooManyEntries { count: 4097 }
