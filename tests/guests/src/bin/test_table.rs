@@ -4,8 +4,8 @@
 #![no_std]
 #![no_main]
 
-use ucall_abi::test_table::{EXPECTED, IGNORE, NO_TEST_SELECTED_MESSAGE, OUT_OF_RANGE_MESSAGE};
 use ucall_abi::test_table::SHOULD_PANIC;
+use ucall_abi::test_table::{EXPECTED, IGNORE, NO_TEST_SELECTED_MESSAGE, OUT_OF_RANGE_MESSAGE};
 use ucall_guest::{guest_assert_eq, guest_printf};
 
 ucall_guest::entry!(main);
