@@ -79,7 +79,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     core: Option<PathBuf>,
     /// For a guest with a test table: write an ELF core of each failed test to
-    /// DIR/<test name>.core.
+    /// `DIR/<test name>.core`.
     #[arg(long, value_name = "DIR")]
     core_dir: Option<PathBuf>,
     /// The guest: a statically linked ELF for this machine's architecture.
