@@ -126,9 +126,9 @@ fn a_static_written_by_one_test_is_unchanged_in_the_next() {
     );
 }
 
-#[test]
-fn a_table_with_unknown_flags_is_refused_with_a_typed_error() {
-    let mut elf = guest("test_table");
+/// The test program's ELF, and where its table starts in it.
+fn test_table_and_offset() -> (Vec<u8>, usize) {
+    let elf = guest("test_table");
     let parsed = goblin::elf::Elf::parse(&elf).unwrap();
     let table = parsed
         .section_headers
@@ -136,6 +136,12 @@ fn a_table_with_unknown_flags_is_refused_with_a_typed_error() {
         .find(|s| parsed.shdr_strtab.get_at(s.sh_name) == Some("ucall_tests"))
         .unwrap()
         .sh_offset as usize;
+    (elf, table)
+}
+
+#[test]
+fn a_table_with_unknown_flags_is_refused_with_a_typed_error() {
+    let (mut elf, table) = test_table_and_offset();
     elf[table + 16..table + 24].copy_from_slice(&(1u64 << 9).to_le_bytes());
     assert!(matches!(
         TestProgram::parse(&elf),
@@ -148,14 +154,7 @@ fn a_table_with_unknown_flags_is_refused_with_a_typed_error() {
 
 #[test]
 fn a_table_whose_name_is_outside_the_segments_is_refused_with_a_typed_error() {
-    let mut elf = guest("test_table");
-    let parsed = goblin::elf::Elf::parse(&elf).unwrap();
-    let table = parsed
-        .section_headers
-        .iter()
-        .find(|s| parsed.shdr_strtab.get_at(s.sh_name) == Some("ucall_tests"))
-        .unwrap()
-        .sh_offset as usize;
+    let (mut elf, table) = test_table_and_offset();
     elf[table..table + 8].copy_from_slice(&0x10u64.to_le_bytes());
     assert!(matches!(
         TestProgram::parse(&elf),
