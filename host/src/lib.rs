@@ -2,11 +2,15 @@
 //!
 //! Each piece works on its own, on a VMM's own `VmFd`, `VcpuFd` and [`vm_memory::GuestMemory`]:
 //!
+//! - [`arch`]: what each architecture is, without KVM (page-table format, exception names, the
+//!   host's exception handlers, core registers); all three on every host.
 //! - [`probe`]: find a guest-physical address for the ucall MMIO page.
 //! - [`paging`]: build guest page tables, and walk them (bounded, checked) to read guest memory.
 //! - [`decode`]: turn an exit ([`decode::Exit`], made from a `VcpuExit` with
 //!   [`Exit::from_kvm`](decode::Exit::from_kvm)) plus a [`paging::GuestView`] of the guest's
 //!   memory into a typed [`Ucall`].
+//! - [`convention`]: the wire conventions (how a ucall is located, numbered and answered),
+//!   one module each behind [`convention::Convention`].
 //! - [`log_ring`]: drain the lines a guest logged into its memory without an exit each.
 //! - [`vm`] (feature `vm`, on by default): a small VM builder and run loop for tests and the
 //!   `ucall-run` runner, and ELF cores of guests for gdb ([`vm::core_dump`]).
@@ -71,6 +75,8 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod arch;
+pub mod convention;
 pub mod decode;
 mod error;
 #[cfg(feature = "vm")]

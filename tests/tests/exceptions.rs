@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 use ucall_host::Ucall;
+use ucall_host::arch::{Arch, Native};
 use ucall_host::decode::Unhandled;
-use ucall_host::vm::arch::{Arch, Native};
 use ucall_host::vm::{GuestImage, RunError, TransportKind, VmBuilder, write_global};
 use ucall_tests::{guest, ucalls_until_end};
 

@@ -3,10 +3,11 @@
 //! What it gets is what the built-in run loop gets, on each architecture.
 
 use kvm_ioctls::{Kvm, VcpuExit};
+use ucall_host::arch::{Arch, Native as NativeArch};
 use ucall_host::decode::{Exit, Transport, decode};
 use ucall_host::paging::{GuestView, MemoryKind, PageTables};
 use ucall_host::probe::install_mmio_page;
-use ucall_host::vm::arch::{Arch, Native, VcpuStart};
+use ucall_host::vm::arch::{KvmArch, Native, VcpuStart};
 use ucall_host::vm::{
     GuestImage, Layout, LayoutRequest, SetupError, TransportKind, register_memory,
 };
@@ -19,14 +20,17 @@ const STACK_SIZE: u64 = 64 << 10;
 /// Runs guest `name` in a VM set up with the public helpers, to DONE or ABORT.
 fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Error> {
     let elf = ucall_tests::guest(name);
-    let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
+    let image = GuestImage::parse(&elf, NativeArch::ELF_MACHINE)?;
     // Declared before `vm`, so dropped after it: KVM maps it into the VM.
     let memory: GuestMemoryMmap;
     let kvm = Kvm::new().unwrap();
     let (arch, vm) = Native::create_vm(&kvm)?;
     let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
-    let layout = Layout::plan(&segments, &LayoutRequest::new(&arch, RAM_SIZE, STACK_SIZE))
-        .map_err(SetupError::from)?;
+    let layout = Layout::plan(
+        &segments,
+        &LayoutRequest::new::<NativeArch>(arch.address_widths(), RAM_SIZE, STACK_SIZE),
+    )
+    .map_err(SetupError::from)?;
     let ram = layout.ram.clone();
     memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), RAM_SIZE as usize)])
         .unwrap();
@@ -56,12 +60,12 @@ fn run_in_own_vm(name: &str, transport: TransportKind) -> Result<Vec<Ucall>, Err
         }
         TransportKind::Pio => Transport::pio(),
         TransportKind::Sbi => Transport::sbi(),
-        TransportKind::Auto => unreachable!("the test names its transport"),
+        _ => unreachable!("the test names its transport"),
     };
     // `ucall-guest`'s rooted ucalls on riscv64 are SBI calls whatever the transport, as the
     // builder serves them.
     let transport = Transport {
-        sbi_extension: Native::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
+        sbi_extension: NativeArch::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
         ..transport
     };
     let host_area = GuestAddress(layout.host_area.start);

@@ -152,7 +152,7 @@ fn probed_mmio_address_is_in_no_memslot_within_the_usable_width_and_identity_map
 
 #[test]
 fn mmio_address_is_published_in_the_guest_global() {
-    use ucall_host::vm::arch::{Arch, Native};
+    use ucall_host::arch::{Arch, Native};
     use vm_memory::{Bytes, GuestAddress};
     let elf = ucall_tests::guest("sync_stages");
     let symbol = ucall_host::vm::GuestImage::parse(&elf, <Native as Arch>::ELF_MACHINE)
@@ -235,7 +235,7 @@ fn c_guest_built_against_ucall_h_linked_where_gcc_links_runs_with_default_settin
 
 #[test]
 fn ram_starts_at_the_gib_below_the_image_and_the_host_keeps_off_its_segments() {
-    use ucall_host::vm::arch::{Arch, Native};
+    use ucall_host::arch::{Arch, Native};
     // gcc links at 0x400000; the guest crate's linker script at 2 MiB (x86_64) or
     // 1 GiB + 2 MiB (aarch64) or 2 GiB + 2 MiB (riscv64).
     let ours = match std::env::consts::ARCH {

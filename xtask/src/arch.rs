@@ -4,14 +4,6 @@
 use crate::install::DebianPackage;
 use std::fmt;
 
-/// THE RISCV64 SWITCH. Whether the host crate (and with it the test suite and `ucall-run`)
-/// builds for riscv64: it does, so `test` lints the guest crate and the host for riscv64,
-/// builds the riscv64 guests, runs the external guest and the whole suite on the riscv64
-/// machine, and `run --arch riscv64` runs ELFs there. Set to `false`, `cargo xtask test` would
-/// leave riscv64 out and `cargo xtask run --arch riscv64` refuse; `cargo xtask kvm-check
-/// --machine riscv64` works either way.
-pub const RISCV64_HOST_READY: bool = true;
-
 /// An architecture of guests, and of the Linux VM that runs them under KVM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Arch {

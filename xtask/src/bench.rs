@@ -1,102 +1,90 @@
 //! `cargo xtask bench`: the ucall benchmarks (`tests/benches/ucalls`), release build, against
-//! freshly built guests: natively on x86_64, then inside the aarch64, riscv64 and kvm_amd QEMU
-//! machines (each architecture's KVM), all into one `target/bench/results.json`.
+//! freshly built guests: natively on x86_64, then inside each QEMU machine of the list with a
+//! benchmark run (each architecture's KVM), all into one `target/bench/results.json`.
 
-use crate::arch::{Arch, RISCV64_HOST_READY};
-use crate::guests;
-use crate::in_qemu;
-use crate::qemu::Machine;
-use crate::shell::{Run, Step, cargo, workspace_root};
+use crate::machines::{self, Machine};
+use crate::shell::{Run, cargo, workspace_root};
+use crate::{guests, qemu, timing};
+use anyhow::{Context, Result};
 use serde_json::Value;
-
-/// A benchmark run inside a QEMU machine.
-struct InVm {
-    machine: Machine,
-    /// What its figures are named for.
-    label: &'static str,
-    /// Whether a failure fails the whole command.
-    required: bool,
-}
-
-/// The runs inside QEMU: aarch64 and riscv64 on the machines their runners use, and x86_64 on
-/// kvm_amd (the KVM users run on AMD hardware), which is optional because QEMU 7.2's TCG
-/// occasionally hangs that machine (see `in_qemu`).
-fn runs_in_vms() -> Vec<InVm> {
-    let mut runs = vec![InVm {
-        machine: Machine::Aarch64Vhe,
-        label: "aarch64",
-        required: true,
-    }];
-    if RISCV64_HOST_READY {
-        runs.push(InVm {
-            machine: Machine::Riscv64,
-            label: "riscv64",
-            required: true,
-        });
-    }
-    runs.push(InVm {
-        machine: Machine::X86_64KvmAmd,
-        label: "x86_64 kvm_amd",
-        required: false,
-    });
-    runs
-}
 
 /// Rounds inside the VMs, where every exit is emulated: fewer, since the figures kept are
 /// counts and ratios.
 const ROUNDS_IN_VMS: &str = "21";
 
 /// Builds the guests, runs the benchmark binary natively (it prints its table and writes
-/// `target/bench/results.json`), then in each emulated architecture's machine, and adds those
-/// reports to the JSON: each whole under `architectures`, and its figures named for the
-/// architecture to the top-level `figures`.
-pub fn run() -> Result<(), String> {
-    let in_vms = runs_in_vms();
-    let mut step = Step::new(2 + in_vms.len());
-    step.start("building the guests");
-    let guest_dir = guests::build(Arch::X86_64)?;
+/// `target/bench/results.json`), then in each VM of the machine list that has a benchmark run,
+/// and adds those reports to the JSON: each whole under `architectures`, and its figures named
+/// for the architecture to the top-level `figures`.
+pub fn run() -> Result<()> {
+    timing::start();
+    let result = run_all();
+    eprint!("\n{}", timing::table());
+    result
+}
 
-    step.start("running the benchmarks (release build; about a minute of measuring)");
+fn run_all() -> Result<()> {
     let results = workspace_root().join("target/bench/results.json");
-    cargo()
-        .args(["bench", "--quiet", "-p", "ucall-tests", "--bench", "ucalls"])
-        .env("UCALL_GUEST_DIR", &guest_dir)
-        .env("UCALL_BENCH_JSON", &results)
-        .run()?;
-
-    let read = std::fs::read_to_string(&results)
-        .map_err(|e| format!("cannot read {}: {e}", results.display()))?;
-    let mut report: Value =
-        serde_json::from_str(&read).map_err(|e| format!("{}: {e}", results.display()))?;
+    let mut report = None;
     let mut summary = Vec::new();
-    for run in in_vms {
-        let machine = run.machine;
-        step.start(&format!("running the benchmarks inside {machine} (TCG)"));
-        let result = guests::build(machine.arch()).and_then(|guest_dir| {
-            let env = vec![
-                ("UCALL_BENCH_ARCH".into(), run.label.into()),
-                ("UCALL_BENCH_ROUNDS".into(), ROUNDS_IN_VMS.into()),
-            ];
-            let json = in_qemu::bench(machine, &guest_dir, env)?;
-            serde_json::from_str::<Value>(&json)
-                .map_err(|e| format!("the benchmark's JSON from {machine}: {e}"))
-        });
-        match result {
-            Ok(arch_report) => add_arch(&mut report, run.label, arch_report, &mut summary),
-            Err(e) if !run.required => {
-                eprintln!("    WARNING: no figures from {machine}: {e}");
+    for machine in machines::MACHINES {
+        let Some(run) = &machine.bench else {
+            continue;
+        };
+        let step = format!("the benchmarks ({})", run.label);
+        let measured = timing::step(machine.name, &step, || measure(machine, &results));
+        match (measured, &mut report) {
+            (Ok(None), _) => {
+                let read = std::fs::read_to_string(&results)
+                    .with_context(|| format!("cannot read {}", results.display()))?;
+                report = Some(
+                    serde_json::from_str::<Value>(&read)
+                        .with_context(|| results.display().to_string())?,
+                );
             }
-            Err(e) => return Err(e),
+            (Ok(Some(arch_report)), Some(report)) => {
+                add_arch(report, run.label, arch_report, &mut summary)
+            }
+            (Ok(Some(_)), None) => {
+                anyhow::bail!("the machine list must start with this machine's own benchmark")
+            }
+            (Err(e), _) if !run.required => {
+                eprintln!("    WARNING: no figures from {machine}: {e:#}");
+            }
+            (Err(e), _) => return Err(e),
         }
     }
-    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n";
-    std::fs::write(&results, text).map_err(|e| format!("{}: {e}", results.display()))?;
+    let report = report.context("no machine wrote the benchmark's report")?;
+    let text = serde_json::to_string_pretty(&report)? + "\n";
+    std::fs::write(&results, text).with_context(|| results.display().to_string())?;
     println!("\nfigures of the other architectures (median, min, max):");
     for line in summary {
         println!("{line}");
     }
     println!("results: {}", results.display());
     Ok(())
+}
+
+/// Runs the benchmark on `machine` with freshly built guests: natively into `results` (then
+/// `None`), or in its VM, returning the VM's report.
+fn measure(machine: &'static Machine, results: &std::path::Path) -> Result<Option<Value>> {
+    let guest_dir = guests::build(machine.arch)?;
+    let Some(run) = machine.bench.as_ref().filter(|_| machine.qemu.is_some()) else {
+        cargo()
+            .args(["bench", "--quiet", "-p", "ucall-tests", "--bench", "ucalls"])
+            .env("UCALL_GUEST_DIR", &guest_dir)
+            .env("UCALL_BENCH_JSON", results)
+            .run()?;
+        return Ok(None);
+    };
+    let env = vec![
+        ("UCALL_BENCH_ARCH".into(), run.label.into()),
+        ("UCALL_BENCH_ROUNDS".into(), ROUNDS_IN_VMS.into()),
+    ];
+    let json = qemu::bench::bench(machine, &guest_dir, env)?;
+    let report = serde_json::from_str::<Value>(&json)
+        .with_context(|| format!("the benchmark's JSON from {machine}"))?;
+    Ok(Some(report))
 }
 
 /// Adds `arch_report` to `report`: whole under `architectures.<arch>`, and the figures whose

@@ -2,9 +2,10 @@
 //! own serves ucalls with the host crate's pieces, and a guest crate of another project runs
 //! under `cargo run` with `ucall-run` as its runner.
 
-use crate::in_qemu;
-use crate::qemu::Machine;
-use crate::shell::{Run, cargo, workspace_root};
+use crate::arch::Arch;
+use crate::machines::Machine;
+use crate::shell::{Run, cargo, say, workspace_root};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,7 +20,7 @@ pub const LIBRARY_CRATES: [&str; 4] = [
 /// `cargo package` for the library crates: metadata complete, files included, each crate built
 /// from its packaged sources against the others packaged alongside (cargo's local overlay for
 /// unpublished workspace siblings), with no warnings.
-pub fn package() -> Result<(), String> {
+pub fn package() -> Result<()> {
     let target_dir = workspace_root().join("target/package-check");
     forget_packaged_copies(&target_dir)?;
     let mut command = cargo();
@@ -29,26 +30,21 @@ pub fn package() -> Result<(), String> {
     }
     // Packaging a work in progress: the checks are about the crates, not about a clean checkout.
     command.arg("--allow-dirty");
-    eprintln!(
-        "    $ cargo package -p {} --allow-dirty",
+    say(&format!(
+        "$ cargo package -p {} --allow-dirty",
         LIBRARY_CRATES.join(" -p ")
-    );
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot start cargo package: {e}"))?;
+    ));
+    let output = command.output().context("cannot start cargo package")?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        return Err(format!("cargo package failed:\n{stderr}"));
+        bail!("cargo package failed:\n{stderr}");
     }
     let warnings: Vec<&str> = stderr
         .lines()
         .filter(|line| line.trim_start().starts_with("warning"))
         .collect();
     if !warnings.is_empty() {
-        return Err(format!(
-            "cargo package warned:\n{}\n{stderr}",
-            warnings.join("\n")
-        ));
+        bail!("cargo package warned:\n{}\n{stderr}", warnings.join("\n"));
     }
     Ok(())
 }
@@ -58,7 +54,7 @@ pub fn package() -> Result<(), String> {
 /// other contents against the sources it extracted earlier (in `CARGO_HOME`, shared by every
 /// checkout on the machine) and the copy it compiled then (in `target_dir`), and fail or pass
 /// on code that is gone.
-fn forget_packaged_copies(target_dir: &Path) -> Result<(), String> {
+fn forget_packaged_copies(target_dir: &Path) -> Result<()> {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
@@ -82,7 +78,7 @@ fn forget_packaged_copies(target_dir: &Path) -> Result<(), String> {
                 .any(|name| name_starts_with(&path, &format!("{name}-")));
             if ours {
                 std::fs::remove_dir_all(&path)
-                    .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
             }
         }
     }
@@ -97,10 +93,10 @@ fn name_starts_with(path: &Path, prefix: &str) -> bool {
 }
 
 /// Runs `command` to its end and returns its exit code and stdout (whatever the code).
-fn code_and_stdout(command: &mut Command) -> Result<(i32, String), String> {
+fn code_and_stdout(command: &mut Command) -> Result<(i32, String)> {
     let output = command
         .output()
-        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+        .with_context(|| format!("cannot start {command:?}"))?;
     let code = output.status.code().unwrap_or(-1);
     Ok((code, String::from_utf8_lossy(&output.stdout).into_owned()))
 }
@@ -112,15 +108,15 @@ fn expect(
     expected_code: i32,
     expected: &[&dyn Fn(&str) -> bool],
     described: &str,
-) -> Result<(), String> {
+) -> Result<()> {
     let lines: Vec<&str> = printed.lines().collect();
     let matches = lines.len() == expected.len()
         && lines.iter().zip(expected).all(|(line, holds)| holds(line));
     if code != expected_code || !matches {
-        return Err(format!(
+        bail!(
             "{what} exited with {code} and printed\n{printed}\ninstead of exiting with \
              {expected_code} and printing\n{described}"
-        ));
+        );
     }
     Ok(())
 }
@@ -149,10 +145,10 @@ const DEMO_UCALLS: [&str; 7] = [
 /// Runs the host crate's foreign-VMM example: the demo guest over each transport prints exactly
 /// the demo's ucalls and exits with 0 (DONE); a failing assertion exits with 1 (ABORT); a guest
 /// that makes no ucall but an unserved exit exits with 2 (error).
-pub fn foreign_vmm(guest_dir: &Path) -> Result<(), String> {
+pub fn foreign_vmm(guest_dir: &Path) -> Result<()> {
     let example = |args: &[&str], guest: &str| {
         let elf = guest_dir.join(guest);
-        eprintln!("    foreign_vmm {} {}", args.join(" "), elf.display());
+        say(&format!("foreign_vmm {} {}", args.join(" "), elf.display()));
         let mut command = cargo();
         command
             .args([
@@ -215,9 +211,9 @@ const EXTERNAL_GUEST_JSON_SUMMARY: (&str, &str) = (
 /// `cargo run --target <target>` from its own folder (so that its `.cargo/config.toml` names
 /// `ucall-run` as the runner), with the runner found on `PATH` as after `cargo install`.
 /// Checks exit status 0 (DONE) and the exact lines, once for people and once with `--json`.
-pub fn external_guest(target: &str) -> Result<(), String> {
+pub fn external_guest(target: &str) -> Result<()> {
     let root = workspace_root();
-    eprintln!("    building ucall-run");
+    say("building ucall-run");
     cargo()
         .args(["build", "--quiet"])
         .args(crate::shell::RUNNER_BIN)
@@ -225,14 +221,14 @@ pub fn external_guest(target: &str) -> Result<(), String> {
     let bin_dir = root.join("target/debug");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path)))
-        .map_err(|e| format!("cannot put target/debug on PATH: {e}"))?;
+        .context("cannot put target/debug on PATH")?;
     let crate_dir = root.join("examples/external-guest");
     let cargo_run = |runner_args: &[&str]| {
-        eprintln!(
-            "    cargo run --target {target} {}  (in {})",
+        say(&format!(
+            "cargo run --target {target} {}  (in {})",
             runner_args.join(" "),
             crate_dir.display()
-        );
+        ));
         let mut command = cargo();
         command
             .current_dir(&crate_dir)
@@ -265,7 +261,7 @@ pub fn external_guest(target: &str) -> Result<(), String> {
 }
 
 /// Checks a `--json` run of the external guest: exit status 0, its ucalls, then the summary.
-fn expect_external_guest_json(what: &str, run: (i32, String)) -> Result<(), String> {
+fn expect_external_guest_json(what: &str, run: (i32, String)) -> Result<()> {
     let json = EXTERNAL_GUEST_JSON;
     let (summary_start, summary_end) = EXTERNAL_GUEST_JSON_SUMMARY;
     expect(
@@ -282,21 +278,18 @@ fn expect_external_guest_json(what: &str, run: (i32, String)) -> Result<(), Stri
     )
 }
 
-/// Builds `examples/external-guest` for the architecture of `machine` with plain `cargo build
-/// --target <its bare-metal target>` from its own folder (its `.cargo/config.toml` sets the
-/// linker flags), then runs the ELF with `ucall-run` on that machine's KVM in QEMU (arm64 VHE,
-/// riscv64), as `cargo run` does through the runner on such a host. Checks exit status 0 and
-/// the same lines as on x86_64, once for people and once with `--json`. The console carries
-/// stderr too: the runner's "running" line comes first for people.
-pub fn external_guest_in_qemu(machine: Machine) -> Result<(), String> {
+/// Builds `examples/external-guest` for `arch` with plain `cargo build --target <its
+/// bare-metal target>` from its own folder (its `.cargo/config.toml` sets the linker flags), as
+/// a user on such a host would, and returns the ELF.
+pub fn build_external_guest(arch: Arch) -> Result<PathBuf> {
     let root = workspace_root();
-    let target = machine.arch().guest_target();
+    let target = arch.guest_target();
     let crate_dir = root.join("examples/external-guest");
     let target_dir = root.join("target/guests/external");
-    eprintln!(
-        "    cargo build --target {target}  (in {})",
+    say(&format!(
+        "cargo build --target {target}  (in {})",
         crate_dir.display()
-    );
+    ));
     cargo()
         .current_dir(&crate_dir)
         .args(["build", "--quiet", "--target", target])
@@ -304,20 +297,25 @@ pub fn external_guest_in_qemu(machine: Machine) -> Result<(), String> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .run()?;
-    let elf = target_dir.join(target).join("debug/external-guest");
-    let outputs = in_qemu::runner_outputs(
-        machine,
-        &elf,
-        &[("ucall-run", &[]), ("ucall-run-json", &["--json"])],
-    )?;
-    let [human, json] = <[(i32, String); 2]>::try_from(outputs)
-        .map_err(|o| format!("expected two runner results, got {o:?}"))?;
+    Ok(target_dir.join(target).join("debug/external-guest"))
+}
+
+/// Checks the external guest's two runs by `ucall-run` on `machine`'s KVM in QEMU, as `cargo
+/// run` does through the runner on such a host: exit status 0 and the same lines as on x86_64,
+/// for people (`human`) and with `--json` (`json`). The console carries stderr too: the
+/// runner's "running" line comes first for people.
+pub fn check_external_guest_in_vm(
+    machine: &Machine,
+    human: (i32, String),
+    json: (i32, String),
+) -> Result<()> {
     // The runner serves SBI calls beside MMIO on riscv64, as port I/O on x86_64.
-    let running = match machine.arch() {
-        crate::arch::Arch::Riscv64 => {
-            "running /guests/external-guest under KVM: 1 vCPU(s), SBI and MMIO ucalls"
+    let running = match machine.arch {
+        Arch::Riscv64 => "running /guests/external-guest under KVM: 1 vCPU(s), SBI and MMIO ucalls",
+        Arch::X86_64 => {
+            "running /guests/external-guest under KVM: 1 vCPU(s), port I/O and MMIO ucalls"
         }
-        _ => "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls",
+        Arch::Aarch64 => "running /guests/external-guest under KVM: 1 vCPU(s), MMIO ucalls",
     };
     expect(
         &format!("the external guest on {machine}"),

@@ -3,9 +3,11 @@
 
 use crate::arch::Arch;
 use crate::install::{self, DebianPackage};
-use crate::shell::{Run, cargo, workspace_root};
-use std::path::PathBuf;
+use crate::shell::{Run, cargo, in_lane, say, workspace_root};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 /// The benchmark guests that every architecture has: the raw exit, the SYNC loops and a test
 /// program of 200 tests. The other `bench_*` guests measure x86_64 exits with x86_64
@@ -67,34 +69,62 @@ fn c_compiler(arch: Arch) -> CCompiler {
     }
 }
 
-/// Builds every guest for `arch` and returns the folder that holds them, one ELF per guest
-/// named after it (`target/guests/<arch>/`).
-pub fn build(arch: Arch) -> Result<PathBuf, String> {
-    install::ensure_targets(&[arch.guest_target()])?;
-    let root = workspace_root();
-    let target_dir = root.join("target/guests/build");
-    let out = root.join("target/guests").join(arch.name());
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+/// The architectures whose guests this run of xtask built: each is built once, whoever asks
+/// first (this machine's tests and the kvm_amd VM both want the x86_64 guests, and a rebuild
+/// would rewrite them under a running test).
+static BUILT: Mutex<Vec<(Arch, PathBuf)>> = Mutex::new(Vec::new());
 
-    let entries = std::fs::read_dir(root.join("tests/guests/src/bin"))
-        .map_err(|e| format!("cannot list the guests: {e}"))?;
+/// The Debian package of the C compiler of `arch`'s guests.
+pub fn c_compiler_package(arch: Arch) -> DebianPackage {
+    let compiler = c_compiler(arch);
+    DebianPackage::program(compiler.program, compiler.package)
+}
+
+/// Builds every guest for `arch` (once per run of xtask) and returns the folder that holds them,
+/// one ELF per guest named after it (`target/guests/<arch>/`).
+pub fn build(arch: Arch) -> Result<PathBuf> {
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, dir)) = built.iter().find(|(done, _)| *done == arch) {
+        return Ok(dir.clone());
+    }
+    let root = workspace_root();
+    let entries =
+        std::fs::read_dir(root.join("tests/guests/src/bin")).context("cannot list the guests")?;
     let mut names: Vec<String> = entries
         .flatten()
         .filter_map(|entry| Some(entry.path().file_stem()?.to_str()?.to_string()))
         .filter(|name| has_guest(arch, name))
         .collect();
     names.sort();
+    let out = build_rust(arch, &names)?;
+    build_c_guests(arch, &out)?;
+    built.push((arch, out.clone()));
+    Ok(out)
+}
 
+/// Builds the demo guest alone for `arch` (`cargo xtask run` without an ELF) and returns its
+/// path.
+pub fn demo(arch: Arch) -> Result<PathBuf> {
+    say(&format!("building the demo guest for {arch}"));
+    Ok(build_rust(arch, &["demo".to_string()])?.join("demo"))
+}
+
+/// Builds the Rust guests `names` for `arch` into `target/guests/<arch>/` and returns it.
+fn build_rust(arch: Arch, names: &[String]) -> Result<PathBuf> {
+    install::ensure_targets(&[arch.guest_target()])?;
+    let root = workspace_root();
+    let target_dir = root.join("target/guests/build");
+    let out = root.join("target/guests").join(arch.name());
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     // Static relocation and the guest crate's linker script: loaded at its link address.
     let mut build = cargo();
+    build.args(["build", "--release", "--target", arch.guest_target()]);
+    if in_lane() {
+        build.arg("--quiet");
+    }
     build
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            arch.guest_target(),
-        ])
         .arg("--manifest-path")
         .arg(root.join("tests/guests/Cargo.toml"))
         .arg("--target-dir")
@@ -108,16 +138,15 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
             "-C relocation-model=static -C link-arg=-Tucall-guest.ld -D warnings \
              -C llvm-args=-force-dwarf-frame-section",
         );
-    for name in &names {
+    for name in names {
         build.args(["--bin", name]);
     }
     build.run()?;
     let built = target_dir.join(arch.guest_target()).join("release");
-    for name in &names {
+    for name in names {
         std::fs::copy(built.join(name), out.join(name))
-            .map_err(|e| format!("cannot copy guest {name}: {e}"))?;
+            .with_context(|| format!("cannot copy guest {name}"))?;
     }
-    build_c_guests(arch, &out)?;
     Ok(out)
 }
 
@@ -126,12 +155,12 @@ pub fn build(arch: Arch) -> Result<PathBuf, String> {
 /// script like the Rust guests, and as `<name>_default_link`, with only the flags a freestanding
 /// static program needs, so at the compiler's own link address (0x400000 with gcc on x86_64
 /// and aarch64, 0x10000 on riscv64).
-fn build_c_guests(arch: Arch, out: &std::path::Path) -> Result<(), String> {
+fn build_c_guests(arch: Arch, out: &Path) -> Result<()> {
     let root = workspace_root();
     let script = root.join(format!("guest/link/{}.ld", arch.name()));
     let include = root.join("abi/include");
-    let sources = std::fs::read_dir(root.join("tests/guests/c"))
-        .map_err(|e| format!("cannot list the C guests: {e}"))?;
+    let sources =
+        std::fs::read_dir(root.join("tests/guests/c")).context("cannot list the C guests")?;
     let compiler = c_compiler(arch);
     install::ensure_packages(&[DebianPackage::program(compiler.program, compiler.package)])?;
     for source in sources.flatten().map(|entry| entry.path()) {

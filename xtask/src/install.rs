@@ -1,8 +1,9 @@
 //! Installing what the builds and VMs need on a fresh Debian machine: Debian packages with
-//! apt-get, Rust toolchains, targets and components with rustup. Each is installed only when
-//! missing.
+//! apt-get, Rust toolchains, targets and components with rustup, and cargo-fuzz. Each is
+//! installed only when missing; this is the one installer every command uses.
 
-use crate::shell::Run;
+use crate::shell::{Run, cargo, say};
+use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
 
@@ -51,7 +52,7 @@ pub fn on_path(program: &str) -> bool {
 ///
 /// `apt-get update` runs only if the first attempt fails (package unknown, or the package
 /// lists are so old that the .deb is gone from the mirror).
-pub fn ensure_packages(packages: &[DebianPackage]) -> Result<(), String> {
+pub fn ensure_packages(packages: &[DebianPackage]) -> Result<()> {
     let mut missing: Vec<&str> = packages
         .iter()
         .filter(|package| !package.is_installed())
@@ -63,18 +64,18 @@ pub fn ensure_packages(packages: &[DebianPackage]) -> Result<(), String> {
         return Ok(());
     }
     if !on_path("apt-get") {
-        return Err(format!(
+        bail!(
             "missing {} and no apt-get to install them: this needs a Debian-like host",
             missing.join(" ")
-        ));
+        );
     }
     if !is_root() {
-        return Err(format!(
+        bail!(
             "installing needs root: apt-get install -y --no-install-recommends {}",
             missing.join(" ")
-        ));
+        );
     }
-    eprintln!("    installing {} with apt-get", missing.join(" "));
+    say(&format!("installing {} with apt-get", missing.join(" ")));
     let install = || {
         Command::new("apt-get")
             .args(["install", "-y", "--no-install-recommends"])
@@ -83,39 +84,40 @@ pub fn ensure_packages(packages: &[DebianPackage]) -> Result<(), String> {
             .run()
     };
     install().or_else(|first| {
-        eprintln!("    apt-get install failed; running apt-get update once and retrying");
+        say("apt-get install failed; running apt-get update once and retrying");
         Command::new("apt-get")
             .arg("update")
             .env("DEBIAN_FRONTEND", "noninteractive")
             .run()
-            .map_err(|e| format!("{first}\nthen apt-get update failed too: {e}"))?;
+            .with_context(|| format!("{first}\nthen apt-get update failed too"))?;
         install()
     })?;
     match packages.iter().find(|package| !package.is_installed()) {
-        Some(package) => Err(format!(
+        Some(package) => bail!(
             "installed {} but {} is still missing",
-            package.name, package.provides
-        )),
+            package.name,
+            package.provides
+        ),
         None => Ok(()),
     }
 }
 
 /// Installs the rustup targets of `targets` that are missing.
-pub fn ensure_targets(targets: &[&str]) -> Result<(), String> {
+pub fn ensure_targets(targets: &[&str]) -> Result<()> {
     ensure_rustup("target", None, targets, |line, target| {
         line.trim() == target
     })
 }
 
 /// Installs the rustup targets of `targets` that the toolchain `toolchain` lacks.
-pub fn ensure_toolchain_targets(toolchain: &str, targets: &[&str]) -> Result<(), String> {
+pub fn ensure_toolchain_targets(toolchain: &str, targets: &[&str]) -> Result<()> {
     ensure_rustup("target", Some(toolchain), targets, |line, target| {
         line.trim() == target
     })
 }
 
 /// Installs the rustup components that the checks use (rustfmt, clippy) if they are missing.
-pub fn ensure_components() -> Result<(), String> {
+pub fn ensure_components() -> Result<()> {
     // `rustup component list --installed` names them with the host triple appended.
     ensure_rustup(
         "component",
@@ -127,7 +129,7 @@ pub fn ensure_components() -> Result<(), String> {
 
 /// Installs the rustup toolchain `name` (`1.85`, `nightly`) with the minimal profile if it is
 /// missing.
-pub fn ensure_toolchain(name: &str) -> Result<(), String> {
+pub fn ensure_toolchain(name: &str) -> Result<()> {
     let installed = Command::new("rustup")
         .args(["toolchain", "list"])
         .output_text()?;
@@ -136,7 +138,7 @@ pub fn ensure_toolchain(name: &str) -> Result<(), String> {
     if installed.lines().any(|line| line.starts_with(&prefix)) {
         return Ok(());
     }
-    eprintln!("    installing the Rust toolchain {name}");
+    say(&format!("installing the Rust toolchain {name}"));
     Command::new("rustup")
         .args(["toolchain", "install", name, "--profile", "minimal"])
         .run()
@@ -149,7 +151,7 @@ fn ensure_rustup(
     toolchain: Option<&str>,
     wanted: &[&str],
     matches: impl Fn(&str, &str) -> bool,
-) -> Result<(), String> {
+) -> Result<()> {
     let for_toolchain: &[&str] = match &toolchain {
         Some(toolchain) => &["--toolchain", toolchain],
         None => &[],
@@ -158,17 +160,25 @@ fn ensure_rustup(
         .args([kind, "list", "--installed"])
         .args(for_toolchain)
         .output_text()?;
-    for item in wanted {
-        if !installed.lines().any(|line| matches(line, item)) {
-            let on = toolchain.map(|t| format!(" for {t}")).unwrap_or_default();
-            eprintln!("    installing the Rust {kind} {item}{on}");
-            Command::new("rustup")
-                .args([kind, "add", item])
-                .args(for_toolchain)
-                .run()?;
-        }
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|item| !installed.lines().any(|line| matches(line, item)))
+        .copied()
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // One call for all: rustup's own start and manifest check are paid once.
+    let on = toolchain.map(|t| format!(" for {t}")).unwrap_or_default();
+    say(&format!(
+        "installing the Rust {kind}s {}{on}",
+        missing.join(" ")
+    ));
+    Command::new("rustup")
+        .args([kind, "add"])
+        .args(&missing)
+        .args(for_toolchain)
+        .run()
 }
 
 fn is_root() -> bool {
@@ -181,4 +191,20 @@ fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
         })
         .unwrap_or(false)
+}
+
+/// Installs cargo-fuzz (for `cargo xtask fuzz`) from crates.io if the nightly cargo lacks it.
+pub fn ensure_cargo_fuzz() -> Result<()> {
+    ensure_toolchain("nightly")?;
+    let installed = Command::new("rustup")
+        .args(["run", "nightly", "cargo", "fuzz", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if installed {
+        return Ok(());
+    }
+    say("installing cargo-fuzz from crates.io");
+    cargo().args(["install", "--locked", "cargo-fuzz"]).run()
 }

@@ -1,8 +1,9 @@
 //! Running commands, with the progress lines and errors a person wants to see.
 
+use anyhow::{Context, Result, bail};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 /// The workspace's root folder (xtask lives one below it).
 pub fn workspace_root() -> PathBuf {
@@ -32,40 +33,39 @@ pub fn cargo() -> Command {
 /// Running a command to completion, failing on a non-zero exit.
 pub trait Run {
     /// Runs it with inherited stdio; an error names the command and its status.
-    fn run(&mut self) -> Result<(), String>;
+    fn run(&mut self) -> Result<()>;
     /// Runs it without input and returns its stdout; an error names the command and shows the
     /// end of its output, which is where apt and cargo put the reason.
-    fn output_text(&mut self) -> Result<String, String>;
+    fn output_text(&mut self) -> Result<String>;
 }
 
 impl Run for Command {
-    fn run(&mut self) -> Result<(), String> {
+    fn run(&mut self) -> Result<()> {
         // Say what runs, so a long step is never a silent terminal.
-        eprintln!("    $ {}", describe(self));
+        say(&format!("$ {}", describe(self)));
         let status = self
             .status()
-            .map_err(|e| format!("cannot start {}: {e}", describe(self)))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("{} failed ({status})", describe(self)))
+            .with_context(|| format!("cannot start {}", describe(self)))?;
+        if !status.success() {
+            bail!("{} failed ({status})", describe(self));
         }
+        Ok(())
     }
 
-    fn output_text(&mut self) -> Result<String, String> {
+    fn output_text(&mut self) -> Result<String> {
         let output = self
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot start {} (is it installed?): {e}", describe(self)))?;
+            .with_context(|| format!("cannot start {} (is it installed?)", describe(self)))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
-            return Err(format!(
+            bail!(
                 "{} failed ({}):\n{}{}",
                 describe(self),
                 output.status,
                 tail(&stdout, 20),
                 tail(&String::from_utf8_lossy(&output.stderr), 20)
-            ));
+            );
         }
         Ok(stdout)
     }
@@ -88,38 +88,29 @@ pub fn describe(command: &Command) -> String {
     text
 }
 
-/// Numbered progress lines for the steps of a long task.
-pub struct Step {
-    total: usize,
-    done: usize,
-    started: Instant,
+thread_local! {
+    /// The lane this thread works for (see [`crate::timing`]); its lines carry its name.
+    static LANE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-impl Step {
-    pub fn new(total: usize) -> Self {
-        Step {
-            total,
-            done: 0,
-            started: Instant::now(),
-        }
-    }
+/// Runs `work` with this thread's lines prefixed with `[lane]`.
+pub fn with_lane<T>(lane: &str, work: impl FnOnce() -> T) -> T {
+    let outer = LANE.with(|current| current.replace(Some(lane.to_string())));
+    let result = work();
+    LANE.with(|current| *current.borrow_mut() = outer);
+    result
+}
 
-    pub fn start(&mut self, what: &str) {
-        self.done += 1;
-        eprintln!(
-            "==> [{}/{}] {what} (at {:.0}s)",
-            self.done,
-            self.total,
-            self.started.elapsed().as_secs_f64()
-        );
-    }
+/// Whether this thread works in a lane: several run at once, so cargo is asked to be quiet.
+pub fn in_lane() -> bool {
+    LANE.with(|current| current.borrow().is_some())
+}
 
-    /// The closing line: every step passed, and how long it all took.
-    pub fn finish(&self) {
-        eprintln!(
-            "==> all {} steps passed in {:.0?}",
-            self.done,
-            self.started.elapsed()
-        );
-    }
+/// A progress line on stderr (never mixed with a command's stdout), indented, with the lane's
+/// name when there is one.
+pub fn say(line: &str) {
+    LANE.with(|current| match current.borrow().as_deref() {
+        Some(lane) => eprintln!("    [{lane}] {line}"),
+        None => eprintln!("    {line}"),
+    });
 }

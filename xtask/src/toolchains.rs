@@ -3,10 +3,10 @@
 //! each crate's `[package.metadata.docs.rs]`). Each toolchain and target is installed when
 //! missing.
 
-use crate::arch::Arch;
 use crate::ecosystem::LIBRARY_CRATES;
 use crate::install;
-use crate::shell::{Run, cargo, workspace_root};
+use crate::shell::{Run, cargo, say, workspace_root};
+use anyhow::{Context, Result, anyhow};
 use serde_json::Value;
 use std::process::Command;
 
@@ -29,35 +29,43 @@ fn cargo_on(toolchain: &str, folder: &str) -> Command {
 }
 
 /// The workspace's `rust-version`, from the metadata of `ucall-host`.
-fn rust_version(packages: &[Value]) -> Result<String, String> {
+fn rust_version(packages: &[Value]) -> Result<String> {
     packages
         .iter()
         .find(|package| package["name"] == "ucall-host")
         .and_then(|package| package["rust_version"].as_str())
         .map(str::to_string)
-        .ok_or_else(|| "ucall-host has no rust-version in its manifest".into())
+        .ok_or_else(|| anyhow!("ucall-host has no rust-version in its manifest"))
 }
 
 /// The workspace's packages, as `cargo metadata` describes them.
-fn packages() -> Result<Vec<Value>, String> {
+fn packages() -> Result<Vec<Value>> {
     let text = cargo()
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .output_text()?;
-    let metadata: Value =
-        serde_json::from_str(&text).map_err(|e| format!("cargo metadata: bad JSON: {e}"))?;
+    let metadata: Value = serde_json::from_str(&text).context("cargo metadata: bad JSON")?;
     metadata["packages"]
         .as_array()
         .cloned()
-        .ok_or_else(|| "cargo metadata lists no packages".into())
+        .ok_or_else(|| anyhow!("cargo metadata lists no packages"))
+}
+
+/// Installs the toolchains the checks use when missing: the workspace's `rust-version` (with
+/// the guest crate's x86_64 target) and nightly.
+pub fn ensure_toolchains() -> Result<()> {
+    let version = rust_version(&packages()?)?;
+    install::ensure_toolchain(&version)?;
+    install::ensure_toolchain_targets(&version, &[crate::arch::Arch::X86_64.guest_target()])?;
+    install::ensure_toolchain("nightly")
 }
 
 /// `cargo check` of the library crates with the workspace's `rust-version`, all features: on
 /// this host, and the guest crate also on its x86_64 bare-metal target. (The guest's other
 /// targets are left to the stable checks: rustup has no 1.85 `rust-std` for
 /// `aarch64-unknown-none` to offer here.)
-pub fn msrv() -> Result<(), String> {
+pub fn msrv() -> Result<()> {
     let version = rust_version(&packages()?)?;
-    let guest_target = Arch::X86_64.guest_target();
+    let guest_target = crate::arch::Arch::X86_64.guest_target();
     install::ensure_toolchain(&version)?;
     install::ensure_toolchain_targets(&version, &[guest_target])?;
     let mut check = cargo_on(&version, "msrv");
@@ -74,8 +82,9 @@ pub fn msrv() -> Result<(), String> {
 
 /// `cargo doc` of each library crate as docs.rs builds it: nightly, its `rustdoc-args`
 /// (`--cfg docsrs`), its features and each of its targets (those of `arches`), with every
-/// rustdoc warning an error.
-pub fn docs_rs(arches: &[Arch]) -> Result<(), String> {
+/// rustdoc warning an error. Every target of a machine in the list is checked.
+pub fn docs_rs() -> Result<()> {
+    let arches = crate::machines::arches();
     install::ensure_toolchain("nightly")?;
     for package in packages()? {
         let Some(name) = package["name"].as_str() else {
@@ -101,9 +110,9 @@ pub fn docs_rs(arches: &[Arch]) -> Result<(), String> {
         let checked = |target: &String| arches.iter().any(|arch| target.starts_with(arch.name()));
         let (targets, skipped): (Vec<String>, Vec<String>) = targets.into_iter().partition(checked);
         for target in &skipped {
-            eprintln!(
-                "    {name} for {target}: skipped, the checks do not cover its architecture yet"
-            );
+            say(&format!(
+                "{name} for {target}: skipped, the checks do not cover its architecture yet"
+            ));
         }
         let mut rustdoc_flags = strings("rustdoc-args");
         rustdoc_flags.extend(["-D".into(), "warnings".into()]);
@@ -120,10 +129,10 @@ pub fn docs_rs(arches: &[Arch]) -> Result<(), String> {
                     match install::ensure_toolchain_targets("nightly", &[target.as_str()]) {
                         Ok(()) => (Some(target), "nightly"),
                         Err(e) => {
-                            eprintln!(
-                                "    {name} for {target}: documented on stable with \
+                            say(&format!(
+                                "{name} for {target}: documented on stable with \
                                  RUSTC_BOOTSTRAP=1, as nightly has no rust-std for it here ({e})"
-                            );
+                            ));
                             (Some(target), "stable")
                         }
                     }

@@ -8,7 +8,7 @@ use ucall_abi::access;
 pub const MMIO_DATA_MAX: usize = 8;
 
 /// An MMIO or port I/O exit, owned and `Copy`: build it from whatever exit type the VMM has
-/// (with [`Exit::from_kvm`] from a `kvm_ioctls::VcpuExit`).
+/// (the `vm` module makes one of a KVM exit with `Exit::from_kvm`).
 ///
 /// ```
 /// use ucall_host::decode::Exit;
@@ -18,6 +18,7 @@ pub const MMIO_DATA_MAX: usize = 8;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Exit {
     /// A write to an address no memory backs.
     MmioWrite {

@@ -29,16 +29,14 @@
 
 mod error;
 mod exit;
-#[cfg(feature = "vm")]
-mod kvm;
+mod locate;
 mod reply;
-mod rooted;
 mod unhandled;
 
 pub use error::Error;
 pub use exit::{Exit, MMIO_DATA_MAX, Transport};
+pub use locate::Located;
 pub use reply::write_reply;
-pub use rooted::Located;
 pub use unhandled::Unhandled;
 
 use crate::paging::{self, GuestView, PageTableFormat};
@@ -59,6 +57,7 @@ use zerocopy::{FromZeros, IntoBytes};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum Ucall {
     /// A synchronisation point with its six values.
     Sync {

@@ -27,7 +27,7 @@ pub use error::HarnessError;
 pub use verdict::{End, Verdict};
 
 use crate::Ucall;
-use crate::vm::arch::{Arch, Native};
+use crate::arch::{Arch, Native};
 use crate::vm::core_dump::{CoreDump, CoreDumpError, CoreThread, Signal};
 use crate::vm::{GuestImage, LoadError, RunError, TestCase, TransportKind, Vcpu, Vm, VmBuilder};
 use std::time::{Duration, Instant};

@@ -5,13 +5,8 @@
 //! Levels are counted as on x86_64 so that errors read the same on both: level 4 is the root
 //! (the Arm level 0 table), level 1 holds 4 KiB pages (Arm level 3).
 
-#[cfg(test)]
-use super::radix::read_entry;
 use super::radix::{Encoding, LEVELS, VIRTUAL_BITS, level_shift};
 use super::{BadEntryReason, Error, Mapping, MemoryKind};
-
-#[cfg(test)]
-use super::radix::index;
 
 /// With a 4 KiB granule (and no FEAT_LPA2), output addresses have at most 48 bits.
 const MAX_PHYSICAL_BITS: u8 = 48;
@@ -150,6 +145,7 @@ impl Encoding for Aarch64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paging::tests::{entry, set_entry};
     use crate::paging::{PageSize, PageTableFormat, PageTables, Translation};
     use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -169,39 +165,6 @@ mod tests {
             .identity_map(memory, RAM..RAM + MEMORY, MemoryKind::Normal)
             .unwrap();
         tables
-    }
-
-    /// Where the entry that maps `gva` at `level` is.
-    fn entry_gpa(
-        memory: &GuestMemoryMmap,
-        tables: &PageTables<Aarch64>,
-        gva: u64,
-        level: u8,
-    ) -> u64 {
-        let mut table = tables.root().0;
-        for l in (level + 1..=LEVELS).rev() {
-            let (_, entry) = read_entry(memory, gva, l, table).unwrap();
-            table = entry & 0x0000_ffff_ffff_f000;
-        }
-        table + index(gva, level) * 8
-    }
-
-    fn entry(memory: &GuestMemoryMmap, tables: &PageTables<Aarch64>, gva: u64, level: u8) -> u64 {
-        memory
-            .read_obj(GuestAddress(entry_gpa(memory, tables, gva, level)))
-            .unwrap()
-    }
-
-    fn set_entry(
-        memory: &GuestMemoryMmap,
-        tables: &PageTables<Aarch64>,
-        gva: u64,
-        level: u8,
-        value: u64,
-    ) {
-        memory
-            .write_obj(value, GuestAddress(entry_gpa(memory, tables, gva, level)))
-            .unwrap();
     }
 
     #[test]
@@ -269,29 +232,6 @@ mod tests {
                 gpa: RAM + 0x3012,
                 page_size: 0x1000
             }
-        );
-    }
-
-    #[test]
-    fn unmapped_address_names_the_level_that_is_not_valid() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        // 1 GiB further is another level-3 (Arm level 1) entry of the same level-4 table.
-        let err = tables
-            .view(&memory)
-            .translate(RAM + 0x4000_0000)
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotMapped {
-                    gva,
-                    level: 3,
-                    entry: 0,
-                    ..
-                } if gva == RAM + 0x4000_0000
-            ),
-            "{err}"
         );
     }
 
@@ -409,20 +349,6 @@ mod tests {
                 .gpa,
             RAM + 8
         );
-    }
-
-    #[test]
-    fn string_crossing_pages_stops_at_its_nul() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        memory
-            .write_slice(b"abc\0def", GuestAddress(RAM + 0x1_0ffe))
-            .unwrap();
-        let text = tables
-            .view(&memory)
-            .read_c_string(RAM + 0x1_0ffe, 1024)
-            .unwrap();
-        assert_eq!(text, "abc");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub const PAGE_SIZE: u64 = 0x1000;
 
 /// How a mapping's memory behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemoryKind {
     /// Ordinary, cacheable RAM.
     Normal,
@@ -31,6 +32,7 @@ pub enum MemoryKind {
 
 /// A page size that a format can map in one entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PageSize {
     /// 4 KiB.
     Size4K,

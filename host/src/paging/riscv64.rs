@@ -18,8 +18,6 @@
 //! its page-table entry.
 
 use super::radix::{Encoding, level_shift};
-#[cfg(test)]
-use super::radix::{index, read_entry};
 use super::{BadEntryReason, Error, Mapping, MemoryKind};
 use vm_memory::GuestAddress;
 
@@ -53,6 +51,7 @@ const SATP_PPN_MASK: u64 = (1 << 44) - 1;
 
 /// The translation modes the host walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// Three levels, 39-bit virtual addresses (`satp.MODE` 8).
     Sv39,

@@ -2,8 +2,51 @@
 //! function over a [`Fixture`], and `for_each_format!` instantiates it as
 //! `paging::tests::<format>::<name>`.
 
+use super::radix::{Encoding, index, read_entry};
 use super::{Error, Mapping, MemoryKind, PageSize, PageTableFormat, PageTables};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+/// Where the entry that maps `gva` at `level` is, in tables the host built (every format's
+/// tests edit entries through it).
+pub(super) fn entry_gpa<F: Encoding>(
+    memory: &GuestMemoryMmap,
+    tables: &PageTables<F>,
+    gva: u64,
+    level: u8,
+) -> u64 {
+    let format = tables.format();
+    let mut table = tables.root().0;
+    for l in (level + 1..=format.levels()).rev() {
+        let (_, entry) = read_entry(memory, gva, l, table).unwrap();
+        table = format.output_address(entry);
+    }
+    table + index(gva, level) * 8
+}
+
+/// The entry that maps `gva` at `level`.
+pub(super) fn entry<F: Encoding>(
+    memory: &GuestMemoryMmap,
+    tables: &PageTables<F>,
+    gva: u64,
+    level: u8,
+) -> u64 {
+    memory
+        .read_obj(GuestAddress(entry_gpa(memory, tables, gva, level)))
+        .unwrap()
+}
+
+/// Overwrites the entry that maps `gva` at `level` with `value`.
+pub(super) fn set_entry<F: Encoding>(
+    memory: &GuestMemoryMmap,
+    tables: &PageTables<F>,
+    gva: u64,
+    level: u8,
+    value: u64,
+) {
+    memory
+        .write_obj(value, GuestAddress(entry_gpa(memory, tables, gva, level)))
+        .unwrap();
+}
 
 /// Bytes of RAM in each test guest.
 const MEMORY: u64 = 0x40_0000;
@@ -175,6 +218,31 @@ fn table_that_points_to_itself_terminates<T: Fixture>() {
 }
 
 /// A module `$module` with one `#[test]` per generic test named.
+fn string_crossing_pages_stops_at_its_nul<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    memory
+        .write_slice(b"abc\0def", GuestAddress(T::RAM + 0x1_0ffe))
+        .unwrap();
+    let text = tables
+        .view(&memory)
+        .read_c_string(T::RAM + 0x1_0ffe, 1024)
+        .unwrap();
+    assert_eq!(text, "abc");
+}
+
+/// 1 GiB above RAM is another entry of the level-3 table that maps RAM: that entry is empty.
+fn unmapped_address_names_the_level_that_is_not_valid<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    let gva = T::RAM + 0x4000_0000;
+    let err = tables.view(&memory).translate(gva).unwrap_err();
+    assert!(
+        matches!(err, Error::NotMapped { gva: g, level: 3, entry: 0, .. } if g == gva),
+        "{err}"
+    );
+}
+
 macro_rules! tests_for {
     ($module:ident = $fixture:ident: $($test:ident),* $(,)?) => {
         mod $module {
@@ -201,6 +269,8 @@ macro_rules! for_each_format {
                 read_across_a_page_boundary_onto_an_unmapped_page_names_that_page,
                 table_outside_memory_is_reported_with_its_address,
                 table_that_points_to_itself_terminates,
+                string_crossing_pages_stops_at_its_nul,
+                unmapped_address_names_the_level_that_is_not_valid,
             );
         )*
     };
@@ -213,4 +283,6 @@ tests_for!(
     mapping_a_mapped_page_again_is_refused,
     misaligned_mapping_is_refused,
     read_across_a_page_boundary_onto_an_unmapped_page_names_that_page,
+    string_crossing_pages_stops_at_its_nul,
+    unmapped_address_names_the_level_that_is_not_valid,
 );

@@ -1,14 +1,9 @@
 //! x86_64 4-level paging (48-bit virtual addresses), as set up by the host and walked to find
 //! ucall records.
 
-#[cfg(test)]
-use super::radix::read_entry;
 use super::radix::{Encoding, LEVELS, VIRTUAL_BITS, level_shift};
 use super::{BadEntryReason, Error, Mapping, MemoryKind};
 use x86_64::structures::paging::PageTableFlags as Flags;
-
-#[cfg(test)]
-use super::radix::index;
 
 /// Physical-address bits above 51 are never address bits.
 const MAX_PHYSICAL_BITS: u8 = 52;
@@ -108,6 +103,7 @@ impl Encoding for X86_64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paging::tests::entry_gpa;
     use crate::paging::{PageSize, PageTables, Translation};
     use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -125,21 +121,6 @@ mod tests {
             .identity_map(memory, 0..MEMORY, MemoryKind::Normal)
             .unwrap();
         tables
-    }
-
-    /// The entry that maps `gva` at `level`, after an identity map with 2 MiB pages.
-    fn entry_gpa(
-        memory: &GuestMemoryMmap,
-        tables: &PageTables<X86_64>,
-        gva: u64,
-        level: u8,
-    ) -> u64 {
-        let mut table = tables.root().0;
-        for l in (level + 1..=LEVELS).rev() {
-            let (_, entry) = read_entry(memory, gva, l, table).unwrap();
-            table = entry & 0x000f_ffff_ffff_f000;
-        }
-        table + index(gva, level) * 8
     }
 
     #[test]
@@ -170,25 +151,6 @@ mod tests {
                 gpa: 0x3012,
                 page_size: 0x1000
             }
-        );
-    }
-
-    #[test]
-    fn unmapped_address_names_the_level_that_is_not_present() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        let err = tables.view(&memory).translate(0x8000_0000).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotMapped {
-                    gva: 0x8000_0000,
-                    level: 3,
-                    entry: 0,
-                    ..
-                }
-            ),
-            "{err}"
         );
     }
 

@@ -1,13 +1,15 @@
 //! Building a VM for one guest ELF.
 
-use super::arch::{Arch, Native, VcpuStart};
-use super::log::{self, VcpuLog};
-use super::vcpu::Vcpu;
+use super::arch::{KvmArch, Native, VcpuStart};
+use super::log_drain::{self, VcpuLog};
+use super::vcpu::{Tables, Vcpu};
 use super::watchdog::Watchdog;
 use super::{
     GuestImage, KvmError, Layout, LayoutRequest, LoadError, SetupError, TableRoot, TransportKind,
     Vm, WatchdogSignal, register_memory,
 };
+use crate::arch::{self, Arch};
+use crate::convention::{self, ConventionKind, VmSetup};
 use crate::decode::Transport;
 use crate::paging::{MemoryKind, PAGE_SIZE, PageSize, PageTables};
 use crate::probe::install_mmio_page;
@@ -45,6 +47,7 @@ pub struct VmBuilder<'a> {
     watchdog_signal: WatchdogSignal,
     table_root: TableRoot,
     log_ring: bool,
+    convention: ConventionKind,
 }
 
 impl<'a> VmBuilder<'a> {
@@ -62,6 +65,7 @@ impl<'a> VmBuilder<'a> {
             watchdog_signal: WatchdogSignal::default(),
             table_root: TableRoot::Live,
             log_ring: true,
+            convention: ConventionKind::Auto,
         }
     }
 
@@ -122,6 +126,13 @@ impl<'a> VmBuilder<'a> {
         self
     }
 
+    /// Which wire convention the guest speaks ([`crate::convention`]): by default
+    /// [`ConventionKind::Auto`], resolved from the guest's symbols.
+    pub fn convention(mut self, convention: ConventionKind) -> Self {
+        self.convention = convention;
+        self
+    }
+
     /// Whether the host drains the guest's log ring (on by default). The guest opts in: only a
     /// guest whose ELF has the globals `ucall_log_ring_enabled` and `ucall_log_ring` (that is,
     /// one linking `ucall_guest::log_ring`) is told that the host drains, and its
@@ -151,29 +162,37 @@ impl<'a> VmBuilder<'a> {
         let stack_bytes = stack_bytes.unwrap_or(self.memory_size);
         let offered = match self.transport {
             TransportKind::Auto | TransportKind::Mmio => true,
-            TransportKind::Pio => Native::PORT_IO,
-            TransportKind::Sbi => Native::SBI_CALLS,
+            TransportKind::Pio => arch::Native::PORT_IO,
+            TransportKind::Sbi => arch::Native::SBI_CALLS,
         };
         if !offered {
             return Err(SetupError::UnsupportedTransport {
                 transport: self.transport,
-                arch: Native::NAME,
+                arch: arch::Native::NAME,
             });
         }
         // Everything about the ELF is checked before KVM is asked for anything.
-        let image = GuestImage::parse(self.elf, Native::ELF_MACHINE)?;
+        let image = GuestImage::parse(self.elf, arch::Native::ELF_MACHINE)?;
         image.check_size(self.memory_size)?;
         let published_at = self.published_at(&image)?;
+        let symbol = |name: &str, size: u64| image.writable_symbol_gpa(name, size).ok();
+        let kind = self
+            .convention
+            .resolve(|name| image.symbol_gpa(name).is_ok());
+        let mut convention = convention::for_kind(kind);
+        let convention_bytes = convention
+            .guest_bytes(self.vcpus)
+            .next_multiple_of(PAGE_SIZE);
 
         let kvm = Kvm::new().map_err(KvmError::with("open /dev/kvm"))?;
         let (arch, vm_fd) = Native::create_vm(&kvm)?;
         let widths = arch.address_widths();
         let format = arch.page_table_format();
         let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
-        let layout = Layout::plan(
-            &segments,
-            &LayoutRequest::new(&arch, self.memory_size, stack_bytes),
-        )?;
+        // The convention's area goes after the architecture's structures, in the host area.
+        let mut request = LayoutRequest::new::<arch::Native>(widths, self.memory_size, stack_bytes);
+        request.host_area += convention_bytes;
+        let layout = Layout::plan(&segments, &request)?;
         // A planned layout leaves the segments alone; checked anyway, as it is cheap.
         layout.check(image.segments())?;
 
@@ -192,7 +211,7 @@ impl<'a> VmBuilder<'a> {
         image.load(&memory)?;
 
         let log_ring = if self.log_ring {
-            log::enable(&image, &memory)?
+            log_drain::enable(&image, &memory)?
         } else {
             None
         };
@@ -206,6 +225,15 @@ impl<'a> VmBuilder<'a> {
         tables.identity_map(&memory, ram.clone(), MemoryKind::Normal)?;
         let host_area = GuestAddress(layout.host_area.start);
         arch.setup_memory(&memory, host_area)?;
+        let area_start = layout.host_area.end - convention_bytes;
+        convention.setup(&mut VmSetup {
+            memory: &memory,
+            tables: &mut tables,
+            area: area_start..layout.host_area.end,
+            vcpus: self.vcpus,
+            symbol: &symbol,
+        })?;
+        let convention: Arc<dyn convention::Convention<GuestMemoryMmap, _>> = Arc::from(convention);
 
         let transport = match published_at {
             // The VM's only memory slot is `memory`: no other slot can be in the way.
@@ -220,8 +248,8 @@ impl<'a> VmBuilder<'a> {
         // guest's ucalls use, as the host's exception handlers report through them; on aarch64
         // the handlers need the MMIO address.
         let transport = Transport {
-            pio_port: Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
-            sbi_extension: Native::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
+            pio_port: arch::Native::PORT_IO.then_some(ucall_abi::PIO_PORT),
+            sbi_extension: arch::Native::SBI_CALLS.then_some(ucall_abi::SBI_EXTENSION),
             ..transport
         };
         arch.publish_exception_doorbell(&memory, host_area, &transport)?;
@@ -244,10 +272,13 @@ impl<'a> VmBuilder<'a> {
                 index,
                 fd,
                 memory: Arc::clone(&memory),
-                format,
-                root: tables.root(),
+                built: Tables {
+                    format,
+                    root: tables.root(),
+                },
                 table_root: self.table_root,
                 transport,
+                convention: Arc::clone(&convention),
                 timeout: self.timeout,
                 watchdog: Watchdog::new(self.watchdog_signal)?,
                 finished: false,
@@ -279,7 +310,7 @@ impl<'a> VmBuilder<'a> {
         match (self.transport, symbol) {
             (TransportKind::Pio | TransportKind::Sbi, _) => Ok(None),
             (TransportKind::Auto, Err(LoadError::SymbolNotFound(_)))
-                if Native::PORT_IO || Native::SBI_CALLS =>
+                if arch::Native::PORT_IO || arch::Native::SBI_CALLS =>
             {
                 Ok(None)
             }
@@ -296,7 +327,7 @@ mod tests {
     /// A test ELF for this host's machine.
     fn native(elf: TestElf) -> Vec<u8> {
         TestElf {
-            machine: Native::ELF_MACHINE,
+            machine: arch::Native::ELF_MACHINE,
             ..elf
         }
         .build()

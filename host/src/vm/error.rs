@@ -5,7 +5,7 @@ use super::elf::LoadError;
 use super::layout::LayoutError;
 use super::watchdog::WatchdogError;
 use crate::decode::{self, Exit};
-use crate::{log_ring, paging, probe};
+use crate::{convention, log_ring, paging, probe};
 use std::fmt;
 use std::time::Duration;
 use vm_memory::GuestMemoryError;
@@ -119,6 +119,9 @@ pub enum SetupError {
     /// The guest's log ring could not be enabled.
     #[error(transparent)]
     LogRing(#[from] log_ring::Error),
+    /// The wire convention could not set the VM up.
+    #[error(transparent)]
+    Convention(#[from] convention::Error),
 }
 
 /// Why a vCPU stopped without a ucall, or why its ucall could not be decoded.

@@ -34,38 +34,18 @@
 //! # Ok::<(), ucall_host::vm::LayoutError>(())
 //! ```
 //!
-//! [`Arch::HOST_AREA`]: super::arch::Arch::HOST_AREA
+//! [`Arch::HOST_AREA`]: crate::arch::Arch::HOST_AREA
 
-use super::arch::Arch;
+pub use super::host_region::HostRegion;
+
 use super::elf::{LoadError, Segment};
+use crate::arch::Arch;
 use crate::paging::{PAGE_SIZE, PageSize};
-use std::fmt;
+use crate::probe::AddressWidths;
 use std::ops::Range;
 
 const GIB: u64 = PageSize::Size1G.bytes();
 const MIB2: u64 = PageSize::Size2M.bytes();
-
-/// A structure the host keeps in guest memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub enum HostRegion {
-    /// The architecture's own structures, by the name it gives them.
-    Arch(&'static str),
-    /// The page tables the host builds.
-    PageTables,
-    /// The vCPU stacks.
-    Stacks,
-}
-
-impl fmt::Display for HostRegion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HostRegion::Arch(name) => write!(f, "the host's {name}"),
-            HostRegion::PageTables => f.write_str("the host's page tables"),
-            HostRegion::Stacks => f.write_str("the vCPU stacks"),
-        }
-    }
-}
 
 /// What a layout must hold besides the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,25 +54,24 @@ pub struct LayoutRequest {
     pub memory_size: u64,
     /// Bytes of stack for all vCPUs together, whole pages.
     pub stack_bytes: u64,
-    /// Bytes of the architecture's own structures ([`Arch::HOST_AREA`](super::arch::Arch::HOST_AREA)).
+    /// Bytes of the architecture's own structures ([`Arch::HOST_AREA`](crate::arch::Arch::HOST_AREA)).
     pub host_area: u64,
-    /// What they are, for errors ([`Arch::HOST_AREA_NAME`](super::arch::Arch::HOST_AREA_NAME)).
+    /// What they are, for errors ([`Arch::HOST_AREA_NAME`](crate::arch::Arch::HOST_AREA_NAME)).
     pub host_area_name: &'static str,
     /// Where RAM must end at the latest: `1 << ` the guest's physical address width.
     pub ram_limit: u64,
 }
 
 impl LayoutRequest {
-    /// What `arch` needs: its host area, and RAM below its physical address width.
-    pub fn new<A: Arch>(arch: &A, memory_size: u64, stack_bytes: u64) -> Self {
+    /// What architecture `A` needs: its host area, and RAM below the VM's physical address
+    /// width in `widths`.
+    pub fn new<A: Arch>(widths: AddressWidths, memory_size: u64, stack_bytes: u64) -> Self {
         LayoutRequest {
             memory_size,
             stack_bytes,
             host_area: A::HOST_AREA,
             host_area_name: A::HOST_AREA_NAME,
-            ram_limit: 1u64
-                .checked_shl(arch.address_widths().physical)
-                .unwrap_or(u64::MAX),
+            ram_limit: 1u64.checked_shl(widths.physical).unwrap_or(u64::MAX),
         }
     }
 }
@@ -102,7 +81,7 @@ impl LayoutRequest {
 pub struct Layout {
     /// Guest RAM.
     pub ram: Range<u64>,
-    /// The architecture's own structures ([`Arch::setup_memory`](super::arch::Arch::setup_memory)
+    /// The architecture's own structures ([`Arch::setup_memory`](super::arch::KvmArch::setup_memory)
     /// writes them here).
     pub host_area: Range<u64>,
     /// What they are.

@@ -5,16 +5,20 @@
 //! can use [`probe`](crate::probe), [`paging`](crate::paging) and [`decode`](crate::decode)
 //! directly, with the loader [`GuestImage`] and the guest setup of [`arch::Native`] if it likes.
 //!
-//! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu.rs`)
+//! - [`VmBuilder`] (`builder.rs`) makes the [`Vm`] (`machine.rs`), whose [`Vcpu`]s (`vcpu/`)
 //!   run the loop; [`SetupError`] and [`RunError`] (`error.rs`) say what went wrong.
-//! - [`Vcpu::next_event`] (`event.rs`) returns ucalls and the test's own MMIO and port I/O
-//!   ([`Event`]); [`Vcpu::answer_read`] supplies what a read returns, [`Vcpu::reply`] answers a
-//!   ucall.
+//! - [`Vcpu::next_event`] (`vcpu/next_event.rs`) returns ucalls and the test's own MMIO and port
+//!   I/O ([`Event`], `event.rs`); [`Vcpu::answer_read`] supplies what a read returns,
+//!   [`Vcpu::reply`] answers a ucall (`vcpu/reply.rs`). Ucalls are located, decoded and answered
+//!   through the VM's wire convention ([`crate::convention`]).
+//! - `exit.rs` makes a [`decode::Exit`](crate::decode::Exit) of a `kvm_ioctls::VcpuExit`;
+//!   `ioctl_count.rs` counts the vCPU ioctls each call issues.
 //! - [`Layout`] (`layout.rs`) places RAM and the host's structures around each guest's image.
 //! - [`GuestImage`] (`elf/`) checks and loads the guest ELF; [`LoadError`] says why it refused.
-//! - `log.rs` drains the guest's log ring at every exit, so that the vCPUs return its lines as
+//! - `log_drain.rs` drains the guest's log ring at every exit, so that the vCPUs return its lines as
 //!   [`Ucall::Log`](crate::Ucall::Log) in order with the ucalls.
-//! - [`arch`] is the seam: one module per architecture implements [`arch::Arch`].
+//! - [`arch`] is the KVM half of the architecture seam: one module per architecture implements
+//!   [`arch::KvmArch`] on the facts of [`crate::arch`].
 //! - [`core_dump`] writes an ELF core of a guest for gdb.
 //!
 //! ```no_run
@@ -39,9 +43,11 @@ pub mod core_dump;
 mod elf;
 mod error;
 mod event;
-mod ioctls;
+mod exit;
+mod host_region;
+mod ioctl_count;
 mod layout;
-mod log;
+mod log_drain;
 mod machine;
 mod vcpu;
 mod watchdog;
@@ -58,11 +64,12 @@ pub use watchdog::{WatchdogError, WatchdogSignal};
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
 /// The page-table format of this host's architecture.
-pub type Format = <arch::Native as arch::Arch>::Format;
+pub type Format = arch::FormatOf<arch::Native>;
 
 /// How the guest signals ucalls.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum TransportKind {
     /// Both at once where they exist: port I/O on x86_64, and MMIO whenever the guest has the
     /// symbol `ucall_exit_mmio_addr` (its address is published there). A guest written to
@@ -81,6 +88,7 @@ pub enum TransportKind {
 /// Which page tables the host walks to find a plain ucall's record and strings (a rooted
 /// ucall, as `ucall-guest` makes on aarch64 and riscv64, names its own: `ucall_abi::rooted`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TableRoot {
     /// The root the vCPU runs with at the exit: CR3 on x86_64 (from the synced registers, no
     /// ioctl), TTBR0_EL1 on aarch64 and `satp` on riscv64 (one `KVM_GET_ONE_REG` per plain

@@ -20,9 +20,9 @@ use cases::*;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use ucall_host::Ucall;
+use ucall_host::arch::{Arch, Native};
 use ucall_host::decode::{self, Exit};
 use ucall_host::paging::{self, BadEntryReason};
-use ucall_host::vm::arch::{Arch, Native};
 use ucall_host::vm::{
     ExitKind, GuestImage, RunError, ShutdownReason, TransportKind, Vcpu, Vm, VmBuilder,
     write_global,

@@ -8,9 +8,9 @@
 //! the system is not configured for (riscv64 exists from Debian 13 on). The price is one
 //! download of the package index for that architecture (about 10 MB) the first time.
 
-use super::{Context, Result, err};
 use crate::arch::{Arch, Suite};
 use crate::shell::Run;
+use anyhow::{Context, Result, anyhow};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -38,12 +38,12 @@ impl PrivateApt {
             root.join("cache/archives/partial"),
             sources_d.clone(),
         ] {
-            std::fs::create_dir_all(&dir).ctx(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         // Empty dpkg status: nothing is "installed" in this context, so apt never considers
         // the host's packages, which are of another architecture anyway.
         let status = root.join("status");
-        std::fs::write(&status, "").ctx(|| format!("writing {}", status.display()))?;
+        std::fs::write(&status, "").with_context(|| format!("writing {}", status.display()))?;
         write_sources(&sources_d, suite)?;
 
         let d = |p: &str| root.join(p).display().to_string();
@@ -98,11 +98,7 @@ impl PrivateApt {
             .filter_map(|l| l.trim().strip_prefix("Depends:"))
             .map(|p| p.trim().split(':').next().unwrap_or("").to_string())
             .find(|p| p.starts_with(prefix))
-            .ok_or_else(|| {
-                super::Error(format!(
-                    "apt-cache depends {metapackage}: no {prefix}* in:\n{depends}"
-                ))
-            })
+            .ok_or_else(|| anyhow!("apt-cache depends {metapackage}: no {prefix}* in:\n{depends}"))
     }
 
     /// Downloads `package`'s .deb into `folder` and returns its path.
@@ -112,7 +108,7 @@ impl PrivateApt {
             .current_dir(folder)
             .output_text()?;
         let deb = std::fs::read_dir(folder)
-            .ctx(|| format!("listing {}", folder.display()))?
+            .with_context(|| format!("listing {}", folder.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| {
                 p.file_name()
@@ -121,7 +117,7 @@ impl PrivateApt {
             });
         match deb {
             Some(deb) => Ok(deb),
-            None => err(format!(
+            None => Err(anyhow!(
                 "apt-get download {package} left no .deb in {}",
                 folder.display()
             )),
@@ -155,12 +151,14 @@ fn write_sources(sources_d: &Path, suite: Suite) -> Result<()> {
             match found {
                 Some(found) => found,
                 None => {
-                    return err("no Debian apt sources found (looked at \
-                         /etc/apt/sources.list.d/debian.sources and /etc/apt/sources.list)");
+                    return Err(anyhow!(
+                        "no Debian apt sources found (looked at \
+                         /etc/apt/sources.list.d/debian.sources and /etc/apt/sources.list)"
+                    ));
                 }
             }
         }
     };
     let dst = sources_d.join(name);
-    std::fs::write(&dst, text).ctx(|| format!("writing {}", dst.display()))
+    std::fs::write(&dst, text).with_context(|| format!("writing {}", dst.display()))
 }

@@ -1,7 +1,8 @@
 //! Booting a machine: the QEMU command line, and the console streamed line by line with a
 //! hard timeout.
 
-use super::{Context, Error, Machine, Result, err};
+use crate::machines::{Machine, Qemu};
+use anyhow::{Context, Result, anyhow};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -12,11 +13,14 @@ use ucall_init_protocol::Marker;
 /// How to boot. [`BootOptions::new`] gives the verified defaults.
 #[derive(Debug, Clone)]
 pub struct BootOptions {
-    pub machine: Machine,
+    pub machine: &'static Machine,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     /// Hard limit for the whole boot-run-poweroff; QEMU is killed (SIGKILL) when it expires.
     pub timeout: Duration,
+    /// How long the console may stay silent before QEMU is killed (SIGKILL) as hung: a slow
+    /// VM (a loaded host) keeps printing test lines, a hung one prints nothing.
+    pub silence: Duration,
     pub cpus: u32,
     pub memory_mib: u32,
     /// Appended to the kernel command line (after `console=... panic=-1 quiet`), e.g.
@@ -27,25 +31,33 @@ pub struct BootOptions {
 }
 
 impl BootOptions {
-    pub fn new(machine: Machine, kernel: &Path, initrd: &Path, timeout: Duration) -> BootOptions {
-        BootOptions {
+    /// The defaults for `machine`, which must be one of the VMs.
+    pub fn new(
+        machine: &'static Machine,
+        kernel: &Path,
+        initrd: &Path,
+        timeout: Duration,
+    ) -> Result<BootOptions> {
+        let qemu = qemu_of(machine)?;
+        Ok(BootOptions {
             machine,
             kernel: kernel.to_path_buf(),
             initrd: initrd.to_path_buf(),
             timeout,
-            cpus: machine.cpus(),
+            silence: SILENCE,
+            cpus: qemu.cpus,
             memory_mib: 512,
             extra_cmdline: String::new(),
             extra_qemu_args: Vec::new(),
-        }
+        })
     }
 
     /// The full QEMU command (exposed so that it can be printed for manual reproduction).
-    pub fn command(&self) -> Command {
-        let arch = self.machine.arch();
+    pub fn command(&self) -> Result<Command> {
+        let arch = self.machine.arch;
+        let qemu = qemu_of(self.machine)?;
         let mut cmd = Command::new(arch.qemu_binary());
-        cmd.args(["-accel", self.machine.accel()])
-            .args(self.machine.qemu_args());
+        cmd.args(["-accel", qemu.accel]).args(qemu.args);
         cmd.args([
             "-smp",
             &self.cpus.to_string(),
@@ -76,14 +88,22 @@ impl BootOptions {
         }
         cmd.arg("-append").arg(append);
         cmd.args(&self.extra_qemu_args);
-        cmd
+        Ok(cmd)
     }
+}
+
+/// The QEMU pieces of `machine`; an error for this machine's own KVM.
+fn qemu_of(machine: &'static Machine) -> Result<&'static Qemu> {
+    machine
+        .qemu
+        .as_ref()
+        .ok_or_else(|| anyhow!("{machine} is this machine's own KVM, not a QEMU VM"))
 }
 
 /// What one boot produced.
 #[derive(Debug, Clone)]
 pub struct BootOutput {
-    pub machine: Machine,
+    pub machine: &'static Machine,
     /// Everything the VM printed on its console, `\r` removed.
     pub console: String,
     /// QEMU's own stderr (its error messages, not the guest's).
@@ -109,6 +129,11 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// How long a VM's console may stay silent before it counts as hung. The longest silence is
+/// a single slow test: riscv64's `core_file` ran 158 s under load 12 here, and longer under
+/// load 17-20, when that boot passed 360 s in all.
+pub const SILENCE: Duration = Duration::from_secs(600);
+
 /// How long QEMU may take to exit after `/init` printed its last marker.
 const POWEROFF_GRACE: Duration = Duration::from_secs(10);
 
@@ -119,10 +144,10 @@ const POWEROFF_GRACE: Duration = Duration::from_secs(10);
 pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<BootOutput> {
     for (what, path) in [("kernel", &options.kernel), ("initramfs", &options.initrd)] {
         if !path.is_file() {
-            return err(format!("{what} {} does not exist", path.display()));
+            anyhow::bail!("{what} {} does not exist", path.display());
         }
     }
-    let mut cmd = options.command();
+    let mut cmd = options.command()?;
     let shown = format!("{cmd:?}");
     let start = Instant::now();
     let child = cmd
@@ -130,7 +155,7 @@ pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<Boot
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .ctx(|| format!("cannot start {shown} (is QEMU installed?)"))?;
+        .with_context(|| format!("cannot start {shown} (is QEMU installed?)"))?;
     let mut child = KillOnDrop(child);
 
     // Reader threads: the console (line by line, to a channel, so that the main thread can wait
@@ -140,12 +165,12 @@ pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<Boot
         .0
         .stdout
         .take()
-        .ok_or_else(|| Error("QEMU stdout not piped".into()))?;
+        .ok_or_else(|| anyhow!("QEMU stdout not piped"))?;
     let stderr = child
         .0
         .stderr
         .take()
-        .ok_or_else(|| Error("QEMU stderr not piped".into()))?;
+        .ok_or_else(|| anyhow!("QEMU stderr not piped"))?;
     let console_reader = std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         let mut buf = Vec::new();
@@ -170,12 +195,13 @@ pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<Boot
 
     let mut console = String::new();
     let mut deadline = start + options.timeout;
+    let mut silent_until = start + options.silence;
     let mut done_seen = false;
     let mut timed_out = false;
     let mut killed_after_done = false;
     loop {
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline.min(silent_until) {
             // Kill now; the reader threads end when the pipes close.
             let _ = child.0.kill();
             if done_seen {
@@ -185,8 +211,9 @@ pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<Boot
             }
             break;
         }
-        match rx.recv_timeout(deadline - now) {
+        match rx.recv_timeout(deadline.min(silent_until) - now) {
             Ok(line) => {
+                silent_until = Instant::now() + options.silence;
                 on_line(&line);
                 if !done_seen && Marker::find(&line).is_some_and(|(_, m)| m.is_final()) {
                     done_seen = true;
@@ -202,7 +229,11 @@ pub fn boot(options: &BootOptions, on_line: &mut dyn FnMut(&str)) -> Result<Boot
     // QEMU has exited or is about to (console closed, or killed above); wait, bounded by the
     // deadline in case it hangs after closing its stdout.
     let status = loop {
-        match child.0.try_wait().ctx(|| "waiting for QEMU".to_string())? {
+        match child
+            .0
+            .try_wait()
+            .with_context(|| "waiting for QEMU".to_string())?
+        {
             Some(status) => break Some(status),
             None if Instant::now() >= deadline => {
                 let _ = child.0.kill();

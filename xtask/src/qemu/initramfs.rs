@@ -1,6 +1,6 @@
 //! The initramfs: a newc cpio archive written here, with `/init`'s config in it.
 
-use super::{Context, Error, Result, err};
+use anyhow::{Context, Result, anyhow};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,9 +73,7 @@ impl Initramfs {
 
     /// Adds `/init`'s config where `/init` reads it.
     pub fn add_config(&mut self, config: &Config) -> Result<&mut Self> {
-        let text = config
-            .render()
-            .map_err(|e| Error(format!("init config: {e}")))?;
+        let text = config.render().map_err(|e| anyhow!("init config: {e}"))?;
         self.add_bytes(text, CONFIG_PATH, false)
     }
 
@@ -99,12 +97,12 @@ impl Initramfs {
                     self.entries.insert(p.to_string(), Entry::Dir);
                 }
                 Some(Entry::Dir) => {}
-                Some(_) => return err(format!("initramfs: {p} is a file, not a folder")),
+                Some(_) => return Err(anyhow!("initramfs: {p} is a file, not a folder")),
             }
             parent = Path::new(p).parent();
         }
         if let Some(Entry::Dir) = self.entries.get(&path) {
-            return err(format!("initramfs: /{path} is already a folder"));
+            return Err(anyhow!("initramfs: /{path} is already a folder"));
         }
         self.entries.insert(path, entry);
         Ok(self)
@@ -113,21 +111,22 @@ impl Initramfs {
     /// Writes the archive to `out` (via a temporary file and a rename).
     pub fn write(&self, out: &Path) -> Result<()> {
         let tmp = out.with_extension("tmp");
-        let file = std::fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        let file =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = std::io::BufWriter::new(file);
         self.write_to(&mut w)
-            .map_err(|e| Error(format!("writing {}: {e}", out.display())))?;
-        w.flush().ctx(|| format!("writing {}", tmp.display()))?;
+            .with_context(|| format!("writing {}", out.display()))?;
+        w.flush()
+            .with_context(|| format!("writing {}", tmp.display()))?;
         drop(w);
         std::fs::rename(&tmp, out)
-            .ctx(|| format!("renaming {} to {}", tmp.display(), out.display()))
+            .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))
     }
 
     fn write_to(&self, w: &mut impl Write) -> Result<()> {
         const S_IFDIR: u32 = 0o040000;
         const S_IFREG: u32 = 0o100000;
         const S_IFCHR: u32 = 0o020000;
-        let io = |e: std::io::Error| Error(e.to_string());
         for (ino, (path, entry)) in (1u32..).zip(&self.entries) {
             let (mode, nlink, rdev, data) = match entry {
                 Entry::Dir => (S_IFDIR | 0o755, 2, (0, 0), Vec::new()),
@@ -137,8 +136,9 @@ impl Initramfs {
                 Entry::File { data, executable } => {
                     let bytes = match data {
                         FileData::Bytes(b) => b.clone(),
-                        FileData::Host(p) => std::fs::read(p)
-                            .ctx(|| format!("initramfs: reading {} for /{path}", p.display()))?,
+                        FileData::Host(p) => std::fs::read(p).with_context(|| {
+                            format!("initramfs: reading {} for /{path}", p.display())
+                        })?,
                     };
                     let perm = if *executable { 0o755 } else { 0o644 };
                     (S_IFREG | perm, 1, (0, 0), bytes)
@@ -146,11 +146,11 @@ impl Initramfs {
             };
             // newc sizes are 8 hex digits.
             if u32::try_from(data.len()).is_err() {
-                return err(format!("initramfs: /{path} is larger than 4 GiB"));
+                return Err(anyhow!("initramfs: /{path} is larger than 4 GiB"));
             }
-            write_newc_entry(w, ino, mode, nlink, rdev, path, &data).map_err(io)?;
+            write_newc_entry(w, ino, mode, nlink, rdev, path, &data)?;
         }
-        write_newc_entry(w, 0, 0, 1, (0, 0), "TRAILER!!!", &[]).map_err(io)
+        Ok(write_newc_entry(w, 0, 0, 1, (0, 0), "TRAILER!!!", &[])?)
     }
 }
 
@@ -161,7 +161,7 @@ fn normalize_image_path(p: &str) -> Result<String> {
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
     if parts.is_empty() || parts.contains(&"..") || p.contains('\0') {
-        return err(format!("initramfs: bad path {p:?}"));
+        return Err(anyhow!("initramfs: bad path {p:?}"));
     }
     Ok(parts.join("/"))
 }

@@ -1,9 +1,10 @@
 //! The VMs' kernels: Debian's, fetched once per architecture and cached.
 
 use super::apt::PrivateApt;
-use super::{Context, Error, Result, err, progress};
+use super::progress;
 use crate::arch::Arch;
 use crate::shell::{describe, tail};
+use anyhow::{Context, Result, anyhow};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -39,7 +40,7 @@ pub fn kernel(arch: Arch, cache_dir: &Path) -> Result<Kernel> {
     }
     fetch_kernel(arch, cache_dir, &dir)?;
     let stamp = std::fs::read_to_string(dir.join(KERNEL_STAMP))
-        .ctx(|| format!("reading {}", dir.join(KERNEL_STAMP).display()))?;
+        .with_context(|| format!("reading {}", dir.join(KERNEL_STAMP).display()))?;
     Kernel::from_stamp(&dir, &stamp)
 }
 
@@ -57,10 +58,10 @@ impl Kernel {
             }
         }
         let broken = || {
-            Error(format!(
+            anyhow!(
                 "broken kernel cache {}: delete the folder and retry",
                 dir.display()
-            ))
+            )
         };
         let kernel = Kernel {
             package: package.ok_or_else(broken)?,
@@ -96,12 +97,12 @@ fn fetch_kernel(arch: Arch, cache_dir: &Path, final_dir: &Path) -> Result<()> {
     // download never leaves something that looks like a valid cache.
     let work = cache_dir.join(format!("kernel-{deb_arch}.tmp"));
     if work.exists() {
-        std::fs::remove_dir_all(&work).ctx(|| format!("removing {}", work.display()))?;
+        std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     }
     let unpacked = work.join("unpacked");
     let out = work.join("kernel");
     for dir in [&unpacked, &out.join("modules")] {
-        std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
 
     progress(&format!("apt-get download {package}"));
@@ -129,16 +130,16 @@ fn fetch_kernel(arch: Arch, cache_dir: &Path, final_dir: &Path) -> Result<()> {
     // boot/<image_prefix><release> gives the release; boot/config-<release> the configuration.
     let boot = unpacked.join("boot");
     let release = std::fs::read_dir(&boot)
-        .ctx(|| format!("listing {} (not a kernel package?)", boot.display()))?
+        .with_context(|| format!("listing {} (not a kernel package?)", boot.display()))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .find_map(|n| n.strip_prefix(source.image_prefix).map(str::to_string))
-        .ok_or_else(|| Error(format!("no boot/{}* in {package}", source.image_prefix)))?;
+        .ok_or_else(|| anyhow!("no boot/{}* in {package}", source.image_prefix))?;
     let config_path = boot.join(format!("config-{release}"));
     let config = std::fs::read_to_string(&config_path)
-        .ctx(|| format!("reading {}", config_path.display()))?;
+        .with_context(|| format!("reading {}", config_path.display()))?;
     for needed in source.required_config {
         if !config.lines().any(|l| l == *needed) {
-            return err(format!(
+            return Err(anyhow!(
                 "{package}: kernel config lacks `{needed}`; xtask must be adapted \
                  (Arch::kernel_source in xtask/src/arch.rs)"
             ));
@@ -146,7 +147,8 @@ fn fetch_kernel(arch: Arch, cache_dir: &Path, final_dir: &Path) -> Result<()> {
     }
 
     let move_file = |from: &Path, to: &Path| {
-        std::fs::rename(from, to).ctx(|| format!("moving {} to {}", from.display(), to.display()))
+        std::fs::rename(from, to)
+            .with_context(|| format!("moving {} to {}", from.display(), to.display()))
     };
     let image = source.image_prefix.trim_end_matches('-');
     move_file(
@@ -163,7 +165,7 @@ fn fetch_kernel(arch: Arch, cache_dir: &Path, final_dir: &Path) -> Result<()> {
             .and_then(|n| n.to_str())
             .unwrap_or(module);
         if !from.is_file() {
-            return err(format!(
+            return Err(anyhow!(
                 "{package}: {} missing (compressed modules? a new dependency?)",
                 from.display()
             ));
@@ -172,16 +174,19 @@ fn fetch_kernel(arch: Arch, cache_dir: &Path, final_dir: &Path) -> Result<()> {
         stamp.push_str(&format!("module modules/{name}\n"));
     }
     let stamp_path = out.join(KERNEL_STAMP);
-    std::fs::write(&stamp_path, stamp).ctx(|| format!("writing {}", stamp_path.display()))?;
+    std::fs::write(&stamp_path, stamp)
+        .with_context(|| format!("writing {}", stamp_path.display()))?;
 
     if final_dir.exists() {
-        std::fs::remove_dir_all(final_dir).ctx(|| format!("removing {}", final_dir.display()))?;
+        std::fs::remove_dir_all(final_dir)
+            .with_context(|| format!("removing {}", final_dir.display()))?;
     }
     move_file(&out, final_dir)?;
-    std::fs::remove_dir_all(&work).ctx(|| format!("removing {}", work.display()))?;
+    std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
     // The private index (~25 MB) is only needed to resolve and download; a later fetch runs
     // `apt-get update` again anyway.
-    std::fs::remove_dir_all(apt.root()).ctx(|| format!("removing {}", apt.root().display()))?;
+    std::fs::remove_dir_all(apt.root())
+        .with_context(|| format!("removing {}", apt.root().display()))?;
     progress(&format!(
         "kernel {release} cached in {} ({:.1?} in all)",
         final_dir.display(),
@@ -199,11 +204,11 @@ fn extract(deb: &Path, into: &Path, patterns: &[String]) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .ctx(|| "cannot start dpkg-deb (is this a Debian-like host?)".to_string())?;
+        .with_context(|| "cannot start dpkg-deb (is this a Debian-like host?)".to_string())?;
     let tarfile = dpkg
         .stdout
         .take()
-        .ok_or_else(|| Error("dpkg-deb's stdout is not piped".into()))?;
+        .ok_or_else(|| anyhow!("dpkg-deb's stdout is not piped"))?;
     let mut tar = Command::new("tar");
     tar.arg("-x")
         .arg("-C")
@@ -211,11 +216,13 @@ fn extract(deb: &Path, into: &Path, patterns: &[String]) -> Result<()> {
         .arg("--wildcards")
         .args(patterns)
         .stdin(tarfile);
-    let tar_output = tar.output().ctx(|| "cannot start tar".to_string());
-    let dpkg_status = dpkg.wait().ctx(|| "waiting for dpkg-deb".to_string())?;
+    let tar_output = tar.output().with_context(|| "cannot start tar".to_string());
+    let dpkg_status = dpkg
+        .wait()
+        .with_context(|| "waiting for dpkg-deb".to_string())?;
     let tar_output = tar_output?;
     if !tar_output.status.success() {
-        return err(format!(
+        return Err(anyhow!(
             "{} failed ({}):\n{}",
             describe(&tar),
             tar_output.status,
@@ -223,7 +230,7 @@ fn extract(deb: &Path, into: &Path, patterns: &[String]) -> Result<()> {
         ));
     }
     if !dpkg_status.success() {
-        return err(format!(
+        return Err(anyhow!(
             "dpkg-deb --fsys-tarfile {} failed ({dpkg_status})",
             deb.display()
         ));

@@ -1,9 +1,10 @@
 //! The results of a boot: the markers `/init` printed, read back into pass or fail per
 //! command, with the console tail when the run did not finish.
 
+use super::BootOptions;
 use super::boot::{BootOutput, boot};
-use super::{BootOptions, Result, err};
 use crate::shell::tail;
+use anyhow::{Result, anyhow};
 use ucall_init_protocol::{Marker, Outcome};
 
 /// How one command ran.
@@ -17,6 +18,8 @@ pub struct CommandResult {
     pub guest_ms: Option<u64>,
     /// The console lines between BEGIN and END (the command's output, plus any kernel lines).
     pub output: String,
+    /// The exit status that counts as passing.
+    pub expected_status: i32,
 }
 
 impl CommandResult {
@@ -26,12 +29,13 @@ impl CommandResult {
             outcome: None,
             guest_ms: None,
             output: String::new(),
+            expected_status: 0,
         }
     }
 
-    /// It exited with 0.
+    /// It exited with its expected status (0 unless [`RunReport::expect_status`] said else).
     pub fn passed(&self) -> bool {
-        self.outcome == Some(Outcome::Exited(0))
+        self.outcome == Some(Outcome::Exited(self.expected_status))
     }
 
     /// It ended (whatever its status): it was not cut off by a crash or the timeout.
@@ -111,6 +115,14 @@ impl RunReport {
         report
     }
 
+    /// Makes `status` the passing exit status of the command `name` (a test program whose
+    /// tests fail on purpose, checked by its output instead).
+    pub fn expect_status(&mut self, name: &str, status: i32) {
+        for c in self.commands.iter_mut().filter(|c| c.name == name) {
+            c.expected_status = status;
+        }
+    }
+
     /// One line per problem; empty if the run passed.
     pub fn failures(&self) -> Vec<String> {
         let m = self.boot.machine;
@@ -120,7 +132,7 @@ impl RunReport {
         }
         for c in &self.commands {
             match &c.outcome {
-                Some(Outcome::Exited(0)) => {}
+                Some(Outcome::Exited(code)) if *code == c.expected_status => {}
                 Some(Outcome::Exited(code)) => {
                     out.push(format!("{m}: {} exited with status {code}", c.name))
                 }
@@ -193,7 +205,7 @@ impl RunReport {
             };
             msg.push_str(&format!("\n--- last console lines ({m}) ---\n{shown}"));
         }
-        err(msg)
+        Err(anyhow!(msg))
     }
 }
 
@@ -214,12 +226,12 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::Machine;
+    use crate::machines;
     use std::time::Duration;
 
     fn fake_boot(console: &str) -> BootOutput {
         BootOutput {
-            machine: Machine::X86_64KvmAmd,
+            machine: machines::by_name("x86_64-kvm-amd").unwrap(),
             console: console.to_string(),
             qemu_stderr: String::new(),
             status: None,
@@ -255,7 +267,7 @@ mod tests {
                 "x86_64-kvm-amd: /init did not print DONE (crash or kernel panic?)",
             ]
         );
-        assert!(r.check().is_err_and(|e| e.0.ends_with(
+        assert!(r.check().is_err_and(|e| e.to_string().ends_with(
             "--- last console lines (x86_64-kvm-amd) ---\n\
              UCALL-INIT: START kernel=k machine=m\nUCALL-INIT: BEGIN a\nKernel panic\n"
         )));

@@ -1,53 +1,87 @@
 //! Static Linux executables for a VM's architecture: `/init`, the runner and the test binaries,
 //! built by cargo and found through its JSON messages.
 
-use super::{Context, Error, Result, err};
 use crate::arch::Arch;
 use crate::shell::workspace_root;
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// Builds binary `bin` of the workspace package `package`, with the cargo `features`
-/// (comma-separated) on, as a static executable for `arch`, release profile, and returns its
-/// path.
-pub fn build_static(package: &str, bin: &str, features: &str, arch: Arch) -> Result<PathBuf> {
-    let args = [
-        "build",
-        "--package",
-        package,
-        "--bin",
-        bin,
-        "--features",
-        features,
-    ];
-    cargo_static(arch, &args)?
-        .into_iter()
-        .find(|a| !a.profile.test && a.executable.file_name().is_some_and(|f| f == bin))
-        .map(|a| a.executable)
-        .ok_or_else(|| {
-            Error(format!(
-                "cargo reported no executable named {bin} in {package}"
-            ))
-        })
+/// The packages whose test binaries run in the VMs: the integration tests and the host's unit
+/// and property tests.
+pub const TEST_PACKAGES: [&str; 2] = ["ucall-tests", "ucall-host"];
+
+/// Every build for a VM turns the runner's feature on, so that the host crate is built once per
+/// architecture for the runner, the tests and the benchmark alike.
+const FEATURES: [&str; 2] = ["--features", "ucall-host/runner"];
+
+/// The programs every VM of an architecture may run besides the tests.
+#[derive(Debug, Clone)]
+pub struct StaticPrograms {
+    /// PID 1 (`xtask/qemu-init`).
+    pub init: PathBuf,
+    /// The KVM check (`cargo xtask kvm-check`).
+    pub kvm_check: PathBuf,
+    /// `ucall-run`.
+    pub runner: PathBuf,
 }
 
-/// Builds the test harness executables of `package` (`cargo test --no-run`: unit tests of the
-/// lib and bins, and integration tests) as static executables for `arch`, release profile. Run
-/// them in the VM like any command, e.g. with `--test-threads=1` or a test-name filter.
-pub fn build_static_tests(package: &str, arch: Arch) -> Result<Vec<PathBuf>> {
-    let artifacts = cargo_static(arch, &["test", "--no-run", "--package", package])?;
-    Ok(artifacts
+/// Builds `/init`, the KVM check and `ucall-run` as static executables for `arch`, release
+/// profile, in one cargo run.
+pub fn build_static(arch: Arch) -> Result<StaticPrograms> {
+    let args = [
+        "build",
+        "-p",
+        "ucall-qemu-init",
+        "-p",
+        "ucall-host",
+        "--bins",
+    ];
+    let built = cargo_static(arch, &[&args[..], &FEATURES].concat())?;
+    let find = |bin: &str| {
+        built
+            .iter()
+            .find(|a| !a.profile.test && a.executable.file_name().is_some_and(|f| f == bin))
+            .map(|a| a.executable.clone())
+            .ok_or_else(|| anyhow!("cargo reported no executable named {bin}"))
+    };
+    Ok(StaticPrograms {
+        init: find("ucall-qemu-init")?,
+        kvm_check: find("ucall-kvm-check")?,
+        runner: find("ucall-run")?,
+    })
+}
+
+/// Builds the test harness executables of [`TEST_PACKAGES`] (`cargo test --no-run`: unit tests
+/// of the libs and bins, and integration tests) as static executables for `arch`, release
+/// profile, in one cargo run. Run them in the VM like any command, e.g. with
+/// `--test-threads=1` or a test-name filter.
+pub fn build_static_tests(arch: Arch) -> Result<Vec<PathBuf>> {
+    let mut args = vec!["test", "--no-run"];
+    for package in TEST_PACKAGES {
+        args.extend(["-p", package]);
+    }
+    args.extend(FEATURES);
+    let tests: Vec<PathBuf> = cargo_static(arch, &args)?
         .into_iter()
         .filter(|a| a.profile.test)
         .map(|a| a.executable)
-        .collect())
+        .collect();
+    if tests.is_empty() {
+        bail!(
+            "cargo built no test binary for {}",
+            TEST_PACKAGES.join(", ")
+        );
+    }
+    Ok(tests)
 }
 
 /// Builds the benchmark `bench` of `package` (a `harness = false` bench, release profile) as a
 /// static executable for `arch` and returns its path.
 pub fn build_static_bench(package: &str, bench: &str, arch: Arch) -> Result<PathBuf> {
-    cargo_static(arch, &["build", "--package", package, "--bench", bench])?
+    let args = ["build", "--package", package, "--bench", bench];
+    cargo_static(arch, &[&args[..], &FEATURES].concat())?
         .into_iter()
         .map(|a| a.executable)
         .find(|path| {
@@ -56,11 +90,7 @@ pub fn build_static_bench(package: &str, bench: &str, arch: Arch) -> Result<Path
                 .and_then(|name| name.rsplit_once('-'))
                 .is_some_and(|(target, _)| target == bench)
         })
-        .ok_or_else(|| {
-            Error(format!(
-                "cargo reported no executable for bench {bench} in {package}"
-            ))
-        })
+        .ok_or_else(|| anyhow!("cargo reported no executable for bench {bench} in {package}"))
 }
 
 /// An executable cargo built.
@@ -130,18 +160,22 @@ fn cargo_static(arch: Arch, args: &[&str]) -> Result<Vec<Artifact>> {
     for config in arch.linux_target_config() {
         cmd.args(["--config", config]);
     }
+    // Several lanes build at once: only their own progress lines then.
+    if crate::shell::in_lane() {
+        cmd.arg("--quiet");
+    }
     // Diagnostics go to our stderr as usual; stdout carries the JSON we parse.
     let shown = format!("{cmd:?}");
     let out = cmd
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .ctx(|| format!("cannot run {shown}"))?;
+        .with_context(|| format!("cannot run {shown}"))?;
     if !out.status.success() {
-        return err(format!(
+        bail!(
             "{shown} failed ({}); see the compiler output above",
             out.status
-        ));
+        );
     }
     Ok(executables(&String::from_utf8_lossy(&out.stdout)))
 }

@@ -112,6 +112,8 @@ impl Output {
                     Ucall::Abort(_) | Ucall::Unhandled(_) => BAD,
                     Ucall::Done => GOOD,
                     Ucall::Call { .. } => CALL,
+                    // A command this runner does not know yet prints plain.
+                    _ => PRINTF,
                 };
                 let text = visible(&ucall.to_string());
                 out!("{DIM}vcpu {vcpu}:{DIM:#} {style}{text}{style:#}");
@@ -241,6 +243,8 @@ fn ucall_json(vcpu: usize, ucall: &Ucall) -> Value {
             "error_code": exception.error_code,
             "fault_address": exception.fault_address,
         }),
+        // A command this runner does not know yet: its one-line form.
+        other => json!({ "command": "OTHER", "text": other.to_string() }),
     };
     if let (Some(object), Value::Object(fields)) = (object.as_object_mut(), fields) {
         object.extend(fields);

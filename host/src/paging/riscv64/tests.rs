@@ -1,6 +1,7 @@
 //! The Sv48 and Sv39 format against hand-made and hand-broken tables.
 
 use super::*;
+use crate::paging::tests::{entry, entry_gpa, set_entry};
 use crate::paging::{BadEntryReason, PageSize, PageTableFormat, PageTables, Translation};
 use vm_memory::{Bytes, GuestMemoryMmap};
 
@@ -24,34 +25,6 @@ fn mapped_in(memory: &GuestMemoryMmap, mode: Mode) -> PageTables<Riscv64> {
 
 fn mapped(memory: &GuestMemoryMmap) -> PageTables<Riscv64> {
     mapped_in(memory, Mode::Sv48)
-}
-
-/// Where the entry that maps `gva` at `level` is.
-fn entry_gpa(memory: &GuestMemoryMmap, tables: &PageTables<Riscv64>, gva: u64, level: u8) -> u64 {
-    let mut table = tables.root().0;
-    for l in (level + 1..=tables.format().mode().levels()).rev() {
-        let (_, entry) = read_entry(memory, gva, l, table).unwrap();
-        table = (entry >> 10) << 12;
-    }
-    table + index(gva, level) * 8
-}
-
-fn entry(memory: &GuestMemoryMmap, tables: &PageTables<Riscv64>, gva: u64, level: u8) -> u64 {
-    memory
-        .read_obj(GuestAddress(entry_gpa(memory, tables, gva, level)))
-        .unwrap()
-}
-
-fn set_entry(
-    memory: &GuestMemoryMmap,
-    tables: &PageTables<Riscv64>,
-    gva: u64,
-    level: u8,
-    value: u64,
-) {
-    memory
-        .write_obj(value, GuestAddress(entry_gpa(memory, tables, gva, level)))
-        .unwrap();
 }
 
 /// The error of translating `gva`, which must be a malformed entry: its level and reason.
@@ -226,18 +199,6 @@ fn a_1g_gigapage_is_built_one_level_below_the_sv48_root_and_at_the_sv39_root() {
             DIRTY | ACCESSED | EXECUTE | WRITE | READ | VALID
         );
     }
-}
-
-#[test]
-fn unmapped_address_names_the_level_that_is_not_valid() {
-    let memory = memory();
-    let tables = mapped(&memory);
-    let gva = RAM + 0x4000_0000;
-    let err = tables.view(&memory).translate(gva).unwrap_err();
-    assert!(
-        matches!(err, Error::NotMapped { gva: g, level: 3, entry: 0, .. } if g == gva),
-        "{err}"
-    );
 }
 
 #[test]
@@ -460,20 +421,6 @@ fn tables_walked_from_their_own_satp_translate_as_built() {
         format.translate(&memory, root, RAM + 0x44).unwrap().gpa,
         RAM + 0x44
     );
-}
-
-#[test]
-fn string_crossing_pages_stops_at_its_nul() {
-    let memory = memory();
-    let tables = mapped(&memory);
-    memory
-        .write_slice(b"abc\0def", GuestAddress(RAM + 0x1_0ffe))
-        .unwrap();
-    let text = tables
-        .view(&memory)
-        .read_c_string(RAM + 0x1_0ffe, 1024)
-        .unwrap();
-    assert_eq!(text, "abc");
 }
 
 #[test]

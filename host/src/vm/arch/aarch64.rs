@@ -3,21 +3,22 @@
 //!
 //! Register field values come from `aarch64-cpu`; registers are written with `KVM_SET_ONE_REG`.
 //!
-//! The contract: [`create_vm`](super::Arch::create_vm) asks for KVM's largest IPA size (the
+//! The contract: [`create_vm`](super::KvmArch::create_vm) asks for KVM's largest IPA size (the
 //! physical width it reports), so that RAM can go wherever the guest is linked (1 GiB + 2 MiB
 //! with the guest crate's linker script, 0x400000 with gcc's default);
-//! [`setup_memory`](super::Arch::setup_memory) writes, in the host area that the
+//! [`setup_memory`](super::KvmArch::setup_memory) writes, in the host area that the
 //! [`Layout`](crate::vm::Layout) found room for, exception vectors that report a guest fault as
-//! an UNHANDLED ucall (`exceptions.rs`; without an MMIO page, a PSCI reset that the run loop
+//! an UNHANDLED ucall (see [`crate::arch::aarch64`]; without an MMIO page, a PSCI reset that the run loop
 //! reports as `RunError::GuestException`), with a doorbell word and an exception stack per vCPU.
 //! The table root is TTBR0_EL1, one
 //! `KVM_GET_ONE_REG` away.
 
-mod exceptions;
-
-pub(in crate::vm) use super::get_one_reg as get;
-use super::{Arch, RootError, SystemStop, VcpuStart};
+use super::get_one_reg as get;
+use super::{KvmArch, RootError, SystemStop, VcpuStart};
 use super::{reset_is_an_exception, set_one_reg as set};
+use crate::arch::aarch64::UserPtRegs;
+use crate::arch::aarch64::exceptions::{self, DOORBELL_OFFSET, VECTORS_OFFSET};
+use crate::arch::{Aarch64, Arch};
 use crate::decode::Transport;
 use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
@@ -30,22 +31,20 @@ use kvm_bindings::{
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use std::mem::offset_of;
-use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
 
 /// aarch64 guests on this VM: its IPA size and the vCPU target KVM prefers.
 #[derive(Debug)]
-pub struct Aarch64 {
+pub struct KvmAarch64 {
     ipa_bits: u32,
     target: kvm_vcpu_init,
 }
-
-use exceptions::{DOORBELL_OFFSET, VECTORS_OFFSET};
 
 /// The PSCI version the vCPUs get: 0.2, so that SYSTEM_OFF and SYSTEM_RESET are system events.
 const VCPU_FEATURES: u32 = 1 << KVM_ARM_VCPU_PSCI_0_2;
 
 /// The ID of core register at `offset` bytes into `struct kvm_regs`.
-pub(in crate::vm) const fn core_reg(offset: usize) -> u64 {
+const fn core_reg(offset: usize) -> u64 {
     KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE as u64 | (offset / 4) as u64
 }
 
@@ -62,12 +61,17 @@ const fn sys_reg(op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> u64 {
 }
 
 const REG_X0: u64 = core_reg(offset_of!(kvm_regs, regs.regs));
-pub(in crate::vm) const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
-pub(in crate::vm) const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
-pub(in crate::vm) const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
+const REG_PC: u64 = core_reg(offset_of!(kvm_regs, regs.pc));
+const REG_PSTATE: u64 = core_reg(offset_of!(kvm_regs, regs.pstate));
+const REG_SP_EL1: u64 = core_reg(offset_of!(kvm_regs, sp_el1));
 /// SP_EL0 (`regs.sp`): the exception handlers' stack.
 const REG_SP_EL0: u64 = core_reg(offset_of!(kvm_regs, regs.sp));
-pub(in crate::vm) const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
+/// SPSR_EL1, `spsr[KVM_SPSR_EL1]` of `struct kvm_regs`.
+const REG_SPSR_EL1: u64 = core_reg(offset_of!(kvm_regs, spsr));
+/// PSTATE.M\[0\]: the vCPU runs on its own exception level's stack pointer (EL1h), not
+/// SP_EL0.
+const PSTATE_SP_SELECT: u64 = 1;
+const REG_ELR_EL1: u64 = core_reg(offset_of!(kvm_regs, elr_el1));
 const SCTLR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 0);
 const CPACR_EL1_ID: u64 = sys_reg(3, 0, 1, 0, 2);
 const TTBR0_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 0);
@@ -75,7 +79,7 @@ const TCR_EL1_ID: u64 = sys_reg(3, 0, 2, 0, 2);
 const ESR_EL1_ID: u64 = sys_reg(3, 0, 5, 2, 0);
 const FAR_EL1_ID: u64 = sys_reg(3, 0, 6, 0, 0);
 const MAIR_EL1_ID: u64 = sys_reg(3, 0, 10, 2, 0);
-pub(in crate::vm) const VBAR_EL1_ID: u64 = sys_reg(3, 0, 12, 0, 0);
+const VBAR_EL1_ID: u64 = sys_reg(3, 0, 12, 0, 0);
 
 /// KVM's IPA size when it cannot be chosen (no `KVM_CAP_ARM_VM_IPA_SIZE`).
 const DEFAULT_IPA_BITS: u32 = 40;
@@ -102,15 +106,8 @@ fn ips(bits: u32) -> u64 {
     field.value
 }
 
-impl Arch for Aarch64 {
-    type Format = Format;
-
-    const NAME: &'static str = "aarch64";
-    const ELF_MACHINE: u16 = goblin::elf::header::EM_AARCH64;
-    /// A page for the exception vectors.
-    const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "exception vectors, doorbell and stacks";
-    const MAX_INSTRUCTION_LEN: usize = 4;
+impl KvmArch for KvmAarch64 {
+    type Arch = Aarch64;
 
     /// Opens the VM with the largest IPA size KVM offers, so that the probe has room above
     /// RAM, and asks for the vCPU target KVM prefers.
@@ -126,7 +123,7 @@ impl Arch for Aarch64 {
         vm.get_preferred_target(&mut target)
             .map_err(KvmError::with("KVM_ARM_PREFERRED_TARGET"))?;
         target.features[0] |= VCPU_FEATURES;
-        Ok((Aarch64 { ipa_bits, target }, vm))
+        Ok((KvmAarch64 { ipa_bits, target }, vm))
     }
 
     /// The physical width is the VM's IPA size; the virtual width is that of the tables (48).
@@ -252,9 +249,35 @@ impl Arch for Aarch64 {
         get(vcpu, REG_PC, "KVM_GET_ONE_REG (PC)")
     }
 
-    /// IRQ, FIQ, SError, or the exception class of a synchronous exception (`data abort`, ...).
-    fn exception_name(vector: u64, syndrome: u64) -> &'static str {
-        exceptions::name(vector, syndrome)
+    /// 34 `KVM_GET_ONE_REG`s: x0..x30, the stack pointer in use, pc, pstate. A vCPU stopped
+    /// in the exception vectors shows where the exception was taken instead (pc from
+    /// ELR_EL1, pstate from SPSR_EL1; exception entry left sp and the other registers alone,
+    /// but the vector's code overwrote x0), as a process's core shows the faulting
+    /// instruction, so that gdb unwinds the guest's own frames.
+    fn core_registers(
+        vcpu: &mut VcpuFd,
+        _memory: &GuestMemoryMmap,
+    ) -> Result<UserPtRegs, KvmError> {
+        let mut registers = UserPtRegs::default();
+        for (n, x) in registers.regs.iter_mut().enumerate() {
+            let id = core_reg(offset_of!(kvm_regs, regs.regs) + 8 * n);
+            *x = get(vcpu, id, "KVM_GET_ONE_REG (x0..x30)")?;
+        }
+        registers.pc = get(vcpu, REG_PC, "KVM_GET_ONE_REG (PC)")?;
+        registers.pstate = get(vcpu, REG_PSTATE, "KVM_GET_ONE_REG (PSTATE)")?;
+        // The vectors are wherever VBAR_EL1 points: the host's, in the host area the layout
+        // placed, or the guest's own.
+        let vectors = get(vcpu, VBAR_EL1_ID, "KVM_GET_ONE_REG (VBAR_EL1)")?;
+        if Aarch64::handler_code(vectors).contains(&registers.pc) {
+            registers.pc = get(vcpu, REG_ELR_EL1, "KVM_GET_ONE_REG (ELR_EL1)")?;
+            registers.pstate = get(vcpu, REG_SPSR_EL1, "KVM_GET_ONE_REG (SPSR_EL1)")?;
+        }
+        registers.sp = if registers.pstate & PSTATE_SP_SELECT != 0 {
+            get(vcpu, REG_SP_EL1, "KVM_GET_ONE_REG (SP_EL1)")?
+        } else {
+            get(vcpu, REG_SP_EL0, "KVM_GET_ONE_REG (SP_EL0)")?
+        };
+        Ok(registers)
     }
 
     /// PSCI SYSTEM_OFF is a power-off; SYSTEM_RESET comes from the host's exception vectors
@@ -285,6 +308,18 @@ mod tests {
         // ARM64_SYS_REG(3, 0, 1, 0, 0) and ARM64_SYS_REG(3, 0, 10, 2, 0).
         assert_eq!(SCTLR_EL1_ID, 0x6030_0000_0013_c080);
         assert_eq!(MAIR_EL1_ID, 0x6030_0000_0013_c510);
+    }
+
+    #[test]
+    fn sp_el0_is_the_kernels_core_register_after_x30() {
+        // KVM_REG_ARM_CORE_REG(regs.sp): offset 248 / 4.
+        assert_eq!(REG_SP_EL0, 0x6030_0000_0010_003e);
+    }
+
+    #[test]
+    fn spsr_el1_is_the_kernels_core_register_after_elr_el1() {
+        // KVM_REG_ARM_CORE_REG(spsr[KVM_SPSR_EL1]): offset 288 / 4.
+        assert_eq!(REG_SPSR_EL1, 0x6030_0000_0010_0048);
     }
 
     #[test]

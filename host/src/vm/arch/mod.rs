@@ -1,5 +1,7 @@
-//! The architecture seam of the VM: one module per architecture implements [`Arch`], and
-//! [`Native`] names this host's (the only `cfg` that chooses one).
+//! The KVM half of the architecture seam: one module per architecture implements [`KvmArch`]
+//! (registers, system registers, vCPU init, the exception handlers' installation), on the
+//! KVM-free facts of [`crate::arch`]; [`Native`] names this host's (the only `cfg` that chooses
+//! one).
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
@@ -8,23 +10,26 @@ pub mod riscv64;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 
-/// This host's architecture.
+/// This host's architecture's KVM setup.
 #[cfg(target_arch = "aarch64")]
-pub type Native = aarch64::Aarch64;
-/// This host's architecture.
+pub type Native = aarch64::KvmAarch64;
+/// This host's architecture's KVM setup.
 #[cfg(target_arch = "riscv64")]
-pub type Native = riscv64::Riscv64;
-/// This host's architecture.
+pub type Native = riscv64::KvmRiscv64;
+/// This host's architecture's KVM setup.
 #[cfg(target_arch = "x86_64")]
-pub type Native = x86_64::X86_64;
+pub type Native = x86_64::KvmX86_64;
 
 use super::error::{KvmError, PagingMode, SetupError, ShutdownReason};
+use crate::arch::Arch;
 use crate::decode::{Exit, Transport};
-use crate::paging::PageTableFormat;
 use crate::probe::AddressWidths;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use std::fmt::Debug;
-use vm_memory::{GuestAddress, GuestMemory};
+use vm_memory::{GuestAddress, GuestMemory, GuestMemoryMmap};
+
+/// The page-table format of `A`'s architecture.
+pub type FormatOf<A> = <<A as KvmArch>::Arch as Arch>::Format;
 
 /// Writes the 64-bit register `id` with `KVM_SET_ONE_REG`; `what` names it in errors.
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
@@ -34,7 +39,7 @@ pub(in crate::vm) fn set_one_reg(
     value: u64,
     what: &'static str,
 ) -> Result<(), KvmError> {
-    crate::vm::ioctls::counted(|| vcpu.set_one_reg(id, &value.to_le_bytes()))
+    super::ioctl_count::counted(|| vcpu.set_one_reg(id, &value.to_le_bytes()))
         .map(drop)
         .map_err(KvmError::with(what))
 }
@@ -47,7 +52,7 @@ pub(in crate::vm) fn get_one_reg(
     what: &'static str,
 ) -> Result<u64, KvmError> {
     let mut bytes = [0; 8];
-    crate::vm::ioctls::counted(|| vcpu.get_one_reg(id, &mut bytes))
+    super::ioctl_count::counted(|| vcpu.get_one_reg(id, &mut bytes))
         .map_err(KvmError::with(what))?;
     Ok(u64::from_le_bytes(bytes))
 }
@@ -81,7 +86,7 @@ fn reset_is_an_exception(
     }
 }
 
-/// Where a vCPU starts: what [`Arch::setup_vcpu`] puts in its registers.
+/// Where a vCPU starts: what [`KvmArch::setup_vcpu`] puts in its registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VcpuStart {
     /// The vCPU's index, the guest entry's first argument.
@@ -92,7 +97,7 @@ pub struct VcpuStart {
     pub stack_top: u64,
     /// The root of the page tables it starts with.
     pub root: GuestAddress,
-    /// Where [`Arch::setup_memory`] wrote the architecture's structures (the layout's
+    /// Where [`KvmArch::setup_memory`] wrote the architecture's structures (the layout's
     /// [`host_area`](super::Layout::host_area)).
     pub host_area: GuestAddress,
 }
@@ -117,6 +122,7 @@ pub enum SystemStop {
 /// Why the table root could not be found.
 #[derive(Debug, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum RootError {
     /// Reading the register failed.
     #[error(transparent)]
@@ -126,26 +132,29 @@ pub enum RootError {
     Unsupported(PagingMode),
 }
 
-/// What one guest architecture contributes to a VM: what it keeps in guest memory and its ELF
-/// machine, its page-table format, the state its vCPUs start in, and where the run loop finds the table
-/// root and the record register at an exit.
+/// What one guest architecture does with KVM: opens the VM, writes the host's structures of
+/// [`crate::arch`] into guest memory, puts its vCPUs in their start state, and at an exit
+/// finds the table root and the record register and reads the registers of a core. The
+/// facts (page-table format, names, ELF machine) are its [`Arch`](KvmArch::Arch)'s.
 ///
 /// A VMM of its own can use it too (see `tests/tests/own_vmm.rs`):
 ///
 /// ```no_run
 /// use kvm_ioctls::Kvm;
 /// use ucall_host::paging::{MemoryKind, PageTables};
-/// use ucall_host::vm::arch::{Arch, Native, VcpuStart};
+/// use ucall_host::arch::Arch;
+/// use ucall_host::vm::arch::{KvmArch, Native, VcpuStart};
 /// use ucall_host::vm::{register_memory, GuestImage, Layout, LayoutRequest};
 /// use vm_memory::{GuestAddress, GuestMemoryMmap};
 ///
 /// let kvm = Kvm::new()?;
 /// let (arch, vm) = Native::create_vm(&kvm)?;
 /// let elf = std::fs::read("guest.elf")?;
-/// let image = GuestImage::parse(&elf, Native::ELF_MACHINE)?;
+/// let image = GuestImage::parse(&elf, <Native as KvmArch>::Arch::ELF_MACHINE)?;
 /// // RAM and the host's structures where the image leaves room (see `Layout`).
 /// let segments: Vec<_> = image.segments().iter().map(|s| s.gpa.clone()).collect();
-/// let layout = Layout::plan(&segments, &LayoutRequest::new(&arch, 32 << 20, 64 << 10))?;
+/// let request = LayoutRequest::new::<<Native as KvmArch>::Arch>(arch.address_widths(), 32 << 20, 64 << 10);
+/// let layout = Layout::plan(&segments, &request)?;
 /// let ram = layout.ram.clone();
 /// let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(ram.start), 32 << 20)])?;
 /// // SAFETY: `memory` outlives `vm` (declared before it, dropped after it).
@@ -162,26 +171,9 @@ pub enum RootError {
 /// // ... then the VMM's own loop: vcpu.run(), Exit::from_kvm, decode.
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub trait Arch: Sized + Debug + Send + Sync + 'static {
-    /// The page-table format of the guests.
-    type Format: PageTableFormat + Copy + Debug + Send + Sync + 'static;
-
-    /// The architecture's name, as `std::env::consts::ARCH` spells it.
-    const NAME: &'static str;
-    /// The ELF machine (`EM_*`) of its guests, for `GuestImage::parse`.
-    const ELF_MACHINE: u16;
-    /// Bytes the architecture keeps in guest memory for its own structures (descriptor tables,
-    /// exception vectors), whole pages: the planner finds room for them where no segment of the
-    /// guest is, and [`setup_memory`](Self::setup_memory) lays them out inside.
-    const HOST_AREA: u64;
-    /// What those structures are, for errors that name them.
-    const HOST_AREA_NAME: &'static str;
-    /// Whether port I/O ucalls exist.
-    const PORT_IO: bool = false;
-    /// Whether SBI-call ucalls exist.
-    const SBI_CALLS: bool = false;
-    /// The longest instruction, in bytes: how much a report shows at the program counter.
-    const MAX_INSTRUCTION_LEN: usize;
+pub trait KvmArch: Sized + Debug + Send + Sync + 'static {
+    /// The architecture's KVM-free facts.
+    type Arch: Arch;
 
     /// Opens a VM on `kvm`, with what its vCPUs will need learnt on the way.
     fn create_vm(kvm: &Kvm) -> Result<(Self, VmFd), SetupError>;
@@ -190,10 +182,10 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     fn address_widths(&self) -> AddressWidths;
 
     /// The page-table format for this VM's physical address width.
-    fn page_table_format(&self) -> Self::Format;
+    fn page_table_format(&self) -> FormatOf<Self>;
 
     /// Writes what every vCPU's state points into (descriptor tables, exception vectors) in the
-    /// [`HOST_AREA`](Self::HOST_AREA) bytes at `host_area`.
+    /// [`Arch::HOST_AREA`] bytes at `host_area`.
     fn setup_memory<M: GuestMemory + ?Sized>(
         &self,
         memory: &M,
@@ -227,8 +219,8 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// address it reaches.
     fn carried_tables(
         root: u64,
-        built: Self::Format,
-    ) -> Result<(Self::Format, GuestAddress), RootError> {
+        built: FormatOf<Self>,
+    ) -> Result<(FormatOf<Self>, GuestAddress), RootError> {
         Ok((built, GuestAddress(root)))
     }
 
@@ -238,8 +230,8 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// the live tables.
     fn live_tables(
         vcpu: &mut VcpuFd,
-        built: Self::Format,
-    ) -> Result<(Self::Format, GuestAddress), RootError> {
+        built: FormatOf<Self>,
+    ) -> Result<(FormatOf<Self>, GuestAddress), RootError> {
         Ok((built, Self::page_table_root(vcpu)?))
     }
 
@@ -269,9 +261,15 @@ pub trait Arch: Sized + Debug + Send + Sync + 'static {
     /// The program counter, for reports.
     fn program_counter(vcpu: &mut VcpuFd) -> Result<u64, KvmError>;
 
-    /// The name of the exception an UNHANDLED ucall reports, from its vector and error code
-    /// (see [`ucall_abi::unhandled`] for what they hold on each architecture).
-    fn exception_name(vector: u64, error_code: u64) -> &'static str;
+    /// Reads the registers of `vcpu` (which must not be running) for a core, as
+    /// [`Arch::CoreRegisters`] lays them out; a vCPU stopped in the host's exception handlers
+    /// shows where the exception was taken instead (the architecture's crash frame), so that
+    /// gdb unwinds the guest's own frames. `memory` is the guest's, for what the handlers
+    /// saved there.
+    fn core_registers(
+        vcpu: &mut VcpuFd,
+        memory: &GuestMemoryMmap,
+    ) -> Result<<Self::Arch as Arch>::CoreRegisters, KvmError>;
 
     /// What a `KVM_EXIT_SYSTEM_EVENT` of `kind` with `data` means.
     fn system_event(vcpu: &mut VcpuFd, kind: u32, data: &[u64]) -> SystemStop {

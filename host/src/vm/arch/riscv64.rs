@@ -6,25 +6,26 @@
 //!
 //! The contract: RAM goes wherever the guest is linked (2 MiB above 2 GiB with the guest
 //! crate's linker script, as on QEMU's `virt` machine; 0x10000 with gcc's default), planned by
-//! [`Layout`](crate::vm::Layout); [`setup_memory`](super::Arch::setup_memory) writes, in the
+//! [`Layout`](crate::vm::Layout); [`setup_memory`](super::KvmArch::setup_memory) writes, in the
 //! host area that the layout found room for, a trap handler that reports a guest exception as an
-//! UNHANDLED ucall over the SBI transport (`exceptions.rs`), with an exception stack per vCPU
+//! UNHANDLED ucall over the SBI transport (see [`crate::arch::riscv64`]), with an exception stack per vCPU
 //! (`sscratch`). The table root and its format come from `satp` (one `KVM_GET_ONE_REG`): Sv48
 //! as the host builds it, or Sv39 if the guest switched.
 //!
 //! Ucalls are MMIO stores, or SBI calls to [`ucall_abi::SBI_EXTENSION`]: KVM passes those to
 //! userspace as `KVM_EXIT_RISCV_SBI` (35), which kvm-ioctls 0.25 reports as
-//! `VcpuExit::Unsupported(35)`; [`Riscv64::other_exit`](super::Arch::other_exit) reads the call
+//! `VcpuExit::Unsupported(35)`; [`Riscv64::other_exit`](super::KvmArch::other_exit) reads the call
 //! from `kvm_run` and answers it with SBI success.
 //!
 //! The physical width: KVM on riscv has no IPA-size setting; it runs every VM with the widest
 //! G-stage mode the CPU offers (Sv57x4: 59 bits, Sv48x4: 50, Sv39x4: 41) and says which through
 //! `KVM_CAP_VM_GPA_BITS` on the VM.
 
-mod exceptions;
-
-use super::{Arch, RootError, SystemStop, VcpuStart};
+use super::{KvmArch, RootError, SystemStop, VcpuStart};
 use super::{get_one_reg as get, reset_is_an_exception, set_one_reg as set};
+use crate::arch::riscv64::RiscvUserRegs;
+use crate::arch::riscv64::exceptions;
+use crate::arch::{Arch, Riscv64};
 use crate::decode::Exit;
 use crate::paging::PageTableFormat;
 use crate::paging::riscv64::{Mode, Riscv64 as Format};
@@ -35,11 +36,11 @@ use kvm_bindings::{
     KVM_REG_RISCV_CORE, KVM_REG_RISCV_CSR, KVM_REG_SIZE_U64, kvm_mp_state,
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
-use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
 
 /// riscv64 guests on this VM: its guest-physical width.
 #[derive(Debug)]
-pub struct Riscv64 {
+pub struct KvmRiscv64 {
     physical_bits: u32,
 }
 
@@ -80,25 +81,6 @@ const CSR_SCAUSE: u64 = csr(5);
 const CSR_STVAL: u64 = csr(6);
 const CSR_SATP: u64 = csr(8);
 
-/// The program counter and x1..x31 for a core: a vCPU stopped in the host's trap handler (after
-/// its first instruction, the swap of `sp` and `sscratch`) gives `sepc` and the guest's `sp`
-/// from `sscratch` instead.
-pub(in crate::vm) fn core_registers(vcpu: &VcpuFd) -> Result<(u64, [u64; 31]), KvmError> {
-    let mut regs = [0; 31];
-    for (n, x) in (1..).zip(regs.iter_mut()) {
-        *x = get(vcpu, core_reg(n), "KVM_GET_ONE_REG (x1..x31)")?;
-    }
-    let mut pc = get(vcpu, REG_PC, "KVM_GET_ONE_REG (pc)")?;
-    let handler = get(vcpu, CSR_STVEC, "KVM_GET_ONE_REG (stvec)")?;
-    let swapped =
-        handler.saturating_add(4)..handler.saturating_add(exceptions::image().len() as u64);
-    if swapped.contains(&pc) {
-        pc = get(vcpu, CSR_SEPC, "KVM_GET_ONE_REG (sepc)")?;
-        regs[1] = get(vcpu, CSR_SSCRATCH, "KVM_GET_ONE_REG (sscratch)")?;
-    }
-    Ok((pc, regs))
-}
-
 /// `satp`, read with one `KVM_GET_ONE_REG`.
 fn satp(vcpu: &VcpuFd) -> Result<u64, KvmError> {
     get(vcpu, CSR_SATP, "KVM_GET_ONE_REG (satp)")
@@ -127,16 +109,8 @@ fn sbi_call(vcpu: &mut VcpuFd) -> Option<Exit> {
     })
 }
 
-impl Arch for Riscv64 {
-    type Format = Format;
-
-    const NAME: &'static str = "riscv64";
-    const ELF_MACHINE: u16 = goblin::elf::header::EM_RISCV;
-    /// A page for the trap handler, a page of exception stacks.
-    const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "trap handler and exception stacks";
-    const SBI_CALLS: bool = true;
-    const MAX_INSTRUCTION_LEN: usize = 4;
+impl KvmArch for KvmRiscv64 {
+    type Arch = Riscv64;
 
     /// Opens a plain VM (riscv KVM has no machine types or IPA sizes) and reads its
     /// guest-physical width.
@@ -146,7 +120,7 @@ impl Arch for Riscv64 {
             bits if bits > 0 => bits as u32,
             _ => DEFAULT_GPA_BITS,
         };
-        Ok((Riscv64 { physical_bits }, vm))
+        Ok((KvmRiscv64 { physical_bits }, vm))
     }
 
     /// The physical width is the VM's G-stage width (capped at what Sv48 entries hold); the
@@ -239,9 +213,24 @@ impl Arch for Riscv64 {
         get(vcpu, REG_PC, "KVM_GET_ONE_REG (pc)")
     }
 
-    /// `scause`'s name: "load page fault", "illegal instruction", ...
-    fn exception_name(scause: u64, _error_code: u64) -> &'static str {
-        exceptions::name(scause)
+    /// 32 `KVM_GET_ONE_REG`s: pc and x1..x31. A vCPU stopped in the host's trap handler
+    /// (past its swap of `sp` and `sscratch`) shows where the exception was taken instead: pc
+    /// from `sepc`, sp from `sscratch`, where the swap left the guest's.
+    fn core_registers(
+        vcpu: &mut VcpuFd,
+        _memory: &GuestMemoryMmap,
+    ) -> Result<RiscvUserRegs, KvmError> {
+        let mut regs = [0; 31];
+        for (n, x) in (1..).zip(regs.iter_mut()) {
+            *x = get(vcpu, core_reg(n), "KVM_GET_ONE_REG (x1..x31)")?;
+        }
+        let mut pc = get(vcpu, REG_PC, "KVM_GET_ONE_REG (pc)")?;
+        let handler = get(vcpu, CSR_STVEC, "KVM_GET_ONE_REG (stvec)")?;
+        if Riscv64::handler_code(handler).contains(&pc) {
+            pc = get(vcpu, CSR_SEPC, "KVM_GET_ONE_REG (sepc)")?;
+            regs[1] = get(vcpu, CSR_SSCRATCH, "KVM_GET_ONE_REG (sscratch)")?;
+        }
+        Ok(RiscvUserRegs { pc, regs })
     }
 
     /// An SBI system reset of type shutdown is a power-off; a reboot is a guest that asked for

@@ -1,30 +1,32 @@
 //! x86_64 guests: 64-bit long mode with 4-level paging, SSE enabled, entered at the ELF entry.
 //!
-//! The contract: [`setup_memory`](super::Arch::setup_memory) writes into the host area that the
+//! The contract: [`setup_memory`](super::KvmArch::setup_memory) writes into the host area that the
 //! [`Layout`](crate::vm::Layout) found room for (at `0x1000` for guests linked at 2 MiB or at
 //! gcc's 0x400000, whose RAM starts at 0): the GDT, a TSS per vCPU (up to 64, each with its
-//! exception stack in IST1), and the IDT and exception handlers (`exceptions.rs`: every
-//! exception becomes an UNHANDLED ucall). `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every
+//! exception stack in IST1), and the IDT and exception handlers (every
+//! exception becomes an UNHANDLED ucall, see [`crate::arch::x86_64`]). `KVM_CAP_SYNC_REGS` syncs `rdi` and CR3 on every
 //! exit, so the record register and the table root cost no ioctl.
 
-pub(in crate::vm) mod exceptions;
-
-use super::{Arch, RootError, VcpuStart};
+use super::{KvmArch, RootError, VcpuStart};
+use crate::arch::x86_64::UserRegs;
+use crate::arch::x86_64::exceptions::{self, IDT_LIMIT, INTERRUPTED_FRAME};
+use crate::arch::{Arch, X86_64};
 use crate::paging::PageTableFormat;
 use crate::paging::x86_64::X86_64 as Format;
 use crate::probe::AddressWidths;
 use crate::vm::error::{KvmError, PagingMode, SetupError};
-use crate::vm::ioctls::counted;
+use crate::vm::ioctl_count::counted;
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_regs, kvm_segment};
 use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuFd, VmFd};
 use std::sync::OnceLock;
-use vm_memory::{Bytes, GuestAddress, GuestMemory};
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
 use x86_64::registers::control::{Cr0Flags, Cr4Flags};
 use x86_64::registers::model_specific::EferFlags;
+use zerocopy::IntoBytes;
 
 /// x86_64 guests on this VM: the CPUID KVM offers, and the address widths it reports.
 #[derive(Debug)]
-pub struct X86_64 {
+pub struct KvmX86_64 {
     cpuid: CpuId,
     widths: AddressWidths,
 }
@@ -108,16 +110,8 @@ fn descriptor(s: &kvm_segment) -> u64 {
         | (s.base >> 24 & 0xff) << 56
 }
 
-impl Arch for X86_64 {
-    type Format = Format;
-
-    const NAME: &'static str = "x86_64";
-    const ELF_MACHINE: u16 = goblin::elf::header::EM_X86_64;
-    /// A page for the GDT and one for the TSS.
-    const HOST_AREA: u64 = exceptions::END_OFFSET;
-    const HOST_AREA_NAME: &'static str = "GDT, TSSes, IDT and exception handlers";
-    const PORT_IO: bool = true;
-    const MAX_INSTRUCTION_LEN: usize = 15;
+impl KvmArch for KvmX86_64 {
+    type Arch = X86_64;
 
     /// Opens a plain VM; reads the CPUID that KVM offers (with the address widths of leaf
     /// 0x80000008) and checks that KVM syncs the registers ucalls need.
@@ -146,7 +140,7 @@ impl Arch for X86_64 {
                 "KVM_CAP_SYNC_REGS with registers and system registers",
             ));
         }
-        Ok((X86_64 { cpuid, widths }, vm))
+        Ok((KvmX86_64 { cpuid, widths }, vm))
     }
 
     fn address_widths(&self) -> AddressWidths {
@@ -222,7 +216,7 @@ impl Arch for X86_64 {
         sregs.gdt.base = start.host_area.0 + GDT_OFFSET;
         sregs.gdt.limit = GDT_LIMIT;
         sregs.idt.base = start.host_area.0 + exceptions::IDT_OFFSET;
-        sregs.idt.limit = exceptions::IDT_LIMIT;
+        sregs.idt.limit = IDT_LIMIT;
         sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
             | Cr0Flags::MONITOR_COPROCESSOR
             | Cr0Flags::EXTENSION_TYPE
@@ -292,9 +286,59 @@ impl Arch for X86_64 {
             .rip)
     }
 
-    /// The SDM's mnemonic: `#PF`, `#UD`, ...
-    fn exception_name(vector: u64, _error_code: u64) -> &'static str {
-        exceptions::name(vector)
+    /// Two ioctls: the general registers and the segment registers (selectors, FS and GS
+    /// bases). A vCPU stopped in the host's exception handlers (an UNHANDLED ucall) shows
+    /// where the exception was taken instead: rip, cs, rflags, rsp and ss from the frame the
+    /// CPU pushed on the handler's stack, as a process's core shows the faulting
+    /// instruction, so that gdb unwinds the guest's own frames.
+    fn core_registers(vcpu: &mut VcpuFd, memory: &GuestMemoryMmap) -> Result<UserRegs, KvmError> {
+        let mut r = vcpu.get_regs().map_err(KvmError::with("KVM_GET_REGS"))?;
+        let mut s = vcpu.get_sregs().map_err(KvmError::with("KVM_GET_SREGS"))?;
+        let in_handlers =
+            s.idt.limit == IDT_LIMIT && X86_64::handler_code(s.idt.base).contains(&r.rip);
+        if in_handlers {
+            // Guest memory, so untrusted: a frame that cannot be read leaves the registers.
+            let frame = r.rsp.checked_add(INTERRUPTED_FRAME).map(|at| {
+                let mut words = [0u64; 5];
+                memory
+                    .read_slice(words.as_mut_bytes(), GuestAddress(at))
+                    .map(|()| words)
+            });
+            if let Some(Ok([rip, cs, rflags, rsp, ss])) = frame {
+                (r.rip, r.rflags, r.rsp) = (rip, rflags, rsp);
+                s.cs.selector = cs as u16;
+                s.ss.selector = ss as u16;
+            }
+        }
+        Ok(UserRegs {
+            r15: r.r15,
+            r14: r.r14,
+            r13: r.r13,
+            r12: r.r12,
+            rbp: r.rbp,
+            rbx: r.rbx,
+            r11: r.r11,
+            r10: r.r10,
+            r9: r.r9,
+            r8: r.r8,
+            rax: r.rax,
+            rcx: r.rcx,
+            rdx: r.rdx,
+            rsi: r.rsi,
+            rdi: r.rdi,
+            orig_rax: u64::MAX,
+            rip: r.rip,
+            cs: s.cs.selector.into(),
+            eflags: r.rflags,
+            rsp: r.rsp,
+            ss: s.ss.selector.into(),
+            fs_base: s.fs.base,
+            gs_base: s.gs.base,
+            ds: s.ds.selector.into(),
+            es: s.es.selector.into(),
+            fs: s.fs.selector.into(),
+            gs: s.gs.selector.into(),
+        })
     }
 }
 

@@ -1,15 +1,15 @@
 //! Post-mortem: an ELF core file of a guest, which `gdb guest.elf core` opens like a Linux
 //! process's core, one thread per vCPU.
 //!
-//! A [`CoreDump`] holds each vCPU's registers, taken with [`Vcpu::core_registers`] in the
+//! A [`CoreDump`] holds each vCPU's registers, taken with [`Vcpu::core_registers`](super::Vcpu::core_registers) in the
 //! vCPU's own thread when it ended (nothing is read unless a core is asked for), and
 //! [`CoreDump::write`] writes them with the guest's memory:
 //!
 //! - an `ET_CORE` ELF64 file for the host's machine ([`Arch::ELF_MACHINE`]);
 //! - one `PT_NOTE` segment with an `NT_PRPSINFO` note (the program's name) and one
 //!   `NT_PRSTATUS` note per vCPU (thread id = vCPU index + 1, the signal it ended with, and its
-//!   registers as the architecture's `elf_gregset_t`: [`UserRegs`] on x86_64, [`UserPtRegs`] on
-//!   aarch64, [`RiscvUserRegs`] on riscv64, see [`CoreArch`]); the first vCPU that ended with a signal comes first, so it is
+//!   registers as the architecture's `elf_gregset_t`, [`Arch::CoreRegisters`]: what they are and
+//!   how they are laid out is [`crate::arch`]'s, how they are read [`KvmArch::core_registers`]); the first vCPU that ended with a signal comes first, so it is
 //!   gdb's current thread;
 //! - one `PT_LOAD` segment per region of guest memory, whose virtual (and physical) address is
 //!   its guest-physical address. That is right for the guests [`VmBuilder`](super::VmBuilder)
@@ -35,46 +35,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod aarch64;
 mod elf;
 mod notes;
-mod riscv64;
-mod x86_64;
 
-pub use aarch64::UserPtRegs;
-pub use riscv64::RiscvUserRegs;
-pub use x86_64::UserRegs;
-
-use super::arch::{Arch, Native};
-use super::{KvmError, RunError, Vcpu};
+use super::RunError;
+#[cfg(doc)]
+use super::arch::KvmArch;
+use crate::arch::{Arch, Native};
 use crate::decode::Ucall;
 use elf::{FILE_HEADER_SIZE, FileHeader, PROGRAM_HEADER_SIZE, ProgramHeader};
 use goblin::elf::note::{NT_PRPSINFO, NT_PRSTATUS};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
-use kvm_ioctls::VcpuFd;
-use std::fmt::Debug;
 use std::io::{Read as _, Write};
-use vm_memory::{
-    GuestMemoryBackend, GuestMemoryError, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress,
-};
-use zerocopy::{Immutable, IntoBytes};
-
-/// The part of the [`Arch`] seam a core needs: the registers of a vCPU in the layout of the
-/// architecture's Linux cores.
-pub trait CoreArch: Arch {
-    /// The kernel's `elf_gregset_t` for the architecture, which `NT_PRSTATUS` carries.
-    type Registers: IntoBytes + Immutable + Clone + Debug + Send + Sync + 'static;
-
-    /// Reads the registers of `vcpu` (which must not be running); `memory` is the guest's, for
-    /// what the host's exception handlers saved there.
-    fn core_registers(
-        vcpu: &mut VcpuFd,
-        memory: &GuestMemoryMmap,
-    ) -> Result<Self::Registers, KvmError>;
-}
+use vm_memory::{GuestMemoryBackend, GuestMemoryError, GuestMemoryRegion, MemoryRegionAddress};
+use zerocopy::IntoBytes;
 
 /// The registers of a vCPU of this host's architecture, as a core carries them.
-pub type Registers = <Native as CoreArch>::Registers;
+pub type Registers = <Native as Arch>::CoreRegisters;
 
 /// What a core file says of one vCPU: a thread of the dumped "process".
 #[derive(Clone, Debug)]
@@ -293,17 +270,6 @@ impl Signal {
             Ok(_) => Signal::NONE,
             Err(error) => Signal::of(error),
         }
-    }
-}
-
-impl Vcpu {
-    /// The vCPU's registers for a [`CoreDump`]; read them after the vCPU's last exit, in the
-    /// thread that ran it.
-    pub fn core_registers(&mut self) -> Result<Registers, RunError> {
-        Native::core_registers(&mut self.fd, &self.memory).map_err(|source| RunError::Kvm {
-            vcpu: self.index,
-            source,
-        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Why a guest ELF is refused: one variant per problem, naming the segment, symbol or address.
 
-use crate::vm::layout::HostRegion;
+use crate::vm::host_region::HostRegion;
 use vm_memory::GuestMemoryError;
 
 /// Why a guest ELF cannot be loaded, naming the segment or symbol at fault.

@@ -33,7 +33,7 @@ const ZERO_CHUNK: usize = 64 << 10;
 /// writes a guest global only inside the guest's own writable segments.
 ///
 /// ```no_run
-/// use ucall_host::vm::arch::{Arch, Native};
+/// use ucall_host::arch::{Arch, Native};
 /// use ucall_host::vm::GuestImage;
 /// use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 ///
@@ -64,7 +64,7 @@ impl std::fmt::Debug for GuestImage<'_> {
 
 impl<'a> GuestImage<'a> {
     /// Parses `bytes` as a 64-bit little-endian executable ELF for `machine` (an `EM_*`
-    /// number; this host's is [`Arch::ELF_MACHINE`](super::arch::Arch::ELF_MACHINE)) and checks
+    /// number; this host's is [`Arch::ELF_MACHINE`](crate::arch::Arch::ELF_MACHINE)) and checks
     /// its segments and entry point.
     pub fn parse(bytes: &'a [u8], machine: u16) -> Result<Self, LoadError> {
         let elf = Elf::parse(bytes)?;
@@ -213,7 +213,7 @@ fn outside(segment: &Segment) -> LoadError {
 /// must be in a writable segment of the image.
 ///
 /// ```no_run
-/// use ucall_host::vm::arch::{Arch, Native};
+/// use ucall_host::arch::{Arch, Native};
 /// use ucall_host::vm::{write_global, GuestImage};
 /// use vm_memory::{GuestAddress, GuestMemoryMmap};
 ///

@@ -25,7 +25,7 @@ const SHT_NOBITS: u32 = 8;
 /// One test of a guest's table, checked.
 ///
 /// ```no_run
-/// use ucall_host::vm::arch::{Arch, Native};
+/// use ucall_host::arch::{Arch, Native};
 /// use ucall_host::vm::GuestImage;
 ///
 /// let elf = std::fs::read("target/guests/x86_64/test_table")?;

@@ -26,31 +26,6 @@ impl RiscvUserRegs {
     }
 }
 
-#[cfg(target_arch = "riscv64")]
-mod native {
-    use super::RiscvUserRegs;
-    use crate::vm::KvmError;
-    use crate::vm::arch::riscv64::{Riscv64, core_registers};
-    use crate::vm::core_dump::CoreArch;
-    use kvm_ioctls::VcpuFd;
-
-    impl CoreArch for Riscv64 {
-        type Registers = RiscvUserRegs;
-
-        /// 32 `KVM_GET_ONE_REG`s: pc and x1..x31. A vCPU stopped in the host's trap handler
-        /// shows where the exception was taken instead (pc from `sepc`, sp from `sscratch`,
-        /// where the handler's swap left the guest's), so that gdb unwinds the guest's own
-        /// frames; the handler overwrote t0, a0, a6 and a7.
-        fn core_registers(
-            vcpu: &mut VcpuFd,
-            _memory: &vm_memory::GuestMemoryMmap,
-        ) -> Result<RiscvUserRegs, KvmError> {
-            let (pc, regs) = core_registers(vcpu)?;
-            Ok(RiscvUserRegs { pc, regs })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

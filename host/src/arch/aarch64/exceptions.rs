@@ -19,10 +19,12 @@ use ucall_abi::Command;
 
 /// Where VBAR_EL1 points, in the host area (which starts on a page, so 2 KiB-aligned as VBAR_EL1
 /// needs): 16 entries of 128 bytes.
-pub(super) const VECTORS_OFFSET: u64 = 0;
+pub(crate) const VECTORS_OFFSET: u64 = 0;
 /// The doorbell word, right after the vectors: the ucall MMIO address, or 0 for none.
-pub(super) const DOORBELL_OFFSET: u64 = VECTORS_OFFSET + 16 * ENTRY_SIZE;
+pub(crate) const DOORBELL_OFFSET: u64 = VECTORS_OFFSET + 16 * ENTRY_SIZE;
 const ENTRY_SIZE: u64 = 0x80;
+/// The bytes of the vector table: 16 entries.
+pub(crate) const TABLE_SIZE: u64 = 16 * ENTRY_SIZE;
 /// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), up
 /// to where the page tables start.
 const STACKS_OFFSET: u64 = 0x1000;
@@ -32,10 +34,10 @@ const STACK_SIZE: u64 = 0x380;
 // The stacks start above the doorbell.
 const _: () = assert!(STACKS_OFFSET >= DOORBELL_OFFSET + 8);
 /// The bytes the vectors, the doorbell and the stacks take from the start of the host area.
-pub(super) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
+pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
 
 /// The top of vCPU `index`'s exception stack in the host area at `base`, for SP_EL0.
-pub(super) fn stack_top(base: u64, index: usize) -> u64 {
+pub(crate) fn stack_top(base: u64, index: usize) -> u64 {
     base + STACKS_OFFSET + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
 }
 
@@ -84,7 +86,7 @@ const PSCI_RESET: [u32; 3] = [0x5280_0120, 0x72b0_8000, 0xd400_0002];
 
 /// The code of vector-table entry `index`, at `VECTORS_OFFSET + index * 0x80` (it finds the
 /// doorbell PC-relative, so it runs wherever the host area is).
-pub(super) fn entry(index: u64) -> Vec<u32> {
+fn entry(index: u64) -> Vec<u32> {
     let mut code = vec![
         MSR_SPSEL_0,
         sub_imm(SP, SP, 64),
@@ -112,7 +114,7 @@ pub(super) fn entry(index: u64) -> Vec<u32> {
 }
 
 /// The vectors as bytes, for `VECTORS_OFFSET`.
-pub(super) fn image() -> Vec<u8> {
+pub(crate) fn image() -> Vec<u8> {
     let mut image = vec![0; (16 * ENTRY_SIZE) as usize];
     for index in 0..16 {
         let at = (index * ENTRY_SIZE) as usize;
@@ -124,7 +126,7 @@ pub(super) fn image() -> Vec<u8> {
 
 /// The exception's name: the entry's kind (IRQ, FIQ, SError), or for a synchronous exception
 /// the class in ESR_EL1.EC (Arm ARM D23.2.41).
-pub(super) fn name(index: u64, syndrome: u64) -> &'static str {
+pub(crate) fn name(index: u64, syndrome: u64) -> &'static str {
     match index % 4 {
         1 => return "IRQ",
         2 => return "FIQ",

@@ -1,76 +1,17 @@
-//! The run loop: a vCPU runs until its next ucall, and every other way it stops is typed.
+//! `KVM_RUN`: a vCPU runs until its next MMIO, port I/O or SBI exit, under the watchdog, and
+//! every other way it stops is a typed error.
 
-use super::arch::{Arch, Native, RootError, SystemStop};
-use super::event::PendingCall;
-use super::ioctls::counted;
-use super::log::VcpuLog;
-use super::watchdog::Watchdog;
-use super::{ExitKind, Format, KvmError, Position, RunError, ShutdownReason, TableRoot};
-use crate::decode::{Exit, Transport, Ucall};
-use crate::paging::GuestView;
+use super::Vcpu;
+use super::tables::{Tables, live_tables};
+use crate::arch::Arch;
+use crate::decode::Exit;
+use crate::vm::arch::{KvmArch, Native, SystemStop};
+use crate::vm::ioctl_count::counted;
+use crate::vm::{ExitKind, KvmError, Position, RunError, ShutdownReason};
 use kvm_ioctls::{VcpuExit, VcpuFd};
-use std::sync::Arc;
-use std::time::Duration;
-use vm_memory::{GuestAddress, GuestMemoryMmap};
-
-/// One vCPU of a [`Vm`](super::Vm), ready to run on any thread.
-#[derive(Debug)]
-pub struct Vcpu {
-    pub(super) index: usize,
-    pub(super) fd: VcpuFd,
-    pub(super) memory: Arc<GuestMemoryMmap>,
-    pub(super) format: Format,
-    pub(super) root: GuestAddress,
-    pub(super) table_root: TableRoot,
-    pub(super) transport: Transport,
-    pub(super) timeout: Duration,
-    pub(super) watchdog: Watchdog,
-    pub(super) finished: bool,
-    pub(super) ioctls: u64,
-    /// The read that the last event was, until the vCPU runs again.
-    pub(super) pending_read: Option<Exit>,
-    /// The ucall that the last event was, until the vCPU runs again.
-    pub(super) pending_call: Option<PendingCall>,
-    pub(super) log: Option<VcpuLog>,
-}
+use vm_memory::GuestMemoryMmap;
 
 impl Vcpu {
-    /// The vCPU's index.
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
-    /// The vCPU's file descriptor, for anything this type does not offer.
-    pub fn fd(&mut self) -> &mut VcpuFd {
-        &mut self.fd
-    }
-
-    /// How many vCPU ioctls (`KVM_RUN`, `KVM_GET_ONE_REG`, ...) this vCPU's calls have issued,
-    /// counted as they are issued: what a ucall costs, in the unit that dominates its cost on an
-    /// emulating or nested hypervisor. A SYNC ucall from `ucall-guest` costs one, the `KVM_RUN`,
-    /// on every architecture.
-    ///
-    /// ```no_run
-    /// use ucall_host::vm::VmBuilder;
-    ///
-    /// let elf = std::fs::read("target/guests/x86_64/sync_stages")?;
-    /// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
-    /// let before = vcpu.ioctl_count();
-    /// vcpu.next_ucall()?;
-    /// assert_eq!(vcpu.ioctl_count() - before, 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn ioctl_count(&self) -> u64 {
-        self.ioctls
-    }
-
-    /// Changes how long the vCPU may run without making a ucall (the builder's
-    /// [`timeout`](super::VmBuilder::timeout)), from its next run on: a test harness gives each
-    /// run what is left of the test's whole time.
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.timeout = timeout;
-    }
-
     /// Runs the guest until an MMIO, port I/O or SBI exit (a read gets zeros, unless
     /// [`answer_read`](Vcpu::answer_read) supplies its data), under the watchdog.
     pub(super) fn next_access(&mut self) -> Result<Exit, RunError> {
@@ -132,7 +73,7 @@ impl Vcpu {
                     },
                 },
                 VcpuExit::InternalError => {
-                    internal_error(vcpu, &mut self.fd, &self.memory, &self.format, self.root)
+                    internal_error(vcpu, &mut self.fd, &self.memory, self.built)
                 }
                 _ => RunError::UnexpectedExit {
                     vcpu,
@@ -145,46 +86,21 @@ impl Vcpu {
     }
 }
 
-/// The format and root of the tables vCPU `vcpu` runs with now.
-pub(super) fn live_tables(
-    vcpu: usize,
-    fd: &mut VcpuFd,
-    built: Format,
-) -> Result<(Format, GuestAddress), RunError> {
-    Native::live_tables(fd, built).map_err(|e| match e {
-        RootError::Kvm(source) => RunError::Kvm { vcpu, source },
-        RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
-    })
-}
-
-/// The tables a rooted ucall named, checked as the architecture requires.
-pub(super) fn carried_tables(
-    vcpu: usize,
-    root: u64,
-    built: Format,
-) -> Result<(Format, GuestAddress), RunError> {
-    Native::carried_tables(root, built).map_err(|e| match e {
-        RootError::Kvm(source) => RunError::Kvm { vcpu, source },
-        RootError::Unsupported(mode) => RunError::UnsupportedPagingMode { vcpu, mode },
-    })
-}
-
 /// KVM's internal-error report for vCPU `vcpu`, with where the guest was (read through the
 /// live tables when the mode allows a walk, else the `built` ones: a report, best effort).
 fn internal_error(
     vcpu: usize,
     fd: &mut VcpuFd,
     memory: &GuestMemoryMmap,
-    format: &Format,
-    built: GuestAddress,
+    built: Tables,
 ) -> RunError {
     // SAFETY: KVM filled the `internal` member of the exit union for this exit.
     let internal = unsafe { fd.get_kvm_run().__bindgen_anon_1.internal };
     let words = (internal.ndata as usize).min(internal.data.len());
     let pc = Native::program_counter(fd).ok();
-    let (format, root) = live_tables(vcpu, fd, *format).unwrap_or((*format, built));
-    let guest = GuestView::new(memory, &format, root);
-    let mut instruction = vec![0; <Native as Arch>::MAX_INSTRUCTION_LEN];
+    let tables = live_tables(vcpu, fd, built.format).unwrap_or(built);
+    let guest = tables.view(memory);
+    let mut instruction = vec![0; <Native as KvmArch>::Arch::MAX_INSTRUCTION_LEN];
     if pc.is_none_or(|pc| guest.read(pc, &mut instruction).is_err()) {
         instruction.clear();
     }
@@ -212,28 +128,5 @@ pub fn complete_pending_io(vcpu: &mut VcpuFd) -> Result<(), KvmError> {
             what: "KVM_RUN (complete pending I/O)",
             source,
         }),
-    }
-}
-
-/// Runs a single-vCPU guest to DONE, ABORT or UNHANDLED, handing each ucall to `on_ucall`, and
-/// returns the last one.
-///
-/// ```no_run
-/// use ucall_host::vm::{run_to_end, VmBuilder};
-/// use ucall_host::Ucall;
-///
-/// let elf = std::fs::read("target/guests/x86_64/demo")?;
-/// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
-/// let last = run_to_end(&mut vcpu, |ucall| println!("{ucall}"))?;
-/// assert_eq!(last, Ucall::Done);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn run_to_end(vcpu: &mut Vcpu, mut on_ucall: impl FnMut(&Ucall)) -> Result<Ucall, RunError> {
-    loop {
-        let ucall = vcpu.next_ucall()?;
-        on_ucall(&ucall);
-        if ucall.is_final() {
-            return Ok(ucall);
-        }
     }
 }

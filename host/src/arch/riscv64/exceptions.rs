@@ -21,7 +21,7 @@ use ucall_abi::Command;
 
 /// Where `stvec` points: the start of the host area (a page, so 4-byte aligned as direct mode
 /// needs).
-pub(super) const HANDLER_OFFSET: u64 = 0;
+pub(crate) const HANDLER_OFFSET: u64 = 0;
 /// The exception stacks, one per vCPU up to `STACK_COUNT` (vCPUs that far apart share one), in
 /// the page after the handler's.
 const STACKS_OFFSET: u64 = 0x1000;
@@ -29,10 +29,10 @@ const STACK_COUNT: u64 = 64;
 /// Bytes of exception stack per vCPU: the record's 56, rounded up to keep `sp` 16-byte aligned.
 const STACK_SIZE: u64 = 0x40;
 /// The bytes the handler and the stacks take from the start of the host area.
-pub(super) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
+pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + STACK_COUNT * STACK_SIZE;
 
 /// The top of vCPU `index`'s exception stack in the host area at `base`, for `sscratch`.
-pub(super) fn stack_top(base: u64, index: usize) -> u64 {
+pub(crate) fn stack_top(base: u64, index: usize) -> u64 {
     base + STACKS_OFFSET + (index as u64 % STACK_COUNT + 1) * STACK_SIZE
 }
 
@@ -83,7 +83,7 @@ const WFI: u32 = 0x1050_0073;
 const JUMP_BACK_ONE: u32 = 0xffdf_f06f;
 
 /// The handler's code, at [`HANDLER_OFFSET`].
-pub(super) fn code() -> Vec<u32> {
+pub(crate) fn code() -> Vec<u32> {
     // a7 = SBI_EXTENSION (0x08FF_FFFF): lui takes the upper bits rounded up, addiw the -1.
     let extension = ucall_abi::SBI_EXTENSION as u32;
     let upper = extension.wrapping_add(0x800) >> 12;
@@ -113,13 +113,13 @@ pub(super) fn code() -> Vec<u32> {
 }
 
 /// The handler as bytes, for [`HANDLER_OFFSET`].
-pub(super) fn image() -> Vec<u8> {
+pub(crate) fn image() -> Vec<u8> {
     code().iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
 /// The exception's name, from `scause` (RISC-V privileged ISA, "Supervisor Cause Register"
 /// table): the interrupt bit (63) and the exception code.
-pub(super) fn name(scause: u64) -> &'static str {
+pub(crate) fn name(scause: u64) -> &'static str {
     if scause >> 63 == 1 {
         return match scause & !(1 << 63) {
             1 => "supervisor software interrupt",

@@ -1,6 +1,7 @@
-//! [`Exit`] from the exits of `kvm-ioctls`: the one place that maps a `VcpuExit`.
+//! [`Exit`] from the exits of `kvm-ioctls`: the one place that maps a `VcpuExit`, in the VM
+//! layer, so that `decode` needs no KVM crate.
 
-use super::Exit;
+use crate::decode::Exit;
 use kvm_ioctls::VcpuExit;
 
 impl Exit {
@@ -19,7 +20,6 @@ impl Exit {
     /// assert_eq!(Exit::from_kvm(&VcpuExit::IoIn(0x1000, &mut data[..1])), Some(Exit::PioIn { port: 0x1000, size: 1 }));
     /// assert_eq!(Exit::from_kvm(&VcpuExit::Hlt), None);
     /// ```
-    #[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
     pub fn from_kvm(exit: &VcpuExit<'_>) -> Option<Exit> {
         Some(match exit {
             VcpuExit::MmioWrite(gpa, data) => Exit::mmio_write(*gpa, data),

@@ -22,9 +22,9 @@
 use ucall_abi::{Command, PIO_PORT};
 
 /// Where the IDT is in the host area: 32 gates of 16 bytes, above the TSSes.
-pub(super) const IDT_OFFSET: u64 = 0x3000;
+pub(crate) const IDT_OFFSET: u64 = 0x3000;
 /// The IDT's limit: the 32 exception vectors; interrupts stay disabled.
-pub(in crate::vm) const IDT_LIMIT: u16 = VECTORS as u16 * GATE_SIZE as u16 - 1;
+pub(crate) const IDT_LIMIT: u16 = VECTORS as u16 * GATE_SIZE as u16 - 1;
 /// The stubs, one per vector, then the common code.
 const STUBS_OFFSET: u64 = 0x4000;
 /// The exception stacks, one per TSS, up to where the page tables start.
@@ -98,24 +98,24 @@ fn common() -> Vec<u8> {
 
 /// The top of the exception stack of TSS `slot` in the host area at `base` (16-byte aligned, as
 /// the CPU aligns it anyway).
-pub(super) fn stack_top(base: u64, slot: u64) -> u64 {
+pub(crate) fn stack_top(base: u64, slot: u64) -> u64 {
     base + STACKS_OFFSET + (slot + 1) * STACK_SIZE
 }
 
 /// Where the handlers' code is, for the IDT the host installed at `idt_base` (with limit
 /// [`IDT_LIMIT`]): a vCPU stopped there is reporting an exception, and the frame the CPU pushed
 /// (see [`INTERRUPTED_FRAME`]) says where the guest was.
-pub(in crate::vm) fn handler_code(idt_base: u64) -> std::ops::Range<u64> {
+pub(crate) fn handler_code(idt_base: u64) -> std::ops::Range<u64> {
     let start = idt_base.wrapping_sub(IDT_OFFSET).wrapping_add(STUBS_OFFSET);
     start..start.saturating_add(STACKS_OFFSET - STUBS_OFFSET)
 }
 
 /// Where the frame the CPU pushed is, from the stack pointer at the handler's ucall (`in al,
 /// dx`: the record at `rsp`, then the vector and error code): rip, cs, rflags, rsp, ss.
-pub(in crate::vm) const INTERRUPTED_FRAME: u64 = 0x48;
+pub(crate) const INTERRUPTED_FRAME: u64 = 0x48;
 
 /// The bytes the TSSes, IDT, handlers and their stacks take from the start of the host area.
-pub(super) const END_OFFSET: u64 = STACKS_OFFSET + 64 * STACK_SIZE;
+pub(crate) const END_OFFSET: u64 = STACKS_OFFSET + 64 * STACK_SIZE;
 
 /// The 16-byte gate for the handler at `offset` (SDM Vol. 3A, 6.14.1): code selector
 /// `selector`, the stack in IST1.
@@ -132,7 +132,7 @@ fn gate(offset: u64, selector: u16) -> [u8; GATE_SIZE as usize] {
 
 /// The IDT and the code for the host area at `base`, each with where it goes in guest-physical
 /// (= virtual) memory. The stubs jump relative, so only the gates name `base`.
-pub(super) fn images(base: u64, code_selector: u16) -> [(u64, Vec<u8>); 2] {
+pub(crate) fn images(base: u64, code_selector: u16) -> [(u64, Vec<u8>); 2] {
     let idt = (0..VECTORS)
         .flat_map(|vector| gate(base + STUBS_OFFSET + vector * STUB_SIZE, code_selector))
         .collect();
@@ -142,7 +142,7 @@ pub(super) fn images(base: u64, code_selector: u16) -> [(u64, Vec<u8>); 2] {
 }
 
 /// The SDM's mnemonic for exception `vector`; the error code does not change it.
-pub(super) fn name(vector: u64) -> &'static str {
+pub(crate) fn name(vector: u64) -> &'static str {
     const NAMES: [&str; 32] = [
         "#DE",
         "#DB",
