@@ -1,7 +1,7 @@
 //! The test harness on this machine's KVM (in the QEMU VMs too): each test of the hand-written
 //! test program `test_table` runs in a fresh VM with the outcome the ABI gives it, a static
 //! written by one test is unchanged in the next, and a hostile table is refused with a typed
-//! error. (`ucall-run`'s libtest lines are checked natively, in host/tests/harness.rs.)
+//! error. (`ucall-run`'s libtest lines are checked natively, in host/tests/runner_harness.rs.)
 
 use std::time::Duration;
 use ucall_host::harness::{HarnessError, TestOptions, TestProgram, Verdict};

@@ -282,6 +282,24 @@ mod tests {
     }
 
     #[test]
+    fn a_command_that_exits_with_its_expected_nonzero_status_passes() {
+        let console = "UCALL-INIT: BEGIN a\nUCALL-INIT: END a status=101 ms=1\n\
+                       UCALL-INIT: DONE total=1 failed=1\n";
+        let mut r = RunReport::parse(fake_boot(console), &["a"]);
+        r.expect_status("a", 101);
+        assert_eq!(r.failures(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_command_that_exits_with_0_instead_of_its_expected_status_fails() {
+        let console = "UCALL-INIT: BEGIN a\nUCALL-INIT: END a status=0 ms=1\n\
+                       UCALL-INIT: DONE total=1 failed=0\n";
+        let mut r = RunReport::parse(fake_boot(console), &["a"]);
+        r.expect_status("a", 101);
+        assert_eq!(r.failures(), ["x86_64-kvm-amd: a exited with status 0"]);
+    }
+
+    #[test]
     fn a_setup_error_is_the_only_failure() {
         let console = "UCALL-INIT: SETUP-ERROR required path /dev/kvm does not exist\n";
         let r = RunReport::parse(fake_boot(console), &["a"]);

@@ -1,7 +1,7 @@
 //! The work of `cargo xtask test` inside the VMs: everything of one architecture built once
 //! ([`ArchBuild`]), then on each of its machines one boot that runs all of that machine's
-//! [`Work`]: the test binaries (the integration tests and the host's unit and property tests)
-//! and the external guest under `ucall-run`.
+//! [`Work`]: the test binaries (the integration tests and the host's unit and property tests),
+//! the external guest and the example guest tests under `ucall-run`.
 //!
 //! One way for all: static binaries for the VM's architecture, packed with the guests and
 //! `/init` (`xtask/qemu-init`) into an initramfs, Debian's kernel booted with it (see
@@ -26,9 +26,10 @@ const RETRIES_AFTER_HANG: usize = 1;
 const KVM_FREE_TESTS: [&str; 1] = ["properties"];
 
 /// Test binaries that do not run in the VMs: `core_dump` needs gdb, which the VMs lack, and
-/// `runner` starts `ucall-run` by its path here; `ucall_run` (the runner's own unit tests) is
-/// built only because the runner's feature is on for the VMs' builds.
-const HOST_ONLY_TESTS: [&str; 3] = ["core_dump", "runner", "ucall_run"];
+/// `runner` and `runner_harness` start `ucall-run` by its path here; `ucall_run` (the runner's
+/// own unit tests) is built only because the runner's feature is on for the VMs' builds. (The
+/// runner as a harness runs in the VMs anyway: [`Work::GuestTests`].)
+const HOST_ONLY_TESTS: [&str; 4] = ["core_dump", "runner", "runner_harness", "ucall_run"];
 
 /// The runner commands of [`Work::ExternalGuest`]: for people, and with `--json`.
 const EXTERNAL_GUEST_RUNS: [(&str, &[&str]); 2] = [
@@ -272,6 +273,12 @@ mod tests {
     fn host_only_test_binaries_are_recognised_by_their_exact_target_name() {
         assert!(is_one_of("core_dump-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
         assert!(is_one_of("runner-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
+        assert!(is_one_of(
+            "runner_harness-3ece76aa7e1d2d27",
+            &HOST_ONLY_TESTS
+        ));
+        // tests/tests/harness.rs, the library harness, runs in the VMs.
+        assert!(!is_one_of("harness-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
         assert!(!is_one_of("core_file-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
     }
 }

@@ -120,7 +120,7 @@ pub fn run_work(machine: &Machine, work: Work) -> Result<()> {
             // harness) need its feature, which `--workspace` leaves off.
             cargo()
                 .args(["test", "-p", "ucall-host", "--features", "runner"])
-                .args(["--bins", "--test", "runner", "--test", "harness"])
+                .args(["--bins", "--test", "runner", "--test", "runner_harness"])
                 .env("UCALL_GUEST_DIR", &guest_dir)
                 .run()
         }),

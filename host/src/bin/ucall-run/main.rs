@@ -25,8 +25,9 @@
 //! where each vCPU was (see `ucall_host::vm::core_dump`).
 //!
 //! A guest with a test table (`ucall_abi::test_table`, as `#[ucall_guest::tests]` makes) is
-//! run as a libtest harness instead (`harness.rs`): `ucall-run [OPTIONS] ELF [LIBTEST ARGS]`,
-//! the runner's options before the ELF, libtest's after it, as cargo passes them to a runner.
+//! run as a libtest harness instead (`harness.rs`, tested by `tests/runner_harness.rs`):
+//! `ucall-run [OPTIONS] ELF [LIBTEST ARGS]`, the runner's options before the ELF, libtest's
+//! after it, as cargo passes them to a runner.
 //! `--timeout` is then each test's time unless the test names its own.
 //!
 //! Exit status: 0 when every vCPU sent DONE, 1 when a guest sent ABORT, 2 when a vCPU took an
