@@ -134,7 +134,8 @@
 //! the argument indices (`UCALL_ABORT_FILE`, `UCALL_UNHANDLED_VECTOR`, ...), the port, the access
 //! sizes, the MMIO global `ucall_exit_mmio_addr` and the string, ABORT and reply conventions. It
 //! needs `<stdint.h>` only, so freestanding code can include it, and its constants also serve
-//! assembly. It is generated from this crate: the test `tests/c_header.rs` renders it from these
+//! assembly. It also declares tests for the [test table](test_table) (`UCALL_TEST(name) { ... }`)
+//! and runs the selected one (`ucall_run_selected_test`). It is generated from this crate: the test `tests/c_header.rs` renders it from these
 //! definitions and fails when the committed file differs (`UCALL_BLESS=1 cargo test -p ucall-abi
 //! --test c_header` rewrites it).
 //!
@@ -143,6 +144,14 @@
 //! A guest may also log lines into a ring in its memory that the host drains at every exit,
 //! instead of one PRINTF exit per line; it is opt-in on both sides. [`log_ring`] describes the
 //! ring, the two globals through which guest and host find each other, and the protocol.
+//!
+//! # Test programs
+//!
+//! A guest program may hold many tests, each run by the host in a fresh VM: the ELF section
+//! [`TEST_TABLE_SECTION`] lists them ([`TestEntry`]: name, flags, timeout), the host selects one
+//! through the guest global [`TEST_SELECTED_SYMBOL`] before the vCPU runs, and judges the test
+//! by how its VM ends (DONE, ABORT, UNHANDLED, timeout). [`test_table`] describes the table,
+//! the selection and the outcomes; `ucall.h` has the same for C, with macros that declare tests.
 //!
 //! # Against the Linux KVM selftests
 //!
@@ -184,11 +193,13 @@ pub mod log_ring;
 mod record;
 pub mod rooted;
 pub mod selftests;
+pub mod test_table;
 
 pub use command::{
     Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, abort, is_user_command, printf, unhandled,
 };
 pub use record::Record;
+pub use test_table::{NO_TEST_SELECTED, TEST_SELECTED_SYMBOL, TEST_TABLE_SECTION, TestEntry};
 
 /// How many `u64` arguments a [`Record`] carries.
 pub const MAX_ARGS: usize = 6;

@@ -4,6 +4,8 @@
 
 #[path = "c_header/pool.rs"]
 mod pool;
+#[path = "c_header/test_table.rs"]
+mod test_table;
 
 use log_ring::RingHeader;
 use std::path::PathBuf;
@@ -264,6 +266,16 @@ fn render() -> String {
     );
 
     pool::constants(&mut h);
+    section(
+        &mut h,
+        "The test table: see ucall-abi's test_table module, and the macros below.",
+        &test_table::defines(),
+    );
+    section(
+        &mut h,
+        "ABORT messages of a test program that was not given one of its tests.",
+        &test_table::messages(),
+    );
 
     h += "\n#ifndef __ASSEMBLER__\n#include <stdint.h>\n\n";
     h += "struct ucall {\n\tuint64_t cmd;\n\tuint64_t args[UCALL_MAX_ARGS];\n};\n\n";
@@ -314,6 +326,7 @@ fn render() -> String {
     h += "\n/* The MMIO address the host publishes, or 0; the guest defines it. */\n";
     h += &format!("extern uint64_t {MMIO_ADDR_SYMBOL};\n");
     pool::declarations(&mut h);
+    h += &test_table::declarations();
     h += "#endif /* __ASSEMBLER__ */\n\n#endif /* UCALL_H */\n";
     h
 }

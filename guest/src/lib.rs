@@ -70,6 +70,26 @@
 //! published, and otherwise the SBI call of the Linux KVM selftests (extension 0x08FF_FFFF,
 //! record address in `a0`).
 //!
+//! # Test programs
+//!
+//! [`tests`] makes a module of `#[test]` functions a test program: the host reads the tests from
+//! the ELF and runs each in a fresh VM, and `ucall-run` reports them as libtest does, so
+//! `cargo test --target x86_64-unknown-none` runs them (the repository's `examples/guest-tests`
+//! is such a crate):
+//!
+//! ```text
+//! #![no_std]
+//! #![no_main]
+//!
+//! #[ucall_guest::tests]
+//! mod tests {
+//!     #[test]
+//!     fn adds() {
+//!         ucall_guest::guest_assert_eq!(1 + 1, 2);
+//!     }
+//! }
+//! ```
+//!
 //! # Exceptions
 //!
 //! An exception the guest has no handler for is reported by the host's handlers as an UNHANDLED
@@ -100,6 +120,7 @@ mod macros;
 #[cfg(feature = "pool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
 pub mod pool;
+mod test_program;
 mod text;
 
 use core::fmt;
@@ -109,6 +130,7 @@ pub use text::TextBuffer;
 pub use ucall_abi::{
     Command, FIRST_USER_COMMAND, LAST_USER_COMMAND, MAX_ARGS, Record, STRING_MAX_LEN,
 };
+pub use ucall_guest_macros::tests;
 
 /// The address that ucalls store record addresses to, published by the host before the guest
 /// runs; zero when the host has published none. The host finds it by its symbol name.
@@ -247,6 +269,13 @@ pub fn abort(message: fmt::Arguments<'_>, file: &str, line: u32, column: u32) ->
 /// ```
 pub fn halt() -> ! {
     arch::halt()
+}
+
+/// What the code that [`tests`] generates calls; not an API of its own.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::test_program::{Entry, out_of_range, selected_test, test_name};
+    pub use ucall_abi::test_table::NO_TEST_SELECTED;
 }
 
 #[cfg(all(feature = "panic-handler", target_os = "none"))]

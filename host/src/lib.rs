@@ -81,6 +81,9 @@ pub mod arch;
 pub mod convention;
 pub mod decode;
 mod error;
+#[cfg(feature = "vm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vm")))]
+pub mod harness;
 pub mod log_ring;
 pub mod memory;
 pub mod paging;

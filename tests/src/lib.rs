@@ -4,8 +4,10 @@
 pub mod core_dump;
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 use ucall_host::Ucall;
+use ucall_host::harness::{TestOptions, TestProgram};
 use ucall_host::vm::{RunError, TransportKind, Vcpu, Vm, VmBuilder};
 
 /// The architecture name under `target/guests/`.
@@ -91,6 +93,29 @@ pub fn run(name: &str, transport: TransportKind) -> Vec<Ucall> {
         (ucalls, None) => ucalls,
         (ucalls, Some(e)) => panic!("guest {name} failed after {ucalls:?}: {e}"),
     }
+}
+
+/// Runs the test named `test` (`tests::panics`) of the test program `name` in a VM of its own,
+/// as the harness does, and returns its ucalls up to its end.
+pub fn run_test(name: &str, test: &str, transport: TransportKind) -> Vec<Ucall> {
+    let elf = guest(name);
+    let program = TestProgram::parse(&elf)
+        .unwrap_or_else(|e| panic!("guest {name}'s test table: {e}"))
+        .unwrap_or_else(|| panic!("guest {name} has no test table"));
+    let case = program
+        .tests()
+        .iter()
+        .find(|case| case.name == test)
+        .unwrap_or_else(|| panic!("guest {name} has no test {test}"));
+    let options = TestOptions {
+        transport,
+        ..TestOptions::default()
+    };
+    let ucalls = Mutex::new(Vec::new());
+    program.run(case, &options, &|_, ucall| {
+        ucalls.lock().expect("not poisoned").push(ucall.clone());
+    });
+    ucalls.into_inner().expect("not poisoned")
 }
 
 /// The transports this architecture offers.

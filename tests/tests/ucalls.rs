@@ -7,7 +7,7 @@ use ucall_host::decode::Abort;
 #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
 use ucall_host::vm::ShutdownReason;
 use ucall_host::vm::{RunError, TransportKind};
-use ucall_tests::{run, transports, ucalls_until_end, vm};
+use ucall_tests::{run, run_test, transports, ucalls_until_end, vm};
 
 fn sync(args: [u64; 6]) -> Ucall {
     Ucall::Sync { args }
@@ -72,12 +72,16 @@ fn printf_longer_than_the_string_bound_is_cut_to_1023_bytes() {
 
 #[test]
 fn failed_guest_assert_eq_aborts_with_both_values_file_and_line() {
-    let ucalls = run("assert_eq_fails", TransportKind::Mmio);
+    let ucalls = run_test(
+        "aborting_tests",
+        "tests::assert_eq_fails",
+        TransportKind::Mmio,
+    );
     let abort = Abort {
         message: "assertion `left == right` failed: two + 1 == 4\n  left: 3\n right: 4".into(),
-        file: Some("src/bin/assert_eq_fails.rs".into()),
-        line: 11,
-        column: Some(5),
+        file: Some("src/bin/aborting_tests.rs".into()),
+        line: 14,
+        column: Some(9),
     };
     assert_eq!(ucalls, [sync([1, 0, 0, 0, 0, 0]), Ucall::Abort(abort)]);
 }
@@ -96,12 +100,12 @@ fn failed_guest_assert_aborts_with_the_condition() {
 
 #[test]
 fn panic_aborts_with_its_message_and_location() {
-    let ucalls = run("panics", TransportKind::Mmio);
+    let ucalls = run_test("aborting_tests", "tests::panics", TransportKind::Mmio);
     let abort = Abort {
         message: "stage 3 went wrong".into(),
-        file: Some("src/bin/panics.rs".into()),
-        line: 9,
-        column: Some(5),
+        file: Some("src/bin/aborting_tests.rs".into()),
+        line: 21,
+        column: Some(9),
     };
     assert_eq!(ucalls, [Ucall::Abort(abort)]);
 }
@@ -204,7 +208,7 @@ fn header_guest_ucalls() -> Vec<Ucall> {
         Ucall::Abort(Abort {
             message: "Failed guest assert: answer == 42".into(),
             file: Some("header_guest.c".into()),
-            line: 98,
+            line: 19,
             column: None,
         }),
     ]

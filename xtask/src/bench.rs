@@ -127,6 +127,7 @@ fn human(value: f64, unit: &str) -> String {
     match unit {
         "ns" => format!("{:.2} ms", value / 1e6),
         "ratio" => format!("{value:.2}x"),
+        "tests/s" => format!("{value:.0}/s"),
         _ => format!("{value:.2}"),
     }
 }

@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The crates published to crates.io.
-pub const LIBRARY_CRATES: [&str; 3] = ["ucall-abi", "ucall-guest", "ucall-host"];
+pub const LIBRARY_CRATES: [&str; 4] = [
+    "ucall-abi",
+    "ucall-guest-macros",
+    "ucall-guest",
+    "ucall-host",
+];
 
 /// `cargo package` for the library crates: metadata complete, files included, each crate built
 /// from its packaged sources against the others packaged alongside (cargo's local overlay for

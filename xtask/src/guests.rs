@@ -9,9 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-/// The benchmark guests that every architecture has: the raw exit and the SYNC loops. The other
-/// `bench_*` guests measure x86_64 exits with x86_64 instructions.
-const PORTABLE_BENCH_GUESTS: [&str; 3] = ["bench_raw", "bench_sync", "bench_sync_plain"];
+/// The benchmark guests that every architecture has: the raw exit, the SYNC loops and a test
+/// program of 200 tests. The other `bench_*` guests measure x86_64 exits with x86_64
+/// instructions.
+const PORTABLE_BENCH_GUESTS: [&str; 4] = [
+    "bench_raw",
+    "bench_sync",
+    "bench_sync_plain",
+    "bench_tests_200",
+];
 
 /// The guests built with the guest crate's `pool` feature (the pool convention of today's KVM
 /// selftests), in a cargo run of their own so that the feature reaches only them.

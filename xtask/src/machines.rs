@@ -79,10 +79,14 @@ pub enum Work {
     ForeignVmm,
     /// `ucall-host --no-default-features`, as a decode-only VMM builds it: build and tests.
     DecodeOnly,
+    /// `examples/guest-tests`, a test crate of bare-metal guest tests, built by cargo for the
+    /// machine's bare-metal target and run by `ucall-run` as its libtest harness (`cargo test`
+    /// here; `ucall-run ELF ARGS` in a VM), its exact outcome line asserted.
+    GuestTests,
 }
 
 /// What runs on every machine, after its own [`Machine::runs`].
-pub const EVERY_MACHINE: &[Work] = &[];
+pub const EVERY_MACHINE: &[Work] = &[Work::GuestTests];
 
 /// The machines, in the order `cargo xtask test` starts them.
 pub const MACHINES: &[Machine] = &[

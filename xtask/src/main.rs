@@ -6,6 +6,7 @@ mod bench;
 mod docs;
 mod ecosystem;
 mod fuzz;
+mod guest_tests;
 mod guests;
 mod install;
 mod machines;

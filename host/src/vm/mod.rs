@@ -54,7 +54,7 @@ mod vcpu;
 mod watchdog;
 
 pub use builder::VmBuilder;
-pub use elf::{GuestImage, LoadError, Segment, write_global};
+pub use elf::{GuestImage, LoadError, Segment, TestCase, TestTableError, TextField, write_global};
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
 pub use event::Event;
 pub use layout::{HostRegion, Layout, LayoutError, LayoutRequest, table_space};

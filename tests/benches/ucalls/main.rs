@@ -10,6 +10,7 @@
 mod decoding;
 mod exits;
 mod figure;
+mod harness;
 #[cfg(target_arch = "x86_64")]
 mod log_ring;
 mod report;
@@ -48,6 +49,8 @@ const DECODES: u32 = 5000;
 /// Ucalls per vCPU per throughput batch.
 #[cfg(target_arch = "x86_64")]
 const THROUGHPUT_UCALLS: u32 = 1000;
+/// Whole runs of `bench_tests_200` (after a warm-up): each is 200 VMs.
+const HARNESS_RUNS: usize = 5;
 /// A generous watchdog: this machine's KVM is slow, and the bench never waits on a stuck guest.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -168,6 +171,8 @@ fn bench() -> Result<()> {
             }
         }
     }
+    progress("running bench_tests_200's tests");
+    let tests_per_second = harness::tests_per_second(&arch, HARNESS_RUNS, TIMEOUT)?;
     progress(&format!("done in {:.1?}", started.elapsed()));
     eprintln!();
 
@@ -200,6 +205,7 @@ fn bench() -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     figures.extend(x86.decodes.into_iter().map(|b| b.figure));
     figures.extend(first.into_iter().map(|(_, f)| f));
+    figures.push(tests_per_second);
     #[cfg(target_arch = "x86_64")]
     figures.extend(x86.throughputs.into_iter().map(|b| b.figure));
     figures.extend(allocations.into_iter().map(|(_, f)| f));

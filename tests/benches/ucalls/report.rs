@@ -39,7 +39,7 @@ fn human(value: f64, unit: &str) -> String {
         "ns" if value >= 1e3 => format!("{:.2} us", value / 1e3),
         "ns" => format!("{value:.1} ns"),
         "ratio" => format!("{value:.2}x"),
-        "ucalls/s" => format!("{value:.0}/s"),
+        "ucalls/s" | "tests/s" => format!("{value:.0}/s"),
         _ => format!("{value:.2}"),
     }
 }

@@ -18,6 +18,8 @@ pub struct CommandResult {
     pub guest_ms: Option<u64>,
     /// The console lines between BEGIN and END (the command's output, plus any kernel lines).
     pub output: String,
+    /// The exit status that counts as passing.
+    pub expected_status: i32,
 }
 
 impl CommandResult {
@@ -27,12 +29,13 @@ impl CommandResult {
             outcome: None,
             guest_ms: None,
             output: String::new(),
+            expected_status: 0,
         }
     }
 
-    /// It exited with 0.
+    /// It exited with its expected status (0 unless [`RunReport::expect_status`] said else).
     pub fn passed(&self) -> bool {
-        self.outcome == Some(Outcome::Exited(0))
+        self.outcome == Some(Outcome::Exited(self.expected_status))
     }
 
     /// It ended (whatever its status): it was not cut off by a crash or the timeout.
@@ -112,6 +115,14 @@ impl RunReport {
         report
     }
 
+    /// Makes `status` the passing exit status of the command `name` (a test program whose
+    /// tests fail on purpose, checked by its output instead).
+    pub fn expect_status(&mut self, name: &str, status: i32) {
+        for c in self.commands.iter_mut().filter(|c| c.name == name) {
+            c.expected_status = status;
+        }
+    }
+
     /// One line per problem; empty if the run passed.
     pub fn failures(&self) -> Vec<String> {
         let m = self.boot.machine;
@@ -121,7 +132,7 @@ impl RunReport {
         }
         for c in &self.commands {
             match &c.outcome {
-                Some(Outcome::Exited(0)) => {}
+                Some(Outcome::Exited(code)) if *code == c.expected_status => {}
                 Some(Outcome::Exited(code)) => {
                     out.push(format!("{m}: {} exited with status {code}", c.name))
                 }
@@ -268,6 +279,24 @@ mod tests {
                        UCALL-INIT: DONE total=1 failed=1\n";
         let r = RunReport::parse(fake_boot(console), &["a"]);
         assert_eq!(r.failures(), ["x86_64-kvm-amd: a killed by signal 11"]);
+    }
+
+    #[test]
+    fn a_command_that_exits_with_its_expected_nonzero_status_passes() {
+        let console = "UCALL-INIT: BEGIN a\nUCALL-INIT: END a status=101 ms=1\n\
+                       UCALL-INIT: DONE total=1 failed=1\n";
+        let mut r = RunReport::parse(fake_boot(console), &["a"]);
+        r.expect_status("a", 101);
+        assert_eq!(r.failures(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_command_that_exits_with_0_instead_of_its_expected_status_fails() {
+        let console = "UCALL-INIT: BEGIN a\nUCALL-INIT: END a status=0 ms=1\n\
+                       UCALL-INIT: DONE total=1 failed=0\n";
+        let mut r = RunReport::parse(fake_boot(console), &["a"]);
+        r.expect_status("a", 101);
+        assert_eq!(r.failures(), ["x86_64-kvm-amd: a exited with status 0"]);
     }
 
     #[test]

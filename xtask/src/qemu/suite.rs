@@ -1,7 +1,7 @@
 //! The work of `cargo xtask test` inside the VMs: everything of one architecture built once
 //! ([`ArchBuild`]), then on each of its machines one boot that runs all of that machine's
-//! [`Work`]: the test binaries (the integration tests and the host's unit and property tests)
-//! and the external guest under `ucall-run`.
+//! [`Work`]: the test binaries (the integration tests and the host's unit and property tests),
+//! the external guest and the example guest tests under `ucall-run`.
 //!
 //! One way for all: static binaries for the VM's architecture, packed with the guests and
 //! `/init` (`xtask/qemu-init`) into an initramfs, Debian's kernel booted with it (see
@@ -12,7 +12,7 @@ use super::{Kernel, RunReport, static_build};
 use crate::arch::Arch;
 use crate::machines::{Machine, Work};
 use crate::shell::say;
-use crate::{ecosystem, guests, timing};
+use crate::{ecosystem, guest_tests, guests, timing};
 use anyhow::{Context, Result, anyhow, bail};
 use std::path::PathBuf;
 
@@ -26,10 +26,17 @@ const RETRIES_AFTER_HANG: usize = 1;
 const KVM_FREE_TESTS: [&str; 1] = ["properties"];
 
 /// Test binaries that do not run in the VMs: `core_dump` needs gdb, which the VMs lack,
-/// `runner` starts `ucall-run` by its path here and `runner_guests` builds it with cargo;
-/// `ucall_run` (the runner's own unit tests) is built only because the runner's feature is on
-/// for the VMs' builds.
-const HOST_ONLY_TESTS: [&str; 4] = ["core_dump", "runner", "runner_guests", "ucall_run"];
+/// `runner` and `runner_harness` start `ucall-run` by its path here and `runner_guests` builds
+/// it with cargo; `ucall_run` (the runner's own unit tests) is built only because the runner's
+/// feature is on for the VMs' builds. (The runner as a harness runs in the VMs anyway:
+/// [`Work::GuestTests`].)
+const HOST_ONLY_TESTS: [&str; 5] = [
+    "core_dump",
+    "runner",
+    "runner_guests",
+    "runner_harness",
+    "ucall_run",
+];
 
 /// The runner commands of [`Work::ExternalGuest`]: for people, and with `--json`.
 const EXTERNAL_GUEST_RUNS: [(&str, &[&str]); 2] = [
@@ -54,7 +61,12 @@ pub struct ArchBuild {
     pub tests: Vec<(PathBuf, String)>,
     /// The external guest's ELF, when a machine runs [`Work::ExternalGuest`].
     pub external_guest: Option<PathBuf>,
+    /// The test program of `examples/guest-tests`, when a machine runs [`Work::GuestTests`].
+    pub guest_tests: Option<PathBuf>,
 }
+
+/// The runner command of [`Work::GuestTests`].
+const GUEST_TESTS_RUN: &str = "guest-tests";
 
 /// Builds what `machines` (all of architecture `arch`) run, each piece a timed step of the
 /// lane `arch`, then takes the kernel from `kernel` (fetched meanwhile elsewhere).
@@ -88,12 +100,19 @@ pub fn build(
         })?),
         false => None,
     };
+    let guest_tests = match machines.iter().any(|m| m.runs(Work::GuestTests)) {
+        true => Some(timing::step(lane, "examples/guest-tests", || {
+            guest_tests::build(arch)
+        })?),
+        false => None,
+    };
     let kernel = timing::step(lane, "kernel (cached in target/qemu)", kernel)?;
     Ok(ArchBuild {
         parts: VmParts { kernel, programs },
         guests: image::files_in(&guest_dir)?,
         tests,
         external_guest,
+        guest_tests,
     })
 }
 
@@ -131,6 +150,19 @@ fn programs(work: Work, build: &ArchBuild) -> Result<Vec<Program>> {
                 })
                 .collect())
         }
+        Work::GuestTests => {
+            let elf = build
+                .guest_tests
+                .as_ref()
+                .ok_or_else(|| anyhow!("examples/guest-tests was not built"))?;
+            let mut args = vec![format!("{GUEST_DIR}/{}", image::file_name(elf)?)];
+            args.extend(guest_tests::VM_ARGS.map(String::from));
+            let runner = build.parts.programs.runner.clone();
+            Ok(vec![(
+                runner,
+                image::command(GUEST_TESTS_RUN, args, Vec::new()),
+            )])
+        }
         Work::ForeignVmm | Work::DecodeOnly => {
             bail!("{work:?} runs on this machine's own KVM only")
         }
@@ -143,6 +175,9 @@ fn check(work: Work, machine: &'static Machine, report: &RunReport) -> Result<()
         Work::ExternalGuest => {
             let [human, json] = EXTERNAL_GUEST_RUNS.map(|(name, _)| output_of(report, name));
             ecosystem::check_external_guest_in_vm(machine, human?, json?)
+        }
+        Work::GuestTests => {
+            guest_tests::check_in_vm(machine.name, output_of(report, GUEST_TESTS_RUN)?)
         }
         Work::Tests { .. } | Work::ForeignVmm | Work::DecodeOnly => Ok(()),
     }
@@ -169,6 +204,14 @@ fn output_of(report: &RunReport, name: &str) -> Result<(i32, String)> {
     Ok((code, lines.join("\n")))
 }
 
+/// `report` with the exit statuses that pass other than 0: the guest tests that fail on purpose.
+fn expecting(mut report: RunReport, machine: &Machine) -> RunReport {
+    if machine.runs(Work::GuestTests) {
+        report.expect_status(GUEST_TESTS_RUN, guest_tests::FAILED_STATUS);
+    }
+    report
+}
+
 /// Runs all of `machine`'s work in one boot with what `build` holds; any failure, crash or
 /// missing result is an error.
 pub fn run_machine(machine: &'static Machine, build: &ArchBuild) -> Result<()> {
@@ -178,11 +221,15 @@ pub fn run_machine(machine: &'static Machine, build: &ArchBuild) -> Result<()> {
     }
     let mut guests = build.guests.clone();
     guests.extend(build.external_guest.clone());
+    guests.extend(build.guest_tests.clone());
     let initrd = image::image_path(&format!("suite-{machine}"));
     image::pack(&build.parts, &guests, &commands, &initrd)?;
     let names: Vec<&str> = commands.iter().map(|(_, c)| c.name.as_str()).collect();
     let kernel = &build.parts.kernel.image;
-    let mut report = image::boot(machine, kernel, &initrd, &names, true)?;
+    let mut report = expecting(
+        image::boot(machine, kernel, &initrd, &names, true)?,
+        machine,
+    );
     for _ in 0..RETRIES_AFTER_HANG {
         let failed = report.commands.iter().any(|c| !c.passed() && c.finished());
         if !report.boot.timed_out || failed {
@@ -193,7 +240,10 @@ pub fn run_machine(machine: &'static Machine, build: &ArchBuild) -> Result<()> {
              once more",
             image::BOOT_TIMEOUT
         ));
-        report = image::boot(machine, kernel, &initrd, &names, true)?;
+        report = expecting(
+            image::boot(machine, kernel, &initrd, &names, true)?,
+            machine,
+        );
     }
     report
         .check()
@@ -230,6 +280,12 @@ mod tests {
     fn host_only_test_binaries_are_recognised_by_their_exact_target_name() {
         assert!(is_one_of("core_dump-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
         assert!(is_one_of("runner-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
+        assert!(is_one_of(
+            "runner_harness-3ece76aa7e1d2d27",
+            &HOST_ONLY_TESTS
+        ));
+        // tests/tests/harness.rs, the library harness, runs in the VMs.
+        assert!(!is_one_of("harness-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
         assert!(!is_one_of("core_file-3ece76aa7e1d2d27", &HOST_ONLY_TESTS));
     }
 }

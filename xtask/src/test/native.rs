@@ -4,7 +4,7 @@
 
 use crate::machines::{self, Machine, Work};
 use crate::shell::{RUNNER_BIN, Run, cargo, workspace_root};
-use crate::{docs, ecosystem, guests, install, timing, toolchains};
+use crate::{docs, ecosystem, guest_tests, guests, install, timing, toolchains};
 use anyhow::Result;
 
 /// The lane of the checks.
@@ -127,6 +127,13 @@ pub fn run_work(machine: &Machine, work: Work) -> Result<()> {
                 .args(["test", "--workspace"])
                 .env("UCALL_GUEST_DIR", &guest_dir)
                 .env("UCALL_RUN", workspace_root().join("target/debug/ucall-run"))
+                .run()?;
+            // The runner's own tests (its unit tests, and it as a process and as a libtest
+            // harness) need its feature, which `--workspace` leaves off.
+            cargo()
+                .args(["test", "-p", "ucall-host", "--features", "runner"])
+                .args(["--bins", "--test", "runner", "--test", "runner_harness"])
+                .env("UCALL_GUEST_DIR", &guest_dir)
                 .run()
         }),
         Work::DecodeOnly => timing::step(lane, "ucall-host decode only: build, tests", || {
@@ -139,6 +146,9 @@ pub fn run_work(machine: &Machine, work: Work) -> Result<()> {
         }),
         Work::ExternalGuest => timing::step(lane, "examples/external-guest: cargo run", || {
             ecosystem::external_guest(machine.arch.guest_target())
+        }),
+        Work::GuestTests => timing::step(lane, "examples/guest-tests: cargo test", || {
+            guest_tests::native(machine.arch.guest_target())
         }),
     }
 }

@@ -24,22 +24,31 @@
 //! timeout, shutdown, any other error) leaves an ELF core in FILE: `gdb guest.elf FILE` shows
 //! where each vCPU was (see `ucall_host::vm::core_dump`).
 //!
+//! A guest with a test table (`ucall_abi::test_table`, as `#[ucall_guest::tests]` makes) is
+//! run as a libtest harness instead (`harness.rs`, tested by `tests/runner_harness.rs`):
+//! `ucall-run [OPTIONS] ELF [LIBTEST ARGS]`, the runner's options before the ELF, libtest's
+//! after it, as cargo passes them to a runner.
+//! `--timeout` is then each test's time unless the test names its own.
+//!
 //! Exit status: 0 when every vCPU sent DONE, 1 when a guest sent ABORT, 2 when a vCPU took an
 //! unhandled exception or on any other error (bad guest input, timeout, setup failure), with a
 //! one-line reason on stderr.
 
 mod core_file;
 mod guest_file;
+mod harness;
 mod output;
 mod streams;
 
 use clap::{Parser, ValueEnum};
 use output::{Outcome, Output, err};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use ucall_host::Ucall;
 use ucall_host::convention::ConventionKind;
+use ucall_host::harness::{HarnessError, TestOptions, TestProgram};
 use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, Vcpu, VmBuilder};
 use vm_memory::GuestMemoryMmap;
@@ -53,7 +62,8 @@ use vm_memory::GuestMemoryMmap;
                   As a cargo runner: [target.x86_64-unknown-none] runner = \"ucall-run\""
 )]
 struct Args {
-    /// Seconds a vCPU may run without making a ucall.
+    /// Seconds a vCPU may run without making a ucall; for a guest with a test table, the
+    /// seconds of a test that names no timeout of its own.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
     /// How the guest signals ucalls: `auto` serves port I/O (x86_64) or SBI calls (riscv64) and
@@ -77,8 +87,19 @@ struct Args {
     /// at its end and the guest's memory, for `gdb guest.elf FILE`.
     #[arg(long, value_name = "FILE")]
     core: Option<PathBuf>,
+    /// For a guest with a test table: write an ELF core of each failed test to
+    /// `DIR/<test name>.core`.
+    #[arg(long, value_name = "DIR")]
+    core_dir: Option<PathBuf>,
     /// The guest: a statically linked ELF for this machine's architecture.
     elf: PathBuf,
+    /// For a guest with a test table: libtest's arguments (a filter, --exact, --list, ...).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "LIBTEST ARGS"
+    )]
+    test_args: Vec<OsString>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -133,7 +154,8 @@ fn main() -> ExitCode {
         }
     }
     let elf = match guest_file::read_guest(&args.elf, guest_file::MAX_ELF_BYTES) {
-        Ok(elf) => elf,
+        // The tests of a test program run on threads until the process ends.
+        Ok(elf) => &*elf.leak(),
         Err(e) => return output.fatal(&e.to_string(), started),
     };
     let transport = match args.transport {
@@ -147,7 +169,35 @@ fn main() -> ExitCode {
         AbiArg::Seed => ConventionKind::Seed,
         AbiArg::Selftests => ConventionKind::Selftests,
     };
-    let built = VmBuilder::new(&elf)
+    match TestProgram::parse(elf) {
+        Ok(Some(program)) => {
+            if args.json || args.core.is_some() {
+                let reason = "--json and --core are for guests without a test table \
+                              (libtest's --format and --core-dir are for tests)";
+                return output.fatal(reason, started);
+            }
+            let options = TestOptions {
+                memory_size,
+                vcpus: args.vcpus,
+                transport,
+                default_timeout: Duration::from_secs(args.timeout),
+                core: false,
+            };
+            return harness::main(program, &args.test_args, options, args.core_dir);
+        }
+        // A guest that does not load is reported as always, by the builder below.
+        Ok(None) | Err(HarnessError::Image(_)) => {
+            if !args.test_args.is_empty() || args.core_dir.is_some() {
+                let reason = format!(
+                    "{} has no test table: arguments after it and --core-dir are for test programs",
+                    args.elf.display()
+                );
+                return output.fatal(&reason, started);
+            }
+        }
+        Err(e) => return output.fatal(&e.to_string(), started),
+    }
+    let built = VmBuilder::new(elf)
         .convention(abi)
         .vcpus(args.vcpus)
         .memory_size(memory_size)

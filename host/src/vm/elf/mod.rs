@@ -8,11 +8,13 @@ mod checks;
 mod error;
 #[cfg(test)]
 pub(crate) mod test_elf;
+mod test_table;
 #[cfg(test)]
 mod tests;
 
 pub use checks::Segment;
 pub use error::LoadError;
+pub use test_table::{TestCase, TestTableError, TextField};
 
 use goblin::elf::Elf;
 use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryBackend, GuestMemoryRegion};
