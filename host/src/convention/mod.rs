@@ -115,10 +115,10 @@ pub struct VmSetup<'a, M: ?Sized, F> {
     pub area: Range<u64>,
     /// How many vCPUs the VM has.
     pub vcpus: usize,
-    /// The guest-physical range of the architecture's structures in the host area, where the
-    /// host's own exception handlers build their reports (seed records, whatever the
-    /// convention).
-    pub host_reports: Range<u64>,
+    /// The guest-physical ranges where the host's own exception handlers build their reports
+    /// (seed records, whatever the convention): the architecture's structures in the host
+    /// area, and the vCPUs' stacks, whose tops hold each vCPU's exception stack.
+    pub host_reports: Vec<Range<u64>>,
     /// The ELF machine of the guest (`EM_X86_64`, `EM_AARCH64`, `EM_RISCV`).
     pub elf_machine: u16,
     /// Where the image's writable symbol `name` of `size` bytes is (guest-physical), if it has

@@ -18,7 +18,7 @@
 //! use ucall_host::convention::selftests::{Found, Pool, UnhandledLayout};
 //! use ucall_abi::selftests::{record_offset, FAILED};
 //!
-//! let pool = Pool::new(0x10_0000, 0x1000..0x2000, UnhandledLayout::X86_64);
+//! let pool = Pool::new(0x10_0000, vec![0x1000..0x2000], UnhandledLayout::X86_64);
 //! let first = 0x10_0000 + record_offset(0) as u64;
 //! assert_eq!(pool.find(first)?, Found::Record { gpa: first });
 //! assert_eq!(pool.find(0)?, Found::Nothing);
@@ -165,7 +165,7 @@ pub enum Found {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pool {
     start: u64,
-    host_reports: Range<u64>,
+    host_reports: Vec<Range<u64>>,
     unhandled: UnhandledLayout,
 }
 
@@ -175,7 +175,7 @@ impl Pool {
 
     /// A pool at guest-physical `start` (identity-mapped); records the host's exception
     /// handlers build in `host_reports` are theirs.
-    pub fn new(start: u64, host_reports: Range<u64>, unhandled: UnhandledLayout) -> Self {
+    pub fn new(start: u64, host_reports: Vec<Range<u64>>, unhandled: UnhandledLayout) -> Self {
         Pool {
             start,
             host_reports,
@@ -212,7 +212,9 @@ impl Pool {
         match token {
             NO_RECORD => Ok(Found::Nothing),
             FAILED => Err(Error::NoPool),
-            token if self.host_reports.contains(&token) => Ok(Found::HostReport { gva: token }),
+            token if self.host_reports.iter().any(|range| range.contains(&token)) => {
+                Ok(Found::HostReport { gva: token })
+            }
             token if token < self.start || token >= end => Err(outside(token)),
             token => {
                 let offset = token - self.start;

@@ -252,7 +252,10 @@ impl<'a> VmBuilder<'a> {
             tables: &mut tables,
             area: area_start..layout.host_area.end,
             vcpus: self.vcpus,
-            host_reports: host_area.0..host_area.0 + arch::Native::HOST_AREA,
+            host_reports: vec![
+                host_area.0..host_area.0 + arch::Native::HOST_AREA,
+                layout.stacks.clone(),
+            ],
             elf_machine: arch::Native::ELF_MACHINE,
             symbol: &symbol,
         })?;

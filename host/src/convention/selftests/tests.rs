@@ -19,7 +19,7 @@ impl Guest {
         tables
             .identity_map(&memory, 0..0x40_0000, MemoryKind::Normal)
             .unwrap();
-        let pool = Pool::new(POOL, HOST_AREA, layout);
+        let pool = Pool::new(POOL, vec![HOST_AREA], layout);
         pool.install(&memory).unwrap();
         Guest {
             memory,
