@@ -27,7 +27,7 @@ pub struct StaticPrograms {
     pub runner: PathBuf,
 }
 
-/// Builds `/init`, the KVM check and `ucall-run` as static executables for `arch`, release
+/// Builds `/init`, the KVM check and `ucall-run` as static executables for `arch`, `vm`
 /// profile, in one cargo run.
 pub fn build_static(arch: Arch) -> Result<StaticPrograms> {
     let args = [
@@ -38,7 +38,7 @@ pub fn build_static(arch: Arch) -> Result<StaticPrograms> {
         "ucall-host",
         "--bins",
     ];
-    let built = cargo_static(arch, &[&args[..], &FEATURES].concat())?;
+    let built = cargo_static(arch, &[&args[..], &FEATURES].concat(), Optimised::ForTests)?;
     let find = |bin: &str| {
         built
             .iter()
@@ -54,7 +54,7 @@ pub fn build_static(arch: Arch) -> Result<StaticPrograms> {
 }
 
 /// Builds the test harness executables of [`TEST_PACKAGES`] (`cargo test --no-run`: unit tests
-/// of the libs and bins, and integration tests) as static executables for `arch`, release
+/// of the libs and bins, and integration tests) as static executables for `arch`, `vm`
 /// profile, in one cargo run. Run them in the VM like any command, e.g. with
 /// `--test-threads=1` or a test-name filter.
 pub fn build_static_tests(arch: Arch) -> Result<Vec<PathBuf>> {
@@ -63,7 +63,7 @@ pub fn build_static_tests(arch: Arch) -> Result<Vec<PathBuf>> {
         args.extend(["-p", package]);
     }
     args.extend(FEATURES);
-    let tests: Vec<PathBuf> = cargo_static(arch, &args)?
+    let tests: Vec<PathBuf> = cargo_static(arch, &args, Optimised::ForTests)?
         .into_iter()
         .filter(|a| a.profile.test)
         .map(|a| a.executable)
@@ -81,16 +81,20 @@ pub fn build_static_tests(arch: Arch) -> Result<Vec<PathBuf>> {
 /// static executable for `arch` and returns its path.
 pub fn build_static_bench(package: &str, bench: &str, arch: Arch) -> Result<PathBuf> {
     let args = ["build", "--package", package, "--bench", bench];
-    cargo_static(arch, &[&args[..], &FEATURES].concat())?
-        .into_iter()
-        .map(|a| a.executable)
-        .find(|path| {
-            path.file_name()
-                .and_then(|name| name.to_str())
-                .and_then(|name| name.rsplit_once('-'))
-                .is_some_and(|(target, _)| target == bench)
-        })
-        .ok_or_else(|| anyhow!("cargo reported no executable for bench {bench} in {package}"))
+    cargo_static(
+        arch,
+        &[&args[..], &FEATURES].concat(),
+        Optimised::ForMeasuring,
+    )?
+    .into_iter()
+    .map(|a| a.executable)
+    .find(|path| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.rsplit_once('-'))
+            .is_some_and(|(target, _)| target == bench)
+    })
+    .ok_or_else(|| anyhow!("cargo reported no executable for bench {bench} in {package}"))
 }
 
 /// An executable cargo built.
@@ -138,25 +142,39 @@ fn executables(json_lines: &str) -> Vec<Artifact> {
         .collect()
 }
 
-/// Runs `cargo <args> --release --target <arch's Linux target>` in the workspace and returns
-/// the executables it built.
+/// How a static build is optimised.
+#[derive(Debug, Clone, Copy)]
+enum Optimised {
+    /// The workspace's `vm` profile: what the QEMU machines run, built in a fraction of a
+    /// release build's time (see the workspace's Cargo.toml).
+    ForTests,
+    /// Release, as measured: the benchmark.
+    ForMeasuring,
+}
+
+/// Runs `cargo <args> --target <arch's Linux target>` with the profile of `optimised` in the
+/// workspace and returns the executables it built.
 ///
 /// The linker and static linking come from [`Arch::linux_target_config`]. The paths are taken
 /// from cargo's JSON messages, so a custom `CARGO_TARGET_DIR` or `build.target-dir` just works.
 /// Note that `RUSTFLAGS` from the environment applies to these builds too (and replaces the
 /// target's `rustflags`, which riscv64's static linking uses).
-fn cargo_static(arch: Arch, args: &[&str]) -> Result<Vec<Artifact>> {
+fn cargo_static(arch: Arch, args: &[&str], optimised: Optimised) -> Result<Vec<Artifact>> {
     // Under `cargo run -p xtask`, CARGO is the cargo that runs us: same toolchain.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(args)
         .arg("--manifest-path")
         .arg(workspace_root().join("Cargo.toml"))
-        .args(["--release", "--message-format=json-render-diagnostics"])
-        // No debug info: it would make the initramfs 10x bigger (40 MB instead of 4), and the
-        // emulated kernel unpacks every byte of it on each boot.
-        .args(["--config", "profile.release.debug=false"])
-        .args(["--target", arch.linux_target()]);
+        .arg("--message-format=json-render-diagnostics");
+    match optimised {
+        Optimised::ForTests => cmd.args(["--profile", "vm"]),
+        // No debug info, as in the `vm` profile.
+        Optimised::ForMeasuring => {
+            cmd.args(["--release", "--config", "profile.release.debug=false"])
+        }
+    };
+    cmd.args(["--target", arch.linux_target()]);
     for config in arch.linux_target_config() {
         cmd.args(["--config", config]);
     }
