@@ -246,9 +246,8 @@ fn a_token_outside_the_pool_is_refused() {
     );
 }
 
-/// A guest that faults. x86_64 only for now: on arm64 KVM (aarch64-vhe) vCPU 0 makes no ucall
-/// after `udf` in its own vectors (the watchdog fires), and riscv64 is not checked yet.
-#[cfg(target_arch = "x86_64")]
+/// A guest that faults, on every architecture: vCPU 0 through vectors of its own, vCPU 1
+/// through the host's handlers.
 mod exceptions {
     use super::*;
 
@@ -264,14 +263,42 @@ mod exceptions {
             .expect("the guest has pool_fault_here")
     }
 
-    /// What vCPU 0 of `selftests_unhandled.c` reports from its own vectors, as the x86_64
-    /// selftests library does: an ABORT naming the vector (#UD) and RIP.
+    /// What vCPU 0 of `selftests_unhandled.c` reports from its own vectors for the `ud2` at
+    /// `fault`, as the x86_64 selftests library does: an ABORT naming the vector (#UD) and RIP.
+    #[cfg(target_arch = "x86_64")]
     fn own_vectors_report(fault: u64) -> Ucall {
         Ucall::Abort(Abort {
             message: format!("Unhandled exception '0x6' at guest RIP '{fault:#x}'"),
             file: Some("selftests_unhandled.c".into()),
             line: 74,
             column: None,
+        })
+    }
+
+    /// As the aarch64 selftests library reports `udf`: UNHANDLED with the vector-table entry
+    /// (4: current EL on SP_ELx, synchronous) and the exception class (0, unknown reason) in
+    /// ESR_EL1's place.
+    #[cfg(target_arch = "aarch64")]
+    fn own_vectors_report(_fault: u64) -> Ucall {
+        Ucall::Unhandled(ucall_host::decode::Unhandled {
+            vector: 4,
+            instruction_address: 0,
+            error_code: 0,
+            fault_address: 0,
+            sent_by: ucall_host::decode::Sender::Guest,
+        })
+    }
+
+    /// As the riscv64 selftests library reports `ebreak`: UNHANDLED with an exception (not an
+    /// interrupt) of cause 3 (breakpoint), which the host reports as `scause`.
+    #[cfg(target_arch = "riscv64")]
+    fn own_vectors_report(_fault: u64) -> Ucall {
+        Ucall::Unhandled(ucall_host::decode::Unhandled {
+            vector: 3,
+            instruction_address: 0,
+            error_code: 0,
+            fault_address: 0,
+            sent_by: ucall_host::decode::Sender::Guest,
         })
     }
 
@@ -293,6 +320,28 @@ mod exceptions {
         };
         assert_eq!(unhandled.instruction_address, fault);
     }
+}
+
+/// riscv64's other exit of the convention: a trap vector's report of a trap it has no handler
+/// for (the ucall SBI call with a6 = 1), which carries no record, ends the vCPU with an error
+/// after the ucalls before it.
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn a_trap_reported_without_a_record_ends_the_vcpu_with_the_unexpected_trap_error() {
+    let (ucalls, error) = run(&mut vm("selftests_unexpected_trap_default_link"));
+    let [Ucall::Sync { args }] = &ucalls[..] else {
+        panic!("one SYNC: {ucalls:?}");
+    };
+    assert_eq!(args[1], 1);
+    assert!(
+        matches!(
+            error,
+            Some(RunError::Selftests(selftests::Error::UnexpectedTrap {
+                function: 1
+            }))
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]
