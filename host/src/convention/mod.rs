@@ -121,8 +121,8 @@ pub struct VmSetup<'a, M: ?Sized, F> {
     pub host_reports: Vec<Range<u64>>,
     /// The ELF machine of the guest (`EM_X86_64`, `EM_AARCH64`, `EM_RISCV`).
     pub elf_machine: u16,
-    /// Where the image's writable symbol `name` of `size` bytes is (guest-physical), if it has
-    /// one.
+    /// Where the image's writable object `name` of exactly `size` bytes is (guest-physical), if
+    /// it has one.
     pub symbol: &'a dyn Fn(&str, u64) -> Option<u64>,
 }
 
@@ -189,7 +189,7 @@ pub trait Convention<M: GuestMemory + ?Sized, F: PageTableFormat>: Debug + Send 
 
     /// The writable guest globals (name, bytes) that [`setup`](Convention::setup) writes when
     /// the guest has them: the builder refuses a guest whose global is outside its writable
-    /// data before KVM is asked for anything. None by default.
+    /// data or not an object of that size before KVM is asked for anything. None by default.
     fn written_symbols(&self) -> &'static [(&'static str, u64)] {
         &[]
     }

@@ -330,6 +330,59 @@ fn symbol_straddling_the_end_of_its_segment_is_not_written() {
 }
 
 #[test]
+fn object_of_the_size_written_in_writable_data_is_found() {
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .symbol("ucall_pool", 0x20_1008)
+        .build();
+    let image = parse(&elf).unwrap();
+    assert_eq!(
+        image.writable_object_gpa("ucall_pool", 8).unwrap(),
+        0x20_1008
+    );
+}
+
+#[test]
+fn object_smaller_than_what_the_host_writes_is_refused_naming_its_size() {
+    // Writable data all around: only the symbol's own size says the host would write past it.
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .sized_symbol("ucall_pool", 0x20_1008, 4)
+        .build();
+    let err = parse(&elf)
+        .unwrap()
+        .writable_object_gpa("ucall_pool", 8)
+        .unwrap_err();
+    assert!(
+        matches!(&err, LoadError::SymbolWrongSize { name, size: 4, expected: 8 } if name == "ucall_pool"),
+        "{err}"
+    );
+}
+
+#[test]
+fn object_larger_than_what_the_host_writes_is_refused_too() {
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .sized_symbol("ucall_pool", 0x20_1008, 16)
+        .build();
+    let err = parse(&elf)
+        .unwrap()
+        .writable_object_gpa("ucall_pool", 8)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            LoadError::SymbolWrongSize {
+                size: 16,
+                expected: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_symbol_is_named() {
     let elf = TestElf::new(0x20_0000, 0x1000).build();
     let err = parse(&elf)
