@@ -344,6 +344,34 @@ fn a_trap_reported_without_a_record_ends_the_vcpu_with_the_unexpected_trap_error
     );
 }
 
+/// The convention has no replies: a reply to a pool ucall is refused, and the guest finds its
+/// record and registers (x86_64's `rsi`, where a seed reply over port I/O goes) as they were.
+#[test]
+fn a_reply_to_a_pool_ucall_is_refused_and_changes_nothing_in_the_guest() {
+    let mut vcpu = vm("selftests_reply_default_link").take_vcpus().remove(0);
+    let sync = vcpu.next_ucall().unwrap();
+    assert_eq!(
+        sync,
+        Ucall::Sync {
+            args: [0, 1, 0, 0, 0, 0]
+        }
+    );
+    let replied = vcpu.reply([0xbad; 6]);
+    assert!(
+        matches!(
+            replied,
+            Err(RunError::NoReplies {
+                vcpu: 0,
+                convention: ConventionKind::Selftests
+            })
+        ),
+        "{replied:?}"
+    );
+    let (ucalls, error) = ucalls_until_end(&mut vcpu);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(ucalls, [Ucall::Done]);
+}
+
 #[test]
 fn a_rust_guest_with_the_pool_feature_makes_its_ucalls_through_the_pool() {
     let mut vm = vm("pool_guest");

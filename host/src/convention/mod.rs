@@ -216,6 +216,14 @@ pub trait Convention<M: GuestMemory + ?Sized, F: PageTableFormat>: Debug + Send 
     /// resumes without an event.
     fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Option<Ucall>, CallError>;
 
+    /// Whether the guest reads a [`reply`](Convention::reply) back. When it does not, the VM
+    /// refuses a reply and writes nothing for it: not the record, and not the register an
+    /// architecture's transport also carries the reply in (x86_64 port I/O's `rsi`), which
+    /// such a guest keeps its own values in. Yes by default.
+    fn has_replies(&self) -> bool {
+        true
+    }
+
     /// Writes the host's `reply` to the call whose record is at `record`, read back by the
     /// guest when it resumes.
     fn reply(
