@@ -169,17 +169,23 @@ fn several_vcpus_make_pool_ucalls_at_once() {
     }
 }
 
+/// The stage of the one SYNC that vCPU 0 of guest `name` makes, and the pool error that ends
+/// it after.
+fn one_sync_then_error(name: &str) -> (u64, selftests::Error) {
+    match run(&mut vm(name)) {
+        (ucalls, Some(RunError::Selftests(error))) => match &ucalls[..] {
+            [Ucall::Sync { args }] => (args[1], error),
+            _ => panic!("one SYNC: {ucalls:?}"),
+        },
+        other => panic!("a pool error: {other:?}"),
+    }
+}
+
 #[test]
 fn the_last_free_record_serves_and_then_a_full_pool_is_an_error() {
-    let (ucalls, error) = run(&mut vm("selftests_full_pool_default_link"));
-    let [Ucall::Sync { args }] = &ucalls[..] else {
-        panic!("one SYNC: {ucalls:?}");
-    };
-    assert_eq!(args[1], 511);
-    assert!(
-        matches!(error, Some(RunError::Selftests(selftests::Error::NoPool))),
-        "{error:?}"
-    );
+    let (stage, error) = one_sync_then_error("selftests_full_pool_default_link");
+    assert_eq!(stage, 511);
+    assert!(matches!(error, selftests::Error::NoPool), "{error}");
 }
 
 #[test]
@@ -246,9 +252,8 @@ fn a_token_outside_the_pool_is_refused() {
     );
 }
 
-/// A guest that faults. x86_64 only for now: on arm64 KVM (aarch64-vhe) vCPU 0 makes no ucall
-/// after `udf` in its own vectors (the watchdog fires), and riscv64 is not checked yet.
-#[cfg(target_arch = "x86_64")]
+/// A guest that faults, on every architecture: vCPU 0 through vectors of its own, vCPU 1
+/// through the host's handlers.
 mod exceptions {
     use super::*;
 
@@ -264,14 +269,40 @@ mod exceptions {
             .expect("the guest has pool_fault_here")
     }
 
-    /// What vCPU 0 of `selftests_unhandled.c` reports from its own vectors, as the x86_64
-    /// selftests library does: an ABORT naming the vector (#UD) and RIP.
+    /// What vCPU 0 of `selftests_unhandled.c` reports from its own vectors for the `ud2` at
+    /// `fault`, as the x86_64 selftests library does: an ABORT naming the vector (#UD) and RIP.
+    #[cfg(target_arch = "x86_64")]
     fn own_vectors_report(fault: u64) -> Ucall {
         Ucall::Abort(Abort {
             message: format!("Unhandled exception '0x6' at guest RIP '{fault:#x}'"),
             file: Some("selftests_unhandled.c".into()),
             line: 74,
             column: None,
+        })
+    }
+
+    /// What the aarch64 selftests library reports for `udf`: the vector-table entry (4:
+    /// current EL on SP_ELx, synchronous), with the exception class (0, unknown reason) in
+    /// ESR_EL1's place.
+    #[cfg(target_arch = "aarch64")]
+    const OWN_VECTOR: u64 = 4;
+
+    /// What the riscv64 selftests library reports for `ebreak`: an exception (not an
+    /// interrupt) of cause 3 (breakpoint), which the host reports as `scause`.
+    #[cfg(target_arch = "riscv64")]
+    const OWN_VECTOR: u64 = 3;
+
+    /// What vCPU 0 of `selftests_unhandled.c` reports from its own vectors on aarch64 and
+    /// riscv64, as their selftests libraries do: UNHANDLED with [`OWN_VECTOR`] and no
+    /// addresses (the libraries send none), sent by the guest.
+    #[cfg(not(target_arch = "x86_64"))]
+    fn own_vectors_report(_fault: u64) -> Ucall {
+        Ucall::Unhandled(ucall_host::decode::Unhandled {
+            vector: OWN_VECTOR,
+            instruction_address: 0,
+            error_code: 0,
+            fault_address: 0,
+            sent_by: ucall_host::decode::Sender::Guest,
         })
     }
 
@@ -293,6 +324,48 @@ mod exceptions {
         };
         assert_eq!(unhandled.instruction_address, fault);
     }
+}
+
+/// riscv64's other exit of the convention: a trap vector's report of a trap it has no handler
+/// for (the ucall SBI call with a6 = 1), which carries no record, ends the vCPU with an error
+/// after the ucalls before it.
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn a_trap_reported_without_a_record_ends_the_vcpu_with_the_unexpected_trap_error() {
+    let (stage, error) = one_sync_then_error("selftests_unexpected_trap_default_link");
+    assert_eq!(stage, 1);
+    assert!(
+        matches!(error, selftests::Error::UnexpectedTrap { function: 1 }),
+        "{error}"
+    );
+}
+
+/// The convention has no replies: a reply to a pool ucall is refused, and the guest finds its
+/// record and registers (x86_64's `rsi`, where a seed reply over port I/O goes) as they were.
+#[test]
+fn a_reply_to_a_pool_ucall_is_refused_and_changes_nothing_in_the_guest() {
+    let mut vcpu = vm("selftests_reply_default_link").take_vcpus().remove(0);
+    let sync = vcpu.next_ucall().unwrap();
+    assert_eq!(
+        sync,
+        Ucall::Sync {
+            args: [0, 1, 0, 0, 0, 0]
+        }
+    );
+    let replied = vcpu.reply([0xbad; 6]);
+    assert!(
+        matches!(
+            replied,
+            Err(RunError::NoReplies {
+                vcpu: 0,
+                convention: ConventionKind::Selftests
+            })
+        ),
+        "{replied:?}"
+    );
+    let (ucalls, error) = ucalls_until_end(&mut vcpu);
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(ucalls, [Ucall::Done]);
 }
 
 #[test]

@@ -121,8 +121,8 @@ pub struct VmSetup<'a, M: ?Sized, F> {
     pub host_reports: Vec<Range<u64>>,
     /// The ELF machine of the guest (`EM_X86_64`, `EM_AARCH64`, `EM_RISCV`).
     pub elf_machine: u16,
-    /// Where the image's writable symbol `name` of `size` bytes is (guest-physical), if it has
-    /// one.
+    /// Where the image's writable object `name` of exactly `size` bytes is (guest-physical), if
+    /// it has one.
     pub symbol: &'a dyn Fn(&str, u64) -> Option<u64>,
 }
 
@@ -189,7 +189,7 @@ pub trait Convention<M: GuestMemory + ?Sized, F: PageTableFormat>: Debug + Send 
 
     /// The writable guest globals (name, bytes) that [`setup`](Convention::setup) writes when
     /// the guest has them: the builder refuses a guest whose global is outside its writable
-    /// data before KVM is asked for anything. None by default.
+    /// data or not an object of that size before KVM is asked for anything. None by default.
     fn written_symbols(&self) -> &'static [(&'static str, u64)] {
         &[]
     }
@@ -215,6 +215,14 @@ pub trait Convention<M: GuestMemory + ?Sized, F: PageTableFormat>: Debug + Send 
     /// found it), read through `guest`; `None` for a call that carries nothing, which the host
     /// resumes without an event.
     fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Option<Ucall>, CallError>;
+
+    /// Whether the guest reads a [`reply`](Convention::reply) back. When it does not, the VM
+    /// refuses a reply and writes nothing for it: not the record, and not the register an
+    /// architecture's transport also carries the reply in (x86_64 port I/O's `rsi`), which
+    /// such a guest keeps its own values in. Yes by default.
+    fn has_replies(&self) -> bool {
+        true
+    }
 
     /// Writes the host's `reply` to the call whose record is at `record`, read back by the
     /// guest when it resumes.

@@ -393,6 +393,11 @@ impl<M: GuestMemory + ?Sized, F: PageTableFormat> Convention<M, F> for Selftests
         Ok(pool.decode(guest, record)?)
     }
 
+    /// No: the guest resumes after NONE, SYNC and PRINTF expecting nothing written back.
+    fn has_replies(&self) -> bool {
+        false
+    }
+
     /// Nothing: the convention has no replies, and the guest reads nothing back.
     fn reply(
         &self,

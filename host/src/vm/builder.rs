@@ -191,14 +191,14 @@ impl<'a> VmBuilder<'a> {
         let image = GuestImage::parse(self.elf, arch::Native::ELF_MACHINE)?;
         image.check_size(self.memory_size)?;
         let published_at = self.published_at(&image)?;
-        let symbol = |name: &str, size: u64| image.writable_symbol_gpa(name, size).ok();
+        let symbol = |name: &str, size: u64| image.writable_object_gpa(name, size).ok();
         let kind = self
             .convention
             .resolve(|name| image.symbol_gpa(name).is_ok());
         let mut convention = convention::for_kind(kind);
         for &(name, len) in convention.written_symbols() {
             if image.symbol_gpa(name).is_ok() {
-                image.writable_symbol_gpa(name, len)?;
+                image.writable_object_gpa(name, len)?;
             }
         }
         let convention_bytes = convention
@@ -374,6 +374,21 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(&err, SetupError::Load(LoadError::SymbolNotWritable { name, vaddr: 0x20_0010, len: 8 }) if name == ucall_abi::MMIO_ADDR_SYMBOL),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pool_symbol_of_another_size_is_refused_before_the_vm_exists() {
+        let elf = native(
+            TestElf::new(0x20_0000, 0x1000)
+                .segment(TestSegment::data(0x20_1000, 0x1000))
+                .sized_symbol(ucall_abi::selftests::POOL_SYMBOL, 0x20_1008, 4)
+                .symbol(ucall_abi::MMIO_ADDR_SYMBOL, 0x20_1010),
+        );
+        let err = VmBuilder::new(&elf).build().unwrap_err();
+        assert!(
+            matches!(&err, SetupError::Load(LoadError::SymbolWrongSize { name, size: 4, expected: 8 }) if name == ucall_abi::selftests::POOL_SYMBOL),
             "{err}"
         );
     }

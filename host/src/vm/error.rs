@@ -166,6 +166,15 @@ pub enum RunError {
         /// The vCPU's index.
         vcpu: usize,
     },
+    /// A reply to a guest whose convention has no replies (the pool convention): it reads
+    /// nothing back, so nothing was written, neither its record nor a register.
+    #[error("vCPU {vcpu}: the {convention} convention has no replies, so none was written")]
+    NoReplies {
+        /// The vCPU's index.
+        vcpu: usize,
+        /// The guest's convention.
+        convention: convention::ConventionKind,
+    },
     /// Data for a read without a read to answer: the last event was no MMIO read or `in`.
     #[error("vCPU {vcpu} has no pending read to answer")]
     NoPendingRead {

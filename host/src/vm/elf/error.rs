@@ -150,6 +150,18 @@ pub enum LoadError {
         /// How many bytes the host writes there.
         len: u64,
     },
+    /// A symbol the host writes whole is not an object of the size the host writes.
+    #[error(
+        "guest ELF: symbol {name} is {size} bytes, not the {expected}-byte object the host writes there"
+    )]
+    SymbolWrongSize {
+        /// The symbol.
+        name: String,
+        /// Its size in the ELF (`st_size`).
+        size: u64,
+        /// The size the host writes.
+        expected: u64,
+    },
     /// A guest global could not be written.
     #[error("cannot write guest global {name} at {gpa:#x}: {source}")]
     WriteGlobal {

@@ -158,14 +158,18 @@ impl<'a> GuestImage<'a> {
         Ok(self.segments.iter().map(|s| s.gpa.end).max().unwrap_or(0))
     }
 
-    /// The guest-virtual address of the symbol `name`.
-    fn symbol(&self, name: &str) -> Result<u64, LoadError> {
+    /// The symbol `name`.
+    fn symbol_entry(&self, name: &str) -> Result<goblin::elf::Sym, LoadError> {
         self.elf
             .syms
             .iter()
             .find(|sym| self.elf.strtab.get_at(sym.st_name) == Some(name))
-            .map(|sym| sym.st_value)
             .ok_or_else(|| LoadError::SymbolNotFound(name.into()))
+    }
+
+    /// The guest-virtual address of the symbol `name`.
+    fn symbol(&self, name: &str) -> Result<u64, LoadError> {
+        self.symbol_entry(name).map(|sym| sym.st_value)
     }
 
     /// The guest-physical address of the symbol `name`, found through the segment that holds it:
@@ -205,6 +209,23 @@ impl<'a> GuestImage<'a> {
                 vaddr,
                 len,
             })
+    }
+
+    /// The guest-physical address of the object `name`, which the host writes whole: exactly
+    /// `len` bytes by its own size (`st_size`), so that a guest that declares it smaller does
+    /// not get its next variable overwritten, else [`LoadError::SymbolWrongSize`]; and in the
+    /// guest's writable data, as [`writable_symbol_gpa`](Self::writable_symbol_gpa) checks.
+    /// For globals whose size a convention fixes (`ucall_pool`, a pointer).
+    pub fn writable_object_gpa(&self, name: &str, len: u64) -> Result<u64, LoadError> {
+        let size = self.symbol_entry(name)?.st_size;
+        if size != len {
+            return Err(LoadError::SymbolWrongSize {
+                name: name.into(),
+                size,
+                expected: len,
+            });
+        }
+        self.writable_symbol_gpa(name, len)
     }
 }
 

@@ -54,7 +54,8 @@ pub(crate) struct TestElf {
     pub machine: u16,
     pub entry: u64,
     pub segments: Vec<TestSegment>,
-    pub symbols: Vec<(&'static str, u64)>,
+    /// Each symbol's name, value and size.
+    pub symbols: Vec<(&'static str, u64, u64)>,
 }
 
 impl TestElf {
@@ -75,8 +76,14 @@ impl TestElf {
         self
     }
 
-    pub fn symbol(mut self, name: &'static str, value: u64) -> Self {
-        self.symbols.push((name, value));
+    /// An 8-byte object `name` at `value`.
+    pub fn symbol(self, name: &'static str, value: u64) -> Self {
+        self.sized_symbol(name, value, 8)
+    }
+
+    /// An object `name` at `value` of `size` bytes.
+    pub fn sized_symbol(mut self, name: &'static str, value: u64, size: u64) -> Self {
+        self.symbols.push((name, value, size));
         self
     }
 
@@ -136,7 +143,7 @@ impl TestElf {
         let strtab_at = elf.len();
         elf.push(0);
         let mut names = Vec::new();
-        for (name, _) in &self.symbols {
+        for (name, _, _) in &self.symbols {
             names.push(elf.len() - strtab_at);
             elf.extend_from_slice(name.as_bytes());
             elf.push(0);
@@ -145,13 +152,13 @@ impl TestElf {
         elf.resize(elf.len().next_multiple_of(8), 0);
         let symtab_at = elf.len();
         elf.resize(symtab_at + SYM * (self.symbols.len() + 1), 0);
-        for (i, ((_, value), name)) in self.symbols.iter().zip(names).enumerate() {
+        for (i, ((_, value, size), name)) in self.symbols.iter().zip(names).enumerate() {
             let at = symtab_at + SYM * (i + 1);
             put32(elf, at, name as u32);
             elf[at + 4] = 0x11; // STB_GLOBAL, STT_OBJECT
             put16(elf, at + 6, 1); // some section, not SHN_UNDEF
             put64(elf, at + 8, *value);
-            put64(elf, at + 16, 8);
+            put64(elf, at + 16, *size);
         }
         let symtab_len = elf.len() - symtab_at;
         let shoff = elf.len();

@@ -329,6 +329,47 @@ fn symbol_straddling_the_end_of_its_segment_is_not_written() {
     );
 }
 
+/// Where the host would write the 8-byte `ucall_pool` of a guest that declares it `size`
+/// bytes, at 0x20_1008 in writable data (so only its own size can say the host would write
+/// past it).
+fn pool_gpa_when_declared(size: u64) -> Result<u64, LoadError> {
+    let elf = TestElf::new(0x20_0000, 0x1000)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .sized_symbol("ucall_pool", 0x20_1008, size)
+        .build();
+    parse(&elf).unwrap().writable_object_gpa("ucall_pool", 8)
+}
+
+#[test]
+fn object_of_the_size_written_in_writable_data_is_found() {
+    assert_eq!(pool_gpa_when_declared(8).unwrap(), 0x20_1008);
+}
+
+#[test]
+fn object_smaller_than_what_the_host_writes_is_refused_naming_its_size() {
+    let err = pool_gpa_when_declared(4).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::SymbolWrongSize { name, size: 4, expected: 8 } if name == "ucall_pool"),
+        "{err}"
+    );
+}
+
+#[test]
+fn object_larger_than_what_the_host_writes_is_refused_too() {
+    let err = pool_gpa_when_declared(16).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            LoadError::SymbolWrongSize {
+                size: 16,
+                expected: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn missing_symbol_is_named() {
     let elf = TestElf::new(0x20_0000, 0x1000).build();

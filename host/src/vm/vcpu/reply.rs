@@ -23,7 +23,8 @@ impl Vcpu {
     /// written through the tables it was read with, only where the guest's own tables let it
     /// write and only in guest RAM, all six words or none; a record the guest may not write is
     /// [`RunError::Reply`]. Over x86_64 port I/O, `reply[0]` also goes into `rsi` through the
-    /// synced registers, at no extra ioctl.
+    /// synced registers, at no extra ioctl. A guest whose convention has no replies (the pool
+    /// convention) gets nothing written, and the reply is [`RunError::NoReplies`].
     ///
     /// ```no_run
     /// use ucall_host::vm::VmBuilder;
@@ -41,6 +42,12 @@ impl Vcpu {
         let call = self
             .pending_call
             .ok_or(RunError::NothingToAnswer { vcpu })?;
+        if !self.convention.has_replies() {
+            return Err(RunError::NoReplies {
+                vcpu,
+                convention: self.convention.kind(),
+            });
+        }
         let guest = call.tables.view(&*self.memory);
         let written = self.convention.reply(&guest, call.record_gva, &reply);
         written.map_err(|source| RunError::Reply {
