@@ -96,7 +96,6 @@ pub mod vm;
 
 pub use decode::{Abort, Ucall};
 pub use error::Error;
-pub use paging::GuestView;
 
 /// The wire format, so that a user of this crate needs no second dependency for it.
 pub use ucall_abi;

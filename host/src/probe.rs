@@ -73,15 +73,7 @@ impl AddressWidths {
 
 /// The candidates, in the order they are tried: 5/8 of the usable space, then alternately one
 /// 1/16 step further down and up.
-///
-/// ```
-/// use ucall_host::probe::{candidates, AddressWidths};
-///
-/// let widths = AddressWidths { physical: 36, virtual_: 48 };
-/// let first: Vec<u64> = candidates(widths).take(3).collect();
-/// assert_eq!(first, [0xa_0000_0000, 0x9_0000_0000, 0xb_0000_0000]);
-/// ```
-pub fn candidates(widths: AddressWidths) -> impl Iterator<Item = u64> {
+pub(crate) fn candidates(widths: AddressWidths) -> impl Iterator<Item = u64> {
     let end = 1u64 << widths.usable_bits();
     let start = end / 8 * 5;
     let step = (end / 16).max(1);
@@ -93,7 +85,8 @@ pub fn candidates(widths: AddressWidths) -> impl Iterator<Item = u64> {
     })
 }
 
-/// The first candidate (see [`candidates`]) for which `is_free` holds.
+/// The first candidate for which `is_free` holds, in the order the module docs give (5/8 of
+/// the usable space, then alternately one 1/16 step further down and up).
 ///
 /// ```
 /// use ucall_host::probe::{find, AddressWidths};

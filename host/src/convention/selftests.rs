@@ -9,22 +9,10 @@
 //! string the guest points at, read through its page tables and bounded like any string.
 //!
 //! [`Selftests`] is the convention behind the seam ([`super::Convention`]): its
-//! [`setup`](super::Convention::setup) places a [`Pool`] in the area the builder keeps for it
-//! (after the architecture's structures in the host area) and writes its address into
+//! [`setup`](super::Convention::setup) places a pool of records in the area the builder keeps
+//! for it (after the architecture's structures in the host area) and writes its address into
 //! `ucall_pool`; its `locate` takes the token from the exit, its `decode` reads the record
 //! the token names, and its `reply` writes nothing.
-//!
-//! ```
-//! use ucall_host::convention::selftests::{Found, Pool, UnhandledLayout};
-//! use ucall_abi::selftests::{record_offset, FAILED};
-//!
-//! let pool = Pool::new(0x10_0000, vec![0x1000..0x2000], UnhandledLayout::X86_64);
-//! let first = 0x10_0000 + record_offset(0) as u64;
-//! assert_eq!(pool.find(first)?, Found::Record { gpa: first });
-//! assert_eq!(pool.find(0)?, Found::Nothing);
-//! assert!(pool.find(FAILED).is_err());
-//! # Ok::<(), ucall_host::convention::selftests::Error>(())
-//! ```
 
 use super::{CallError, Convention, ConventionKind, VmSetup};
 use crate::Ucall;
@@ -99,7 +87,7 @@ pub enum Error {
 
 /// How an architecture's selftests library fills UNHANDLED (`ucall_abi::selftests::unhandled`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UnhandledLayout {
+pub(crate) enum UnhandledLayout {
     /// x86_64 sends an ABORT instead; an UNHANDLED record is read as the seed's four values.
     X86_64,
     /// The vector-table entry, the exception class and whether it is valid.
@@ -111,7 +99,7 @@ pub enum UnhandledLayout {
 impl UnhandledLayout {
     /// The layout of the guests of ELF machine `machine` (`EM_X86_64`, `EM_AARCH64`,
     /// `EM_RISCV`); `None` for any other.
-    pub fn for_elf_machine(machine: u16) -> Option<Self> {
+    pub(crate) fn for_elf_machine(machine: u16) -> Option<Self> {
         match machine {
             62 => Some(UnhandledLayout::X86_64),
             183 => Some(UnhandledLayout::Aarch64),
@@ -145,7 +133,7 @@ impl UnhandledLayout {
 
 /// What an exit's token names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     /// Token 0: a ucall without a record, resumed.
     Nothing,
     /// The record at this guest-physical (and guest-virtual) address.
@@ -163,7 +151,7 @@ pub enum Found {
 /// One VM's pool: where it is, where the host's own exception reports are, and how UNHANDLED
 /// reads on this architecture.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pool {
+pub(crate) struct Pool {
     start: u64,
     host_reports: Vec<Range<u64>>,
     unhandled: UnhandledLayout,
@@ -171,11 +159,15 @@ pub struct Pool {
 
 impl Pool {
     /// The guest RAM a pool takes, whole pages.
-    pub const BYTES: u64 = (POOL_SIZE as u64).next_multiple_of(crate::paging::PAGE_SIZE);
+    pub(crate) const BYTES: u64 = (POOL_SIZE as u64).next_multiple_of(crate::paging::PAGE_SIZE);
 
     /// A pool at guest-physical `start` (identity-mapped); records the host's exception
     /// handlers build in `host_reports` are theirs.
-    pub fn new(start: u64, host_reports: Vec<Range<u64>>, unhandled: UnhandledLayout) -> Self {
+    pub(crate) fn new(
+        start: u64,
+        host_reports: Vec<Range<u64>>,
+        unhandled: UnhandledLayout,
+    ) -> Self {
         Pool {
             start,
             host_reports,
@@ -184,13 +176,13 @@ impl Pool {
     }
 
     /// Where the pool starts: the value the host writes into `ucall_pool`.
-    pub fn start(&self) -> u64 {
+    pub(crate) fn start(&self) -> u64 {
         self.start
     }
 
     /// Writes each record's token (its own address) into `memory`; the rest of the pool stays
     /// as it is (zero, in fresh guest memory).
-    pub fn install<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), Error> {
+    pub(crate) fn install<M: GuestMemory + ?Sized>(&self, memory: &M) -> Result<(), Error> {
         for index in 0..RECORDS {
             let record = self.start + record_offset(index) as u64;
             let at = record + Record::TOKEN_OFFSET as u64;
@@ -202,7 +194,7 @@ impl Pool {
     }
 
     /// What `token` names.
-    pub fn find(&self, token: u64) -> Result<Found, Error> {
+    pub(crate) fn find(&self, token: u64) -> Result<Found, Error> {
         let end = self.start + POOL_SIZE as u64;
         let outside = |token| Error::TokenOutsidePool {
             token,
@@ -233,7 +225,7 @@ impl Pool {
 
     /// Refuses the exits this convention has besides ucalls: riscv64's report of a trap
     /// without a handler (SBI function 1 of the ucall extension, with `a1` to `a5` zero).
-    pub fn check_exit(exit: &Exit) -> Result<(), Error> {
+    pub(crate) fn check_exit(exit: &Exit) -> Result<(), Error> {
         match *exit {
             Exit::Sbi {
                 extension,
@@ -249,7 +241,7 @@ impl Pool {
     /// The ucall that `token` names, or `None` for a ucall without data (token 0 or command
     /// NONE), which the host resumes. `guest` is the guest's memory through its tables, for
     /// ABORT's file name and the host's own reports.
-    pub fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
+    pub(crate) fn decode<M: GuestMemory + ?Sized, F: PageTableFormat>(
         &self,
         guest: &GuestView<'_, M, F>,
         token: u64,
@@ -303,7 +295,7 @@ impl Pool {
     }
 }
 
-/// The pool convention behind [`super::Convention`]: one per VM, its [`Pool`] placed by
+/// The pool convention behind [`super::Convention`]: one per VM, its pool placed by
 /// [`setup`](super::Convention::setup).
 ///
 /// ```
@@ -313,7 +305,9 @@ impl Pool {
 ///
 /// let pool: &dyn Convention<HeapMemory, X86_64> = &Selftests::default();
 /// assert_eq!(pool.kind(), ConventionKind::Selftests);
-/// assert_eq!(pool.guest_bytes(4), ucall_host::convention::selftests::Pool::BYTES);
+/// // The pool's records, whole pages, however many vCPUs share them.
+/// let bytes = (ucall_abi::selftests::POOL_SIZE as u64).next_multiple_of(0x1000);
+/// assert_eq!(pool.guest_bytes(4), bytes);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selftests {
@@ -322,19 +316,12 @@ pub struct Selftests {
     pool: Option<Pool>,
 }
 
-impl Selftests {
-    /// The VM's pool, if it was set up.
-    pub fn pool(&self) -> Option<&Pool> {
-        self.pool.as_ref()
-    }
-}
-
 impl<M: GuestMemory + ?Sized, F: PageTableFormat> Convention<M, F> for Selftests {
     fn kind(&self) -> ConventionKind {
         ConventionKind::Selftests
     }
 
-    /// [`Pool::BYTES`], whatever the number of vCPUs: one pool per VM.
+    /// `Pool::BYTES`, whatever the number of vCPUs: one pool per VM.
     fn guest_bytes(&self, vcpus: usize) -> u64 {
         let _ = vcpus;
         Pool::BYTES
@@ -387,7 +374,7 @@ impl<M: GuestMemory + ?Sized, F: PageTableFormat> Convention<M, F> for Selftests
         }))
     }
 
-    /// [`Pool::decode`]: `None` for token 0 and for NONE, which the host resumes.
+    /// `Pool::decode`: `None` for token 0 and for NONE, which the host resumes.
     fn decode(&self, guest: &GuestView<'_, M, F>, record: u64) -> Result<Option<Ucall>, CallError> {
         let pool = self.pool.as_ref().ok_or(Error::NoPool)?;
         Ok(pool.decode(guest, record)?)

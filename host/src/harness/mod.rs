@@ -24,7 +24,8 @@ mod error;
 mod verdict;
 
 pub use error::HarnessError;
-pub use verdict::{End, Verdict};
+use verdict::End;
+pub use verdict::Verdict;
 
 use crate::Ucall;
 use crate::arch::{Arch, Native};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// How one vCPU of a test's VM ended.
 #[derive(Debug)]
-pub enum End {
+pub(crate) enum End {
     /// DONE: the test returned.
     Done,
     /// ABORT: a failed assertion or a panic.
@@ -34,17 +34,11 @@ pub enum Verdict {
 impl Verdict {
     /// The verdict on a test that ended with `end`: `should_panic` as in
     /// [`TestCase`](crate::vm::TestCase), `timeout` the time it had.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ucall_host::harness::{End, Verdict};
-    ///
-    /// let verdict = Verdict::of(&End::Done, Some(&None), Duration::from_secs(2));
-    /// assert_eq!(verdict, Verdict::Failed("test did not panic as expected".into()));
-    /// let verdict = Verdict::of(&End::TimedOut, None, Duration::from_secs(2));
-    /// assert_eq!(verdict, Verdict::Failed("timed out after 2 s".into()));
-    /// ```
-    pub fn of(end: &End, should_panic: Option<&Option<String>>, timeout: Duration) -> Verdict {
+    pub(crate) fn of(
+        end: &End,
+        should_panic: Option<&Option<String>>,
+        timeout: Duration,
+    ) -> Verdict {
         let failed = |reason: String| Verdict::Failed(reason);
         match (end, should_panic) {
             (End::Done, None) => Verdict::Passed,
@@ -99,6 +93,14 @@ mod tests {
     }
 
     #[test]
+    fn done_fails_a_should_panic_test() {
+        assert_eq!(
+            Verdict::of(&End::Done, Some(&None), Duration::ZERO),
+            Verdict::Failed("test did not panic as expected".into())
+        );
+    }
+
+    #[test]
     fn abort_fails_with_its_location_and_message() {
         assert_eq!(
             Verdict::of(&abort("assertion failed: 1 == 2"), None, Duration::ZERO),
@@ -126,6 +128,14 @@ mod tests {
             Verdict::Failed(
                 "panic did not contain expected string: panic message \"boom\", expected substring \"overflow\"".into()
             )
+        );
+    }
+
+    #[test]
+    fn timeout_in_whole_seconds_says_so() {
+        assert_eq!(
+            Verdict::of(&End::TimedOut, None, Duration::from_secs(2)),
+            Verdict::Failed("timed out after 2 s".into())
         );
     }
 

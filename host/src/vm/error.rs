@@ -27,7 +27,7 @@ pub struct KvmError {
 
 impl KvmError {
     /// A `map_err` adapter: `fd.run().map_err(KvmError::with("KVM_RUN"))`.
-    pub fn with(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> KvmError {
+    pub(crate) fn with(what: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> KvmError {
         move |source| KvmError { what, source }
     }
 }

@@ -132,7 +132,7 @@ pub enum LayoutError {
 /// The space for page tables that identity-map `ram_len` bytes of RAM (2 MiB leaves) and the
 /// ucall MMIO page: a page per level for the first mapping, a page per GiB of RAM and per
 /// 512 GiB, and room for the MMIO page's own path.
-pub fn table_space(ram_len: u64) -> u64 {
+pub(crate) fn table_space(ram_len: u64) -> u64 {
     (8 + ram_len.div_ceil(GIB) + ram_len.div_ceil(512 * GIB)) * PAGE_SIZE
 }
 
@@ -209,7 +209,7 @@ impl Layout {
     }
 
     /// The host's structures and where they are.
-    pub fn host_regions(&self) -> [(HostRegion, Range<u64>); 3] {
+    pub(crate) fn host_regions(&self) -> [(HostRegion, Range<u64>); 3] {
         [
             (
                 HostRegion::Arch(self.host_area_name),

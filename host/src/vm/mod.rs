@@ -57,7 +57,7 @@ pub use builder::VmBuilder;
 pub use elf::{GuestImage, LoadError, Segment, TestCase, TestTableError, TextField, write_global};
 pub use error::{ExitKind, KvmError, PagingMode, Position, RunError, SetupError, ShutdownReason};
 pub use event::Event;
-pub use layout::{HostRegion, Layout, LayoutError, LayoutRequest, table_space};
+pub use layout::{HostRegion, Layout, LayoutError, LayoutRequest};
 pub use machine::Vm;
 pub use vcpu::{Vcpu, complete_pending_io, run_to_end};
 pub use watchdog::{WatchdogError, WatchdogSignal};

@@ -1,22 +1,23 @@
 //! The KVM half of the architecture seam: one module per architecture implements [`KvmArch`]
 //! (registers, system registers, vCPU init, the exception handlers' installation), on the
 //! KVM-free facts of [`crate::arch`]; [`Native`] names this host's (the only `cfg` that chooses
-//! one).
+//! one). The per-architecture modules are private: KVM runs guests of the host's architecture
+//! only, so `Native` is the one a VMM can use.
 
 #[cfg(target_arch = "aarch64")]
-pub mod aarch64;
+mod aarch64;
 #[cfg(target_arch = "riscv64")]
-pub mod riscv64;
+mod riscv64;
 #[cfg(target_arch = "x86_64")]
-pub mod x86_64;
+mod x86_64;
 
-/// This host's architecture's KVM setup.
+/// This host's architecture's KVM setup: use it through [`KvmArch`].
 #[cfg(target_arch = "aarch64")]
 pub type Native = aarch64::KvmAarch64;
-/// This host's architecture's KVM setup.
+/// This host's architecture's KVM setup: use it through [`KvmArch`].
 #[cfg(target_arch = "riscv64")]
 pub type Native = riscv64::KvmRiscv64;
-/// This host's architecture's KVM setup.
+/// This host's architecture's KVM setup: use it through [`KvmArch`].
 #[cfg(target_arch = "x86_64")]
 pub type Native = x86_64::KvmX86_64;
 

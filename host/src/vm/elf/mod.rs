@@ -107,7 +107,7 @@ impl<'a> GuestImage<'a> {
     }
 
     /// Refuses an image whose segments need more than `memory_size` bytes.
-    pub fn check_size(&self, memory_size: u64) -> Result<(), LoadError> {
+    pub(crate) fn check_size(&self, memory_size: u64) -> Result<(), LoadError> {
         let needed = self.load_size();
         if needed > memory_size {
             return Err(LoadError::TooLarge {

@@ -85,17 +85,7 @@ impl Vcpu {
     /// Changes how long the vCPU may run without making a ucall (the builder's
     /// [`timeout`](super::VmBuilder::timeout)), from its next run on: a test harness gives each
     /// run what is left of the test's whole time.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use ucall_host::vm::VmBuilder;
-    ///
-    /// let elf = std::fs::read("target/guests/x86_64/sync_stages")?;
-    /// let mut vcpu = VmBuilder::new(&elf).build()?.take_vcpus().remove(0);
-    /// vcpu.set_timeout(Duration::from_millis(250));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn set_timeout(&mut self, timeout: Duration) {
+    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 }
