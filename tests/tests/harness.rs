@@ -1,12 +1,14 @@
 //! The test harness on this machine's KVM (in the QEMU VMs too): each test of the hand-written
 //! test program `test_table` runs in a fresh VM with the outcome the ABI gives it, a static
 //! written by one test is unchanged in the next, and a hostile table is refused with a typed
-//! error. (`ucall-run`'s libtest lines are checked natively, in host/tests/runner_harness.rs.)
+//! error; our own test programs (`aborting_tests`) give `ucall-run` the libtest outcome they
+//! should. (`ucall-run`'s libtest lines for every flag are checked natively, in
+//! host/tests/runner_harness.rs.)
 
 use std::time::Duration;
 use ucall_host::harness::{HarnessError, TestOptions, TestProgram, Verdict};
 use ucall_host::vm::{TestCase, TestTableError, TextField};
-use ucall_tests::guest;
+use ucall_tests::{guest, libtest_lines};
 
 /// Runs the test called `name` of `program`.
 fn verdict(program: &TestProgram<'_>, name: &str) -> (Verdict, Vec<String>) {
@@ -123,6 +125,25 @@ fn a_static_written_by_one_test_is_unchanged_in_the_next() {
     assert_eq!(
         verdict(&program, "tests::writes_a_static").0,
         Verdict::Passed
+    );
+}
+
+#[test]
+fn every_way_of_aborting_passes_its_should_panic_test_under_the_harness() {
+    // The ABORTs themselves, message and location, are checked test by test in ucalls.rs.
+    let (code, lines) = libtest_lines("aborting_tests", &[]);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert_eq!(
+        lines,
+        [
+            "",
+            "running 2 tests",
+            "test tests::assert_eq_fails ... ok",
+            "test tests::panics          ... ok",
+            "",
+            "test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+            "",
+        ]
     );
 }
 
