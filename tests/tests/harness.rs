@@ -147,6 +147,54 @@ fn every_way_of_aborting_passes_its_should_panic_test_under_the_harness() {
     );
 }
 
+/// A C test program's libtest lines (`c_tests.c`, tests declared with ucall.h's macros), linked
+/// by us or where gcc links. The linker lays the table out in either order, so the per-test
+/// lines are compared sorted.
+#[test]
+fn a_c_test_program_gives_libtest_its_outcomes_linked_either_way() {
+    for program in ["c_tests", "c_tests_default_link"] {
+        let (code, lines) = libtest_lines(program, &[]);
+        assert_eq!(code, Some(101), "{program}: {lines:#?}");
+        let mut outcomes: Vec<String> = lines
+            .iter()
+            .filter(|line| line.starts_with("test ") && !line.starts_with("test result"))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            [
+                "test aborts ... ok",
+                "test aborts_with_the_expected_text ... ok",
+                "test adds ... ok",
+                "test fails_after_printing ... FAILED",
+                "test has_its_own_timeout ... ok",
+                "test ignored ... ignored (shows the reason in the list)",
+            ],
+            "{program}"
+        );
+        let failure = lines
+            .iter()
+            .skip_while(|line| *line != "---- fails_after_printing ----")
+            .skip(1)
+            .take(2);
+        assert!(
+            failure.eq([
+                "about to compare 2 + 2 with 5",
+                "c_tests.c:23: Failed guest assert: two + 2 == 5"
+            ]),
+            "{program}: {lines:#?}"
+        );
+        assert!(
+            lines.contains(
+                &"test result: FAILED. 4 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out"
+                    .into()
+            ),
+            "{program}: {lines:#?}"
+        );
+    }
+}
+
 /// The test program's ELF, and where its table starts in it.
 fn test_table_and_offset() -> (Vec<u8>, usize) {
     let elf = guest("test_table");
