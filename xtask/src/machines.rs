@@ -193,6 +193,34 @@ impl Machine {
     }
 }
 
+/// What a `cargo xtask test` runs: everything, or the work of some machines.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// The machines to run on, without the checks; empty: every machine and the checks.
+    pub machines: Vec<&'static Machine>,
+    /// Arguments for every test binary; when given, only [`Work::Tests`] runs.
+    pub test_args: Vec<String>,
+}
+
+impl Selection {
+    /// Whether this is the whole run, the one that must pass.
+    pub fn is_everything(&self) -> bool {
+        self.machines.is_empty() && self.test_args.is_empty()
+    }
+
+    /// Whether `machine` is selected.
+    pub fn includes(&self, machine: &Machine) -> bool {
+        self.machines.is_empty() || self.machines.contains(&machine)
+    }
+
+    /// What runs on `machine`: its work, or only its test binaries when a filter was given.
+    pub fn work<'a>(&'a self, machine: &'a Machine) -> impl Iterator<Item = Work> + 'a {
+        machine
+            .work()
+            .filter(|work| self.test_args.is_empty() || matches!(work, Work::Tests { .. }))
+    }
+}
+
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.name) // pad: honours `{:<16}`

@@ -57,7 +57,17 @@ enum Command {
     /// Check formatting and lints, build the guests, run the unit and integration tests here,
     /// then the whole suite on every QEMU machine of the list (arm64 KVM VHE and nVHE, kvm_amd,
     /// riscv64 KVM), builds and boots overlapping; prints where the time went.
-    Test,
+    Test {
+        /// Only this machine's work, without the checks (repeat for more machines; the names
+        /// are in xtask/src/machines.rs). For trying a change on one architecture; the full run
+        /// is what passes.
+        #[arg(long = "machine", value_parser = machine)]
+        machines: Vec<&'static Machine>,
+        /// Passed to every test binary after `--` (a name filter, `--exact`, ...); then only the
+        /// test binaries run, not the examples.
+        #[arg(last = true)]
+        test_args: Vec<String>,
+    },
     /// Build the test and demo guests into `target/guests/<arch>/`.
     BuildGuests {
         /// The guests' architecture; without it, every architecture of the machine list.
@@ -136,7 +146,13 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Test => test::run(),
+        Command::Test {
+            machines,
+            test_args,
+        } => test::run(&machines::Selection {
+            machines,
+            test_args,
+        }),
         Command::BuildGuests { arch } => {
             let arches = arch.map_or_else(machines::arches, |arch| vec![arch]);
             arches

@@ -10,7 +10,7 @@
 use super::image::{self, GUEST_DIR, Program, VmParts};
 use super::{Kernel, RunReport, static_build};
 use crate::arch::Arch;
-use crate::machines::{Machine, Work};
+use crate::machines::{Machine, Selection, Work};
 use crate::shell::say;
 use crate::{ecosystem, guest_tests, guests, timing};
 use anyhow::{Context, Result, anyhow, bail};
@@ -116,8 +116,8 @@ pub fn build(
     })
 }
 
-/// The commands that run `work` on `machine`, from `build`.
-fn programs(work: Work, build: &ArchBuild) -> Result<Vec<Program>> {
+/// The commands that run `work` on `machine`, from `build`; `test_args` go to every test binary.
+fn programs(work: Work, build: &ArchBuild, test_args: &[String]) -> Result<Vec<Program>> {
     match work {
         Work::Tests { kvm_free } => Ok(build
             .tests
@@ -130,7 +130,8 @@ fn programs(work: Work, build: &ArchBuild) -> Result<Vec<Program>> {
                     false => Vec::new(),
                 };
                 // One test at a time: every line on the one console stays whole.
-                let args = vec!["--test-threads=1".into()];
+                let mut args = vec!["--test-threads=1".to_string()];
+                args.extend_from_slice(test_args);
                 (binary.clone(), image::command(name, args, env))
             })
             .collect()),
@@ -205,8 +206,8 @@ fn output_of(report: &RunReport, name: &str) -> Result<(i32, String)> {
 }
 
 /// `report` with the exit statuses that pass other than 0: the guest tests that fail on purpose.
-fn expecting(mut report: RunReport, machine: &Machine) -> RunReport {
-    if machine.runs(Work::GuestTests) {
+fn expecting(mut report: RunReport, machine: &Machine, selection: &Selection) -> RunReport {
+    if selection.work(machine).any(|work| work == Work::GuestTests) {
         report.expect_status(GUEST_TESTS_RUN, guest_tests::FAILED_STATUS);
     }
     report
@@ -214,10 +215,14 @@ fn expecting(mut report: RunReport, machine: &Machine) -> RunReport {
 
 /// Runs all of `machine`'s work in one boot with what `build` holds; any failure, crash or
 /// missing result is an error.
-pub fn run_machine(machine: &'static Machine, build: &ArchBuild) -> Result<()> {
+pub fn run_machine(
+    machine: &'static Machine,
+    build: &ArchBuild,
+    selection: &Selection,
+) -> Result<()> {
     let mut commands = Vec::new();
-    for work in machine.work() {
-        commands.extend(programs(work, build)?);
+    for work in selection.work(machine) {
+        commands.extend(programs(work, build, &selection.test_args)?);
     }
     let mut guests = build.guests.clone();
     guests.extend(build.external_guest.clone());
@@ -229,6 +234,7 @@ pub fn run_machine(machine: &'static Machine, build: &ArchBuild) -> Result<()> {
     let mut report = expecting(
         image::boot(machine, kernel, &initrd, &names, true)?,
         machine,
+        selection,
     );
     for _ in 0..RETRIES_AFTER_HANG {
         let failed = report.commands.iter().any(|c| !c.passed() && c.finished());
@@ -243,12 +249,13 @@ pub fn run_machine(machine: &'static Machine, build: &ArchBuild) -> Result<()> {
         report = expecting(
             image::boot(machine, kernel, &initrd, &names, true)?,
             machine,
+            selection,
         );
     }
     report
         .check()
         .with_context(|| format!("the {} suite failed in {machine}", machine.arch))?;
-    for work in machine.work() {
+    for work in selection.work(machine) {
         check(work, machine, &report)?;
     }
     let ran: Vec<String> = report

@@ -6,7 +6,7 @@
 mod native;
 
 use crate::arch::Arch;
-use crate::machines::{self, MACHINES, Machine};
+use crate::machines::{self, MACHINES, Machine, Selection};
 use crate::qemu::suite::{self, ArchBuild};
 use crate::shell::{with_lane, workspace_root};
 use crate::{guests, install, qemu, timing};
@@ -15,19 +15,22 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 
-/// Runs everything and prints the timing table.
-pub fn run() -> Result<()> {
+/// Runs what `selection` selects and prints the timing table.
+pub fn run(selection: &Selection) -> Result<()> {
     timing::start();
-    let result = run_all();
+    let result = run_all(selection);
     eprint!("\n{}", timing::table());
     match &result {
-        Ok(()) => eprintln!("==> every step passed on every machine"),
+        Ok(()) if selection.is_everything() => {
+            eprintln!("==> every step passed on every machine")
+        }
+        Ok(()) => eprintln!("==> the selected work passed (not the whole run)"),
         Err(e) => eprintln!("==> FAILED: {e:#}"),
     }
     result
 }
 
-fn run_all() -> Result<()> {
+fn run_all(selection: &Selection) -> Result<()> {
     timing::step("setup", "checking /dev/kvm", || {
         std::fs::OpenOptions::new()
             .read(true)
@@ -47,7 +50,7 @@ fn run_all() -> Result<()> {
         .context("the machine list has no entry for this machine's own KVM")?;
     // The VMs by architecture, in list order: each architecture is built once for all of them.
     let mut groups: Vec<(Arch, Vec<&'static Machine>)> = Vec::new();
-    for machine in machines::vms() {
+    for machine in machines::vms().filter(|m| selection.includes(m)) {
         match groups.iter_mut().find(|(arch, _)| *arch == machine.arch) {
             Some((_, group)) => group.push(machine),
             None => groups.push((machine.arch, vec![machine])),
@@ -81,10 +84,14 @@ fn run_all() -> Result<()> {
             }
             errors
         });
-        let booter = s.spawn(move || boot_all(s, to_boot, groups));
-        errors.extend(native::checks(native).err());
-        for work in native.work() {
-            errors.extend(native::run_work(native, work).err());
+        let booter = s.spawn(move || boot_all(s, to_boot, groups, selection));
+        if selection.is_everything() {
+            errors.extend(native::checks(native).err());
+        }
+        if selection.includes(native) {
+            for work in selection.work(native) {
+                errors.extend(native::run_work(native, work, &selection.test_args).err());
+            }
         }
         for lane in [builder, booter] {
             match joined(lane) {
@@ -117,6 +124,7 @@ fn boot_all<'scope>(
     s: &'scope Scope<'scope, '_>,
     builds: mpsc::Receiver<(usize, ArchBuild)>,
     groups: &'scope [(Arch, Vec<&'static Machine>)],
+    selection: &'scope Selection,
 ) -> Vec<anyhow::Error> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let free = Arc::new((Mutex::new(cores), Condvar::new()));
@@ -133,7 +141,7 @@ fn boot_all<'scope>(
             let (build, free) = (Arc::clone(&build), Arc::clone(&free));
             boots.push(s.spawn(move || {
                 let result = timing::step(machine.name, "pack, boot and run its work", || {
-                    suite::run_machine(machine, &build)
+                    suite::run_machine(machine, &build, selection)
                 });
                 give(&free, needs);
                 result.with_context(|| format!("on {machine}"))

@@ -113,8 +113,9 @@ fn clippy_cross(native: &Machine) -> Result<()> {
     Ok(())
 }
 
-/// Runs `work` on this machine, as a timed step of its lane.
-pub fn run_work(machine: &Machine, work: Work) -> Result<()> {
+/// Runs `work` on this machine, as a timed step of its lane; `test_args` go to every test
+/// binary.
+pub fn run_work(machine: &Machine, work: Work, test_args: &[String]) -> Result<()> {
     let lane = machine.name;
     match work {
         Work::Tests { .. } => timing::step(lane, "cargo test (unit tests, real guests)", || {
@@ -127,6 +128,8 @@ pub fn run_work(machine: &Machine, work: Work) -> Result<()> {
                 .args(["test", "--workspace"])
                 .env("UCALL_GUEST_DIR", &guest_dir)
                 .env("UCALL_RUN", workspace_root().join("target/debug/ucall-run"))
+                .arg("--")
+                .args(test_args)
                 .run()?;
             // The runner's own tests (its unit tests, and it as a process and as a libtest
             // harness) need its feature, which `--workspace` leaves off.
@@ -134,6 +137,8 @@ pub fn run_work(machine: &Machine, work: Work) -> Result<()> {
                 .args(["test", "-p", "ucall-host", "--features", "runner"])
                 .args(["--bins", "--test", "runner", "--test", "runner_harness"])
                 .env("UCALL_GUEST_DIR", &guest_dir)
+                .arg("--")
+                .args(test_args)
                 .run()
         }),
         Work::DecodeOnly => timing::step(lane, "ucall-host decode only: build, tests", || {
