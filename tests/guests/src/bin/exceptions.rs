@@ -153,9 +153,8 @@ mod tests {
     #[test]
     fn after_a_caught_fault_the_next_reaches_the_host() {
         // SAFETY: as above, caught.
-        let fault = ucall_guest::exceptions::expect_fault(13, || unsafe {
-            exception_wrmsr(0xdead_beef)
-        });
+        let fault =
+            ucall_guest::exceptions::expect_fault(13, || unsafe { exception_wrmsr(0xdead_beef) });
         ucall_guest::guest_assert!(fault.is_some());
         // SAFETY: not safe, on purpose: the call faults, and the host reports it.
         unsafe { exception_undefined() };
