@@ -65,6 +65,20 @@ fn run_all() -> Result<()> {
     crate::performance_doc::write(&report)
 }
 
+/// Writes docs/performance.md and the README's figures from the results of an earlier run.
+pub fn write_pages() -> Result<()> {
+    let results = workspace_root().join("target/bench/results.json");
+    let read = std::fs::read_to_string(&results).with_context(|| {
+        format!(
+            "cannot read {}: run `cargo xtask bench` first",
+            results.display()
+        )
+    })?;
+    let report: Value =
+        serde_json::from_str(&read).with_context(|| results.display().to_string())?;
+    crate::performance_doc::write(&report)
+}
+
 /// Runs the benchmark on `machine` with freshly built guests: natively into `results` (then
 /// `None`), or in its VM, returning the VM's report.
 fn measure(machine: &'static Machine, results: &std::path::Path) -> Result<Option<Value>> {

@@ -85,8 +85,13 @@ enum Command {
     /// build (and run) in the configuration each names.
     Docs,
     /// Measure ucalls beside raw KVM exits on every machine with a benchmark run; writes
-    /// target/bench/results.json and docs/performance.md.
-    Bench,
+    /// target/bench/results.json, docs/performance.md and the README's figures.
+    Bench {
+        /// Measure nothing: write docs/performance.md and the README's figures from the
+        /// target/bench/results.json of an earlier run (after changing how they are shown).
+        #[arg(long)]
+        pages_only: bool,
+    },
     /// Fuzz every target of fuzz/Cargo.toml with cargo-fuzz on nightly (not part of `test`).
     Fuzz {
         /// Seconds to fuzz each target.
@@ -161,7 +166,8 @@ fn main() -> ExitCode {
         }
         Command::KvmCheck { machine } => qemu::kvm_check::kvm_check(machine),
         Command::Docs => docs::check(),
-        Command::Bench => bench::run(),
+        Command::Bench { pages_only: false } => bench::run(),
+        Command::Bench { pages_only: true } => bench::write_pages(),
         Command::Fuzz { time } => fuzz::run(time),
     };
     match result {

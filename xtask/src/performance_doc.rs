@@ -19,7 +19,7 @@ const COLUMNS: [(&str, &str); 4] = [
 
 /// The rows of that table: what a row says, the figure's name, and whether the name ends in
 /// `, <label>` (else it is the name as it is in that architecture's own report).
-const ROWS: [(&str, &str, bool); 8] = [
+const ROWS: [(&str, &str, bool); 9] = [
     (
         "vCPU ioctls per SYNC ucall (`ucall-guest`)",
         "vCPU ioctls per SYNC ucall",
@@ -39,6 +39,11 @@ const ROWS: [(&str, &str, bool); 8] = [
     (
         "VM creation to first ucall (MMIO)",
         "VM creation to first ucall",
+        true,
+    ),
+    (
+        "guest tests per second (200 passing tests, a VM each, default threads)",
+        "guest tests per second",
         true,
     ),
     ("log lines/s through the ring", "log lines/s, ring", false),
@@ -67,12 +72,65 @@ const READING: &str = "\
 
 ";
 
-/// Writes the page from `report` (the whole `results.json`).
+/// The README's share of the figures: between these lines, rewritten with the page.
+const README_START: &str = "<!-- figures: written by `cargo xtask bench`, do not edit -->";
+const README_END: &str = "<!-- end of figures -->";
+
+/// The rows of the README's short table (indexes into [`ROWS`]): the headline figures.
+const README_ROWS: [usize; 4] = [0, 1, 4, 5];
+
+/// Writes the page and the README's figures from `report` (the whole `results.json`).
 pub fn write(report: &Value) -> anyhow::Result<()> {
     let path = workspace_root().join(PAGE);
     std::fs::write(&path, page(report)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     println!("wrote {PAGE}");
+    let readme = workspace_root().join("README.md");
+    let text = std::fs::read_to_string(&readme)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", readme.display()))?;
+    let with_figures =
+        readme_with_figures(&text, &table(report, &README_ROWS)).ok_or_else(|| {
+            anyhow::anyhow!("README.md lacks the lines {README_START} and {README_END}")
+        })?;
+    std::fs::write(&readme, with_figures)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", readme.display()))?;
+    println!("wrote the figures of README.md");
     Ok(())
+}
+
+/// `readme` with the lines between its figure markers replaced by `figures`.
+fn readme_with_figures(readme: &str, figures: &str) -> Option<String> {
+    let (before, rest) = readme.split_once(README_START)?;
+    let (_, after) = rest.split_once(README_END)?;
+    Some(format!(
+        "{before}{README_START}\n{figures}{README_END}{after}"
+    ))
+}
+
+/// The table of every architecture with the rows `rows` of [`ROWS`].
+fn table(report: &Value, rows: &[usize]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| figure: median (min-max) of the rounds | {} |",
+        COLUMNS.map(|(_, title)| title).join(" | ")
+    );
+    let _ = writeln!(out, "|---|{}", "---|".repeat(COLUMNS.len()));
+    for &(title, name, per_arch) in rows.iter().filter_map(|&row| ROWS.get(row)) {
+        let cells: Vec<String> = COLUMNS
+            .iter()
+            .map(|&(label, _)| {
+                let figures = arch_figures(report, label);
+                let wanted = if per_arch {
+                    format!("{name}, {label}")
+                } else {
+                    name.to_owned()
+                };
+                find(figures, &wanted).map_or_else(|| "-".to_owned(), range)
+            })
+            .collect();
+        let _ = writeln!(out, "| {title} | {} |", cells.join(" | "));
+    }
+    out
 }
 
 /// The page's Markdown.
@@ -92,35 +150,19 @@ fn page(report: &Value) -> String {
          the times.\n\n\
          ## Every architecture\n\n",
     );
-    let _ = writeln!(
-        out,
-        "| figure: median (min-max) of the rounds | {} |",
-        COLUMNS.map(|(_, title)| title).join(" | ")
-    );
-    let _ = writeln!(out, "|---|{}", "---|".repeat(COLUMNS.len()));
-    for (title, name, per_arch) in ROWS {
-        let cells: Vec<String> = COLUMNS
-            .iter()
-            .map(|&(label, _)| {
-                let figures = arch_figures(report, label);
-                let wanted = if per_arch {
-                    format!("{name}, {label}")
-                } else {
-                    name.to_owned()
-                };
-                find(figures, &wanted).map_or_else(|| "-".to_owned(), range)
-            })
-            .collect();
-        let _ = writeln!(out, "| {title} | {} |", cells.join(" | "));
-    }
+    let every_row: Vec<usize> = (0..ROWS.len()).collect();
+    out.push_str(&table(report, &every_row));
     out.push_str(
         "\nThe raw exit is the same guest's MMIO store without a record, re-entered by the host \
          alone. A plain ucall (a guest in the seed's conventions: the record's address alone) \
          costs a register read where KVM syncs no registers (aarch64, riscv64); `ucall-guest`'s \
          rooted ucall brings the table root with the exit instead. The count of vCPU ioctls is \
          the figure that carries over to hardware KVM; `tests/tests/cost.rs` asserts it on every \
-         architecture. A `-` is a figure that run did not measure (the log ring is measured \
-         natively only).\n",
+         architecture. Guest tests per second: the wall time of `ucall_host::harness` running \
+         `bench_tests_200` (200 tests that pass at once, each in a VM of its own, as many at \
+         a time as the machine has cores), against the time of one VM's creation above. A `-` \
+         is a figure that run did not measure (the log-ring figures come from x86_64 hosts \
+         only).\n",
     );
     if COLUMNS
         .iter()
@@ -206,7 +248,7 @@ fn human(value: f64, unit: &str) -> String {
         "ns" => format!("{value:.1} ns"),
         "ratio" => format!("{value:.2}x"),
         "count" if value.fract() == 0.0 => format!("{value:.0}"),
-        "ucalls/s" | "lines/s" => format!("{value:.0}/s"),
+        "ucalls/s" | "lines/s" | "tests/s" => format!("{value:.0}/s"),
         _ => format!("{value:.2}"),
     }
 }
@@ -244,6 +286,16 @@ mod tests {
     fn a_count_that_never_varies_is_shown_once_in_bold() {
         let ioctls = figure("vCPU ioctls per SYNC ucall, x86_64", "count", 1.0, 1.0, 1.0);
         assert_eq!(range(&ioctls), "**1**");
+    }
+
+    #[test]
+    fn the_readme_figures_replace_what_stands_between_the_markers_and_nothing_else() {
+        let readme = format!("# ucall\n{README_START}\nold\n{README_END}\nrest\n");
+        assert_eq!(
+            readme_with_figures(&readme, "new\n").as_deref(),
+            Some(format!("# ucall\n{README_START}\nnew\n{README_END}\nrest\n").as_str())
+        );
+        assert_eq!(readme_with_figures("# no markers\n", "new\n"), None);
     }
 
     #[test]

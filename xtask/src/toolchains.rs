@@ -1,7 +1,6 @@
-//! The checks that run on other toolchains than the one building xtask: the library crates on
-//! their minimum supported Rust version, and their docs as docs.rs builds them (nightly, with
-//! each crate's `[package.metadata.docs.rs]`). Each toolchain and target is installed when
-//! missing.
+//! The checks of the library crates as others build them: on their minimum supported Rust
+//! version (a toolchain of its own, installed when missing), and their docs with each crate's
+//! `[package.metadata.docs.rs]`.
 
 use crate::ecosystem::LIBRARY_CRATES;
 use crate::install;
@@ -50,13 +49,12 @@ fn packages() -> Result<Vec<Value>> {
         .ok_or_else(|| anyhow!("cargo metadata lists no packages"))
 }
 
-/// Installs the toolchains the checks use when missing: the workspace's `rust-version` (with
-/// the guest crate's x86_64 target) and nightly.
+/// Installs the toolchain the checks use when missing: the workspace's `rust-version` (with
+/// the guest crate's x86_64 target).
 pub fn ensure_toolchains() -> Result<()> {
     let version = rust_version(&packages()?)?;
     install::ensure_toolchain(&version)?;
-    install::ensure_toolchain_targets(&version, &[crate::arch::Arch::X86_64.guest_target()])?;
-    install::ensure_toolchain("nightly")
+    install::ensure_toolchain_targets(&version, &[crate::arch::Arch::X86_64.guest_target()])
 }
 
 /// `cargo check` of the library crates with the workspace's `rust-version`, all features: on
@@ -80,12 +78,23 @@ pub fn msrv() -> Result<()> {
         .run()
 }
 
-/// `cargo doc` of each library crate as docs.rs builds it: nightly, its `rustdoc-args`
-/// (`--cfg docsrs`), its features and each of its targets (those of `arches`), with every
-/// rustdoc warning an error. Every target of a machine in the list is checked.
-pub fn docs_rs() -> Result<()> {
+/// One `cargo doc` of a library crate with docs.rs's settings.
+#[derive(Debug)]
+struct DocBuild {
+    package: String,
+    /// `None`: this host's target, as docs.rs builds a crate that names none.
+    target: Option<String>,
+    rustdoc_flags: Vec<String>,
+    all_features: bool,
+    features: Vec<String>,
+}
+
+/// The doc builds of every library crate from its `[package.metadata.docs.rs]`: each of its
+/// targets that a machine of the list covers, its `rustdoc-args` (`--cfg docsrs`) and
+/// features, with every rustdoc warning an error.
+fn doc_builds() -> Result<Vec<DocBuild>> {
     let arches = crate::machines::arches();
-    install::ensure_toolchain("nightly")?;
+    let mut builds = Vec::new();
     for package in packages()? {
         let Some(name) = package["name"].as_str() else {
             continue;
@@ -106,7 +115,6 @@ pub fn docs_rs() -> Result<()> {
         if targets.is_empty() {
             targets.extend(settings["default-target"].as_str().map(str::to_string));
         }
-        let names_targets = !targets.is_empty();
         let checked = |target: &String| arches.iter().any(|arch| target.starts_with(arch.name()));
         let (targets, skipped): (Vec<String>, Vec<String>) = targets.into_iter().partition(checked);
         for target in &skipped {
@@ -116,51 +124,56 @@ pub fn docs_rs() -> Result<()> {
         }
         let mut rustdoc_flags = strings("rustdoc-args");
         rustdoc_flags.extend(["-D".into(), "warnings".into()]);
-        // docs.rs builds the host's target when the crate names none. A target whose nightly
-        // rust-std rustup cannot fetch here (riscv64gc-unknown-linux-gnu's is missing from this
-        // machine's nightly) is documented on stable with nightly features let through
-        // (RUSTC_BOOTSTRAP=1), which still checks every doc link and `doc(cfg)`.
-        let targets: Vec<(Option<String>, &str)> = if !names_targets {
-            vec![(None, "nightly")]
-        } else {
-            targets
-                .into_iter()
-                .map(|target| {
-                    match install::ensure_toolchain_targets("nightly", &[target.as_str()]) {
-                        Ok(()) => (Some(target), "nightly"),
-                        Err(e) => {
-                            say(&format!(
-                                "{name} for {target}: documented on stable with \
-                                 RUSTC_BOOTSTRAP=1, as nightly has no rust-std for it here ({e})"
-                            ));
-                            (Some(target), "stable")
-                        }
-                    }
-                })
-                .collect()
+        let targets: Vec<Option<String>> = match targets.is_empty() {
+            true => vec![None],
+            false => targets.into_iter().map(Some).collect(),
         };
-        for (target, toolchain) in targets {
-            if let Some(target) = &target {
-                install::ensure_toolchain_targets(toolchain, &[target.as_str()])?;
-            }
-            let mut doc = cargo_on(toolchain, "docs-rs");
-            if toolchain != "nightly" {
-                doc.env("RUSTC_BOOTSTRAP", "1");
-            }
-            doc.args(["doc", "--quiet", "--no-deps", "-p", name])
-                .env("RUSTDOCFLAGS", rustdoc_flags.join(" "));
-            if settings["all-features"] == true {
-                doc.arg("--all-features");
-            }
-            let features = strings("features");
-            if !features.is_empty() {
-                doc.args(["--features", &features.join(",")]);
-            }
-            if let Some(target) = target {
-                doc.args(["--target", &target]);
-            }
-            doc.run()?;
+        for target in targets {
+            builds.push(DocBuild {
+                package: name.to_string(),
+                target,
+                rustdoc_flags: rustdoc_flags.clone(),
+                all_features: settings["all-features"] == true,
+                features: strings("features"),
+            });
         }
+    }
+    Ok(builds)
+}
+
+/// The rustup targets [`docs_rs`] documents for, to install with the others up front.
+pub fn doc_targets() -> Result<Vec<String>> {
+    Ok(doc_builds()?
+        .into_iter()
+        .filter_map(|build| build.target)
+        .collect())
+}
+
+/// `cargo doc` of each library crate with docs.rs's settings ([`doc_builds`]). Every target
+/// of a machine in the list is checked.
+///
+/// docs.rs builds with nightly; here the main toolchain's rustdoc does it with nightly
+/// features let through (`RUSTC_BOOTSTRAP=1`), which checks the same doc links and `doc(cfg)`
+/// badges without a second toolchain to install and keep current. In a target folder of its
+/// own: cargo rebuilds what `RUSTC_BOOTSTRAP` touches, so sharing `target/` would undo the
+/// other builds.
+pub fn docs_rs() -> Result<()> {
+    for build in doc_builds()? {
+        let mut doc = cargo();
+        doc.args(["doc", "--quiet", "--no-deps", "-p", &build.package])
+            .env("CARGO_TARGET_DIR", workspace_root().join("target/docs-rs"))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("RUSTDOCFLAGS", build.rustdoc_flags.join(" "));
+        if build.all_features {
+            doc.arg("--all-features");
+        }
+        if !build.features.is_empty() {
+            doc.args(["--features", &build.features.join(",")]);
+        }
+        if let Some(target) = &build.target {
+            doc.args(["--target", target]);
+        }
+        doc.run()?;
     }
     Ok(())
 }

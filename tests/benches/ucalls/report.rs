@@ -14,8 +14,13 @@ pub(crate) fn machine() -> String {
                 .and_then(|l| l.split(':').nth(1))
                 .map(|s| s.trim().to_owned())
         })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+        // arm64's and riscv64's /proc/cpuinfo name no model.
+        .map(|model| format!(", {model}"))
+        .unwrap_or_default();
+    let cores = match std::thread::available_parallelism().map_or(0, usize::from) {
+        1 => "1 core".to_owned(),
+        n => format!("{n} cores"),
+    };
     let kvm = if std::path::Path::new("/sys/module/kvm_pvm").exists() {
         "kvm_pvm (software hypervisor)"
     } else if std::path::Path::new("/sys/module/kvm_intel").exists() {
@@ -30,7 +35,7 @@ pub(crate) fn machine() -> String {
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
     let arch = std::env::consts::ARCH;
-    format!("{arch} {kvm}, {cores} cores, {cpu}, Linux {kernel}")
+    format!("{arch} {kvm}, {cores}{cpu}, Linux {kernel}")
 }
 
 fn human(value: f64, unit: &str) -> String {

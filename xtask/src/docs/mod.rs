@@ -14,6 +14,9 @@
 //!
 //! **The README** has at most 300 lines, and both commands in its first 60.
 //!
+//! **Help texts.** A block with the info string `text,<program> --help` is what the program
+//! prints for `--help` now ([`help`]).
+//!
 //! **Rust blocks.** A block whose info string starts with `rust` is compiled; the words after it
 //! say how (anything else, `ignore` included, is refused: a block that is not Rust to compile
 //! is `text` or `console`):
@@ -32,6 +35,7 @@
 //! and builds with `-D warnings`.
 
 mod blocks;
+mod help;
 
 use crate::shell::{Run, cargo, workspace_root};
 use anyhow::{Context, Result, bail};
@@ -70,6 +74,7 @@ pub fn check() -> Result<()> {
         for block in parsed.blocks {
             blocks.push((name.clone(), block));
         }
+        help::check_help_blocks(&root, &name, &text)?;
     }
     if !missing.is_empty() {
         bail!(

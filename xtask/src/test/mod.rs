@@ -191,6 +191,8 @@ fn install_all() -> Result<()> {
         packages.extend(machine.arch.host_packages());
         targets.push(machine.arch.linux_target());
     }
+    let doc_targets = crate::toolchains::doc_targets()?;
+    targets.extend(doc_targets.iter().map(String::as_str));
     targets.sort_unstable();
     targets.dedup();
     std::thread::scope(|s| {

@@ -1,5 +1,5 @@
 //! What `cargo xtask test` runs on this machine: the checks (formatting, lints for every
-//! target of the machine list, the minimum Rust version, docs as docs.rs builds them, the
+//! target of the machine list, the minimum Rust version, docs with docs.rs's settings, the
 //! packages), then the native machine's [`Work`].
 
 use crate::machines::{self, Machine, Work};
@@ -30,11 +30,7 @@ pub fn checks(native: &Machine) -> Result<()> {
         "library crates on their rust-version",
         toolchains::msrv,
     )?;
-    timing::step(
-        CHECKS,
-        "docs as docs.rs builds them (nightly)",
-        toolchains::docs_rs,
-    )?;
+    timing::step(CHECKS, "docs with docs.rs's settings", toolchains::docs_rs)?;
     timing::step(
         CHECKS,
         "cargo package (ucall-abi, -guest, -host)",
