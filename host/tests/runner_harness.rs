@@ -71,7 +71,7 @@ fn every_outcome_has_its_libtest_line_and_the_summary_counts_them() {
             "test tests::panics_with_expected   ... ok",
             "test tests::panics_with_other_text ... FAILED",
             "test tests::does_not_panic         ... FAILED",
-            "test tests::ignored                ... ignored",
+            "test tests::ignored                ... ignored (slow)",
             "test tests::times_out              ... FAILED",
             "test tests::faults                 ... FAILED",
             "test tests::writes_a_static        ... ok",
@@ -186,6 +186,58 @@ fn ignored_flag_runs_only_the_ignored_test() {
         summary(&lines),
         "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 10 filtered out"
     );
+}
+
+#[test]
+fn ignored_test_is_reported_with_its_reason() {
+    let (code, lines) = tests(&["ignored"]);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // libtest-mimic's form of libtest's `ignored, slow`.
+    assert_eq!(
+        lines[1..3],
+        ["running 1 test", "test tests::ignored ... ignored (slow)"]
+    );
+    assert_eq!(
+        summary(&lines),
+        "test result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 10 filtered out"
+    );
+}
+
+#[test]
+fn include_ignored_runs_the_ignored_test_with_the_others() {
+    let (code, lines) = tests(&["--include-ignored", "ignored"]);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert_eq!(
+        lines[1..3],
+        ["running 1 test", "test tests::ignored ... ok"]
+    );
+}
+
+#[test]
+fn ignore_reason_cannot_forge_a_line() {
+    let path = hostile("forged_reason", |elf, _, table| {
+        // Entry 6 is `tests::ignored`; its reason, "slow", is rewritten in place.
+        let at = table + 6 * 64 + 48;
+        let address = u64::from_le_bytes(elf[at..at + 8].try_into().expect("8 bytes"));
+        let offset = file_offset(elf, address);
+        elf[offset..offset + 4].copy_from_slice(b"s\nw\x1b");
+    });
+    let output = run(&[], &path, &["--test-threads", "1", "ignored"]);
+    assert_eq!(
+        lines(&output.stdout)[2],
+        "test tests::ignored ... ignored (s\\nw\\e)"
+    );
+}
+
+/// Where the byte at virtual address `address` of `elf` is in the file.
+fn file_offset(elf: &[u8], address: u64) -> usize {
+    let parsed = Elf::parse(elf).expect("an ELF");
+    let segment = parsed
+        .program_headers
+        .iter()
+        .find(|p| p.p_vaddr <= address && address < p.p_vaddr + p.p_filesz)
+        .expect("a segment holds the address");
+    (segment.p_offset + (address - segment.p_vaddr)) as usize
 }
 
 #[test]

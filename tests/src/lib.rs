@@ -128,3 +128,23 @@ pub fn transports() -> &'static [TransportKind] {
         &[TransportKind::Mmio]
     }
 }
+
+/// Runs the test program `name` under `ucall-run` with libtest's `args`, one test at a time (so
+/// in table order): its exit status and its standard output's lines, the summary line's time
+/// (`; finished in ...`) cut off so that it compares exactly.
+pub fn libtest_lines(name: &str, args: &[&str]) -> (Option<i32>, Vec<String>) {
+    let output = ucall_run()
+        .arg(guest_dir().join(name))
+        .args(["--test-threads", "1"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ucall-run on {name}: {e}"));
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| match line.split_once("; finished in") {
+            Some((summary, _)) if line.starts_with("test result:") => summary.to_owned(),
+            _ => line.to_owned(),
+        })
+        .collect();
+    (output.status.code(), lines)
+}

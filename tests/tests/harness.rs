@@ -1,12 +1,14 @@
 //! The test harness on this machine's KVM (in the QEMU VMs too): each test of the hand-written
 //! test program `test_table` runs in a fresh VM with the outcome the ABI gives it, a static
 //! written by one test is unchanged in the next, and a hostile table is refused with a typed
-//! error. (`ucall-run`'s libtest lines are checked natively, in host/tests/runner_harness.rs.)
+//! error; our own test programs (`aborting_tests`) give `ucall-run` the libtest outcome they
+//! should. (`ucall-run`'s libtest lines for every flag are checked natively, in
+//! host/tests/runner_harness.rs.)
 
 use std::time::Duration;
 use ucall_host::harness::{HarnessError, TestOptions, TestProgram, Verdict};
 use ucall_host::vm::{TestCase, TestTableError, TextField};
-use ucall_tests::guest;
+use ucall_tests::{guest, libtest_lines};
 
 /// Runs the test called `name` of `program`.
 fn verdict(program: &TestProgram<'_>, name: &str) -> (Verdict, Vec<String>) {
@@ -124,6 +126,73 @@ fn a_static_written_by_one_test_is_unchanged_in_the_next() {
         verdict(&program, "tests::writes_a_static").0,
         Verdict::Passed
     );
+}
+
+#[test]
+fn every_way_of_aborting_passes_its_should_panic_test_under_the_harness() {
+    // The ABORTs themselves, message and location, are checked test by test in ucalls.rs.
+    let (code, lines) = libtest_lines("aborting_tests", &[]);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert_eq!(
+        lines,
+        [
+            "",
+            "running 2 tests",
+            "test tests::assert_eq_fails ... ok",
+            "test tests::panics          ... ok",
+            "",
+            "test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+            "",
+        ]
+    );
+}
+
+/// A C test program's libtest lines (`c_tests.c`, tests declared with ucall.h's macros), linked
+/// by us or where gcc links. The linker lays the table out in either order, so the per-test
+/// lines are compared sorted.
+#[test]
+fn a_c_test_program_gives_libtest_its_outcomes_linked_either_way() {
+    for program in ["c_tests", "c_tests_default_link"] {
+        let (code, lines) = libtest_lines(program, &[]);
+        assert_eq!(code, Some(101), "{program}: {lines:#?}");
+        let mut outcomes: Vec<String> = lines
+            .iter()
+            .filter(|line| line.starts_with("test ") && !line.starts_with("test result"))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            [
+                "test aborts ... ok",
+                "test aborts_with_the_expected_text ... ok",
+                "test adds ... ok",
+                "test fails_after_printing ... FAILED",
+                "test has_its_own_timeout ... ok",
+                "test ignored ... ignored (shows the reason in the list)",
+            ],
+            "{program}"
+        );
+        let failure = lines
+            .iter()
+            .skip_while(|line| *line != "---- fails_after_printing ----")
+            .skip(1)
+            .take(2);
+        assert!(
+            failure.eq([
+                "about to compare 2 + 2 with 5",
+                "c_tests.c:23: Failed guest assert: two + 2 == 5"
+            ]),
+            "{program}: {lines:#?}"
+        );
+        assert!(
+            lines.contains(
+                &"test result: FAILED. 4 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out"
+                    .into()
+            ),
+            "{program}: {lines:#?}"
+        );
+    }
 }
 
 /// The test program's ELF, and where its table starts in it.

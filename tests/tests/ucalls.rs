@@ -80,7 +80,7 @@ fn failed_guest_assert_eq_aborts_with_both_values_file_and_line() {
     let abort = Abort {
         message: "assertion `left == right` failed: two + 1 == 4\n  left: 3\n right: 4".into(),
         file: Some("src/bin/aborting_tests.rs".into()),
-        line: 14,
+        line: 16,
         column: Some(9),
     };
     assert_eq!(ucalls, [sync([1, 0, 0, 0, 0, 0]), Ucall::Abort(abort)]);
@@ -104,7 +104,7 @@ fn panic_aborts_with_its_message_and_location() {
     let abort = Abort {
         message: "stage 3 went wrong".into(),
         file: Some("src/bin/aborting_tests.rs".into()),
-        line: 21,
+        line: 25,
         column: Some(9),
     };
     assert_eq!(ucalls, [Ucall::Abort(abort)]);

@@ -13,14 +13,32 @@ pub fn expand(parsed: TestModule) -> TokenStream {
         tests,
         init,
     } = parsed;
-    let count = tests.len();
-    let entries = tests.iter().map(entry);
-    let arms = tests.iter().enumerate().map(|(index, test)| {
-        let ident = &test.ident;
-        if test.takes_init {
-            quote! { #index => #ident(__ucall_init), }
+    let entries = tests.iter().map(|test| {
+        let cfgs = &test.cfgs;
+        let entry = entry(test);
+        quote! { #(#cfgs)* #entry }
+    });
+    let counted = tests.iter().map(|test| {
+        let cfgs = &test.cfgs;
+        quote! { #(#cfgs)* () }
+    });
+    // A test's index is its place among the tests compiled in, counted as the dispatch goes,
+    // since `#[cfg]` may leave any of them out of the table.
+    let dispatch = tests.iter().map(|test| {
+        let (ident, cfgs) = (&test.ident, &test.cfgs);
+        let call = if test.takes_init {
+            quote! { #ident(__ucall_init) }
         } else {
-            quote! { #index => #ident(), }
+            quote! { #ident() }
+        };
+        quote! {
+            #(#cfgs)*
+            {
+                if __ucall_index == __ucall_position {
+                    return #call;
+                }
+                __ucall_position += 1;
+            }
         }
     });
     let run_init = init.map(|init| quote! { let __ucall_init = #init(); });
@@ -28,7 +46,11 @@ pub fn expand(parsed: TestModule) -> TokenStream {
         /// The test table, which the host reads from the ELF (see `ucall_abi::test_table`).
         #[used]
         #[unsafe(link_section = "ucall_tests")]
-        static __UCALL_TEST_TABLE: [::ucall_guest::__private::Entry; #count] = [#(#entries),*];
+        static __UCALL_TEST_TABLE: [::ucall_guest::__private::Entry; __UCALL_TEST_COUNT] =
+            [#(#entries),*];
+
+        /// The tests compiled in: those whose `#[cfg]` holds.
+        const __UCALL_TEST_COUNT: usize = <[()]>::len(&[#(#counted),*]);
 
         /// The selected test's index, written by the host before the vCPU runs.
         #[unsafe(export_name = "ucall_test_selected")]
@@ -38,16 +60,16 @@ pub fn expand(parsed: TestModule) -> TokenStream {
         ::ucall_guest::entry!(__ucall_run_selected_test);
 
         /// Runs the test the host selected; returning sends DONE.
+        #[allow(unused_mut, unused_assignments)]
         fn __ucall_run_selected_test(_vcpu: usize) {
             let __ucall_index = ::ucall_guest::__private::selected_test(
                 &__UCALL_TEST_TABLE,
                 &__UCALL_TEST_SELECTED,
             );
             #run_init
-            match __ucall_index {
-                #(#arms)*
-                _ => ::ucall_guest::__private::out_of_range(),
-            }
+            let mut __ucall_position = 0usize;
+            #(#dispatch)*
+            ::ucall_guest::__private::out_of_range()
         }
     };
     if let Some((_, items)) = module.content.as_mut() {
@@ -99,17 +121,42 @@ mod tests {
     fn the_table_has_an_entry_per_test_in_its_section() {
         let code = expanded(parse_quote! { mod tests { #[test] fn a() {} #[test] fn b() {} } });
         assert!(code.contains("link_section = \"ucall_tests\""));
-        assert!(code.contains("[:: ucall_guest :: __private :: Entry ; 2usize]"));
+        assert!(code.contains("[:: ucall_guest :: __private :: Entry ; __UCALL_TEST_COUNT]"));
+        assert!(code.contains("< [()] > :: len (& [() , ()])"));
     }
 
     #[test]
-    fn each_test_is_dispatched_by_its_index() {
+    fn each_test_is_dispatched_by_its_place_in_the_table() {
         let code = expanded(parse_quote! {
             mod tests { #[init] fn init() -> u8 { 1 } #[test] fn a() {} #[test] fn b(v: u8) {} }
         });
         assert!(code.contains("let __ucall_init = init () ;"));
-        assert!(code.contains("0usize => a () ,"));
-        assert!(code.contains("1usize => b (__ucall_init) ,"));
+        let a = code.find("return a () ;").expect("a is dispatched");
+        let b = code
+            .find("return b (__ucall_init) ;")
+            .expect("b is dispatched");
+        let step = "__ucall_position += 1 ;";
+        assert!(a < b && code[a..b].contains(step));
+    }
+
+    #[test]
+    fn a_tests_cfg_is_carried_onto_its_entry_count_and_dispatch() {
+        let code = expanded(parse_quote! {
+            mod tests {
+                #[test] fn a() {}
+                #[cfg(target_arch = "x86_64")] #[test] fn only_on_x86_64() {}
+            }
+        });
+        let cfg = "# [cfg (target_arch = \"x86_64\")]";
+        // The function itself, its table entry, its place in the count and its dispatch.
+        assert_eq!(code.matches(cfg).count(), 4, "{code}");
+        assert!(code.contains(&format!("[() , {cfg} ()]")), "{code}");
+        assert!(code.contains(&format!(
+            "{cfg} :: ucall_guest :: __private :: Entry :: new"
+        )));
+        assert!(code.contains(&format!(
+            "{cfg} {{ if __ucall_index == __ucall_position {{ return only_on_x86_64 () ;"
+        )));
     }
 
     #[test]

@@ -63,7 +63,9 @@ use proc_macro::TokenStream;
 /// | `#[init]` | `fn init() -> T`, at most one | runs before each test; a test that takes one argument gets its value |
 ///
 /// Tests are named as libtest names them: the module path without the crate, then the function
-/// (`tests::adds`). Other items of the module stay as they are. The macro provides the program's
+/// (`tests::adds`). A test under `#[cfg(...)]` that does not hold is neither compiled nor in the
+/// table, as with libtest (`#[cfg(target_arch = "x86_64")]` on a test of an x86_64 instruction).
+/// Other items of the module stay as they are. The macro provides the program's
 /// entry point (`_start`, by [`entry!`](../ucall_guest/macro.entry.html)) and the test table
 /// (the `ucall_tests` section, described by `ucall_abi::test_table`), so the crate needs
 /// nothing else: no `main`, no `entry!`.

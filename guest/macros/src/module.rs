@@ -2,6 +2,7 @@
 //! checked for misuse (each error points at what is wrong).
 
 use crate::attributes::{self, Ours};
+use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, Item, ItemFn, ItemMod, ReturnType, Signature, Type};
 
@@ -18,6 +19,9 @@ pub struct Test {
     pub ignore: Option<Option<String>>,
     /// `#[timeout]` in milliseconds, 0 for the runner's default.
     pub timeout_ms: u64,
+    /// Its `#[cfg(...)]` attributes (left on the function too): a test compiled out is not in
+    /// the table either, as with libtest.
+    pub cfgs: Vec<proc_macro2::TokenStream>,
 }
 
 /// The module, with our attributes taken off its items.
@@ -190,6 +194,12 @@ fn read_function(function: &ItemFn, ours: &[Ours]) -> syn::Result<Role> {
         should_panic: None,
         ignore: None,
         timeout_ms: 0,
+        cfgs: function
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("cfg"))
+            .map(ToTokens::to_token_stream)
+            .collect(),
     };
     for one in ours {
         match one {

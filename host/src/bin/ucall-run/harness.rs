@@ -9,7 +9,7 @@
 //! `DIR/<name>.core`. Exit status: libtest's, 101 when a test failed.
 
 use crate::output::visible;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +37,16 @@ pub fn main(
         .map(|test| {
             let (program, core_dir, test) =
                 (Arc::clone(&program), Arc::clone(&core_dir), test.clone());
+            // libtest-mimic prints a reason only for a test that ignores itself as it runs:
+            // when ignored tests are not to run, one with a reason does so, at once.
+            if let (Some(Some(reason)), false, false) =
+                (&test.ignore, arguments.ignored, arguments.include_ignored)
+            {
+                let reason = visible(reason);
+                return Trial::ignorable_test(test.name.clone(), move || {
+                    Ok(Completion::ignored_with(reason))
+                });
+            }
             let ignored = test.ignore.is_some();
             Trial::test(test.name.clone(), move || {
                 run(&program, &test, &options, nocapture, core_dir.as_deref())

@@ -1,18 +1,9 @@
-//! Takes the exception the host chose in `EXCEPTION_CASE`, at an instruction of its own symbol
-//! so that the test knows its address: the host's handlers report it as UNHANDLED. Case 3
-//! expects its fault instead (x86_64) and reports it as SYNCs.
+//! A test program of exceptions: each test takes one at an instruction of its own symbol, so
+//! that the host knows its address. A guest without a handler of its own fails the test as the
+//! host's handlers report it (UNHANDLED), which the host's tests check test by test; one test
+//! (x86_64) catches its fault with a handler it installs, and checks the fault itself.
 #![no_std]
 #![no_main]
-
-use core::sync::atomic::{AtomicU64, Ordering};
-
-ucall_guest::entry!(main);
-
-/// Which exception: 0 undefined instruction, 1 a load from `UNMAPPED`, 2 a division by zero
-/// (x86_64), 3 `#GP` from WRMSR of an MSR that does not exist, caught (x86_64), 4 a push onto
-/// a stack at `UNMAPPED`. Written by the host before the guest runs.
-#[unsafe(no_mangle)]
-static EXCEPTION_CASE: AtomicU64 = AtomicU64::new(0);
 
 /// Unmapped on every architecture (the host maps RAM and the ucall page only).
 const UNMAPPED: u64 = 0x7000_0000_0000;
@@ -28,6 +19,9 @@ unsafe extern "C" {
     /// WRMSR to the MSR `msr` (x86_64).
     #[cfg(target_arch = "x86_64")]
     fn exception_wrmsr(msr: u32);
+    /// The WRMSR instruction of `exception_wrmsr` (a label, not to be called).
+    #[cfg(target_arch = "x86_64")]
+    fn exception_wrmsr_at();
     /// Moves the stack to `top` and pushes.
     fn exception_bad_stack(top: u64);
 }
@@ -111,37 +105,58 @@ core::arch::global_asm!(
     "unimp",
 );
 
-fn main(_vcpu: usize) {
-    // SAFETY (all below): not safe, on purpose: each call faults, and the host reports it.
-    match EXCEPTION_CASE.load(Ordering::Relaxed) {
-        0 => unsafe { exception_undefined() },
-        1 => {
-            unsafe { exception_load(UNMAPPED) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        2 => {
-            unsafe { exception_divide(0) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        3 => expected_faults(),
-        4 => unsafe { exception_bad_stack(UNMAPPED) },
-        _ => {}
-    }
-}
+#[ucall_guest::tests]
+mod tests {
+    use super::*;
 
-/// A caught #GP, with its error code and address; a caught nothing; then an uncaught #UD still
-/// reaches the host.
-#[cfg(target_arch = "x86_64")]
-fn expected_faults() {
-    use ucall_guest::exceptions::expect_fault;
-    // SAFETY: WRMSR to a missing MSR raises #GP(0), which `expect_fault` catches.
-    let fault = expect_fault(13, || unsafe { exception_wrmsr(0xdead_beef) });
-    match fault {
-        Some(f) => ucall_guest::sync(&[f.vector.into(), f.error_code, f.instruction_address]),
-        None => ucall_guest::guest_printf!("no fault"),
+    #[test]
+    fn undefined_instruction() {
+        // SAFETY: not safe, on purpose: the call faults, and the host reports it.
+        unsafe { exception_undefined() }
     }
-    let none = expect_fault(6, || {});
-    ucall_guest::sync(&[u64::from(none.is_none())]);
-    // SAFETY: as in `main`: the host reports the #UD.
-    unsafe { exception_undefined() };
+
+    #[test]
+    fn load_from_unmapped() {
+        // SAFETY: not safe, on purpose: the call faults, and the host reports it.
+        unsafe { exception_load(UNMAPPED) };
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn divide_by_zero() {
+        // SAFETY: not safe, on purpose: the call faults, and the host reports it.
+        unsafe { exception_divide(0) };
+    }
+
+    #[test]
+    fn push_onto_an_unmapped_stack() {
+        // SAFETY: not safe, on purpose: the call faults, and the host reports it.
+        unsafe { exception_bad_stack(UNMAPPED) }
+    }
+
+    /// A handler the guest installs for #GP catches the WRMSR of a missing MSR (#GP(0)), with
+    /// its address; one installed for #UD catches nothing when nothing faults.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_guest_handler_catches_the_gp_of_a_bad_wrmsr() {
+        use ucall_guest::exceptions::expect_fault;
+        use ucall_guest::{guest_assert, guest_assert_eq};
+        // SAFETY: WRMSR to a missing MSR raises #GP(0), which `expect_fault` catches.
+        let fault = expect_fault(13, || unsafe { exception_wrmsr(0xdead_beef) });
+        let fault = fault.map(|f| (f.vector, f.error_code, f.instruction_address));
+        guest_assert_eq!(fault, Some((13, 0, exception_wrmsr_at as *const () as u64)));
+        guest_assert!(expect_fault(6, || {}).is_none());
+    }
+
+    /// After a fault the guest caught, the host's handler is back for the next one.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn after_a_caught_fault_the_next_reaches_the_host() {
+        // SAFETY: as above, caught.
+        let fault =
+            ucall_guest::exceptions::expect_fault(13, || unsafe { exception_wrmsr(0xdead_beef) });
+        ucall_guest::guest_assert!(fault.is_some());
+        // SAFETY: not safe, on purpose: the call faults, and the host reports it.
+        unsafe { exception_undefined() };
+    }
 }
