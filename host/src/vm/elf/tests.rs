@@ -268,15 +268,22 @@ fn symbol_in_writable_data_is_found() {
     );
 }
 
-#[test]
-fn symbol_in_code_is_not_written() {
+/// Why the host will not write an 8-byte `ucall_exit_mmio_addr` at `vaddr` in a guest with code
+/// at 0x20_0000..0x20_1000 and writable data at 0x20_1000..0x20_2000.
+fn mmio_global_refused_at(vaddr: u64) -> LoadError {
     let elf = TestElf::new(0x20_0000, 0x1000)
-        .symbol("ucall_exit_mmio_addr", 0x20_0008)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .symbol("ucall_exit_mmio_addr", vaddr)
         .build();
-    let err = parse(&elf)
+    parse(&elf)
         .unwrap()
         .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
-        .unwrap_err();
+        .unwrap_err()
+}
+
+#[test]
+fn symbol_in_code_is_not_written() {
+    let err = mmio_global_refused_at(0x20_0008);
     assert!(
         matches!(&err, LoadError::SymbolNotWritable { name, vaddr: 0x20_0008, len: 8 } if name == "ucall_exit_mmio_addr"),
         "{err}"
@@ -286,14 +293,7 @@ fn symbol_in_code_is_not_written() {
 #[test]
 fn symbol_outside_every_segment_is_not_written() {
     // Where the host's page tables or GDT could be: no segment of the guest's covers it.
-    let elf = TestElf::new(0x20_0000, 0x1000)
-        .segment(TestSegment::data(0x20_1000, 0x1000))
-        .symbol("ucall_exit_mmio_addr", 0x1_0000)
-        .build();
-    let err = parse(&elf)
-        .unwrap()
-        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
-        .unwrap_err();
+    let err = mmio_global_refused_at(0x1_0000);
     assert!(
         matches!(
             err,
@@ -309,14 +309,7 @@ fn symbol_outside_every_segment_is_not_written() {
 
 #[test]
 fn symbol_straddling_the_end_of_its_segment_is_not_written() {
-    let elf = TestElf::new(0x20_0000, 0x1000)
-        .segment(TestSegment::data(0x20_1000, 0x1000))
-        .symbol("ucall_exit_mmio_addr", 0x20_1ffc)
-        .build();
-    let err = parse(&elf)
-        .unwrap()
-        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
-        .unwrap_err();
+    let err = mmio_global_refused_at(0x20_1ffc);
     assert!(
         matches!(
             err,
