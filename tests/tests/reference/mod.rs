@@ -146,6 +146,55 @@ pub trait Model {
     ) -> Result<Translation, paging::Error>;
 }
 
+/// The first step at each level of every model's walk: reads the entry at `index` in the table
+/// at `table`, adds its address to `reads`, and stops at a table outside memory or an entry
+/// whose bit 0 (valid, present, V in all three formats) is clear. Returns the entry's address
+/// and value.
+fn read_entry(
+    memory: &Snapshot,
+    table: u64,
+    index: u64,
+    gva: u64,
+    level: u8,
+    reads: &mut Vec<u64>,
+) -> Result<(u64, u64), paging::Error> {
+    let entry_gpa = table + index * 8;
+    reads.push(entry_gpa);
+    let entry = memory
+        .u64(entry_gpa)
+        .ok_or(paging::Error::TableOutsideMemory {
+            gva,
+            level,
+            table_gpa: table,
+        })?;
+    if entry & 1 == 0 {
+        return Err(paging::Error::NotMapped {
+            gva,
+            level,
+            entry_gpa,
+            entry,
+        });
+    }
+    Ok((entry_gpa, entry))
+}
+
+/// The error of an entry at `entry_gpa` that the format does not allow, for `reason`.
+fn bad_entry(
+    gva: u64,
+    level: u8,
+    entry_gpa: u64,
+    entry: u64,
+    reason: BadEntryReason,
+) -> paging::Error {
+    paging::Error::BadEntry {
+        gva,
+        level,
+        entry_gpa,
+        entry,
+        reason,
+    }
+}
+
 /// The error of a write through the entry at `entry_gpa`, which does not allow it.
 fn not_writable(gva: u64, level: u8, entry_gpa: u64, entry: u64) -> paging::Error {
     paging::Error::NotWritable {
@@ -188,30 +237,9 @@ impl Model for X86_64Model {
         let mut table = root & address;
         for level in [4u8, 3, 2, 1] {
             let shift = 12 + 9 * (u32::from(level) - 1);
-            let entry_gpa = table + ((gva >> shift) & 511) * 8;
-            reads.push(entry_gpa);
-            let entry = memory
-                .u64(entry_gpa)
-                .ok_or(paging::Error::TableOutsideMemory {
-                    gva,
-                    level,
-                    table_gpa: table,
-                })?;
-            let bad = |reason| paging::Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                reason,
-            };
-            if entry & 1 == 0 {
-                return Err(paging::Error::NotMapped {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry,
-                });
-            }
+            let (entry_gpa, entry) =
+                read_entry(memory, table, (gva >> shift) & 511, gva, level, reads)?;
+            let bad = |reason| bad_entry(gva, level, entry_gpa, entry, reason);
             if entry & reserved != 0 {
                 return Err(bad(BadEntryReason::AddressBeyondPhysicalWidth));
             }
@@ -279,31 +307,10 @@ impl Model for Aarch64Model {
         let mut table = root & address;
         for level in [4u8, 3, 2, 1] {
             let shift = 12 + 9 * (u32::from(level) - 1);
-            let entry_gpa = table + ((gva >> shift) & 511) * 8;
-            reads.push(entry_gpa);
-            let entry = memory
-                .u64(entry_gpa)
-                .ok_or(paging::Error::TableOutsideMemory {
-                    gva,
-                    level,
-                    table_gpa: table,
-                })?;
-            let bad = |reason| paging::Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                reason,
-            };
-            // Bit 0: valid. Bit 1: table (or, at the last level, page); clear: block.
-            if entry & 1 == 0 {
-                return Err(paging::Error::NotMapped {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry,
-                });
-            }
+            let (entry_gpa, entry) =
+                read_entry(memory, table, (gva >> shift) & 511, gva, level, reads)?;
+            let bad = |reason| bad_entry(gva, level, entry_gpa, entry, reason);
+            // Bit 0 (valid) is set. Bit 1: table (or, at the last level, page); clear: block.
             if entry & beyond != 0 {
                 return Err(bad(BadEntryReason::AddressBeyondPhysicalWidth));
             }

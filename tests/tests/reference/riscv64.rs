@@ -3,7 +3,7 @@
 //! that do not depend on the kind of access. Levels are numbered as for x86_64: the spec's level
 //! `i` is level `i + 1` here, so the root is 4 on Sv48 and 3 on Sv39.
 
-use super::{Model, Snapshot};
+use super::{Model, Snapshot, bad_entry, read_entry};
 use ucall_host::paging::Translation;
 use ucall_host::paging::riscv64::{Mode, Riscv64};
 use ucall_host::paging::{BadEntryReason, Error};
@@ -56,33 +56,13 @@ impl<const LEVELS: u8> Model for Riscv64Model<LEVELS> {
             let level = i + 1;
             // Step 2: pte = the entry at a + va.vpn[i] x PTESIZE.
             let vpn = (gva >> (12 + 9 * u32::from(i))) & 0x1ff;
-            let entry_gpa = a + vpn * 8;
-            reads.push(entry_gpa);
-            let pte = memory.u64(entry_gpa).ok_or(Error::TableOutsideMemory {
-                gva,
-                level,
-                table_gpa: a,
-            })?;
-            let bad = |reason| Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry: pte,
-                reason,
-            };
+            // Step 3 for V = 0: not mapped.
+            let (entry_gpa, pte) = read_entry(memory, a, vpn, gva, level, reads)?;
+            let bad = |reason| bad_entry(gva, level, entry_gpa, pte, reason);
             let bit = |n: u32| (pte >> n) & 1 == 1;
-            let (v, r, w, x, u, accessed, dirty) =
-                (bit(0), bit(1), bit(2), bit(3), bit(4), bit(6), bit(7));
+            let (r, w, x, u, accessed, dirty) = (bit(1), bit(2), bit(3), bit(4), bit(6), bit(7));
             let ppn = (pte >> 10) & ((1 << 44) - 1);
-            // Step 3: invalid, or W without R, or reserved bits or encodings: page fault.
-            if !v {
-                return Err(Error::NotMapped {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry: pte,
-                });
-            }
+            // Step 3, for V = 1: W without R, or reserved bits or encodings: page fault.
             if pte >> 54 != 0 {
                 return Err(bad(BadEntryReason::ReservedBits));
             }
