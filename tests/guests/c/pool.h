@@ -20,6 +20,7 @@
 #define POOL_H
 
 #include "freestanding.h"
+#include "halt.h"
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -87,16 +88,8 @@ __asm__(".pushsection .text\n"
 #define guest_main _start
 #endif
 
-POOL_FN void pool_halt(void)
-{
-	for (;;) {
-#if defined(__aarch64__) || defined(__riscv)
-		__asm__ volatile("wfi");
-#else
-		__asm__ volatile("cli; hlt");
-#endif
-	}
-}
+/* The pool guests' name for halt.h's halt(). */
+#define pool_halt halt
 
 /* One exit that carries `token`. The record's stores are in memory before it. */
 POOL_FN void pool_exit(uint64_t token)
