@@ -104,7 +104,7 @@ impl Encoding for X86_64 {
 mod tests {
     use super::*;
     use crate::memory::HeapMemory;
-    use crate::paging::tests::entry_gpa;
+    use crate::paging::tests::{entry, entry_gpa, set_entry};
     use crate::paging::{PageSize, PageTables, Translation};
     use vm_memory::{Bytes, GuestAddress};
 
@@ -176,11 +176,8 @@ mod tests {
     fn entry_with_address_beyond_physical_width_is_malformed() {
         let memory = memory();
         let tables = mapped(&memory);
-        let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
-        let entry: u64 = memory.read_obj(GuestAddress(pde)).unwrap();
-        memory
-            .write_obj(entry | 1 << 47, GuestAddress(pde))
-            .unwrap();
+        let pde = entry(&memory, &tables, 0x20_0000, 2);
+        set_entry(&memory, &tables, 0x20_0000, 2, pde | 1 << 47);
         let err = tables.view(&memory).translate(0x20_0000).unwrap_err();
         assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
     }
@@ -189,11 +186,8 @@ mod tests {
     fn page_size_bit_in_pml4_entry_is_malformed() {
         let memory = memory();
         let tables = mapped(&memory);
-        let pml4e = tables.root().0;
-        let entry: u64 = memory.read_obj(GuestAddress(pml4e)).unwrap();
-        memory
-            .write_obj(entry | Flags::HUGE_PAGE.bits(), GuestAddress(pml4e))
-            .unwrap();
+        let pml4e = entry(&memory, &tables, 0x1000, 4);
+        set_entry(&memory, &tables, 0x1000, 4, pml4e | Flags::HUGE_PAGE.bits());
         let err = tables.view(&memory).translate(0x1000).unwrap_err();
         assert!(
             matches!(err, Error::BadEntry { level: 4, reason, .. } if reason == BadEntryReason::BlockAtRoot),
@@ -205,9 +199,8 @@ mod tests {
     fn reserved_bits_of_a_2m_page_entry_are_malformed() {
         let memory = memory();
         let tables = mapped(&memory);
-        let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
-        let entry: u64 = memory.read_obj(GuestAddress(pde)).unwrap();
-        memory.write_obj(entry | 0x4000, GuestAddress(pde)).unwrap();
+        let pde = entry(&memory, &tables, 0x20_0000, 2);
+        set_entry(&memory, &tables, 0x20_0000, 2, pde | 0x4000);
         let err = tables.view(&memory).translate(0x20_0000).unwrap_err();
         assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
     }
@@ -335,11 +328,14 @@ mod tests {
 
     /// Clears R/W in the level-`level` entry that maps `gva`.
     fn make_read_only(memory: &HeapMemory, tables: &PageTables<X86_64>, gva: u64, level: u8) {
-        let gpa = entry_gpa(memory, tables, gva, level);
-        let entry: u64 = memory.read_obj(GuestAddress(gpa)).unwrap();
-        memory
-            .write_obj(entry & !Flags::WRITABLE.bits(), GuestAddress(gpa))
-            .unwrap();
+        let read_write = entry(memory, tables, gva, level);
+        set_entry(
+            memory,
+            tables,
+            gva,
+            level,
+            read_write & !Flags::WRITABLE.bits(),
+        );
     }
 
     #[test]
