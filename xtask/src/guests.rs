@@ -41,6 +41,9 @@ struct CCompiler {
     /// Flags that keep the code off the floating-point and vector registers, for every build:
     /// the x86_64 CPL0 emulator here cannot run SSE, and the guests run without FP state.
     no_fp: &'static [&'static str],
+    /// Flags that keep every build free of libgcc, which `-nostdlib` leaves out (aarch64: the
+    /// `__atomic` builtins as inline exclusives, not calls to libgcc's out-of-line atomics).
+    no_libgcc: &'static [&'static str],
     /// Further flags for the build with the guest crate's linker script.
     scripted: &'static [&'static str],
 }
@@ -54,12 +57,14 @@ fn c_compiler(arch: Arch) -> CCompiler {
             program: "cc",
             package: "gcc",
             no_fp: &["-mgeneral-regs-only"],
+            no_libgcc: &[],
             scripted: &["-mno-red-zone"],
         },
         Arch::Aarch64 => CCompiler {
             program: "aarch64-linux-gnu-gcc",
             package: "gcc-aarch64-linux-gnu",
             no_fp: &["-mgeneral-regs-only"],
+            no_libgcc: &["-mno-outline-atomics"],
             scripted: &["-Wl,--no-warn-rwx-segments"],
         },
         // riscv has no -mgeneral-regs-only: an ISA and ABI without F and D instead. medany:
@@ -68,6 +73,7 @@ fn c_compiler(arch: Arch) -> CCompiler {
             program: "riscv64-linux-gnu-gcc",
             package: "gcc-riscv64-linux-gnu",
             no_fp: &["-march=rv64imac_zicsr", "-mabi=lp64"],
+            no_libgcc: &[],
             scripted: &["-mcmodel=medany", "-Wl,--no-warn-rwx-segments"],
         },
     }
@@ -199,6 +205,7 @@ fn build_c_guests(arch: Arch, out: &Path) -> Result<()> {
                 .arg("-I")
                 .arg(&include)
                 .args(compiler.no_fp)
+                .args(compiler.no_libgcc)
                 .args(["-Wall", "-Werror", "-o"])
                 .arg(out.join(output))
                 .arg(&source);

@@ -86,8 +86,9 @@ pub(crate) trait Encoding {
     fn virtual_address_bits(&self) -> u32 {
         VIRTUAL_BITS
     }
-    /// An error unless the tables can map `gva` at all.
-    fn check_range(&self, gva: u64) -> Result<(), Error>;
+    /// Whether the tables can map `gva` at all: the address is canonical for
+    /// [`virtual_address_bits`](Self::virtual_address_bits).
+    fn in_range(&self, gva: u64) -> bool;
     /// Where an entry keeps the next table's or the page's address.
     fn address_mask(&self) -> u64;
     /// Whether an entry is valid (present).
@@ -117,6 +118,31 @@ pub(crate) trait Encoding {
     }
 }
 
+/// The error of every format for an address its tables cannot map.
+fn check_range<E: Encoding>(encoding: &E, gva: u64) -> Result<(), Error> {
+    if encoding.in_range(gva) {
+        Ok(())
+    } else {
+        Err(Error::NonCanonical {
+            gva,
+            bits: encoding.virtual_address_bits(),
+        })
+    }
+}
+
+/// Whether bits 63 down to `bits` of `gva` all equal bit `bits - 1` (x86_64's and RISC-V's
+/// canonical addresses).
+pub(crate) fn sign_extended(gva: u64, bits: u32) -> bool {
+    let unused = 64 - bits;
+    ((gva << unused) as i64 >> unused) as u64 == gva
+}
+
+/// Bits `low` up to `high` (not included) of a 64-bit entry: an address field, or the bits
+/// between a physical width and a format's widest one.
+pub(crate) fn bits(low: u8, high: u8) -> u64 {
+    ((1u64 << high) - 1) & !((1u64 << low) - 1)
+}
+
 /// Writes the entries that map `mapping`, taking missing tables from `tables`; refuses to
 /// replace anything already mapped.
 pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
@@ -128,7 +154,7 @@ pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
 ) -> Result<(), Error> {
     mapping.check_aligned()?;
     let gva = mapping.gva;
-    encoding.check_range(gva)?;
+    check_range(encoding, gva)?;
     let leaf_level = leaf_level(mapping.size);
     let mut table = root.0;
     for level in (leaf_level + 1..=encoding.levels()).rev() {
@@ -167,7 +193,7 @@ pub(crate) fn translate<E: Encoding, M: GuestMemory + ?Sized>(
     gva: u64,
     access: Access,
 ) -> Result<Translation, Error> {
-    encoding.check_range(gva)?;
+    check_range(encoding, gva)?;
     let checked_entry = |level, table| {
         let (entry_gpa, entry) = read_entry(memory, gva, level, table)?;
         if !encoding.is_valid(entry) {

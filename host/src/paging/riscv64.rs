@@ -17,8 +17,8 @@
 //! host builds leave them clear: the MMIO page is device memory by the platform's PMAs, not by
 //! its page-table entry.
 
-use super::radix::{Encoding, level_shift};
-use super::{BadEntryReason, Error, Mapping, MemoryKind};
+use super::radix::{Encoding, bits, level_shift, sign_extended};
+use super::{BadEntryReason, Mapping, MemoryKind};
 use vm_memory::GuestAddress;
 
 /// Physical addresses have at most 56 bits: a 44-bit page number over 4 KiB pages.
@@ -176,21 +176,15 @@ fn is_leaf(entry: u64) -> bool {
 }
 
 impl Encoding for Riscv64 {
-    fn check_range(&self, gva: u64) -> Result<(), Error> {
-        // Bits 63 down to the width must all equal the top bit of the width.
-        let bits = self.mode.virtual_address_bits();
-        let unused = 64 - bits;
-        if ((gva << unused) as i64 >> unused) as u64 == gva {
-            Ok(())
-        } else {
-            Err(Error::NonCanonical { gva, bits })
-        }
+    /// Bits 63 down to the width must all equal the top bit of the width.
+    fn in_range(&self, gva: u64) -> bool {
+        sign_extended(gva, self.mode.virtual_address_bits())
     }
 
     /// Every bit that a physical page number can reach: the root from `satp` is not truncated,
     /// and entries are checked against the physical width in [`Encoding::malformed`].
     fn address_mask(&self) -> u64 {
-        ((1u64 << MAX_PHYSICAL_BITS) - 1) & !0xfff
+        bits(12, MAX_PHYSICAL_BITS)
     }
 
     fn output_address(&self, entry: u64) -> u64 {

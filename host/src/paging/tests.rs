@@ -49,6 +49,33 @@ pub(super) fn set_entry<F: Encoding>(
         .unwrap();
 }
 
+/// Asserts that `tables` translate `gva` to `gpa` in a page of `page_size` bytes.
+#[track_caller]
+pub(super) fn assert_translates<F: Encoding>(
+    memory: &HeapMemory,
+    tables: &PageTables<F>,
+    gva: u64,
+    gpa: u64,
+    page_size: u64,
+) {
+    let translation = tables.view(memory).translate(gva).unwrap();
+    assert_eq!(translation, super::Translation { gpa, page_size });
+}
+
+/// Puts the hand-made `leaf`, a 1 GiB page at `ram`, in the level-3 entry that maps `ram`, and
+/// asserts that an address in it translates through it.
+#[track_caller]
+pub(super) fn assert_a_1g_leaf_at_level_3_translates<F: Encoding>(
+    memory: &HeapMemory,
+    tables: &PageTables<F>,
+    ram: u64,
+    leaf: u64,
+) {
+    set_entry(memory, tables, ram, 3, leaf);
+    let gva = ram + 0x1234_5678;
+    assert_translates(memory, tables, gva, gva, 0x4000_0000);
+}
+
 /// Bytes of RAM in each test guest.
 const MEMORY: u64 = 0x40_0000;
 /// Far outside every fixture's RAM.
@@ -127,6 +154,13 @@ fn identity_map_translates_every_address_to_itself<T: Fixture>() {
         let gva = T::RAM + offset;
         assert_eq!(tables.view(&memory).translate(gva).unwrap().gpa, gva);
     }
+}
+
+fn identity_map_uses_2m_pages_where_aligned<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    let translation = tables.view(&memory).translate(T::RAM + 0x20_0000).unwrap();
+    assert_eq!(translation.page_size, 0x20_0000);
 }
 
 fn mapping_a_mapped_page_again_is_refused<T: Fixture>() {
@@ -232,6 +266,30 @@ fn string_crossing_pages_stops_at_its_nul<T: Fixture>() {
     assert_eq!(text, "abc");
 }
 
+fn string_without_nul_within_bound_is_unterminated<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    let gva = T::RAM + 0x1_0000;
+    memory.write_slice(&[b'x'; 64], GuestAddress(gva)).unwrap();
+    let err = tables.view(&memory).read_c_string(gva, 64).unwrap_err();
+    assert!(
+        matches!(err, Error::StringUnterminated { gva: g, max_len: 64 } if g == gva),
+        "{err}"
+    );
+}
+
+fn string_of_invalid_utf8_says_where_it_goes_wrong<T: Fixture>() {
+    let memory = memory::<T>();
+    let tables = mapped::<T>(&memory);
+    let gva = T::RAM + 0x1_0000;
+    memory.write_slice(b"ab\xff\0", GuestAddress(gva)).unwrap();
+    let err = tables.view(&memory).read_c_string(gva, 64).unwrap_err();
+    assert!(
+        matches!(err, Error::StringNotUtf8 { gva: g, valid_up_to: 2 } if g == gva),
+        "{err}"
+    );
+}
+
 /// 1 GiB above RAM is another entry of the level-3 table that maps RAM: that entry is empty.
 fn unmapped_address_names_the_level_that_is_not_valid<T: Fixture>() {
     let memory = memory::<T>();
@@ -264,6 +322,7 @@ macro_rules! for_each_format {
             tests_for!(
                 $module = $fixture:
                 identity_map_translates_every_address_to_itself,
+                identity_map_uses_2m_pages_where_aligned,
                 mapping_a_mapped_page_again_is_refused,
                 misaligned_mapping_is_refused,
                 page_mapped_beyond_memory_is_outside_memory,
@@ -271,6 +330,8 @@ macro_rules! for_each_format {
                 table_outside_memory_is_reported_with_its_address,
                 table_that_points_to_itself_terminates,
                 string_crossing_pages_stops_at_its_nul,
+                string_without_nul_within_bound_is_unterminated,
+                string_of_invalid_utf8_says_where_it_goes_wrong,
                 unmapped_address_names_the_level_that_is_not_valid,
             );
         )*
@@ -281,9 +342,12 @@ for_each_format!(x86_64 = X86_64Tables, aarch64 = Aarch64Tables);
 
 tests_for!(
     riscv64 = Riscv64Tables:
+    identity_map_uses_2m_pages_where_aligned,
     mapping_a_mapped_page_again_is_refused,
     misaligned_mapping_is_refused,
     read_across_a_page_boundary_onto_an_unmapped_page_names_that_page,
     string_crossing_pages_stops_at_its_nul,
+    string_without_nul_within_bound_is_unterminated,
+    string_of_invalid_utf8_says_where_it_goes_wrong,
     unmapped_address_names_the_level_that_is_not_valid,
 );

@@ -1,8 +1,8 @@
 //! x86_64 4-level paging (48-bit virtual addresses), as set up by the host and walked to find
 //! ucall records.
 
-use super::radix::{Encoding, LEVELS, VIRTUAL_BITS, level_shift};
-use super::{BadEntryReason, Error, Mapping, MemoryKind};
+use super::radix::{Encoding, LEVELS, VIRTUAL_BITS, bits, level_shift, sign_extended};
+use super::{BadEntryReason, Mapping, MemoryKind};
 use x86_64::structures::paging::PageTableFlags as Flags;
 
 /// Physical-address bits above 51 are never address bits.
@@ -31,27 +31,19 @@ impl X86_64 {
 
     /// Bits that must be zero in every entry: from the physical width up to bit 51.
     fn reserved_mask(&self) -> u64 {
-        ((1u64 << MAX_PHYSICAL_BITS) - 1) & !((1u64 << self.physical_bits) - 1)
+        bits(self.physical_bits, MAX_PHYSICAL_BITS)
     }
 }
 
 impl Encoding for X86_64 {
-    fn check_range(&self, gva: u64) -> Result<(), Error> {
-        // Canonical for 4-level paging: bits 63..47 all equal.
-        let top = (gva as i64) >> (VIRTUAL_BITS - 1);
-        if top == 0 || top == -1 {
-            Ok(())
-        } else {
-            Err(Error::NonCanonical {
-                gva,
-                bits: VIRTUAL_BITS,
-            })
-        }
+    /// Canonical for 4-level paging: bits 63..47 all equal.
+    fn in_range(&self, gva: u64) -> bool {
+        sign_extended(gva, VIRTUAL_BITS)
     }
 
     /// Bits 12 up to the physical width.
     fn address_mask(&self) -> u64 {
-        ((1u64 << self.physical_bits) - 1) & !0xfff
+        bits(12, self.physical_bits)
     }
 
     fn is_valid(&self, entry: u64) -> bool {
@@ -104,8 +96,8 @@ impl Encoding for X86_64 {
 mod tests {
     use super::*;
     use crate::memory::HeapMemory;
-    use crate::paging::tests::entry_gpa;
-    use crate::paging::{PageSize, PageTables, Translation};
+    use crate::paging::tests::{assert_translates, entry, entry_gpa, set_entry};
+    use crate::paging::{Error, PageSize, PageTables};
     use vm_memory::{Bytes, GuestAddress};
 
     const MEMORY: u64 = 0x40_0000;
@@ -125,16 +117,6 @@ mod tests {
     }
 
     #[test]
-    fn identity_map_uses_2m_pages_where_aligned() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        assert_eq!(
-            tables.view(&memory).translate(0x20_0000).unwrap().page_size,
-            0x20_0000
-        );
-    }
-
-    #[test]
     fn a_4k_page_maps_anywhere_in_the_address_space() {
         let memory = memory();
         let mut tables = mapped(&memory);
@@ -146,13 +128,7 @@ mod tests {
             kind: MemoryKind::Device,
         };
         tables.map(&memory, mapping).unwrap();
-        assert_eq!(
-            tables.view(&memory).translate(gva + 0x12).unwrap(),
-            Translation {
-                gpa: 0x3012,
-                page_size: 0x1000
-            }
-        );
+        assert_translates(&memory, &tables, gva + 0x12, 0x3012, 0x1000);
     }
 
     #[test]
@@ -176,11 +152,8 @@ mod tests {
     fn entry_with_address_beyond_physical_width_is_malformed() {
         let memory = memory();
         let tables = mapped(&memory);
-        let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
-        let entry: u64 = memory.read_obj(GuestAddress(pde)).unwrap();
-        memory
-            .write_obj(entry | 1 << 47, GuestAddress(pde))
-            .unwrap();
+        let pde = entry(&memory, &tables, 0x20_0000, 2);
+        set_entry(&memory, &tables, 0x20_0000, 2, pde | 1 << 47);
         let err = tables.view(&memory).translate(0x20_0000).unwrap_err();
         assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
     }
@@ -189,11 +162,8 @@ mod tests {
     fn page_size_bit_in_pml4_entry_is_malformed() {
         let memory = memory();
         let tables = mapped(&memory);
-        let pml4e = tables.root().0;
-        let entry: u64 = memory.read_obj(GuestAddress(pml4e)).unwrap();
-        memory
-            .write_obj(entry | Flags::HUGE_PAGE.bits(), GuestAddress(pml4e))
-            .unwrap();
+        let pml4e = entry(&memory, &tables, 0x1000, 4);
+        set_entry(&memory, &tables, 0x1000, 4, pml4e | Flags::HUGE_PAGE.bits());
         let err = tables.view(&memory).translate(0x1000).unwrap_err();
         assert!(
             matches!(err, Error::BadEntry { level: 4, reason, .. } if reason == BadEntryReason::BlockAtRoot),
@@ -205,68 +175,10 @@ mod tests {
     fn reserved_bits_of_a_2m_page_entry_are_malformed() {
         let memory = memory();
         let tables = mapped(&memory);
-        let pde = entry_gpa(&memory, &tables, 0x20_0000, 2);
-        let entry: u64 = memory.read_obj(GuestAddress(pde)).unwrap();
-        memory.write_obj(entry | 0x4000, GuestAddress(pde)).unwrap();
+        let pde = entry(&memory, &tables, 0x20_0000, 2);
+        set_entry(&memory, &tables, 0x20_0000, 2, pde | 0x4000);
         let err = tables.view(&memory).translate(0x20_0000).unwrap_err();
         assert!(matches!(err, Error::BadEntry { level: 2, .. }), "{err}");
-    }
-
-    #[test]
-    fn string_stops_at_its_nul() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        memory
-            .write_slice(b"abc\0def", GuestAddress(0x1_0ffe))
-            .unwrap();
-        let text = tables.view(&memory).read_c_string(0x1_0ffe, 1024).unwrap();
-        assert_eq!(text, "abc");
-    }
-
-    #[test]
-    fn string_without_nul_within_bound_is_unterminated() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        memory
-            .write_slice(&[b'x'; 64], GuestAddress(0x1_0000))
-            .unwrap();
-        let err = tables
-            .view(&memory)
-            .read_c_string(0x1_0000, 64)
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::StringUnterminated {
-                    gva: 0x1_0000,
-                    max_len: 64
-                }
-            ),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn string_of_invalid_utf8_says_where_it_goes_wrong() {
-        let memory = memory();
-        let tables = mapped(&memory);
-        memory
-            .write_slice(b"ab\xff\0", GuestAddress(0x1_0000))
-            .unwrap();
-        let err = tables
-            .view(&memory)
-            .read_c_string(0x1_0000, 64)
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::StringNotUtf8 {
-                    gva: 0x1_0000,
-                    valid_up_to: 2
-                }
-            ),
-            "{err}"
-        );
     }
 
     /// Maps the top page of the address space to a page of `fill` bytes and returns that page.
@@ -335,11 +247,14 @@ mod tests {
 
     /// Clears R/W in the level-`level` entry that maps `gva`.
     fn make_read_only(memory: &HeapMemory, tables: &PageTables<X86_64>, gva: u64, level: u8) {
-        let gpa = entry_gpa(memory, tables, gva, level);
-        let entry: u64 = memory.read_obj(GuestAddress(gpa)).unwrap();
-        memory
-            .write_obj(entry & !Flags::WRITABLE.bits(), GuestAddress(gpa))
-            .unwrap();
+        let read_write = entry(memory, tables, gva, level);
+        set_entry(
+            memory,
+            tables,
+            gva,
+            level,
+            read_write & !Flags::WRITABLE.bits(),
+        );
     }
 
     #[test]

@@ -126,6 +126,17 @@ pub enum SetupError {
     Convention(#[from] convention::Error),
 }
 
+impl SetupError {
+    /// A `map_err` adapter for a structure the architecture writes into guest memory:
+    /// `memory.write_slice(&idt, at).map_err(SetupError::write_memory("IDT", at.0))`.
+    pub(crate) fn write_memory(
+        what: &'static str,
+        gpa: u64,
+    ) -> impl FnOnce(GuestMemoryError) -> SetupError {
+        move |source| SetupError::WriteMemory { what, gpa, source }
+    }
+}
+
 /// Why a vCPU stopped without a ucall, or why its ucall could not be decoded.
 #[derive(Debug, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

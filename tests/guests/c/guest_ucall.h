@@ -8,20 +8,10 @@
 #define GUEST_UCALL_H
 
 #include "freestanding.h"
+#include "halt.h"
 #include "ucall.h"
 
 uint64_t ucall_exit_mmio_addr;
-
-static __attribute__((noreturn)) void halt(void)
-{
-	for (;;) {
-#if defined(__aarch64__) || defined(__riscv)
-		__asm__ volatile("wfi");
-#else
-		__asm__ volatile("cli; hlt");
-#endif
-	}
-}
 
 static void exit_to_host(struct ucall *record)
 {

@@ -20,6 +20,7 @@
 #define POOL_H
 
 #include "freestanding.h"
+#include "halt.h"
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -87,16 +88,8 @@ __asm__(".pushsection .text\n"
 #define guest_main _start
 #endif
 
-POOL_FN void pool_halt(void)
-{
-	for (;;) {
-#if defined(__aarch64__) || defined(__riscv)
-		__asm__ volatile("wfi");
-#else
-		__asm__ volatile("cli; hlt");
-#endif
-	}
-}
+/* The pool guests' name for halt.h's halt(). */
+#define pool_halt halt
 
 /* One exit that carries `token`. The record's stores are in memory before it. */
 POOL_FN void pool_exit(uint64_t token)
@@ -128,46 +121,20 @@ POOL_FN void pool_exit(uint64_t token)
 #endif
 }
 
-/* Atomically sets bit `bit` of `*word` and says whether it was set already. */
+/*
+ * Atomically sets bit `bit` of `*word` and says whether it was set already. (On aarch64 the
+ * guests are built with -mno-outline-atomics: gcc's default would call libgcc.)
+ */
 POOL_FN int pool_test_and_set(uint64_t *word, unsigned int bit)
 {
 	uint64_t mask = (uint64_t)1 << bit;
-	uint64_t old;
-#if defined(__aarch64__)
-	/* Exclusives, not the builtin: gcc would call libgcc's out-of-line atomics. */
-	uint64_t new;
-	uint32_t failed;
 
-	__asm__ volatile("1:\tldaxr %0, [%3]\n\t"
-			 "orr %1, %0, %4\n\t"
-			 "stxr %w2, %1, [%3]\n\t"
-			 "cbnz %w2, 1b"
-			 : "=&r"(old), "=&r"(new), "=&r"(failed)
-			 : "r"(word), "r"(mask)
-			 : "memory");
-#else
-	old = __atomic_fetch_or(word, mask, __ATOMIC_ACQUIRE);
-#endif
-	return (old & mask) != 0;
+	return (__atomic_fetch_or(word, mask, __ATOMIC_ACQUIRE) & mask) != 0;
 }
 
 POOL_FN void pool_clear(uint64_t *word, unsigned int bit)
 {
-	uint64_t mask = ~((uint64_t)1 << bit);
-#if defined(__aarch64__)
-	uint64_t old, new;
-	uint32_t failed;
-
-	__asm__ volatile("1:\tldxr %0, [%3]\n\t"
-			 "and %1, %0, %4\n\t"
-			 "stlxr %w2, %1, [%3]\n\t"
-			 "cbnz %w2, 1b"
-			 : "=&r"(old), "=&r"(new), "=&r"(failed)
-			 : "r"(word), "r"(mask)
-			 : "memory");
-#else
-	__atomic_fetch_and(word, mask, __ATOMIC_RELEASE);
-#endif
+	__atomic_fetch_and(word, ~((uint64_t)1 << bit), __ATOMIC_RELEASE);
 }
 
 /* A free record, claimed, its arguments zeroed; or 0 after an all-ones exit. */

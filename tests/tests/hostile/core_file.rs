@@ -3,7 +3,8 @@
 //! guest as holes where guest memory is zeros.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use ucall_tests::{guest_dir, ucall_run};
 
 /// A fresh folder for one test.
@@ -15,6 +16,21 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `ucall-run` with `args` and `--core core` on the guest `elf`, asserts that it exits 2
+/// (refused, or the guest failed) and returns its output and stderr.
+fn run_failing(args: &[&str], core: &Path, elf: &Path) -> (Output, String) {
+    let output = ucall_run()
+        .args(args)
+        .arg("--core")
+        .arg(core)
+        .arg(elf)
+        .output()
+        .expect("ucall-run starts");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    (output, stderr)
+}
+
 #[test]
 fn core_onto_a_fifo_is_refused_before_the_guest_runs() {
     let fifo = scratch("fifo").join("core");
@@ -22,14 +38,7 @@ fn core_onto_a_fifo_is_refused_before_the_guest_runs() {
     // SAFETY: a valid NUL-terminated path; mkfifo only creates it.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
     // Without the check this would wait for a reader forever: nothing here reads the FIFO.
-    let output = ucall_run()
-        .arg("--core")
-        .arg(&fifo)
-        .arg(guest_dir().join("faults"))
-        .output()
-        .expect("ucall-run starts");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (output, stderr) = run_failing(&[], &fifo, &guest_dir().join("faults"));
     assert_eq!(
         stderr.trim_end(),
         format!("ucall-run: --core {}: not a regular file", fifo.display())
@@ -42,14 +51,7 @@ fn core_onto_the_guest_elf_is_refused_and_the_elf_stays() {
     let elf = scratch("elf").join("faults");
     std::fs::copy(guest_dir().join("faults"), &elf).expect("a copy of the guest");
     let before = std::fs::read(&elf).unwrap();
-    let output = ucall_run()
-        .arg("--core")
-        .arg(&elf)
-        .arg(&elf)
-        .output()
-        .expect("ucall-run starts");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (_, stderr) = run_failing(&[], &elf, &elf);
     assert_eq!(
         stderr.trim_end(),
         format!(
@@ -64,14 +66,12 @@ fn core_onto_the_guest_elf_is_refused_and_the_elf_stays() {
 fn core_of_a_1_gib_guest_takes_less_than_64_mib_on_disk_and_is_alone_in_its_folder() {
     let dir = scratch("sparse");
     let core = dir.join("guest.core");
-    let output = ucall_run()
-        .args(["--memory-mib", "1024", "--core"])
-        .arg(&core)
-        .arg(guest_dir().join("faults"))
-        .output()
-        .expect("ucall-run starts");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "UNHANDLED: {stderr}");
+    // The `faults` guest ends UNHANDLED, hence exit 2 after the core is written.
+    run_failing(
+        &["--memory-mib", "1024"],
+        &core,
+        &guest_dir().join("faults"),
+    );
     let meta = std::fs::metadata(&core).expect("the core");
     assert!(meta.len() > 1 << 30, "{} bytes", meta.len());
     assert!(meta.blocks() * 512 < 64 << 20, "{} blocks", meta.blocks());

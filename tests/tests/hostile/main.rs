@@ -214,6 +214,45 @@ fn each_transport(mut test: impl FnMut(TransportKind)) {
     }
 }
 
+/// Asserts that `case` (a record or string at `UNMAPPED`) ends with "not mapped" at the missing
+/// level-3 entry, over every transport.
+fn not_mapped_at_the_missing_level_3_entry(case: Case) {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(case, t);
+        let expected_entry = entry_gpa(&guest.vm, UNMAPPED, 3);
+        assert!(
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva: UNMAPPED, level: 3, entry_gpa, entry: 0 })) if entry_gpa == expected_entry),
+            "{err:?}"
+        );
+    });
+}
+
+/// Asserts that `case` (a record or string at the non-canonical `gva`) is refused before any
+/// walk, over every transport.
+fn refused_as_non_canonical(case: Case, gva: u64) {
+    each_transport(|t| {
+        let (err, _) = Hostile::error(case, t);
+        assert!(
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NonCanonical { gva: g, bits: 48 })) if g == gva),
+            "{err:?}"
+        );
+    });
+}
+
+/// Asserts that `case` (a record or string that starts mapped at the end of `SLOT_BASE`'s page
+/// and runs onto the unmapped page after it) is "not mapped" at that page's level-1 entry in the
+/// guest's own last table, over every transport.
+fn not_mapped_on_the_page_it_straddles_onto(case: Case) {
+    each_transport(|t| {
+        let (err, guest) = Hostile::error(case, t);
+        let last_table = guest.symbol("HOSTILE_TABLES") + 2 * 0x1000;
+        assert!(
+            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva, level: 1, entry_gpa, entry: 0 })) if gva == SLOT_BASE + 0x1000 && entry_gpa == last_table + 8),
+            "{err:?}"
+        );
+    });
+}
+
 mod carries_on;
 mod commands;
 mod core_file;

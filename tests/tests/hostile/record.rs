@@ -4,48 +4,17 @@ use super::*;
 
 #[test]
 fn record_at_an_unmapped_address_is_not_mapped_at_the_missing_level_3_entry() {
-    each_transport(|t| {
-        let (err, guest) = Hostile::error(Case::RecordUnmapped, t);
-        let expected_entry = entry_gpa(&guest.vm, UNMAPPED, 3);
-        assert!(
-            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva: UNMAPPED, level: 3, entry_gpa, entry: 0 })) if entry_gpa == expected_entry),
-            "{err:?}"
-        );
-    });
+    not_mapped_at_the_missing_level_3_entry(Case::RecordUnmapped);
 }
 
 #[test]
 fn record_at_a_non_canonical_address_is_refused_before_any_walk() {
-    each_transport(|t| {
-        let (err, _) = Hostile::error(Case::RecordNonCanonical, t);
-        assert!(
-            matches!(
-                err,
-                RunError::Decode(decode::Error::Paging(paging::Error::NonCanonical {
-                    gva: NON_CANONICAL,
-                    bits: 48
-                }))
-            ),
-            "{err:?}"
-        );
-    });
+    refused_as_non_canonical(Case::RecordNonCanonical, NON_CANONICAL);
 }
 
 #[test]
 fn record_at_a_non_canonical_upper_half_address_is_refused() {
-    each_transport(|t| {
-        let (err, _) = Hostile::error(Case::RecordNonCanonicalHigh, t);
-        assert!(
-            matches!(
-                err,
-                RunError::Decode(decode::Error::Paging(paging::Error::NonCanonical {
-                    gva: NON_CANONICAL_HIGH,
-                    bits: 48
-                }))
-            ),
-            "{err:?}"
-        );
-    });
+    refused_as_non_canonical(Case::RecordNonCanonicalHigh, NON_CANONICAL_HIGH);
 }
 
 #[test]
@@ -115,12 +84,5 @@ fn record_that_would_wrap_around_the_top_of_the_address_space_is_refused() {
 
 #[test]
 fn record_straddling_a_page_boundary_onto_an_unmapped_page_names_that_page() {
-    each_transport(|t| {
-        let (err, guest) = Hostile::error(Case::RecordStraddlesOntoAnUnmappedPage, t);
-        let last_table = guest.symbol("HOSTILE_TABLES") + 2 * 0x1000;
-        assert!(
-            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva, level: 1, entry_gpa, entry: 0 })) if gva == SLOT_BASE + 0x1000 && entry_gpa == last_table + 8),
-            "{err:?}"
-        );
-    });
+    not_mapped_on_the_page_it_straddles_onto(Case::RecordStraddlesOntoAnUnmappedPage);
 }

@@ -4,31 +4,12 @@ use super::*;
 
 #[test]
 fn printf_of_an_unmapped_string_is_not_mapped() {
-    each_transport(|t| {
-        let (err, guest) = Hostile::error(Case::PrintfUnmapped, t);
-        let expected_entry = entry_gpa(&guest.vm, UNMAPPED, 3);
-        assert!(
-            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva: UNMAPPED, level: 3, entry_gpa, entry: 0 })) if entry_gpa == expected_entry),
-            "{err:?}"
-        );
-    });
+    not_mapped_at_the_missing_level_3_entry(Case::PrintfUnmapped);
 }
 
 #[test]
 fn printf_of_a_non_canonical_string_is_refused() {
-    each_transport(|t| {
-        let (err, _) = Hostile::error(Case::PrintfNonCanonical, t);
-        assert!(
-            matches!(
-                err,
-                RunError::Decode(decode::Error::Paging(paging::Error::NonCanonical {
-                    gva: NON_CANONICAL,
-                    bits: 48
-                }))
-            ),
-            "{err:?}"
-        );
-    });
+    refused_as_non_canonical(Case::PrintfNonCanonical, NON_CANONICAL);
 }
 
 fn unterminated(case: Case) {
@@ -103,14 +84,7 @@ fn printf_running_off_the_end_of_memory_is_not_mapped_past_the_end() {
 
 #[test]
 fn printf_straddling_onto_an_unmapped_page_names_that_page() {
-    each_transport(|t| {
-        let (err, guest) = Hostile::error(Case::PrintfStraddlesOntoAnUnmappedPage, t);
-        let last_table = guest.symbol("HOSTILE_TABLES") + 2 * 0x1000;
-        assert!(
-            matches!(err, RunError::Decode(decode::Error::Paging(paging::Error::NotMapped { gva, level: 1, entry_gpa, entry: 0 })) if gva == SLOT_BASE + 0x1000 && entry_gpa == last_table + 8),
-            "{err:?}"
-        );
-    });
+    not_mapped_on_the_page_it_straddles_onto(Case::PrintfStraddlesOntoAnUnmappedPage);
 }
 
 #[test]

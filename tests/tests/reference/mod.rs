@@ -130,29 +130,89 @@ pub trait Model {
         gva: u64,
         write: bool,
     ) -> (Result<Translation, paging::Error>, Vec<u64>) {
-        let mut reads = Vec::new();
-        let result = self.walk(memory, root, gva, write, &mut reads);
-        (result, reads)
+        let mut walk = Walk {
+            memory,
+            root,
+            gva,
+            write,
+            reads: Vec::new(),
+        };
+        let result = self.walk(&mut walk);
+        (result, walk.reads)
     }
 
-    /// The walk behind `translate_access`, pushing the address of each entry it reads.
-    fn walk(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-        write: bool,
-        reads: &mut Vec<u64>,
-    ) -> Result<Translation, paging::Error>;
+    /// The walk behind `translate_access`, reading entries through `walk`.
+    fn walk(&self, walk: &mut Walk<'_>) -> Result<Translation, paging::Error>;
 }
 
-/// The error of a write through the entry at `entry_gpa`, which does not allow it.
-fn not_writable(gva: u64, level: u8, entry_gpa: u64, entry: u64) -> paging::Error {
-    paging::Error::NotWritable {
-        gva,
-        level,
-        entry_gpa,
-        entry,
+/// One translation a model makes: what it translates, and the entries it has read.
+pub struct Walk<'a> {
+    memory: &'a Snapshot,
+    /// The root register's value.
+    pub root: u64,
+    /// The address translated.
+    pub gva: u64,
+    /// Whether the access writes.
+    pub write: bool,
+    /// The guest-physical address of every entry read, in order.
+    reads: Vec<u64>,
+}
+
+impl Walk<'_> {
+    /// The first step at each level of every model's walk (512 entries of 8 bytes a table, 9
+    /// bits of the address a level above the 4 KiB offset): reads the level-`level` entry for
+    /// `gva` in the table at `table`, records its address, and stops at a table outside memory
+    /// or an entry whose bit 0 (valid, present, V in all three formats) is clear. Returns the
+    /// entry's address and value.
+    pub fn read_entry(&mut self, table: u64, level: u8) -> Result<(u64, u64), paging::Error> {
+        let gva = self.gva;
+        let index = (gva >> (12 + 9 * (u32::from(level) - 1))) & 511;
+        let entry_gpa = table + index * 8;
+        self.reads.push(entry_gpa);
+        let entry = self
+            .memory
+            .u64(entry_gpa)
+            .ok_or(paging::Error::TableOutsideMemory {
+                gva,
+                level,
+                table_gpa: table,
+            })?;
+        if entry & 1 == 0 {
+            return Err(paging::Error::NotMapped {
+                gva,
+                level,
+                entry_gpa,
+                entry,
+            });
+        }
+        Ok((entry_gpa, entry))
+    }
+
+    /// The error of the entry at `entry_gpa`, which the format does not allow, for `reason`.
+    pub fn bad_entry(
+        &self,
+        level: u8,
+        entry_gpa: u64,
+        entry: u64,
+        reason: BadEntryReason,
+    ) -> paging::Error {
+        paging::Error::BadEntry {
+            gva: self.gva,
+            level,
+            entry_gpa,
+            entry,
+            reason,
+        }
+    }
+
+    /// The error of a write through the entry at `entry_gpa`, which does not allow it.
+    pub fn not_writable(&self, level: u8, entry_gpa: u64, entry: u64) -> paging::Error {
+        paging::Error::NotWritable {
+            gva: self.gva,
+            level,
+            entry_gpa,
+            entry,
+        }
     }
 }
 
@@ -170,14 +230,8 @@ impl Model for X86_64Model {
         ucall_host::paging::x86_64::X86_64::new(self.physical_bits)
     }
 
-    fn walk(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-        write: bool,
-        reads: &mut Vec<u64>,
-    ) -> Result<Translation, paging::Error> {
+    fn walk(&self, walk: &mut Walk<'_>) -> Result<Translation, paging::Error> {
+        let (gva, write) = (walk.gva, walk.write);
         // Canonical: bits 63..47 are copies of bit 47.
         if ((gva << 16) as i64 >> 16) as u64 != gva {
             return Err(paging::Error::NonCanonical { gva, bits: 48 });
@@ -185,33 +239,11 @@ impl Model for X86_64Model {
         let bits = self.physical_bits.clamp(12, 52);
         let address = ((1u64 << bits) - 1) & !0xfff;
         let reserved = ((1u64 << 52) - 1) & !((1u64 << bits) - 1);
-        let mut table = root & address;
+        let mut table = walk.root & address;
         for level in [4u8, 3, 2, 1] {
             let shift = 12 + 9 * (u32::from(level) - 1);
-            let entry_gpa = table + ((gva >> shift) & 511) * 8;
-            reads.push(entry_gpa);
-            let entry = memory
-                .u64(entry_gpa)
-                .ok_or(paging::Error::TableOutsideMemory {
-                    gva,
-                    level,
-                    table_gpa: table,
-                })?;
-            let bad = |reason| paging::Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                reason,
-            };
-            if entry & 1 == 0 {
-                return Err(paging::Error::NotMapped {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry,
-                });
-            }
+            let (entry_gpa, entry) = walk.read_entry(table, level)?;
+            let bad = |reason| walk.bad_entry(level, entry_gpa, entry, reason);
             if entry & reserved != 0 {
                 return Err(bad(BadEntryReason::AddressBeyondPhysicalWidth));
             }
@@ -227,7 +259,7 @@ impl Model for X86_64Model {
                 }
                 // R/W, bit 1.
                 if write && entry & 2 == 0 {
-                    return Err(not_writable(gva, level, entry_gpa, entry));
+                    return Err(walk.not_writable(level, entry_gpa, entry));
                 }
                 let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
                 return Ok(Translation {
@@ -237,7 +269,7 @@ impl Model for X86_64Model {
             }
             // R/W clear in a table entry: nothing below it is writable.
             if write && entry & 2 == 0 {
-                return Err(not_writable(gva, level, entry_gpa, entry));
+                return Err(walk.not_writable(level, entry_gpa, entry));
             }
             table = entry & address;
         }
@@ -261,14 +293,8 @@ impl Model for Aarch64Model {
         ucall_host::paging::aarch64::Aarch64::new(self.physical_bits)
     }
 
-    fn walk(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-        write: bool,
-        reads: &mut Vec<u64>,
-    ) -> Result<Translation, paging::Error> {
+    fn walk(&self, walk: &mut Walk<'_>) -> Result<Translation, paging::Error> {
+        let (gva, write) = (walk.gva, walk.write);
         // TTBR0_EL1 with T0SZ = 16 translates the addresses whose bits 63..48 are all 0.
         if gva >> 48 != 0 {
             return Err(paging::Error::NonCanonical { gva, bits: 48 });
@@ -276,34 +302,12 @@ impl Model for Aarch64Model {
         let bits = self.physical_bits.clamp(32, 48);
         let address = ((1u64 << bits) - 1) & !0xfff;
         let beyond = ((1u64 << 48) - 1) & !((1u64 << bits) - 1);
-        let mut table = root & address;
+        let mut table = walk.root & address;
         for level in [4u8, 3, 2, 1] {
             let shift = 12 + 9 * (u32::from(level) - 1);
-            let entry_gpa = table + ((gva >> shift) & 511) * 8;
-            reads.push(entry_gpa);
-            let entry = memory
-                .u64(entry_gpa)
-                .ok_or(paging::Error::TableOutsideMemory {
-                    gva,
-                    level,
-                    table_gpa: table,
-                })?;
-            let bad = |reason| paging::Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry,
-                reason,
-            };
-            // Bit 0: valid. Bit 1: table (or, at the last level, page); clear: block.
-            if entry & 1 == 0 {
-                return Err(paging::Error::NotMapped {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry,
-                });
-            }
+            let (entry_gpa, entry) = walk.read_entry(table, level)?;
+            let bad = |reason| walk.bad_entry(level, entry_gpa, entry, reason);
+            // Bit 0 (valid) is set. Bit 1: table (or, at the last level, page); clear: block.
             if entry & beyond != 0 {
                 return Err(bad(BadEntryReason::AddressBeyondPhysicalWidth));
             }
@@ -319,7 +323,7 @@ impl Model for Aarch64Model {
             } else {
                 // APTable[1], bit 62: no write access below this table.
                 if write && entry >> 62 & 1 == 1 {
-                    return Err(not_writable(gva, level, entry_gpa, entry));
+                    return Err(walk.not_writable(level, entry_gpa, entry));
                 }
                 table = entry & address;
                 continue;
@@ -331,7 +335,7 @@ impl Model for Aarch64Model {
             }
             // AP[2], bit 7: read-only.
             if write && entry >> 7 & 1 == 1 {
-                return Err(not_writable(gva, level, entry_gpa, entry));
+                return Err(walk.not_writable(level, entry_gpa, entry));
             }
             let gpa = (entry & address & !(size - 1)) | (gva & (size - 1));
             return Ok(Translation {

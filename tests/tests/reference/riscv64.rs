@@ -3,7 +3,7 @@
 //! that do not depend on the kind of access. Levels are numbered as for x86_64: the spec's level
 //! `i` is level `i + 1` here, so the root is 4 on Sv48 and 3 on Sv39.
 
-use super::{Model, Snapshot};
+use super::{Model, Walk};
 use ucall_host::paging::Translation;
 use ucall_host::paging::riscv64::{Mode, Riscv64};
 use ucall_host::paging::{BadEntryReason, Error};
@@ -35,14 +35,8 @@ impl<const LEVELS: u8> Model for Riscv64Model<LEVELS> {
         (address >> 12 << 10) | flags
     }
 
-    fn walk(
-        &self,
-        memory: &Snapshot,
-        root: u64,
-        gva: u64,
-        write: bool,
-        reads: &mut Vec<u64>,
-    ) -> Result<Translation, Error> {
+    fn walk(&self, walk: &mut Walk<'_>) -> Result<Translation, Error> {
+        let (gva, write) = (walk.gva, walk.write);
         let va_bits = <Self as Model>::VIRTUAL_BITS;
         // Bits 63..VA must all equal bit VA-1, else a page fault before any access.
         let top = gva >> (va_bits - 1);
@@ -51,38 +45,16 @@ impl<const LEVELS: u8> Model for Riscv64Model<LEVELS> {
         }
         let bits = u32::from(self.physical_bits.clamp(12, 56));
         // Step 1: a = satp.ppn x PAGESIZE (the root address, its page offset dropped).
-        let mut a = root & ((1u64 << 56) - 1) & !0xfff;
+        let mut a = walk.root & ((1u64 << 56) - 1) & !0xfff;
         for i in (0..LEVELS).rev() {
             let level = i + 1;
-            // Step 2: pte = the entry at a + va.vpn[i] x PTESIZE.
-            let vpn = (gva >> (12 + 9 * u32::from(i))) & 0x1ff;
-            let entry_gpa = a + vpn * 8;
-            reads.push(entry_gpa);
-            let pte = memory.u64(entry_gpa).ok_or(Error::TableOutsideMemory {
-                gva,
-                level,
-                table_gpa: a,
-            })?;
-            let bad = |reason| Error::BadEntry {
-                gva,
-                level,
-                entry_gpa,
-                entry: pte,
-                reason,
-            };
+            // Step 2: pte = the entry at a + va.vpn[i] x PTESIZE; step 3 for V = 0: not mapped.
+            let (entry_gpa, pte) = walk.read_entry(a, level)?;
+            let bad = |reason| walk.bad_entry(level, entry_gpa, pte, reason);
             let bit = |n: u32| (pte >> n) & 1 == 1;
-            let (v, r, w, x, u, accessed, dirty) =
-                (bit(0), bit(1), bit(2), bit(3), bit(4), bit(6), bit(7));
+            let (r, w, x, u, accessed, dirty) = (bit(1), bit(2), bit(3), bit(4), bit(6), bit(7));
             let ppn = (pte >> 10) & ((1 << 44) - 1);
-            // Step 3: invalid, or W without R, or reserved bits or encodings: page fault.
-            if !v {
-                return Err(Error::NotMapped {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry: pte,
-                });
-            }
+            // Step 3, for V = 1: W without R, or reserved bits or encodings: page fault.
             if pte >> 54 != 0 {
                 return Err(bad(BadEntryReason::ReservedBits));
             }
@@ -110,12 +82,7 @@ impl<const LEVELS: u8> Model for Riscv64Model<LEVELS> {
             }
             // Step 5, for a store: a leaf without W is a page fault.
             if write && !w {
-                return Err(Error::NotWritable {
-                    gva,
-                    level,
-                    entry_gpa,
-                    entry: pte,
-                });
+                return Err(walk.not_writable(level, entry_gpa, pte));
             }
             // Step 8: the low i fields and the offset come from the virtual address.
             let size = 1u64 << (12 + 9 * u32::from(i));

@@ -281,22 +281,30 @@ mod tests {
         assert_eq!(r.failures(), ["x86_64-kvm-amd: a killed by signal 11"]);
     }
 
+    /// The failures of a run of one command `a`, expected to exit with 101, that exits with
+    /// `status` (which /init counts as failed unless it is 0).
+    fn failures_when_101_is_expected(status: i32) -> Vec<String> {
+        let console = format!(
+            "UCALL-INIT: BEGIN a\nUCALL-INIT: END a status={status} ms=1\n\
+             UCALL-INIT: DONE total=1 failed={}\n",
+            u8::from(status != 0)
+        );
+        let mut r = RunReport::parse(fake_boot(&console), &["a"]);
+        r.expect_status("a", 101);
+        r.failures()
+    }
+
     #[test]
     fn a_command_that_exits_with_its_expected_nonzero_status_passes() {
-        let console = "UCALL-INIT: BEGIN a\nUCALL-INIT: END a status=101 ms=1\n\
-                       UCALL-INIT: DONE total=1 failed=1\n";
-        let mut r = RunReport::parse(fake_boot(console), &["a"]);
-        r.expect_status("a", 101);
-        assert_eq!(r.failures(), Vec::<String>::new());
+        assert_eq!(failures_when_101_is_expected(101), Vec::<String>::new());
     }
 
     #[test]
     fn a_command_that_exits_with_0_instead_of_its_expected_status_fails() {
-        let console = "UCALL-INIT: BEGIN a\nUCALL-INIT: END a status=0 ms=1\n\
-                       UCALL-INIT: DONE total=1 failed=0\n";
-        let mut r = RunReport::parse(fake_boot(console), &["a"]);
-        r.expect_status("a", 101);
-        assert_eq!(r.failures(), ["x86_64-kvm-amd: a exited with status 0"]);
+        assert_eq!(
+            failures_when_101_is_expected(0),
+            ["x86_64-kvm-amd: a exited with status 0"]
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 use super::*;
 use crate::memory::HeapMemory;
-use crate::paging::tests::{entry, entry_gpa, set_entry};
-use crate::paging::{BadEntryReason, PageSize, PageTableFormat, PageTables, Translation};
+use crate::paging::tests::{
+    assert_a_1g_leaf_at_level_3_translates, assert_translates, entry, entry_gpa, set_entry,
+};
+use crate::paging::{BadEntryReason, Error, PageSize, PageTableFormat, PageTables, Translation};
 use vm_memory::Bytes;
 
 /// RAM as on QEMU's `virt` machine: 4 MiB at 2 GiB, tables at its start.
@@ -70,14 +72,7 @@ fn identity_map_translates_every_address_to_itself() {
 fn identity_map_uses_2m_megapages_where_aligned() {
     let memory = memory();
     let tables = mapped(&memory);
-    assert_eq!(
-        tables
-            .view(&memory)
-            .translate(RAM + 0x20_0000)
-            .unwrap()
-            .page_size,
-        0x20_0000
-    );
+    // The 2 MiB translation itself: `paging::tests::riscv64::identity_map_uses_2m_pages_where_aligned`.
     let megapage = entry(&memory, &tables, RAM, 2);
     assert_eq!(megapage >> 10 << 12, RAM);
 }
@@ -123,13 +118,7 @@ fn a_4k_page_maps_anywhere_in_the_lower_half_of_sv48() {
     tables
         .map(&memory, page(gva, RAM + 0x3000, MemoryKind::Normal))
         .unwrap();
-    assert_eq!(
-        tables.view(&memory).translate(gva + 0x12).unwrap(),
-        Translation {
-            gpa: RAM + 0x3012,
-            page_size: 0x1000
-        }
-    );
+    assert_translates(&memory, &tables, gva + 0x12, RAM + 0x3012, 0x1000);
 }
 
 #[test]
@@ -320,14 +309,7 @@ fn execute_only_leaf_maps_memory() {
 fn a_1g_gigapage_at_level_3_translates() {
     let memory = memory();
     let tables = mapped(&memory);
-    set_entry(&memory, &tables, RAM, 3, (RAM >> 2) | READ | VALID);
-    assert_eq!(
-        tables.view(&memory).translate(RAM + 0x1234_5678).unwrap(),
-        Translation {
-            gpa: RAM + 0x1234_5678,
-            page_size: 0x4000_0000
-        }
-    );
+    assert_a_1g_leaf_at_level_3_translates(&memory, &tables, RAM, (RAM >> 2) | READ | VALID);
 }
 
 #[test]
@@ -335,13 +317,7 @@ fn a_512g_terapage_at_the_sv48_root_translates() {
     let memory = memory();
     let tables = mapped(&memory);
     set_entry(&memory, &tables, RAM, 4, READ | VALID);
-    assert_eq!(
-        tables.view(&memory).translate(RAM + 0x1234).unwrap(),
-        Translation {
-            gpa: RAM + 0x1234,
-            page_size: 0x80_0000_0000
-        }
-    );
+    assert_translates(&memory, &tables, RAM + 0x1234, RAM + 0x1234, 0x80_0000_0000);
 }
 
 #[test]

@@ -144,14 +144,13 @@ impl KvmArch for KvmAarch64 {
         memory: &M,
         host_area: GuestAddress,
     ) -> Result<(), SetupError> {
-        let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
         let (vectors, doorbell) = (host_area.0 + VECTORS_OFFSET, host_area.0 + DOORBELL_OFFSET);
         memory
             .write_slice(&exceptions::image(), GuestAddress(vectors))
-            .map_err(write_failed("exception vectors", vectors))?;
+            .map_err(SetupError::write_memory("exception vectors", vectors))?;
         memory
             .write_obj(0u64, GuestAddress(doorbell))
-            .map_err(write_failed("exception doorbell", doorbell))
+            .map_err(SetupError::write_memory("exception doorbell", doorbell))
     }
 
     /// Writes the ucall MMIO address where the exception vectors find it, so that they report
@@ -168,11 +167,7 @@ impl KvmArch for KvmAarch64 {
         let doorbell = host_area.0 + DOORBELL_OFFSET;
         memory
             .write_obj(gpa, GuestAddress(doorbell))
-            .map_err(|source| SetupError::WriteMemory {
-                what: "exception doorbell",
-                gpa: doorbell,
-                source,
-            })
+            .map_err(SetupError::write_memory("exception doorbell", doorbell))
     }
 
     /// Initialises the vCPU (the preferred target, PSCI 0.2) and puts it at EL1h with the MMU

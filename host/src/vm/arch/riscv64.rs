@@ -145,11 +145,7 @@ impl KvmArch for KvmRiscv64 {
         let gpa = host_area.0 + exceptions::HANDLER_OFFSET;
         memory
             .write_slice(&exceptions::image(), GuestAddress(gpa))
-            .map_err(|source| SetupError::WriteMemory {
-                what: "trap handler",
-                gpa,
-                source,
-            })
+            .map_err(SetupError::write_memory("trap handler", gpa))
     }
 
     /// Makes the vCPU runnable (KVM powers off every vCPU but the first, for SBI HSM to start),

@@ -164,14 +164,13 @@ impl KvmArch for KvmX86_64 {
         memory: &M,
         host_area: GuestAddress,
     ) -> Result<(), SetupError> {
-        let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
         let [(idt_at, idt), (code_at, code)] = exceptions::images(host_area.0, CODE_SELECTOR);
         memory
             .write_slice(&idt, GuestAddress(idt_at))
-            .map_err(write_failed("IDT", idt_at))?;
+            .map_err(SetupError::write_memory("IDT", idt_at))?;
         memory
             .write_slice(&code, GuestAddress(code_at))
-            .map_err(write_failed("exception handlers", code_at))
+            .map_err(SetupError::write_memory("exception handlers", code_at))
     }
 
     /// Writes the vCPU's GDT and its TSS, whose IST1 is the top of the vCPU's area.
@@ -180,7 +179,6 @@ impl KvmArch for KvmX86_64 {
         memory: &M,
         start: &VcpuStart,
     ) -> Result<(), SetupError> {
-        let write_failed = |what, gpa| move |source| SetupError::WriteMemory { what, gpa, source };
         let area = vcpu_area(start);
         let code = segment(CODE_SELECTOR, CODE_TYPE, true);
         let data = segment(DATA_SELECTOR, DATA_TYPE, false);
@@ -195,14 +193,14 @@ impl KvmArch for KvmX86_64 {
         let gdt_at = area + GDT_OFFSET;
         memory
             .write_slice(gdt.as_bytes(), GuestAddress(gdt_at))
-            .map_err(write_failed("GDT", gdt_at))?;
+            .map_err(SetupError::write_memory("GDT", gdt_at))?;
         let mut bytes = [0; TSS_LIMIT as usize + 1];
         bytes[TSS_IST1 as usize..][..8].copy_from_slice(&start.stack_top.to_le_bytes());
         let io_map_base = (TSS_LIMIT as u16 + 1).to_le_bytes();
         bytes[TSS_IO_MAP_BASE as usize..][..2].copy_from_slice(&io_map_base);
         memory
             .write_slice(&bytes, GuestAddress(tss.base))
-            .map_err(write_failed("TSS", tss.base))
+            .map_err(SetupError::write_memory("TSS", tss.base))
     }
 
     /// 64-bit mode with paging on, SSE enabled, the initial APIC ID in CPUID set to the index,

@@ -119,42 +119,27 @@ fn relocatable_object_is_refused_as_not_an_executable() {
     ));
 }
 
-#[test]
-fn overlapping_segments_are_refused_naming_both() {
-    let elf = TestElf::new(0x20_0000, 0x2000)
-        .segment(TestSegment::data(0x20_1000, 0x1000))
+/// Asserts that `code` (the entry at its start) and `data`, in that order in the program headers,
+/// are refused as overlapping: program header `first` before `second`, from `at`.
+fn overlap_is_refused(code: (u64, u64), data: (u64, u64), first: usize, second: usize, at: u64) {
+    let elf = TestElf::new(code.0, code.1)
+        .segment(TestSegment::data(data.0, data.1))
         .build();
-    let err = parse(&elf).unwrap_err();
+    let err = parse(&elf).map(drop).unwrap_err();
     assert!(
-        matches!(
-            err,
-            LoadError::SegmentsOverlap {
-                first: 0,
-                second: 1,
-                at: 0x20_1000
-            }
-        ),
+        matches!(err, LoadError::SegmentsOverlap { first: f, second: s, at: a } if (f, s, a) == (first, second, at)),
         "{err}"
     );
 }
 
 #[test]
+fn overlapping_segments_are_refused_naming_both() {
+    overlap_is_refused((0x20_0000, 0x2000), (0x20_1000, 0x1000), 0, 1, 0x20_1000);
+}
+
+#[test]
 fn overlap_is_found_whatever_the_order_of_the_program_headers() {
-    let elf = TestElf::new(0x20_1000, 0x1000)
-        .segment(TestSegment::data(0x20_0000, 0x1001))
-        .build();
-    let err = parse(&elf).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LoadError::SegmentsOverlap {
-                first: 1,
-                second: 0,
-                at: 0x20_1000
-            }
-        ),
-        "{err}"
-    );
+    overlap_is_refused((0x20_1000, 0x1000), (0x20_0000, 0x1001), 1, 0, 0x20_1000);
 }
 
 #[test]
@@ -179,19 +164,18 @@ fn entry_outside_every_segment_is_refused() {
     );
 }
 
+/// Parses an ELF whose one segment is `memsz` bytes of code at its entry, 0x20_0000, as `edit`
+/// changed them.
+fn parse_with_code(memsz: u64, edit: impl FnOnce(&mut TestSegment)) -> Result<(), LoadError> {
+    let mut elf = TestElf::new(0x20_0000, memsz);
+    edit(&mut elf.segments[0]);
+    parse(&elf.build()).map(drop)
+}
+
 #[test]
 fn segment_bytes_beyond_the_file_are_refused() {
-    let mut segment = TestSegment::code(0x20_0000, 0x1000);
-    segment.offset = Some(1 << 30);
-    let elf = TestElf {
-        segments: vec![segment],
-        ..TestElf::new(0x20_0000, 0x1000)
-    }
-    .build();
-    assert!(matches!(
-        parse(&elf),
-        Err(LoadError::BeyondFile { segment: 0 })
-    ));
+    let parsed = parse_with_code(0x1000, |code| code.offset = Some(1 << 30));
+    assert!(matches!(parsed, Err(LoadError::BeyondFile { segment: 0 })));
 }
 
 #[test]
@@ -205,15 +189,9 @@ fn bss_only_segment_with_an_offset_past_the_file_is_accepted() {
 
 #[test]
 fn file_size_beyond_memory_size_is_refused() {
-    let mut segment = TestSegment::code(0x20_0000, 8);
-    segment.filesz = 16;
-    let elf = TestElf {
-        segments: vec![segment],
-        ..TestElf::new(0x20_0000, 8)
-    }
-    .build();
+    let parsed = parse_with_code(8, |code| code.filesz = 16);
     assert!(matches!(
-        parse(&elf),
+        parsed,
         Err(LoadError::FileSizeExceedsMemorySize { segment: 0 })
     ));
 }
@@ -268,65 +246,37 @@ fn symbol_in_writable_data_is_found() {
     );
 }
 
-#[test]
-fn symbol_in_code_is_not_written() {
+/// Asserts that the host will not write an 8-byte `ucall_exit_mmio_addr` at `vaddr` in a guest
+/// with code at 0x20_0000..0x20_1000 and writable data at 0x20_1000..0x20_2000.
+fn mmio_global_is_not_written_at(vaddr: u64) {
     let elf = TestElf::new(0x20_0000, 0x1000)
-        .symbol("ucall_exit_mmio_addr", 0x20_0008)
+        .segment(TestSegment::data(0x20_1000, 0x1000))
+        .symbol("ucall_exit_mmio_addr", vaddr)
         .build();
     let err = parse(&elf)
         .unwrap()
         .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
         .unwrap_err();
     assert!(
-        matches!(&err, LoadError::SymbolNotWritable { name, vaddr: 0x20_0008, len: 8 } if name == "ucall_exit_mmio_addr"),
+        matches!(&err, LoadError::SymbolNotWritable { name, vaddr: v, len: 8 } if name == "ucall_exit_mmio_addr" && *v == vaddr),
         "{err}"
     );
+}
+
+#[test]
+fn symbol_in_code_is_not_written() {
+    mmio_global_is_not_written_at(0x20_0008);
 }
 
 #[test]
 fn symbol_outside_every_segment_is_not_written() {
     // Where the host's page tables or GDT could be: no segment of the guest's covers it.
-    let elf = TestElf::new(0x20_0000, 0x1000)
-        .segment(TestSegment::data(0x20_1000, 0x1000))
-        .symbol("ucall_exit_mmio_addr", 0x1_0000)
-        .build();
-    let err = parse(&elf)
-        .unwrap()
-        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LoadError::SymbolNotWritable {
-                vaddr: 0x1_0000,
-                len: 8,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    mmio_global_is_not_written_at(0x1_0000);
 }
 
 #[test]
 fn symbol_straddling_the_end_of_its_segment_is_not_written() {
-    let elf = TestElf::new(0x20_0000, 0x1000)
-        .segment(TestSegment::data(0x20_1000, 0x1000))
-        .symbol("ucall_exit_mmio_addr", 0x20_1ffc)
-        .build();
-    let err = parse(&elf)
-        .unwrap()
-        .writable_symbol_gpa("ucall_exit_mmio_addr", 8)
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LoadError::SymbolNotWritable {
-                vaddr: 0x20_1ffc,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    mmio_global_is_not_written_at(0x20_1ffc);
 }
 
 /// Where the host would write the 8-byte `ucall_pool` of a guest that declares it `size`

@@ -133,16 +133,20 @@ fn ram_beyond_the_physical_address_width_is_refused() {
     );
 }
 
-#[test]
-fn segment_on_the_gdt_of_a_fixed_layout_is_refused_naming_it() {
-    // A VMM with its own fixed layout, GDT and TSS at 0x1000..0x3000 as in the foreign VMM.
-    let layout = Layout {
+/// A VMM with its own fixed layout, GDT and TSS at 0x1000..0x3000 as in the foreign VMM.
+fn foreign_layout() -> Layout {
+    Layout {
         ram: 0..MEMORY,
         host_area: 0x1000..0x3000,
         host_area_name: "GDT and TSS",
         tables: 0x1_0000..0x10_0000,
         stacks: MEMORY - STACKS..MEMORY,
-    };
+    }
+}
+
+#[test]
+fn segment_on_the_gdt_of_a_fixed_layout_is_refused_naming_it() {
+    let layout = foreign_layout();
     let elf = TestElf::new(0x20_0000, 0x1000)
         .segment(TestSegment::data(0x2000, 0x1000))
         .build();
@@ -170,13 +174,7 @@ fn segment_on_the_gdt_of_a_fixed_layout_is_refused_naming_it() {
 
 #[test]
 fn segment_on_the_page_tables_of_a_fixed_layout_is_refused_naming_them() {
-    let layout = Layout {
-        ram: 0..MEMORY,
-        host_area: 0x1000..0x3000,
-        host_area_name: "GDT and TSS",
-        tables: 0x1_0000..0x10_0000,
-        stacks: MEMORY - STACKS..MEMORY,
-    };
+    let layout = foreign_layout();
     let elf = TestElf::new(0x8_0000, 0x10_0000).build();
     let image = GuestImage::parse(&elf, EM_X86_64).unwrap();
     assert!(matches!(

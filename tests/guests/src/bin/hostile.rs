@@ -178,6 +178,11 @@ fn misbehave(case: Case) {
         },
         // `hlt`, or `wfi` forever: KVM handles both in the kernel, so only the watchdog ends it.
         Case::Halt => ucall_guest::halt(),
+        Case::Exception => {
+            // SAFETY: not safe, on purpose: the load faults and the host's exception handlers
+            // report it (or stop the vCPU).
+            unsafe { arch::hostile_fault(UNMAPPED) };
+        }
         other => arch::misbehave(other, record, text),
     }
 }

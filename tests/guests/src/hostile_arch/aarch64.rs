@@ -1,7 +1,6 @@
 //! aarch64: raw exits and wrong-size accesses by MMIO, the root table found through
 //! TTBR0_EL1, and the cases only aarch64 has (no port I/O).
 use crate::cases::*;
-use crate::tables::{set, table};
 use core::arch::asm;
 use ucall_guest::Record;
 
@@ -94,19 +93,7 @@ pub fn install_root(root: *mut u64) {
 pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
     match case {
         Case::BlockAtThePageLevel => {
-            crate::tables::map_chain(text as u64);
-            set(
-                table(2),
-                0,
-                descriptor::entry(text as u64, descriptor::BLOCK_1G),
-            );
-            tables_changed();
-            exit_with(SLOT_BASE);
-        }
-        Case::Exception => {
-            // SAFETY: not safe, on purpose: the load faults and the host's vectors stop
-            // the vCPU.
-            unsafe { hostile_fault(UNMAPPED) };
+            crate::tables::call_through_a_page_entry(text as u64, descriptor::BLOCK_1G);
         }
         Case::SystemOff => {
             // SAFETY: PSCI SYSTEM_OFF (0x8400_0008) does not return.
@@ -127,5 +114,5 @@ core::arch::global_asm!(
 
 unsafe extern "C" {
     /// Loads 8 bytes from `address`.
-    fn hostile_fault(address: u64) -> u64;
+    pub fn hostile_fault(address: u64) -> u64;
 }

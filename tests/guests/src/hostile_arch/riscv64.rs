@@ -1,7 +1,6 @@
 //! riscv64: raw exits and wrong-size accesses by MMIO (or the selftests' SBI call), the
 //! root table found through `satp`, and the cases it shares with aarch64 (no port I/O).
 use crate::cases::*;
-use crate::tables::{set, table};
 use core::arch::asm;
 use ucall_guest::Record;
 use ucall_guest::transport::{SBI_EXTENSION, SBI_UCALL_FUNCTION};
@@ -96,19 +95,7 @@ pub fn misbehave(case: Case, _record: *mut Record, text: *mut u8) {
     match case {
         // A pointer to a table where a 4 KiB page must be.
         Case::BlockAtThePageLevel => {
-            crate::tables::map_chain(text as u64);
-            set(
-                table(2),
-                0,
-                descriptor::entry(text as u64, descriptor::TABLE),
-            );
-            tables_changed();
-            exit_with(SLOT_BASE);
-        }
-        Case::Exception => {
-            // SAFETY: not safe, on purpose: the load faults and the host's trap vector
-            // stops the vCPU.
-            unsafe { hostile_fault(UNMAPPED) };
+            crate::tables::call_through_a_page_entry(text as u64, descriptor::TABLE);
         }
         Case::SystemOff => {
             // SAFETY: SBI system reset (extension "SRST", function 0), type 0 (shutdown),
@@ -142,5 +129,5 @@ core::arch::global_asm!(
 
 unsafe extern "C" {
     /// Loads 8 bytes from `address`.
-    fn hostile_fault(address: u64) -> u64;
+    pub fn hostile_fault(address: u64) -> u64;
 }

@@ -26,6 +26,16 @@ pub fn map_chain(page: u64) {
     set(table(2), 0, entry(page, descriptor::PAGE));
 }
 
+/// A call with the record at `page` (at `SLOT_BASE`), mapped through the guest's tables with
+/// `bits` in its page-level entry: the cases of an entry the page level does not allow.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn call_through_a_page_entry(page: u64, bits: u64) {
+    map_chain(page);
+    set(table(2), 0, entry(page, bits));
+    tables_changed();
+    exit_with(SLOT_BASE);
+}
+
 /// A user call through a chain of the guest's tables that ends in `pages` (4 KiB each,
 /// from index 0 of the last table), with the root's entry `root_bits`, and the record at
 /// `offset` into the first page.
