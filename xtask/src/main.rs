@@ -19,7 +19,7 @@ mod timing;
 mod toolchains;
 
 use arch::Arch;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use machines::Machine;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,8 +41,8 @@ enum Command {
         timeout: Option<u64>,
         /// How the guest signals ucalls (port I/O: x86_64 only; SBI calls: riscv64 only; auto,
         /// the runner's default: what the architecture offers, and MMIO).
-        #[arg(long, value_enum)]
-        transport: Option<Transport>,
+        #[arg(long, value_parser = ["auto", "pio", "mmio", "sbi"])]
+        transport: Option<String>,
         /// The guest's architecture: x86_64 runs on this machine's KVM, the others inside the
         /// QEMU machine of the list that runs their ELFs.
         #[arg(long, value_enum, default_value_t = Arch::X86_64)]
@@ -100,26 +100,6 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Transport {
-    Auto,
-    Pio,
-    Mmio,
-    Sbi,
-}
-
-impl Transport {
-    /// As `ucall-run --transport` takes it.
-    fn name(self) -> &'static str {
-        match self {
-            Transport::Auto => "auto",
-            Transport::Pio => "pio",
-            Transport::Mmio => "mmio",
-            Transport::Sbi => "sbi",
-        }
-    }
-}
-
 /// `--machine`'s parser: a name from the machine list.
 fn machine(name: &str) -> anyhow::Result<&'static Machine> {
     machines::by_name(name)
@@ -137,7 +117,7 @@ fn main() -> ExitCode {
         } => {
             let request = run::RunRequest {
                 timeout,
-                transport: transport.map(Transport::name),
+                transport,
                 arch,
                 elf,
                 runner_args,

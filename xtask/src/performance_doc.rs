@@ -189,15 +189,13 @@ fn page(report: &Value) -> String {
     out.push_str(READING);
     out.push_str("| figure | median | min | max |\n|---|---|---|---|\n");
     for figure in native {
-        let unit = figure["unit"].as_str().unwrap_or_default();
-        let value = |key: &str| human(figure[key].as_f64().unwrap_or(f64::NAN), unit);
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
             figure["name"].as_str().unwrap_or_default(),
-            value("median"),
-            value("min"),
-            value("max")
+            shown(figure, "median"),
+            shown(figure, "min"),
+            shown(figure, "max")
         );
     }
     out
@@ -226,31 +224,21 @@ fn find<'a>(figures: &'a [Value], name: &str) -> Option<&'a Value> {
 
 /// "median (min-max)", or the median alone in bold when the three agree (a count).
 fn range(figure: &Value) -> String {
-    let unit = figure["unit"].as_str().unwrap_or_default();
     let value = |key: &str| figure[key].as_f64().unwrap_or(f64::NAN);
-    let (median, min, max) = (value("median"), value("min"), value("max"));
-    if min == max {
-        return format!("**{}**", human(median, unit));
+    if value("min") == value("max") {
+        return format!("**{}**", shown(figure, "median"));
     }
     format!(
         "{} ({}-{})",
-        human(median, unit),
-        human(min, unit),
-        human(max, unit)
+        shown(figure, "median"),
+        shown(figure, "min"),
+        shown(figure, "max")
     )
 }
 
-/// `value` in `unit`, as the benchmark's own table shows it.
-fn human(value: f64, unit: &str) -> String {
-    match unit {
-        "ns" if value >= 1e6 => format!("{:.2} ms", value / 1e6),
-        "ns" if value >= 1e3 => format!("{:.2} us", value / 1e3),
-        "ns" => format!("{value:.1} ns"),
-        "ratio" => format!("{value:.2}x"),
-        "count" if value.fract() == 0.0 => format!("{value:.0}"),
-        "ucalls/s" | "lines/s" | "tests/s" => format!("{value:.0}/s"),
-        _ => format!("{value:.2}"),
-    }
+/// The figure's `key` value as the benchmark's own table shows it (written beside the number).
+fn shown<'a>(figure: &'a Value, key: &str) -> &'a str {
+    figure["shown"][key].as_str().unwrap_or("?")
 }
 
 #[cfg(test)]
@@ -258,18 +246,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn figure(name: &str, unit: &str, median: f64, min: f64, max: f64) -> Value {
-        json!({ "name": name, "unit": unit, "median": median, "min": min, "max": max, "rounds": 3 })
+    fn figure(name: &str, unit: &str, (median, min, max): (f64, f64, f64)) -> Value {
+        let shown = |value: f64| match unit {
+            "ratio" => format!("{value:.2}x"),
+            _ => format!("{value:.0}"),
+        };
+        json!({
+            "name": name, "unit": unit, "median": median, "min": min, "max": max, "rounds": 3,
+            "shown": { "median": shown(median), "min": shown(min), "max": shown(max) },
+        })
     }
 
     #[test]
     fn each_architecture_fills_its_column_from_its_own_report() {
         let report = json!({
             "machine": "x86_64 test machine", "rounds": 3,
-            "figures": [figure("SYNC ucall / raw exit, x86_64", "ratio", 2.0, 1.5, 2.5)],
+            "figures": [figure("SYNC ucall / raw exit, x86_64", "ratio", (2.0, 1.5, 2.5))],
             "architectures": { "aarch64": {
                 "machine": "aarch64 test machine", "rounds": 3,
-                "figures": [figure("SYNC ucall / raw exit, aarch64", "ratio", 1.14, 1.13, 1.15)],
+                "figures": [figure("SYNC ucall / raw exit, aarch64", "ratio", (1.14, 1.13, 1.15))],
             } },
         });
         let page = page(&report);
@@ -284,7 +279,11 @@ mod tests {
 
     #[test]
     fn a_count_that_never_varies_is_shown_once_in_bold() {
-        let ioctls = figure("vCPU ioctls per SYNC ucall, x86_64", "count", 1.0, 1.0, 1.0);
+        let ioctls = figure(
+            "vCPU ioctls per SYNC ucall, x86_64",
+            "count",
+            (1.0, 1.0, 1.0),
+        );
         assert_eq!(range(&ioctls), "**1**");
     }
 

@@ -13,7 +13,7 @@ pub struct RunRequest {
     /// `--timeout`, when given (else the runner's default).
     pub timeout: Option<u64>,
     /// `--transport`, when given (else the runner's default, `auto`).
-    pub transport: Option<&'static str>,
+    pub transport: Option<String>,
     /// The guest's architecture.
     pub arch: Arch,
     /// The ELF; `None`: the demo guest.
@@ -35,7 +35,7 @@ pub fn run(request: RunRequest) -> Result<i32> {
         args.extend(["--timeout".to_string(), timeout.to_string()]);
     }
     if let Some(transport) = request.transport {
-        args.extend(["--transport".to_string(), transport.to_string()]);
+        args.extend(["--transport".to_string(), transport]);
     }
     if machine.qemu.is_some() {
         return qemu::runner::run_elf(machine, &elf, &args, &request.runner_args);

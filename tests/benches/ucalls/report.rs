@@ -38,13 +38,16 @@ pub(crate) fn machine() -> String {
     format!("{arch} {kvm}, {cores}{cpu}, Linux {kernel}")
 }
 
+/// `value` in `unit` as people read it; the JSON carries it too (`shown`), so that the pages
+/// `cargo xtask bench` writes show the figures as this table does.
 fn human(value: f64, unit: &str) -> String {
     match unit {
         "ns" if value >= 1e6 => format!("{:.2} ms", value / 1e6),
         "ns" if value >= 1e3 => format!("{:.2} us", value / 1e3),
         "ns" => format!("{value:.1} ns"),
         "ratio" => format!("{value:.2}x"),
-        "ucalls/s" | "tests/s" => format!("{value:.0}/s"),
+        "count" if value.fract() == 0.0 => format!("{value:.0}"),
+        "ucalls/s" | "tests/s" | "lines/s" => format!("{value:.0}/s"),
         _ => format!("{value:.2}"),
     }
 }
@@ -71,8 +74,8 @@ pub(crate) fn table(figures: &[Figure], machine: &str, rounds: usize) -> String 
     out
 }
 
-/// The figures as JSON: the machine, the rounds, and each figure's name, unit, median, min, max
-/// and number of rounds.
+/// The figures as JSON: the machine, the rounds, and each figure's name, unit, median, min, max,
+/// number of rounds, and the three values as the table shows them.
 pub(crate) fn json(figures: &[Figure], machine: &str, rounds: usize) -> String {
     let figures: Vec<Value> = figures
         .iter()
@@ -84,6 +87,11 @@ pub(crate) fn json(figures: &[Figure], machine: &str, rounds: usize) -> String {
                 "min": figure.min(),
                 "max": figure.max(),
                 "rounds": figure.samples.len(),
+                "shown": {
+                    "median": human(figure.median(), figure.unit),
+                    "min": human(figure.min(), figure.unit),
+                    "max": human(figure.max(), figure.unit),
+                },
             })
         })
         .collect();

@@ -2,24 +2,12 @@
 //! `text,<program> --help` must be, line for line, what that program prints today, so that the
 //! options the docs list are the options there are.
 
-use crate::shell::{Run, cargo};
+use crate::shell::{RUNNER_BIN, Run, cargo};
 use anyhow::{Result, bail};
 use std::path::Path;
 
-/// The programs whose help the docs may show, with the cargo arguments that run them.
-const PROGRAMS: [(&str, &[&str]); 1] = [(
-    "ucall-run",
-    &[
-        "run",
-        "--quiet",
-        "-p",
-        "ucall-host",
-        "--features",
-        "runner",
-        "--bin",
-        "ucall-run",
-    ],
-)];
+/// The programs whose help the docs may show, with the cargo arguments that select them.
+const PROGRAMS: [(&str, &[&str]); 1] = [("ucall-run", &RUNNER_BIN)];
 
 /// Checks every help block of `text` (the Markdown file `name`) against its program's help.
 pub(super) fn check_help_blocks(root: &Path, name: &str, text: &str) -> Result<()> {
@@ -37,6 +25,7 @@ pub(super) fn check_help_blocks(root: &Path, name: &str, text: &str) -> Result<(
         };
         let help = cargo()
             .current_dir(root)
+            .args(["run", "--quiet"])
             .args(*args)
             .args(["--", "--help"])
             .output_text()?;

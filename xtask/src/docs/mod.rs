@@ -32,7 +32,8 @@
 //! A block without `fn main` is wrapped in one, as rustdoc does (a guest fragment in a guest
 //! `main`); lines hidden with `# ` are kept. Each block becomes a binary of a generated crate
 //! under `target/doc-examples/`, named for its file and line, with the workspace's `Cargo.lock`,
-//! and builds with `-D warnings`.
+//! and builds with warnings denied (`#![deny(warnings)]`); host programs build into the
+//! workspace's own target folder, where its dependencies are built already.
 
 mod blocks;
 mod help;
