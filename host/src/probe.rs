@@ -39,10 +39,7 @@ pub enum Error {
         /// Where the global is.
         gpa: u64,
         /// What guest memory said.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         source: GuestMemoryError,
     },
 }

@@ -66,3 +66,15 @@ fn a_source_error_of_another_crate_is_its_message() {
         json!({ "TableWrite": { "gpa": 0x2000, "source": source.to_string() } })
     );
 }
+
+#[test]
+fn a_guest_address_is_its_number() {
+    let err = ucall_host::log_ring::Error::BadMagic {
+        ring: GuestAddress(0x100),
+        magic: 7,
+    };
+    assert_eq!(
+        serde_json::to_value(&err).unwrap(),
+        json!({ "BadMagic": { "ring": 0x100, "magic": 7 } })
+    );
+}

@@ -30,30 +30,21 @@ pub enum Error {
     #[error("log ring at {:#x}: not 8-byte aligned", ring.0)]
     Misaligned {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
     },
     /// The ring's header is not (wholly) in guest memory.
     #[error("log ring at {:#x}: its header is outside guest memory", ring.0)]
     HeaderOutsideMemory {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
     },
     /// `magic` is wrong.
     #[error("log ring at {:#x}: magic is {magic:#x}, not {:#x} (\"ULOG\")", ring.0, ucall_abi::log_ring::MAGIC)]
     BadMagic {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// What the header says.
         magic: u32,
@@ -62,10 +53,7 @@ pub enum Error {
     #[error("log ring at {:#x}: version {version} is not {}", ring.0, ucall_abi::log_ring::VERSION)]
     BadVersion {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// What the header says.
         version: u32,
@@ -79,10 +67,7 @@ pub enum Error {
     )]
     BadCapacity {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// What the header says.
         capacity: u32,
@@ -91,10 +76,7 @@ pub enum Error {
     #[error("log ring at {:#x}: its {capacity:#x}-byte data area is outside guest memory", ring.0)]
     DataOutsideMemory {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// The data area's size.
         capacity: u32,
@@ -106,10 +88,7 @@ pub enum Error {
     )]
     Overrun {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// `head`.
         head: u32,
@@ -125,10 +104,7 @@ pub enum Error {
     )]
     RecordTooLong {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// Where the record starts in the stream (its length prefix).
         position: u32,
@@ -144,10 +120,7 @@ pub enum Error {
     )]
     RecordPastHead {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// Where the record starts in the stream.
         position: u32,
@@ -161,10 +134,7 @@ pub enum Error {
     )]
     NotUtf8 {
         /// The ring's address.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::address")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::address"))]
         ring: GuestAddress,
         /// Where the record starts in the stream.
         position: u32,

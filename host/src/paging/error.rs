@@ -152,10 +152,7 @@ pub enum Error {
         /// Where the write went.
         gpa: u64,
         /// What guest memory said.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         source: GuestMemoryError,
     },
 }

@@ -18,10 +18,7 @@ pub struct KvmError {
     /// The ioctl, or what it was for.
     pub what: &'static str,
     /// What KVM said.
-    #[cfg_attr(
-        feature = "serde",
-        serde(serialize_with = "crate::serde_display::message")
-    )]
+    #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
     pub source: kvm_ioctls::Error,
 }
 
@@ -63,10 +60,7 @@ pub enum SetupError {
         /// Bytes asked for.
         size: u64,
         /// What vm-memory said.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         source: vm_memory::mmap::FromRangesError,
     },
     /// A region of guest memory has no host address to give KVM.
@@ -75,10 +69,7 @@ pub enum SetupError {
         /// The region's memory slot.
         slot: u32,
         /// What vm-memory said.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         source: GuestMemoryError,
     },
     /// No layout of guest memory holds the image, the host's structures and the stacks.
@@ -92,10 +83,7 @@ pub enum SetupError {
         /// Where it goes.
         gpa: u64,
         /// What vm-memory said.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         source: GuestMemoryError,
     },
     /// The transport asked for does not exist on this architecture.

@@ -229,10 +229,7 @@ pub enum WatchdogError {
     /// The signal that kicks vCPU threads could not get its handler.
     #[error("watchdog: cannot install the signal handler: {0}")]
     SignalHandler(
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         vmm_sys_util::errno::Error,
     ),
     /// The signal is not a real-time one.
@@ -255,10 +252,7 @@ pub enum WatchdogError {
     /// The watcher thread could not be started (once it fails, it fails for every VM).
     #[error("watchdog: cannot start the watcher thread: {0}")]
     Thread(
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         std::io::ErrorKind,
     ),
 }

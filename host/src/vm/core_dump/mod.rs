@@ -84,10 +84,7 @@ pub enum CoreDumpError {
         /// Where.
         gpa: u64,
         /// What vm-memory said.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         source: GuestMemoryError,
     },
     /// The memory has more regions than an ELF file has program headers.
@@ -100,10 +97,7 @@ pub enum CoreDumpError {
     #[error("cannot write the core: {0}")]
     Write(
         #[from]
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         std::io::Error,
     ),
 }

@@ -6,19 +6,41 @@
 
 use zerocopy::{Immutable, IntoBytes};
 
+/// `struct elf_siginfo`: `si_signo`, `si_code`, `si_errno`.
+#[derive(Clone, Copy, Debug, Default, IntoBytes, Immutable)]
+#[repr(C)]
+struct SignalInfo {
+    signal: i32,
+    code: i32,
+    errno: i32,
+}
+
+/// `pr_pid`, `pr_ppid`, `pr_pgrp`, `pr_sid`: the run of ids both notes carry.
+#[derive(Clone, Copy, Debug, Default, IntoBytes, Immutable)]
+#[repr(C)]
+struct ProcessIds([i32; 4]);
+
+impl ProcessIds {
+    /// The ids of a process `id` that leads its own group and session and has no parent (the
+    /// guest has no process tree for gdb to show).
+    fn leader(id: i32) -> Self {
+        Self([id, 0, id, id])
+    }
+}
+
 /// `struct elf_prstatus` up to `pr_reg`: the same on every 64-bit architecture.
 #[derive(Clone, Copy, Debug, Default, IntoBytes, Immutable)]
 #[repr(C)]
 struct PrstatusHead {
-    /// `pr_info`: `si_signo`, `si_code`, `si_errno`.
-    signal_info: [i32; 3],
+    /// `pr_info`.
+    info: SignalInfo,
     /// `pr_cursig`.
     current_signal: i16,
     _pad: u16,
     /// `pr_sigpend`, `pr_sighold`.
     signal_masks: [u64; 2],
-    /// `pr_pid`, `pr_ppid`, `pr_pgrp`, `pr_sid`.
-    ids: [i32; 4],
+    /// `pr_pid` to `pr_sid`.
+    ids: ProcessIds,
     /// `pr_utime`, `pr_stime`, `pr_cutime`, `pr_cstime`: four `struct timeval`s.
     times: [u64; 8],
 }
@@ -37,8 +59,8 @@ struct Prpsinfo {
     flag: u64,
     /// `pr_uid`, `pr_gid`.
     owner: [u32; 2],
-    /// `pr_pid`, `pr_ppid`, `pr_pgrp`, `pr_sid`.
-    ids: [i32; 4],
+    /// `pr_pid` to `pr_sid`.
+    ids: ProcessIds,
     /// `pr_fname`: the program's name, NUL-terminated.
     name: [u8; 16],
     /// `pr_psargs`: its command line, NUL-terminated.
@@ -49,9 +71,12 @@ struct Prpsinfo {
 /// with `registers` as the architecture's `elf_gregset_t`.
 pub(super) fn prstatus(thread_id: i32, signal: i32, registers: &[u8]) -> Vec<u8> {
     let head = PrstatusHead {
-        signal_info: [signal, 0, 0],
+        info: SignalInfo {
+            signal,
+            ..SignalInfo::default()
+        },
         current_signal: signal as i16,
-        ids: [thread_id, 0, thread_id, thread_id],
+        ids: ProcessIds::leader(thread_id),
         ..PrstatusHead::default()
     };
     let mut desc = head.as_bytes().to_vec();
@@ -68,7 +93,7 @@ pub(super) fn prpsinfo(name: &str) -> Vec<u8> {
         _pad: 0,
         flag: 0,
         owner: [0; 2],
-        ids: [1, 0, 1, 1],
+        ids: ProcessIds::leader(1),
         name: [0; 16],
         arguments: [0; 80],
     };

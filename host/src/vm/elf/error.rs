@@ -18,10 +18,7 @@ pub enum LoadError {
     #[error("guest ELF: not an ELF file (truncated or malformed: {0})")]
     Parse(
         #[from]
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         goblin::error::Error,
     ),
     /// The ELF is not 64-bit little-endian.
@@ -170,10 +167,7 @@ pub enum LoadError {
         /// Its guest-physical address.
         gpa: u64,
         /// What vm-memory said.
-        #[cfg_attr(
-            feature = "serde",
-            serde(serialize_with = "crate::serde_display::message")
-        )]
+        #[cfg_attr(feature = "serde", serde(with = "crate::serde_display::message"))]
         source: GuestMemoryError,
     },
 }
