@@ -51,6 +51,38 @@ use std::ops::Range;
 use ucall_abi::MAX_ARGS;
 use vm_memory::GuestMemory;
 
+/// One exit as [`Convention::locate`] is asked about it, with what finding its record may take.
+pub struct ExitAt<'a, M: ?Sized> {
+    /// Which exits the VM serves.
+    pub transport: &'a Transport,
+    /// The exit.
+    pub exit: &'a Exit,
+    /// The guest's memory, where a rooted call is read.
+    pub memory: &'a M,
+    /// Reads the register that carries the record's address, for transports whose exit does
+    /// not carry it (x86_64 port I/O's `rdi`).
+    pub record_register: &'a mut dyn FnMut() -> u64,
+}
+
+impl<M: GuestMemory + ?Sized> ExitAt<'_, M> {
+    /// [`Transport::locate`]: where the record is as the exit (or the rooted call it points
+    /// to) says, before a convention maps what it found.
+    pub fn locate(&mut self) -> Result<Option<Located>, decode::Error> {
+        self.transport
+            .locate(self.exit, self.memory, &mut *self.record_register)
+    }
+}
+
+impl<M: ?Sized> Debug for ExitAt<'_, M> {
+    // Neither the memory nor the register reader has anything to show.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExitAt")
+            .field("transport", self.transport)
+            .field("exit", self.exit)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Which convention a guest speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -200,16 +232,8 @@ pub trait Convention<M: GuestMemory + ?Sized, F: PageTableFormat>: Debug + Send 
         Ok(())
     }
 
-    /// Where the record of the ucall in `exit` is, or `None` for an exit that is not a ucall;
-    /// `transport` says which exits the VM serves, `record_register` reads the register that
-    /// carries an address for transports that do not carry it themselves.
-    fn locate(
-        &self,
-        transport: &Transport,
-        exit: &Exit,
-        memory: &M,
-        record_register: &mut dyn FnMut() -> u64,
-    ) -> Result<Option<Located>, CallError>;
+    /// Where the record of the ucall in `at.exit` is, or `None` for an exit that is not a ucall.
+    fn locate(&self, at: &mut ExitAt<'_, M>) -> Result<Option<Located>, CallError>;
 
     /// The ucall whose record is at guest-virtual `record` (as [`locate`](Convention::locate)
     /// found it), read through `guest`; `None` for a call that carries nothing, which the host

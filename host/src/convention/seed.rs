@@ -7,7 +7,7 @@
 //! was chosen for it): [`super::selftests::Error::NoPool`], which says so.
 //!
 //! ```
-//! use ucall_host::convention::{seed::Seed, Convention};
+//! use ucall_host::convention::{seed::Seed, Convention, ExitAt};
 //! use ucall_host::decode::{Exit, Located, Transport};
 //! use ucall_host::paging::x86_64::X86_64;
 //! use vm_memory::GuestAddress;
@@ -16,13 +16,20 @@
 //! let memory = HeapMemory::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
 //! let exit = Exit::mmio_write(0x2800_0000_0000, &0x7000u64.to_le_bytes());
 //! let seed: &dyn Convention<HeapMemory, X86_64> = &Seed;
-//! let located = seed.locate(&Transport::mmio(0x2800_0000_0000), &exit, &memory, &mut || 0)?;
+//! let transport = Transport::mmio(0x2800_0000_0000);
+//! let mut at = ExitAt {
+//!     transport: &transport,
+//!     exit: &exit,
+//!     memory: &memory,
+//!     record_register: &mut || 0,
+//! };
+//! let located = seed.locate(&mut at)?;
 //! assert_eq!(located, Some(Located { record: 0x7000, root: None }));
 //! # Ok::<(), ucall_host::convention::CallError>(())
 //! ```
 
-use super::{CallError, Convention, ConventionKind, selftests};
-use crate::decode::{self, Exit, Located, Transport, Ucall, write_reply};
+use super::{CallError, Convention, ConventionKind, ExitAt, selftests};
+use crate::decode::{self, Located, Ucall, write_reply};
 use crate::paging::{self, GuestView, PageTableFormat};
 use ucall_abi::MAX_ARGS;
 use vm_memory::GuestMemory;
@@ -36,15 +43,9 @@ impl<M: GuestMemory + ?Sized, F: PageTableFormat> Convention<M, F> for Seed {
         ConventionKind::Seed
     }
 
-    /// [`Transport::locate`]: the address in the exit, or the rooted call it points to.
-    fn locate(
-        &self,
-        transport: &Transport,
-        exit: &Exit,
-        memory: &M,
-        record_register: &mut dyn FnMut() -> u64,
-    ) -> Result<Option<Located>, CallError> {
-        let located = transport.locate(exit, memory, record_register)?;
+    /// [`ExitAt::locate`]: the address in the exit, or the rooted call it points to.
+    fn locate(&self, at: &mut ExitAt<'_, M>) -> Result<Option<Located>, CallError> {
+        let located = at.locate()?;
         if located.is_some_and(|at| at.record == ucall_abi::selftests::FAILED) {
             return Err(selftests::Error::NoPool.into());
         }

@@ -14,9 +14,9 @@
 //! `ucall_pool`; its `locate` takes the token from the exit, its `decode` reads the record
 //! the token names, and its `reply` writes nothing.
 
-use super::{CallError, Convention, ConventionKind, VmSetup};
+use super::{CallError, Convention, ConventionKind, ExitAt, VmSetup};
 use crate::Ucall;
-use crate::decode::{Abort, Exit, Located, Transport, Unhandled, read_record};
+use crate::decode::{Abort, Exit, Located, Unhandled, read_record};
 use crate::paging::{self, GuestView, PageTableFormat};
 use std::ops::Range;
 use ucall_abi::selftests::{
@@ -358,16 +358,10 @@ impl<M: GuestMemory + ?Sized, F: PageTableFormat> Convention<M, F> for Selftests
 
     /// The token in the exit (where the seed's exits carry an address), as the record's
     /// place; riscv64's report of a trap without a handler is an error.
-    fn locate(
-        &self,
-        transport: &Transport,
-        exit: &Exit,
-        memory: &M,
-        record_register: &mut dyn FnMut() -> u64,
-    ) -> Result<Option<Located>, CallError> {
-        Pool::check_exit(exit)?;
+    fn locate(&self, at: &mut ExitAt<'_, M>) -> Result<Option<Located>, CallError> {
+        Pool::check_exit(at.exit)?;
         // Records are read in the pool by address: a root a rooted exit names is not used.
-        let located = transport.locate(exit, memory, record_register)?;
+        let located = at.locate()?;
         Ok(located.map(|at| Located {
             record: at.record,
             root: None,

@@ -98,14 +98,9 @@ pub trait PageTableFormat {
     /// The width of the guest-virtual addresses that the tables translate.
     fn virtual_address_bits(&self) -> u32;
 
-    /// Writes the entries that map the page at `gva` to `gpa`, taking new tables from `tables`.
-    fn map<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        tables: &mut TableAllocator,
-        root: GuestAddress,
-        mapping: Mapping,
-    ) -> Result<(), Error>;
+    /// Writes the entries that map `request.mapping` into the tables at `request.root`, taking
+    /// new tables from `request.tables`.
+    fn map<M: GuestMemory + ?Sized>(&self, request: MapRequest<'_, M>) -> Result<(), Error>;
 
     /// Translates `gva` through the tables at `root`.
     fn translate<M: GuestMemory + ?Sized>(
@@ -139,6 +134,19 @@ pub struct Mapping {
     pub size: PageSize,
     /// How the memory behaves.
     pub kind: MemoryKind,
+}
+
+/// One page to map ([`PageTableFormat::map`]) and the tables in guest memory it goes into.
+#[derive(Debug)]
+pub struct MapRequest<'a, M: ?Sized> {
+    /// The guest memory that holds the tables.
+    pub memory: &'a M,
+    /// Where tables that the mapping needs and the tree lacks come from.
+    pub tables: &'a mut TableAllocator,
+    /// The root table.
+    pub root: GuestAddress,
+    /// The page.
+    pub mapping: Mapping,
 }
 
 impl Mapping {
@@ -270,8 +278,12 @@ impl<F: PageTableFormat> PageTables<F> {
         memory: &M,
         mapping: Mapping,
     ) -> Result<(), Error> {
-        self.format
-            .map(memory, &mut self.allocator, self.root, mapping)
+        self.format.map(MapRequest {
+            memory,
+            tables: &mut self.allocator,
+            root: self.root,
+            mapping,
+        })
     }
 
     /// Maps `range` (page-aligned) to the same physical addresses, with 2 MiB pages where the

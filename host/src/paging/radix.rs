@@ -3,9 +3,7 @@
 //! count from the root (4 on four levels) down to 1 (4 KiB pages) on every architecture, so that
 //! errors read the same.
 
-use super::{
-    BadEntryReason, Error, Mapping, PageSize, PageTableFormat, TableAllocator, Translation,
-};
+use super::{BadEntryReason, Error, MapRequest, Mapping, PageSize, PageTableFormat, Translation};
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 /// Levels of translation; level 4 is the root, level 1 holds 4 KiB pages.
@@ -143,15 +141,18 @@ pub(crate) fn bits(low: u8, high: u8) -> u64 {
     ((1u64 << high) - 1) & !((1u64 << low) - 1)
 }
 
-/// Writes the entries that map `mapping`, taking missing tables from `tables`; refuses to
-/// replace anything already mapped.
+/// Writes the entries that map `request.mapping`, taking missing tables from
+/// `request.tables`; refuses to replace anything already mapped.
 pub(crate) fn map<E: Encoding, M: GuestMemory + ?Sized>(
     encoding: &E,
-    memory: &M,
-    tables: &mut TableAllocator,
-    root: GuestAddress,
-    mapping: Mapping,
+    request: MapRequest<'_, M>,
 ) -> Result<(), Error> {
+    let MapRequest {
+        memory,
+        tables,
+        root,
+        mapping,
+    } = request;
     mapping.check_aligned()?;
     let gva = mapping.gva;
     check_range(encoding, gva)?;
@@ -245,14 +246,8 @@ impl<E: Encoding> PageTableFormat for E {
         Encoding::virtual_address_bits(self)
     }
 
-    fn map<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        tables: &mut TableAllocator,
-        root: GuestAddress,
-        mapping: Mapping,
-    ) -> Result<(), Error> {
-        map(self, memory, tables, root, mapping)
+    fn map<M: GuestMemory + ?Sized>(&self, request: MapRequest<'_, M>) -> Result<(), Error> {
+        map(self, request)
     }
 
     fn translate<M: GuestMemory + ?Sized>(

@@ -19,7 +19,6 @@ use super::{reset_is_an_exception, set_one_reg as set};
 use crate::arch::aarch64::UserPtRegs;
 use crate::arch::aarch64::exceptions::{self, DOORBELL_OFFSET, VECTORS_OFFSET};
 use crate::arch::{Aarch64, Arch};
-use crate::decode::Transport;
 use crate::paging::PageTableFormat;
 use crate::paging::aarch64::{Aarch64 as Format, MAIR_INDEX_DEVICE, MAIR_INDEX_NORMAL};
 use crate::probe::AddressWidths;
@@ -153,21 +152,10 @@ impl KvmArch for KvmAarch64 {
             .map_err(SetupError::write_memory("exception doorbell", doorbell))
     }
 
-    /// Writes the ucall MMIO address where the exception vectors find it, so that they report
-    /// exceptions as UNHANDLED ucalls.
-    fn publish_exception_doorbell<M: GuestMemory + ?Sized>(
-        &self,
-        memory: &M,
-        host_area: GuestAddress,
-        transport: &Transport,
-    ) -> Result<(), SetupError> {
-        let Some(gpa) = transport.mmio_gpa else {
-            return Ok(());
-        };
-        let doorbell = host_area.0 + DOORBELL_OFFSET;
-        memory
-            .write_obj(gpa, GuestAddress(doorbell))
-            .map_err(SetupError::write_memory("exception doorbell", doorbell))
+    /// The exception vectors read the ucall MMIO address here, to report exceptions as
+    /// UNHANDLED ucalls.
+    fn exception_doorbell(&self, host_area: GuestAddress) -> Option<GuestAddress> {
+        Some(GuestAddress(host_area.0 + DOORBELL_OFFSET))
     }
 
     /// Initialises the vCPU (the preferred target, PSCI 0.2) and puts it at EL1h with the MMU

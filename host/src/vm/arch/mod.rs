@@ -27,7 +27,7 @@ use crate::decode::{Exit, Transport};
 use crate::probe::AddressWidths;
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use std::fmt::Debug;
-use vm_memory::{GuestAddress, GuestMemory, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
 
 /// The page-table format of `A`'s architecture.
 pub type FormatOf<A> = <<A as KvmArch>::Arch as Arch>::Format;
@@ -195,17 +195,31 @@ pub trait KvmArch: Sized + Debug + Send + Sync + 'static {
         host_area: GuestAddress,
     ) -> Result<(), SetupError>;
 
-    /// Tells the exception handlers that [`setup_memory`](Self::setup_memory) wrote how to reach
-    /// the host, once the transport is known (aarch64: the ucall MMIO address). Without it,
-    /// handlers that need it fall back to what they did before (aarch64: a PSCI reset).
+    /// Where, in the host area at `host_area`, the exception handlers that
+    /// [`setup_memory`](Self::setup_memory) wrote read the ucall MMIO address they report
+    /// through (aarch64); `None` where they need none (the default).
+    fn exception_doorbell(&self, host_area: GuestAddress) -> Option<GuestAddress> {
+        let _ = host_area;
+        None
+    }
+
+    /// Tells the exception handlers how to reach the host, once the transport is known: the
+    /// ucall MMIO address at the [`exception_doorbell`](Self::exception_doorbell). Without it
+    /// (no doorbell, or no MMIO transport), handlers that need it fall back to what they did
+    /// before (aarch64: a PSCI reset).
     fn publish_exception_doorbell<M: GuestMemory + ?Sized>(
         &self,
         memory: &M,
         host_area: GuestAddress,
         transport: &Transport,
     ) -> Result<(), SetupError> {
-        let _ = (memory, host_area, transport);
-        Ok(())
+        let (Some(doorbell), Some(gpa)) = (self.exception_doorbell(host_area), transport.mmio_gpa)
+        else {
+            return Ok(());
+        };
+        memory
+            .write_obj(gpa, doorbell)
+            .map_err(SetupError::write_memory("exception doorbell", doorbell.0))
     }
 
     /// Writes vCPU `start.index`'s own structures in the

@@ -5,6 +5,7 @@
 use super::Vcpu;
 use super::reply::PendingCall;
 use super::tables::{carried_tables, live_tables};
+use crate::convention::ExitAt;
 use crate::decode::{Exit, Ucall};
 use crate::vm::arch::{KvmArch, Native};
 use crate::vm::event::Event;
@@ -80,9 +81,12 @@ impl Vcpu {
         // Only port I/O asks for the register, and the builder offers it only where it exists.
         let fd = &mut self.fd;
         let mut record_register = || Native::record_register(fd).unwrap_or_default();
-        let located =
-            self.convention
-                .locate(&self.transport, &exit, &*self.memory, &mut record_register)?;
+        let located = self.convention.locate(&mut ExitAt {
+            transport: &self.transport,
+            exit: &exit,
+            memory: &*self.memory,
+            record_register: &mut record_register,
+        })?;
         let Some(located) = located else {
             if matches!(exit, Exit::MmioRead { .. } | Exit::PioIn { .. }) {
                 self.pending_read = Some(exit);
