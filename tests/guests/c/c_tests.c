@@ -5,7 +5,6 @@
  * text), one is ignored and one has its own timeout.
  */
 #include "guest_ucall.h"
-#include "start.h"
 
 uint64_t ucall_test_selected = UCALL_NO_TEST_SELECTED;
 

@@ -3,7 +3,7 @@
  * would, then jumps to the guest's own entry. Where gcc links with its default script, its
  * linker relaxation reads data near that symbol through gp, and a gp of 0 faults. The load
  * itself must not be relaxed into a gp-relative one. Shared by the guests of both conventions
- * (guest_ucall.h's c_tests.c and pool.h); other architectures name their entry _start.
+ * (guest_ucall.h and pool.h); other architectures name their entry _start.
  */
 #ifndef START_H
 #define START_H
