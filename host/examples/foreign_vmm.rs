@@ -2,14 +2,16 @@
 //!
 //! Everything a VMM normally owns is written here, directly on `kvm-ioctls` and `vm-memory`:
 //! the guest memory and its memory slot, the VM, the x86_64 long-mode state of the vCPU (GDT,
-//! TSS, segments, control registers, spelled with the `x86_64` crate's types and flags), and
-//! the vCPU loop with its own exit match. From `ucall-host` it takes only:
+//! TSS and segments, spelled with the `x86_64` crate's types and flags), and the vCPU loop with
+//! its own exit match. From `ucall-host` it takes only:
 //!
 //! - [`GuestImage`] to check and load the guest ELF and find the `ucall_exit_mmio_addr` global,
 //!   and [`Layout::check`] to refuse a guest whose segments lie on this VMM's own structures;
 //! - [`PageTables`] to build the guest's identity-mapped page tables;
 //! - [`install_mmio_page`] to choose, map and publish the ucall MMIO address;
-//! - [`Exit::from_kvm`], [`Transport`] and [`decode`] to turn exits into typed ucalls.
+//! - [`Exit::from_kvm`], [`Transport`] and [`decode`] to turn exits into typed ucalls;
+//! - the long mode's control-register values (`ucall_host::arch::x86_64::LONG_MODE_CR0` and
+//!   its neighbours), which are facts of the architecture rather than of a VMM.
 //!
 //! ```text
 //! cargo run -p ucall-host --example foreign_vmm -- [--pio | --mmio] path/to/guest.elf
@@ -36,14 +38,13 @@ mod long_mode {
     use std::error::Error;
     use std::process::ExitCode;
     use ucall_host::Ucall;
+    use ucall_host::arch::x86_64::{LONG_MODE_CR0, LONG_MODE_CR4, LONG_MODE_EFER};
     use ucall_host::decode::{Exit, Transport, decode};
     use ucall_host::paging::x86_64::X86_64;
     use ucall_host::paging::{MemoryKind, PageTables};
     use ucall_host::probe::{AddressWidths, install_mmio_page};
     use ucall_host::vm::{GuestImage, Layout};
     use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
-    use x86_64::registers::control::{Cr0Flags, Cr4Flags};
-    use x86_64::registers::model_specific::EferFlags;
     use x86_64::registers::segmentation::SegmentSelector;
     use x86_64::structures::gdt::{Descriptor, DescriptorFlags, GlobalDescriptorTable};
     use x86_64::structures::tss::TaskStateSegment;
@@ -278,18 +279,10 @@ mod long_mode {
         };
         sregs.gdt.base = GDT;
         sregs.gdt.limit = gdt.table.limit();
-        sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
-            | Cr0Flags::MONITOR_COPROCESSOR
-            | Cr0Flags::EXTENSION_TYPE
-            | Cr0Flags::NUMERIC_ERROR
-            | Cr0Flags::WRITE_PROTECT
-            | Cr0Flags::PAGING)
-            .bits();
+        sregs.cr0 = LONG_MODE_CR0;
         sregs.cr3 = root.0;
-        sregs.cr4 =
-            (Cr4Flags::PHYSICAL_ADDRESS_EXTENSION | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE)
-                .bits();
-        sregs.efer = (EferFlags::LONG_MODE_ENABLE | EferFlags::LONG_MODE_ACTIVE).bits();
+        sregs.cr4 = LONG_MODE_CR4;
+        sregs.efer = LONG_MODE_EFER;
         vcpu.set_sregs(&sregs)?;
         Ok(())
     }

@@ -45,22 +45,9 @@ UCALL_TEST_TIMEOUT(has_its_own_timeout, 1500)
 {
 }
 
-/*
- * The entry point. On riscv64, _start first points gp at __global_pointer$, as a C runtime
- * would: where gcc links with its default script, its linker relaxation reads data near that
- * symbol (the table, ucall_test_selected) through gp, and a gp of 0 faults.
- */
+/* The entry point; on riscv64 start.h's _start sets up gp first. */
 #if defined(__riscv)
-__asm__(".pushsection .text\n"
-	".globl _start\n"
-	".weak __global_pointer$\n"
-	"_start:\n"
-	".option push\n"
-	".option norelax\n"
-	"lla gp, __global_pointer$\n"
-	".option pop\n"
-	"j run_tests\n"
-	".popsection\n");
+RISCV_START(run_tests);
 #else
 #define run_tests _start
 #endif

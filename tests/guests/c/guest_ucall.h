@@ -9,6 +9,7 @@
 
 #include "freestanding.h"
 #include "halt.h"
+#include "start.h"
 #include "ucall.h"
 
 uint64_t ucall_exit_mmio_addr;

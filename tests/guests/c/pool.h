@@ -21,6 +21,7 @@
 
 #include "freestanding.h"
 #include "halt.h"
+#include "start.h"
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -69,21 +70,11 @@ uint64_t ucall_exit_mmio_addr;
 #endif
 
 /*
- * The entry point. Each guest writes `guest_main(vcpu)`. On riscv64, _start first points gp at
- * __global_pointer$, as a C runtime would: gcc's linker relaxation reads data near it through
- * gp (the selftests' host copies its own gp into the guest for the same reason).
+ * The entry point. Each guest writes `guest_main(vcpu)`. On riscv64 start.h's _start sets up gp
+ * first (the selftests' host copies its own gp into the guest for the same reason).
  */
 #if defined(__riscv)
-__asm__(".pushsection .text\n"
-	".globl _start\n"
-	".weak __global_pointer$\n"
-	"_start:\n"
-	".option push\n"
-	".option norelax\n"
-	"lla gp, __global_pointer$\n"
-	".option pop\n"
-	"j guest_main\n"
-	".popsection\n");
+RISCV_START(guest_main);
 #else
 #define guest_main _start
 #endif

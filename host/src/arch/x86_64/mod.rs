@@ -15,10 +15,49 @@ pub use core_registers::UserRegs;
 
 use super::Arch;
 use std::ops::Range;
+use x86_64::registers::control::{Cr0Flags, Cr4Flags};
+use x86_64::registers::model_specific::EferFlags;
 
 /// The x86_64 architecture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct X86_64;
+
+/// CR0 of a vCPU in the long mode ucall guests run in: protected mode with paging, write
+/// protection in ring 0, and the x87/SSE unit as an OS that saves it sets it up.
+///
+/// ```
+/// use ucall_host::arch::x86_64::LONG_MODE_CR0;
+///
+/// assert_eq!(LONG_MODE_CR0 & (1 << 31), 1 << 31); // CR0.PG
+/// ```
+pub const LONG_MODE_CR0: u64 = Cr0Flags::PROTECTED_MODE_ENABLE
+    .union(Cr0Flags::MONITOR_COPROCESSOR)
+    .union(Cr0Flags::EXTENSION_TYPE)
+    .union(Cr0Flags::NUMERIC_ERROR)
+    .union(Cr0Flags::WRITE_PROTECT)
+    .union(Cr0Flags::PAGING)
+    .bits();
+/// CR4 of that long mode: PAE paging (4-level, not LA57) and SSE with its exceptions.
+///
+/// ```
+/// use ucall_host::arch::x86_64::LONG_MODE_CR4;
+///
+/// assert_eq!(LONG_MODE_CR4 & (1 << 5), 1 << 5); // CR4.PAE
+/// ```
+pub const LONG_MODE_CR4: u64 = Cr4Flags::PHYSICAL_ADDRESS_EXTENSION
+    .union(Cr4Flags::OSFXSR)
+    .union(Cr4Flags::OSXMMEXCPT_ENABLE)
+    .bits();
+/// EFER of that long mode: long mode enabled and active.
+///
+/// ```
+/// use ucall_host::arch::x86_64::LONG_MODE_EFER;
+///
+/// assert_eq!(LONG_MODE_EFER, (1 << 8) | (1 << 10)); // EFER.LME | EFER.LMA
+/// ```
+pub const LONG_MODE_EFER: u64 = EferFlags::LONG_MODE_ENABLE
+    .union(EferFlags::LONG_MODE_ACTIVE)
+    .bits();
 
 /// `EM_X86_64`.
 const EM_X86_64: u16 = 62;

@@ -10,8 +10,8 @@
 //! root cost no ioctl.
 
 use super::{KvmArch, RootError, VcpuStart};
-use crate::arch::x86_64::UserRegs;
 use crate::arch::x86_64::exceptions::{self, IDT_LIMIT, INTERRUPTED_FRAME};
+use crate::arch::x86_64::{LONG_MODE_CR0, LONG_MODE_CR4, LONG_MODE_EFER, UserRegs};
 use crate::arch::{Arch, X86_64};
 use crate::paging::PageTableFormat;
 use crate::paging::x86_64::X86_64 as Format;
@@ -231,18 +231,10 @@ impl KvmArch for KvmX86_64 {
         sregs.gdt.limit = GDT_LIMIT;
         sregs.idt.base = start.host_area.0 + exceptions::IDT_OFFSET;
         sregs.idt.limit = IDT_LIMIT;
-        sregs.cr0 = (Cr0Flags::PROTECTED_MODE_ENABLE
-            | Cr0Flags::MONITOR_COPROCESSOR
-            | Cr0Flags::EXTENSION_TYPE
-            | Cr0Flags::NUMERIC_ERROR
-            | Cr0Flags::WRITE_PROTECT
-            | Cr0Flags::PAGING)
-            .bits();
+        sregs.cr0 = LONG_MODE_CR0;
         sregs.cr3 = start.root.0;
-        sregs.cr4 =
-            (Cr4Flags::PHYSICAL_ADDRESS_EXTENSION | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE)
-                .bits();
-        sregs.efer = (EferFlags::LONG_MODE_ENABLE | EferFlags::LONG_MODE_ACTIVE).bits();
+        sregs.cr4 = LONG_MODE_CR4;
+        sregs.efer = LONG_MODE_EFER;
         vcpu.set_sregs(&sregs)
             .map_err(KvmError::with("KVM_SET_SREGS"))?;
 

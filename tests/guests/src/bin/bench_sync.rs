@@ -2,12 +2,11 @@
 #![no_std]
 #![no_main]
 
+#[path = "../sync_forever.rs"]
+mod sync_forever;
+
 ucall_guest::entry!(main);
 
 fn main(_vcpu: usize) {
-    let mut sequence = 0u64;
-    loop {
-        ucall_guest::sync(&[sequence]);
-        sequence = sequence.wrapping_add(1);
-    }
+    sync_forever::sync_forever(ucall_guest::sync)
 }

@@ -3,14 +3,13 @@
 #![no_std]
 #![no_main]
 
+#[path = "../sync_forever.rs"]
+mod sync_forever;
+
 use ucall_guest::{Command, Record, transport};
 
 ucall_guest::entry!(main);
 
 fn main(_vcpu: usize) {
-    let mut sequence = 0u64;
-    loop {
-        transport::pio(&Record::new(Command::Sync, &[sequence]));
-        sequence = sequence.wrapping_add(1);
-    }
+    sync_forever::sync_forever(|args| transport::pio(&Record::new(Command::Sync, args)))
 }

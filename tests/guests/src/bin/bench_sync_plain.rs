@@ -4,6 +4,9 @@
 #![no_std]
 #![no_main]
 
+#[path = "../sync_forever.rs"]
+mod sync_forever;
+
 use ucall_guest::{Command, Record, transport};
 
 ucall_guest::entry!(main);
@@ -12,9 +15,5 @@ fn main(_vcpu: usize) {
     let Some(address) = ucall_guest::mmio_address() else {
         ucall_guest::halt()
     };
-    let mut sequence = 0u64;
-    loop {
-        transport::mmio(&Record::new(Command::Sync, &[sequence]), address);
-        sequence = sequence.wrapping_add(1);
-    }
+    sync_forever::sync_forever(|args| transport::mmio(&Record::new(Command::Sync, args), address))
 }

@@ -3,17 +3,7 @@
 #![no_std]
 #![no_main]
 
-ucall_guest::entry!(main);
-
-fn main(vcpu: usize) {
-    calls_the_faulting_function(vcpu);
-}
-
-#[inline(never)]
-fn calls_the_faulting_function(vcpu: usize) {
-    faulting_function(core::hint::black_box(vcpu));
-    ucall_guest::sync(&[vcpu as u64]);
-}
+include!("../faulting_chain.rs");
 
 #[inline(never)]
 fn faulting_function(vcpu: usize) {

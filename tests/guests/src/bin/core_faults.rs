@@ -4,20 +4,10 @@
 #![no_std]
 #![no_main]
 
-ucall_guest::entry!(main);
-
 /// An address no table maps: the store to it is a page fault.
 const UNMAPPED: usize = 0x7000_0000_0000;
 
-fn main(vcpu: usize) {
-    calls_the_faulting_function(vcpu);
-}
-
-#[inline(never)]
-fn calls_the_faulting_function(vcpu: usize) {
-    faulting_function(core::hint::black_box(vcpu));
-    ucall_guest::sync(&[vcpu as u64]);
-}
+include!("../faulting_chain.rs");
 
 #[inline(never)]
 fn faulting_function(vcpu: usize) {
