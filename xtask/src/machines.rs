@@ -66,14 +66,11 @@ pub struct BenchRun {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
     /// The workspace's test binaries: `cargo test` here; in a VM every binary that needs no
-    /// program the VM lacks, with the KVM-free ones (the property tests, pure host logic) only
-    /// where `kvm_free` says so. They test logic that is the same on every host (each guest
-    /// architecture's walker and decoder is built everywhere), so this machine runs them in full
-    /// and the VMs, where they cost a quarter of a machine's time under TCG, do not.
-    Tests {
-        /// Whether the KVM-free test binaries run here too.
-        kvm_free: bool,
-    },
+    /// program the VM lacks and no KVM-free one (the property tests, pure host logic). Those
+    /// test logic that is the same on every host (each guest architecture's walker and decoder
+    /// is built everywhere), so this machine runs them in full and the VMs, where they cost a
+    /// quarter of a machine's time under TCG, do not.
+    Tests,
     /// `examples/external-guest`, a guest crate of another project, built by cargo for the
     /// machine's bare-metal target and run by `ucall-run` (as `cargo run`'s runner here).
     ExternalGuest,
@@ -97,7 +94,7 @@ pub const MACHINES: &[Machine] = &[
         arch: Arch::X86_64,
         qemu: None,
         runs: &[
-            Work::Tests { kvm_free: true },
+            Work::Tests,
             Work::DecodeOnly,
             Work::ForeignVmm,
             Work::ExternalGuest,
@@ -118,7 +115,7 @@ pub const MACHINES: &[Machine] = &[
             accel: "tcg,thread=multi",
             cpus: 2,
         }),
-        runs: &[Work::Tests { kvm_free: false }, Work::ExternalGuest],
+        runs: &[Work::Tests, Work::ExternalGuest],
         bench: Some(BenchRun {
             label: "aarch64",
             required: true,
@@ -134,7 +131,7 @@ pub const MACHINES: &[Machine] = &[
             accel: "tcg,thread=multi",
             cpus: 2,
         }),
-        runs: &[Work::Tests { kvm_free: false }],
+        runs: &[Work::Tests],
         bench: None,
         runs_elfs: false,
     },
@@ -151,7 +148,7 @@ pub const MACHINES: &[Machine] = &[
             accel: "tcg,thread=single",
             cpus: 2,
         }),
-        runs: &[Work::Tests { kvm_free: false }],
+        runs: &[Work::Tests],
         bench: Some(BenchRun {
             label: "x86_64 kvm_amd",
             required: false,
@@ -169,7 +166,7 @@ pub const MACHINES: &[Machine] = &[
             accel: "tcg,thread=single",
             cpus: 1,
         }),
-        runs: &[Work::Tests { kvm_free: false }, Work::ExternalGuest],
+        runs: &[Work::Tests, Work::ExternalGuest],
         bench: Some(BenchRun {
             label: "riscv64",
             required: true,
@@ -219,7 +216,7 @@ impl Selection {
     pub fn work<'a>(&'a self, machine: &'a Machine) -> impl Iterator<Item = Work> + 'a {
         machine
             .work()
-            .filter(|work| self.test_args.is_empty() || matches!(work, Work::Tests { .. }))
+            .filter(|work| self.test_args.is_empty() || matches!(work, Work::Tests))
     }
 }
 
@@ -289,17 +286,6 @@ mod tests {
                     .count(),
                 0
             );
-        }
-    }
-
-    #[test]
-    fn the_kvm_free_tests_run_once_per_architecture_at_most() {
-        for arch in arches() {
-            let with = MACHINES
-                .iter()
-                .filter(|m| m.arch == arch && m.runs(Work::Tests { kvm_free: true }))
-                .count();
-            assert!(with <= 1, "{arch}");
         }
     }
 

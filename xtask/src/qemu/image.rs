@@ -18,10 +18,9 @@ pub const GUEST_DIR: &str = "/guests";
 pub const RUNNER: &str = "/bin/ucall-run";
 
 /// A hard limit per boot, beside the limit on a silent console (`boot::SILENCE`), which is
-/// what catches a hung VM. The longest boot is the first arm64 one, which also runs the
-/// KVM-free property tests under emulation: 35 s on an idle machine here, 139 s under load
-/// 9-10; under load 17-20 (other builds on both cores) the riscv64 suite passed 360 s, which
-/// was the limit before the silence was watched.
+/// what catches a hung VM. The longest boots take about 150 s on this machine under load (the
+/// arm64 nVHE suite); under load 17-20 (other builds on both cores) the riscv64 suite passed
+/// 360 s, which was the limit before the silence was watched.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Source folders that tests read through `env!("CARGO_MANIFEST_DIR")`, packed at the same

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 const RETRIES_AFTER_HANG: usize = 1;
 
 /// Test binaries that never open `/dev/kvm` (pure host logic, seconds of emulated CPU): they
-/// run once per architecture, natively for x86_64 and where [`Work::Tests`] says so in the VMs.
+/// run natively only ([`Work::Tests`] says why).
 const KVM_FREE_TESTS: [&str; 1] = ["properties"];
 
 /// Test binaries that do not run in the VMs: `core_dump` needs gdb, which the VMs lack,
@@ -82,7 +82,7 @@ pub fn build(
         super::build_static(arch)
     })?;
     let mut tests = Vec::new();
-    if runs(|w| matches!(w, Work::Tests { .. })) {
+    if runs(|w| matches!(w, Work::Tests)) {
         let binaries = timing::step(lane, "static test binaries", || {
             static_build::build_static_tests(arch)
         })?;
@@ -119,20 +119,15 @@ pub fn build(
 /// The commands that run `work` on `machine`, from `build`; `test_args` go to every test binary.
 fn programs(work: Work, build: &ArchBuild, test_args: &[String]) -> Result<Vec<Program>> {
     match work {
-        Work::Tests { kvm_free } => Ok(build
+        Work::Tests => Ok(build
             .tests
             .iter()
-            .filter(|(_, name)| kvm_free || !is_one_of(name, &KVM_FREE_TESTS))
+            .filter(|(_, name)| !is_one_of(name, &KVM_FREE_TESTS))
             .map(|(binary, name)| {
-                // The property tests run in full natively; under TCG a sample keeps it short.
-                let env = match is_one_of(name, &KVM_FREE_TESTS) {
-                    true => vec![("UCALL_PROPERTY_CASE_DIVISOR".into(), "8".into())],
-                    false => Vec::new(),
-                };
                 // One test at a time: every line on the one console stays whole.
                 let mut args = vec!["--test-threads=1".to_string()];
                 args.extend_from_slice(test_args);
-                (binary.clone(), image::command(name, args, env))
+                (binary.clone(), image::command(name, args, Vec::new()))
             })
             .collect()),
         Work::ExternalGuest => {
@@ -180,7 +175,7 @@ fn check(work: Work, machine: &'static Machine, report: &RunReport) -> Result<()
         Work::GuestTests => {
             guest_tests::check_in_vm(machine.name, output_of(report, GUEST_TESTS_RUN)?)
         }
-        Work::Tests { .. } | Work::ForeignVmm | Work::DecodeOnly => Ok(()),
+        Work::Tests | Work::ForeignVmm | Work::DecodeOnly => Ok(()),
     }
 }
 

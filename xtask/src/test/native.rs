@@ -114,7 +114,7 @@ fn clippy_cross(native: &Machine) -> Result<()> {
 pub fn run_work(machine: &Machine, work: Work, test_args: &[String]) -> Result<()> {
     let lane = machine.name;
     match work {
-        Work::Tests { .. } => timing::step(lane, "cargo test (unit tests, real guests)", || {
+        Work::Tests => timing::step(lane, "cargo test (unit tests, real guests)", || {
             let guest_dir = guests::build(machine.arch)?;
             // tests/tests/core_dump.rs opens cores with gdb (natively only).
             install::ensure_packages(&[install::DebianPackage::program("gdb", "gdb")])?;
