@@ -45,6 +45,17 @@ impl Arch {
         }
     }
 
+    /// The Linux target with glibc: what docs.rs documents the host crate for, and what the
+    /// lints and docs of other architectures check (which link nothing, so need no static C
+    /// library and share one build of the dependencies).
+    pub fn linux_gnu_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Aarch64 => "aarch64-unknown-linux-gnu",
+            Arch::Riscv64 => "riscv64gc-unknown-linux-gnu",
+        }
+    }
+
     /// `cargo --config` values that make [`Arch::linux_target`] programs static and linkable
     /// here. x86_64 musl links with the host's linker; aarch64 with `rust-lld` (no cross gcc
     /// needed); riscv64 with the cross gcc and its static glibc.

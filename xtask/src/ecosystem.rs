@@ -238,7 +238,7 @@ pub fn external_guest(target: &str) -> Result<()> {
             .args(["run", "--quiet", "--target", target])
             .args(runner_args)
             .env("PATH", &path)
-            .env("CARGO_TARGET_DIR", root.join("target/guests/external"))
+            .env("CARGO_TARGET_DIR", crate::guests::dev_target_dir())
             // The crate's own config sets the linker flags; RUSTFLAGS from outside would win.
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -288,7 +288,7 @@ pub fn build_external_guest(arch: Arch) -> Result<PathBuf> {
     let root = workspace_root();
     let target = arch.guest_target();
     let crate_dir = root.join("examples/external-guest");
-    let target_dir = root.join("target/guests/external");
+    let target_dir = crate::guests::dev_target_dir();
     say(&format!(
         "cargo build --target {target}  (in {})",
         crate_dir.display()

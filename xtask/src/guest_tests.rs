@@ -30,17 +30,13 @@ fn crate_dir() -> PathBuf {
     workspace_root().join("examples/guest-tests")
 }
 
-fn target_dir() -> PathBuf {
-    workspace_root().join("target/guests/guest-tests")
-}
-
 /// `cargo` in the example crate's folder, with its own config's flags (RUSTFLAGS from outside
 /// would win over them).
 fn cargo_in_crate() -> Command {
     let mut command = cargo();
     command
         .current_dir(crate_dir())
-        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TARGET_DIR", crate::guests::dev_target_dir())
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     command

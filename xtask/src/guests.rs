@@ -114,6 +114,13 @@ pub fn build(arch: Arch) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The target folder of every guest build in cargo's dev profile: the guest crate's lints,
+/// the example crates and the Markdown files' guest blocks, each a workspace of its own. One
+/// folder, so that their proc macros (and `syn` under them) are built once, not once each.
+pub fn dev_target_dir() -> PathBuf {
+    workspace_root().join("target/guests/dev")
+}
+
 /// Builds the demo guest alone for `arch` (`cargo xtask run` without an ELF) and returns its
 /// path.
 pub fn demo(arch: Arch) -> Result<PathBuf> {

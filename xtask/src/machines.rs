@@ -66,10 +66,11 @@ pub struct BenchRun {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
     /// The workspace's test binaries: `cargo test` here; in a VM every binary that needs no
-    /// program the VM lacks and no KVM-free one (the property tests, pure host logic). Those
-    /// test logic that is the same on every host (each guest architecture's walker and decoder
-    /// is built everywhere), so this machine runs them in full and the VMs, where they cost a
-    /// quarter of a machine's time under TCG, do not.
+    /// program the VM lacks, without the KVM-free tests (the property tests, and the host
+    /// crate's unit tests outside its KVM layer: pure host logic). Those test logic that is the
+    /// same on every host (each guest architecture's walker and decoder is built everywhere),
+    /// so this machine runs them in full and the VMs, where they cost a quarter of a machine's
+    /// time under TCG, do not.
     Tests,
     /// `examples/external-guest`, a guest crate of another project, built by cargo for the
     /// machine's bare-metal target and run by `ucall-run` (as `cargo run`'s runner here).
@@ -229,6 +230,14 @@ impl fmt::Display for Machine {
 /// The machines inside QEMU.
 pub fn vms() -> impl Iterator<Item = &'static Machine> {
     MACHINES.iter().filter(|machine| machine.qemu.is_some())
+}
+
+/// This machine's own KVM.
+pub fn native() -> Result<&'static Machine> {
+    match MACHINES.iter().find(|machine| machine.qemu.is_none()) {
+        Some(machine) => Ok(machine),
+        None => bail!("the machine list has no entry for this machine's own KVM"),
+    }
 }
 
 /// Every architecture of the list, once each, in list order.

@@ -154,15 +154,18 @@ pub fn doc_targets() -> Result<Vec<String>> {
 ///
 /// docs.rs builds with nightly; here the main toolchain's rustdoc does it with nightly
 /// features let through (`RUSTC_BOOTSTRAP=1`), which checks the same doc links and `doc(cfg)`
-/// badges without a second toolchain to install and keep current. In a target folder of its
-/// own: cargo rebuilds what `RUSTC_BOOTSTRAP` touches, so sharing `target/` would undo the
-/// other builds.
+/// badges without a second toolchain to install and keep current. Only rustdoc is given it
+/// (through [`RUSTDOC_WITH_NIGHTLY_FEATURES`]): some dependencies' build scripts watch that
+/// variable, and with it set for cargo they would be built again, apart from what the lints
+/// checked. So the docs share `target/` with the lints, and document this host's target as
+/// they check it, with no `--target`.
 pub fn docs_rs() -> Result<()> {
+    let rustdoc = rustdoc_with_nightly_features()?;
+    let host = crate::machines::native()?.arch.linux_gnu_target();
     for build in doc_builds()? {
         let mut doc = cargo();
         doc.args(["doc", "--quiet", "--no-deps", "-p", &build.package])
-            .env("CARGO_TARGET_DIR", workspace_root().join("target/docs-rs"))
-            .env("RUSTC_BOOTSTRAP", "1")
+            .env("RUSTDOC", &rustdoc)
             .env("RUSTDOCFLAGS", build.rustdoc_flags.join(" "));
         if build.all_features {
             doc.arg("--all-features");
@@ -170,10 +173,26 @@ pub fn docs_rs() -> Result<()> {
         if !build.features.is_empty() {
             doc.args(["--features", &build.features.join(",")]);
         }
-        if let Some(target) = &build.target {
+        if let Some(target) = build.target.as_ref().filter(|target| *target != host) {
             doc.args(["--target", target]);
         }
         doc.run()?;
     }
     Ok(())
+}
+
+/// A `RUSTDOC` for cargo: rustdoc (the toolchain's, through `PATH`) with `RUSTC_BOOTSTRAP=1`.
+const RUSTDOC_WITH_NIGHTLY_FEATURES: &str = "#!/bin/sh\n# Written by cargo xtask: rustdoc with nightly features, as on docs.rs.\n\
+     RUSTC_BOOTSTRAP=1 exec rustdoc \"$@\"\n";
+
+/// Writes [`RUSTDOC_WITH_NIGHTLY_FEATURES`] into `target/xtask/` and returns its path.
+fn rustdoc_with_nightly_features() -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workspace_root().join("target/xtask");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("rustdoc-with-nightly-features");
+    std::fs::write(&path, RUSTDOC_WITH_NIGHTLY_FEATURES)
+        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }

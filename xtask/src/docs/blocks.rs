@@ -10,7 +10,7 @@ use std::path::Path;
 /// Builds every block in its configuration (and runs the host programs that may run).
 pub(super) fn build_blocks(root: &Path, blocks: &[(String, Block)]) -> Result<()> {
     let base = root.join("target/doc-examples");
-    let guest_target_dir = base.join("target");
+    let guest_target_dir = crate::guests::dev_target_dir();
     for config in Config::ALL {
         let chosen: Vec<&(String, Block)> = blocks
             .iter()

@@ -25,6 +25,11 @@ const RETRIES_AFTER_HANG: usize = 1;
 /// run natively only ([`Work::Tests`] says why).
 const KVM_FREE_TESTS: [&str; 1] = ["properties"];
 
+/// The host crate's unit tests (`<binary>`, `<filter>`): in the VMs only those of its KVM layer
+/// (`vm::`); the rest of the crate is KVM-free, the same logic on every host, and runs natively
+/// only ([`Work::Tests`] says why). A filter given on the command line replaces this one.
+const HOST_UNIT_TESTS: (&str, &str) = ("ucall_host", "vm::");
+
 /// Test binaries that do not run in the VMs: `core_dump` needs gdb, which the VMs lack,
 /// `runner` and `runner_harness` start `ucall-run` by its path here and `runner_guests` builds
 /// it with cargo; `ucall_run` (the runner's own unit tests) is built only because the runner's
@@ -127,6 +132,10 @@ fn programs(work: Work, build: &ArchBuild, test_args: &[String]) -> Result<Vec<P
                 // One test at a time: every line on the one console stays whole.
                 let mut args = vec!["--test-threads=1".to_string()];
                 args.extend_from_slice(test_args);
+                let (host_units, kvm_layer) = HOST_UNIT_TESTS;
+                if test_args.is_empty() && is_one_of(name, &[host_units]) {
+                    args.push(kvm_layer.to_string());
+                }
                 (binary.clone(), image::command(name, args, Vec::new()))
             })
             .collect()),

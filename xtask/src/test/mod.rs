@@ -6,7 +6,7 @@
 mod native;
 
 use crate::arch::Arch;
-use crate::machines::{self, MACHINES, Machine, Selection};
+use crate::machines::{self, Machine, Selection};
 use crate::qemu::suite::{self, ArchBuild};
 use crate::shell::{with_lane, workspace_root};
 use crate::{guests, install, qemu, timing};
@@ -44,10 +44,7 @@ fn run_all(selection: &Selection) -> Result<()> {
         "installing what is missing (apt, rustup)",
         install_all,
     )?;
-    let native = MACHINES
-        .iter()
-        .find(|machine| machine.qemu.is_none())
-        .context("the machine list has no entry for this machine's own KVM")?;
+    let native = machines::native()?;
     // The VMs by architecture, in list order: each architecture is built once for all of them.
     let mut groups: Vec<(Arch, Vec<&'static Machine>)> = Vec::new();
     for machine in machines::vms().filter(|m| selection.includes(m)) {

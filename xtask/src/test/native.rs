@@ -81,7 +81,8 @@ fn clippy_guests() -> Result<()> {
                 .args(["clippy", "--quiet", "-p", "ucall-guest", "--target"])
                 .arg(arch.guest_target())
                 .args(features)
-                .args(["--target-dir", "target/guests/clippy"])
+                .arg("--target-dir")
+                .arg(guests::dev_target_dir())
                 .args(["--", "-D", "warnings"])
                 .run()?;
         }
@@ -90,21 +91,18 @@ fn clippy_guests() -> Result<()> {
 }
 
 /// The host as it is built for the VMs of other architectures: its arch modules only compile
-/// there.
+/// there. On the glibc targets, with every feature, as the docs of the host crate are built
+/// for them ([`toolchains::docs_rs`]): the docs then reuse what this checked.
 fn clippy_cross(native: &Machine) -> Result<()> {
     for arch in machines::arches().into_iter().filter(|a| *a != native.arch) {
-        let mut clippy = cargo();
-        clippy
+        cargo()
             .args(["clippy", "--quiet", "-p", "ucall-host", "-p", "ucall-tests"])
             // The bench runs in the VMs too (`cargo xtask bench`); examples drive x86_64 KVM
             // directly and are built for x86_64 only.
-            .args(["--lib", "--bins", "--tests", "--benches"])
-            .args(["--features", "ucall-host/runner"])
-            .args(["--target", arch.linux_target()]);
-        for config in arch.linux_target_config() {
-            clippy.args(["--config", config]);
-        }
-        clippy.args(["--", "-D", "warnings"]).run()?;
+            .args(["--lib", "--bins", "--tests", "--benches", "--all-features"])
+            .args(["--target", arch.linux_gnu_target()])
+            .args(["--", "-D", "warnings"])
+            .run()?;
     }
     Ok(())
 }
