@@ -216,15 +216,7 @@ const EXTERNAL_GUEST_JSON_SUMMARY: (&str, &str) = (
 /// Checks exit status 0 (DONE) and the exact lines, once for people and once with `--json`.
 pub fn external_guest(target: &str) -> Result<()> {
     let root = workspace_root();
-    say("building ucall-run");
-    cargo()
-        .args(["build", "--quiet"])
-        .args(crate::shell::RUNNER_BIN)
-        .run()?;
-    let bin_dir = root.join("target/debug");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path)))
-        .context("cannot put target/debug on PATH")?;
+    let path = crate::shell::path_with_runner()?;
     let crate_dir = root.join("examples/external-guest");
     let cargo_run = |runner_args: &[&str]| {
         say(&format!(

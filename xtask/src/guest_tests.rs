@@ -85,14 +85,7 @@ fn run_expecting(mut command: Command, code: i32, outcome: &str) -> Result<()> {
 /// `cargo test --target <target>` in the example crate with `ucall-run` (debug build) on
 /// `PATH`: once with the default flags, once with `-- --exact tests::adds`.
 pub fn native(target: &str) -> Result<()> {
-    cargo()
-        .args(["build", "--quiet"])
-        .args(crate::shell::RUNNER_BIN)
-        .run()?;
-    let bin_dir = workspace_root().join("target/debug");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path)))
-        .context("cannot put target/debug on PATH")?;
+    let path = crate::shell::path_with_runner()?;
     let cargo_test = |args: &[&str]| {
         let mut command = cargo_in_crate();
         command

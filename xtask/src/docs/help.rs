@@ -2,17 +2,22 @@
 //! `text,<program> --help` must be, line for line, what that program prints today, so that the
 //! options the docs list are the options there are.
 
-use crate::shell::{RUNNER_BIN, Run, cargo};
+use crate::qemu::static_build::runner_here;
+use crate::shell::Run;
 use anyhow::{Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-/// The programs whose help the docs may show, with the cargo arguments that select them.
-const PROGRAMS: [(&str, &[&str]); 1] = [("ucall-run", &RUNNER_BIN)];
+/// Builds a program and gives its path.
+type Build = fn() -> Result<PathBuf>;
+
+/// The programs whose help the docs may show, each with what builds it.
+const PROGRAMS: [(&str, Build); 1] = [("ucall-run", runner_here)];
 
 /// Checks every help block of `text` (the Markdown file `name`) against its program's help.
 pub(super) fn check_help_blocks(root: &Path, name: &str, text: &str) -> Result<()> {
     for block in help_blocks(text) {
-        let Some((_, args)) = PROGRAMS
+        let Some((_, built)) = PROGRAMS
             .iter()
             .find(|(program, _)| *program == block.program)
         else {
@@ -23,11 +28,9 @@ pub(super) fn check_help_blocks(root: &Path, name: &str, text: &str) -> Result<(
                 PROGRAMS.map(|(program, _)| program).join(", ")
             );
         };
-        let help = cargo()
+        let help = Command::new(built()?)
             .current_dir(root)
-            .args(["run", "--quiet"])
-            .args(*args)
-            .args(["--", "--help"])
+            .arg("--help")
             .output_text()?;
         if let Some(difference) = first_difference(&block.body, &help) {
             bail!(

@@ -27,46 +27,36 @@ pub struct StaticPrograms {
     pub runner: PathBuf,
 }
 
+/// The packages of `/init` and the KVM check, and of `ucall-run`.
+const PROGRAM_PACKAGES: [&str; 2] = ["ucall-qemu-init", "ucall-host"];
+
+/// Every package [`build_static_with_tests`] builds: what this machine tests from that build.
+pub const HOST_SIDE_PACKAGES: [&str; 3] = ["ucall-host", "ucall-qemu-init", "ucall-tests"];
+
 /// Builds `/init`, the KVM check and `ucall-run` as static executables for `arch`, `vm`
 /// profile, in one cargo run.
 pub fn build_static(arch: Arch) -> Result<StaticPrograms> {
-    let args = [
-        "build",
-        "-p",
-        "ucall-qemu-init",
-        "-p",
-        "ucall-host",
-        "--bins",
-    ];
-    let built = cargo_static(arch, &[&args[..], &FEATURES].concat(), Optimised::ForTests)?;
-    let find = |bin: &str| {
-        built
-            .iter()
-            .find(|a| !a.profile.test && a.executable.file_name().is_some_and(|f| f == bin))
-            .map(|a| a.executable.clone())
-            .ok_or_else(|| anyhow!("cargo reported no executable named {bin}"))
-    };
-    Ok(StaticPrograms {
-        init: find("ucall-qemu-init")?,
-        kvm_check: find("ucall-kvm-check")?,
-        runner: find("ucall-run")?,
-    })
+    let built = cargo_static(
+        arch,
+        &build_args(&PROGRAM_PACKAGES, "--bins"),
+        Optimised::ForTests,
+    )?;
+    StaticPrograms::among(&built)
 }
 
-/// Builds the test harness executables of [`TEST_PACKAGES`] (`cargo test --no-run`: unit tests
-/// of the libs and bins, and integration tests) as static executables for `arch`, `vm`
-/// profile, in one cargo run. Run them in the VM like any command, e.g. with
-/// `--test-threads=1` or a test-name filter.
-pub fn build_static_tests(arch: Arch) -> Result<Vec<PathBuf>> {
-    let mut args = vec!["test", "--no-run"];
-    for package in TEST_PACKAGES {
-        args.extend(["-p", package]);
-    }
-    args.extend(FEATURES);
-    let tests: Vec<PathBuf> = cargo_static(arch, &args, Optimised::ForTests)?
-        .into_iter()
+/// [`build_static`] and the test harness executables of [`TEST_PACKAGES`] (unit tests of the
+/// libs and bins, and integration tests) in one cargo run, so with one resolution of the
+/// dependencies' features (tests turn on their dev-dependencies' features), each built once.
+/// Run the tests in the VM like any command, e.g. with `--test-threads=1` or a test-name
+/// filter.
+pub fn build_static_with_tests(arch: Arch) -> Result<(StaticPrograms, Vec<PathBuf>)> {
+    let mut args = build_args(&HOST_SIDE_PACKAGES, "--bins");
+    args.push("--tests");
+    let built = cargo_static(arch, &args, Optimised::ForTests)?;
+    let tests: Vec<PathBuf> = built
+        .iter()
         .filter(|a| a.profile.test)
-        .map(|a| a.executable)
+        .map(|a| a.executable.clone())
         .collect();
     if tests.is_empty() {
         bail!(
@@ -74,7 +64,44 @@ pub fn build_static_tests(arch: Arch) -> Result<Vec<PathBuf>> {
             TEST_PACKAGES.join(", ")
         );
     }
-    Ok(tests)
+    Ok((StaticPrograms::among(&built)?, tests))
+}
+
+/// `ucall-run` for this machine, from the build its tests use ([`build_static_with_tests`]
+/// for this machine's architecture): the runner the Markdown's help block, the external guest
+/// and the example guest tests are checked with, beside the tests that run it as a process.
+pub fn runner_here() -> Result<PathBuf> {
+    let arch = crate::machines::native()?.arch;
+    Ok(build_static_with_tests(arch)?.0.runner)
+}
+
+/// `build -p <each of packages> <targets>` with [`FEATURES`].
+fn build_args<'a>(packages: &[&'a str], targets: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["build"];
+    for package in packages {
+        args.extend(["-p", package]);
+    }
+    args.push(targets);
+    args.extend(FEATURES);
+    args
+}
+
+impl StaticPrograms {
+    /// The programs among what cargo built.
+    fn among(built: &[Artifact]) -> Result<StaticPrograms> {
+        let find = |bin: &str| {
+            built
+                .iter()
+                .find(|a| !a.profile.test && a.executable.file_name().is_some_and(|f| f == bin))
+                .map(|a| a.executable.clone())
+                .ok_or_else(|| anyhow!("cargo reported no executable named {bin}"))
+        };
+        Ok(StaticPrograms {
+            init: find("ucall-qemu-init")?,
+            kvm_check: find("ucall-kvm-check")?,
+            runner: find("ucall-run")?,
+        })
+    }
 }
 
 /// Builds the benchmark `bench` of `package` (a `harness = false` bench, release profile) as a
@@ -152,32 +179,10 @@ enum Optimised {
     ForMeasuring,
 }
 
-/// Runs `cargo <args> --target <arch's Linux target>` with the profile of `optimised` in the
-/// workspace and returns the executables it built.
-///
-/// The linker and static linking come from [`Arch::linux_target_config`]. The paths are taken
-/// from cargo's JSON messages, so a custom `CARGO_TARGET_DIR` or `build.target-dir` just works.
-/// Note that `RUSTFLAGS` from the environment applies to these builds too (and replaces the
-/// target's `rustflags`, which riscv64's static linking uses).
+/// Runs `cargo <args>` as [`static_cargo`] sets it up and returns the executables it built.
 fn cargo_static(arch: Arch, args: &[&str], optimised: Optimised) -> Result<Vec<Artifact>> {
-    // Under `cargo run -p xtask`, CARGO is the cargo that runs us: same toolchain.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(args)
-        .arg("--manifest-path")
-        .arg(workspace_root().join("Cargo.toml"))
-        .arg("--message-format=json-render-diagnostics");
-    match optimised {
-        Optimised::ForTests => cmd.args(["--profile", "vm"]),
-        // No debug info, as in the `vm` profile.
-        Optimised::ForMeasuring => {
-            cmd.args(["--release", "--config", "profile.release.debug=false"])
-        }
-    };
-    cmd.args(["--target", arch.linux_target()]);
-    for config in arch.linux_target_config() {
-        cmd.args(["--config", config]);
-    }
+    let mut cmd = static_cargo(arch, args, optimised);
+    cmd.arg("--message-format=json-render-diagnostics");
     // Several lanes build at once: only their own progress lines then.
     if crate::shell::in_lane() {
         cmd.arg("--quiet");
@@ -196,6 +201,48 @@ fn cargo_static(arch: Arch, args: &[&str], optimised: Optimised) -> Result<Vec<A
         );
     }
     Ok(executables(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `cargo test` of [`build_static_with_tests`]'s packages, run here: on a machine of `arch`,
+/// the static build the VMs of `arch` run is this machine's test build too (one build of the
+/// host side for both). Every test binary gets `test_args`.
+pub fn test_here(arch: Arch, test_args: &[String]) -> Command {
+    let mut args = vec!["test"];
+    for package in HOST_SIDE_PACKAGES {
+        args.extend(["-p", package]);
+    }
+    args.extend(FEATURES);
+    let mut cmd = static_cargo(arch, &args, Optimised::ForTests);
+    cmd.arg("--").args(test_args);
+    cmd
+}
+
+/// `cargo <args> --target <arch's Linux target>` with the profile of `optimised`, in the
+/// workspace.
+///
+/// The linker and static linking come from [`Arch::linux_target_config`]. The paths are taken
+/// from cargo's JSON messages, so a custom `CARGO_TARGET_DIR` or `build.target-dir` just works.
+/// Note that `RUSTFLAGS` from the environment applies to these builds too (and replaces the
+/// target's `rustflags`, which riscv64's static linking uses).
+fn static_cargo(arch: Arch, args: &[&str], optimised: Optimised) -> Command {
+    // Under `cargo run -p xtask`, CARGO is the cargo that runs us: same toolchain.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(args)
+        .arg("--manifest-path")
+        .arg(workspace_root().join("Cargo.toml"));
+    match optimised {
+        Optimised::ForTests => cmd.args(["--profile", "vm"]),
+        // No debug info, as in the `vm` profile.
+        Optimised::ForMeasuring => {
+            cmd.args(["--release", "--config", "profile.release.debug=false"])
+        }
+    };
+    cmd.args(["--target", arch.linux_target()]);
+    for config in arch.linux_target_config() {
+        cmd.args(["--config", config]);
+    }
+    cmd
 }
 
 #[cfg(test)]

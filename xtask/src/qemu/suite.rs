@@ -83,20 +83,21 @@ pub fn build(
     let lane = arch.name();
     let runs = |wanted: fn(Work) -> bool| machines.iter().any(|m| m.runs_any(wanted));
     let guest_dir = timing::step(lane, "guests (Rust and C)", || guests::build(arch))?;
-    let programs = timing::step(lane, "static /init, kvm-check, ucall-run", || {
-        super::build_static(arch)
-    })?;
+    let (programs, binaries) = match runs(|w| matches!(w, Work::Tests)) {
+        true => timing::step(lane, "static programs and test binaries", || {
+            static_build::build_static_with_tests(arch)
+        })?,
+        false => (
+            timing::step(lane, "static programs", || super::build_static(arch))?,
+            Vec::new(),
+        ),
+    };
     let mut tests = Vec::new();
-    if runs(|w| matches!(w, Work::Tests)) {
-        let binaries = timing::step(lane, "static test binaries", || {
-            static_build::build_static_tests(arch)
-        })?;
-        for binary in binaries {
-            // Test binaries are named <crate>-<hash>; the hash keeps names unique.
-            let name = image::file_name(&binary)?.to_string();
-            if !is_one_of(&name, &HOST_ONLY_TESTS) {
-                tests.push((binary, name));
-            }
+    for binary in binaries {
+        // Test binaries are named <crate>-<hash>; the hash keeps names unique.
+        let name = image::file_name(&binary)?.to_string();
+        if !is_one_of(&name, &HOST_ONLY_TESTS) {
+            tests.push((binary, name));
         }
     }
     let external_guest = match machines.iter().any(|m| m.runs(Work::ExternalGuest)) {

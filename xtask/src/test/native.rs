@@ -3,7 +3,8 @@
 //! packages), then the native machine's [`Work`].
 
 use crate::machines::{self, Machine, Work};
-use crate::shell::{RUNNER_BIN, Run, cargo, workspace_root};
+use crate::qemu::static_build;
+use crate::shell::{Run, cargo, workspace_root};
 use crate::{docs, ecosystem, guest_tests, guests, install, timing, toolchains};
 use anyhow::Result;
 
@@ -116,21 +117,22 @@ pub fn run_work(machine: &Machine, work: Work, test_args: &[String]) -> Result<(
             let guest_dir = guests::build(machine.arch)?;
             // tests/tests/core_dump.rs opens cores with gdb (natively only).
             install::ensure_packages(&[install::DebianPackage::program("gdb", "gdb")])?;
-            // The hostile-guest tests run the runner as a process (`ucall_tests::ucall_run`).
-            cargo().args(["build", "--quiet"]).args(RUNNER_BIN).run()?;
-            cargo()
-                .args(["test", "--workspace"])
+            // The host crate (with the runner) and the integration tests as the VMs of this
+            // architecture run them: one static build for both, built once. The hostile-guest
+            // tests run the runner as a process (`ucall_tests::ucall_run`).
+            let (programs, _) = static_build::build_static_with_tests(machine.arch)?;
+            static_build::test_here(machine.arch, test_args)
                 .env("UCALL_GUEST_DIR", &guest_dir)
-                .env("UCALL_RUN", workspace_root().join("target/debug/ucall-run"))
-                .arg("--")
-                .args(test_args)
+                .env("UCALL_RUN", &programs.runner)
                 .run()?;
-            // The runner's own tests (its unit tests, and it as a process and as a libtest
-            // harness) need its feature, which `--workspace` leaves off.
-            cargo()
-                .args(["test", "-p", "ucall-host", "--features", "runner"])
-                .args(["--bins", "--test", "runner", "--test", "runner_harness"])
-                .env("UCALL_GUEST_DIR", &guest_dir)
+            // The rest of the workspace on this host's own target: the ABI, the guest crate and
+            // its macros (their host-side tests), xtask.
+            let mut rest = cargo();
+            rest.args(["test", "--workspace"]);
+            for package in static_build::HOST_SIDE_PACKAGES {
+                rest.args(["--exclude", package]);
+            }
+            rest.env("UCALL_GUEST_DIR", &guest_dir)
                 .arg("--")
                 .args(test_args)
                 .run()
