@@ -48,11 +48,17 @@ pub fn on_path(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
+/// Held by [`ensure_packages`] from its check to its install: apt runs one at a time, and a
+/// step that needs a package waits here while another thread installs it (`cargo xtask test`
+/// installs every package in the background while work that needs none goes on).
+static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Installs those of `packages` that are missing, in one apt-get call.
 ///
 /// `apt-get update` runs only if the first attempt fails (package unknown, or the package
 /// lists are so old that the .deb is gone from the mirror).
 pub fn ensure_packages(packages: &[DebianPackage]) -> Result<()> {
+    let _one_at_a_time = APT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut missing: Vec<&str> = packages
         .iter()
         .filter(|package| !package.is_installed())

@@ -82,6 +82,9 @@ pub fn build(
 ) -> Result<ArchBuild> {
     let lane = arch.name();
     let runs = |wanted: fn(Work) -> bool| machines.iter().any(|m| m.runs_any(wanted));
+    // QEMU, and the linker and C library of static programs: installed in the background
+    // meanwhile, waited for here.
+    crate::install::ensure_packages(arch.host_packages())?;
     let guest_dir = timing::step(lane, "guests (Rust and C)", || guests::build(arch))?;
     let (programs, binaries) = match runs(|w| matches!(w, Work::Tests)) {
         true => timing::step(lane, "static programs and test binaries", || {

@@ -39,11 +39,6 @@ fn run_all(selection: &Selection) -> Result<()> {
             .map(drop)
             .context("/dev/kvm is not usable; the tests run real guests and need it")
     })?;
-    timing::step(
-        "setup",
-        "installing what is missing (apt, rustup)",
-        install_all,
-    )?;
     let native = machines::native()?;
     // The VMs by architecture, in list order: each architecture is built once for all of them.
     let mut groups: Vec<(Arch, Vec<&'static Machine>)> = Vec::new();
@@ -54,7 +49,24 @@ fn run_all(selection: &Selection) -> Result<()> {
         }
     }
     let mut errors = Vec::new();
+    let packages = debian_packages();
     std::thread::scope(|s| {
+        // apt in the background, while the Rust tools are installed and the checks start: a
+        // step that needs a package waits for it in `install::ensure_packages`.
+        let apt = s.spawn(|| {
+            timing::step(
+                "setup",
+                "apt: the Debian packages (in the background)",
+                || with_lane("setup", || install::ensure_packages(&packages)),
+            )
+        });
+        if let Err(e) = timing::step("setup", "rustup: targets, components, toolchains", || {
+            install_rust()
+        }) {
+            errors.push(e);
+            errors.extend(joined(apt).and_then(|apt| apt).err());
+            return;
+        }
         // The kernels: downloads and dpkg, little CPU, so all at once from the start.
         let kernels: Vec<_> = groups
             .iter()
@@ -88,6 +100,12 @@ fn run_all(selection: &Selection) -> Result<()> {
         if selection.includes(native) {
             for work in selection.work(native) {
                 errors.extend(native::run_work(native, work, &selection.test_args).err());
+            }
+        }
+        for lane in [apt] {
+            match joined(lane) {
+                Ok(lane_result) => errors.extend(lane_result.err()),
+                Err(e) => errors.push(e),
             }
         }
         for lane in [builder, booter] {
@@ -174,29 +192,34 @@ fn give(free: &(Mutex<u32>, Condvar), n: u32) {
     changed.notify_all();
 }
 
-/// Installs, before anything runs, every Debian package, rustup target and component and Rust
-/// toolchain that a step will need, so that no two lanes install at once: apt (in a thread of
-/// its own) beside rustup, each asked once for everything.
-fn install_all() -> Result<()> {
+/// Every Debian package a step will need.
+fn debian_packages() -> Vec<install::DebianPackage> {
     let mut packages = vec![install::DebianPackage::program("gdb", "gdb")];
-    let mut targets = Vec::new();
     for arch in machines::arches() {
         packages.push(guests::c_compiler_package(arch));
-        targets.push(arch.guest_target());
     }
     for machine in machines::vms() {
         packages.extend(machine.arch.host_packages());
+    }
+    packages
+}
+
+/// Installs, before any Rust is built, every rustup target and component and Rust toolchain
+/// that a step will need, each asked once for everything, so that no two lanes install at once.
+fn install_rust() -> Result<()> {
+    let mut targets = Vec::new();
+    for arch in machines::arches() {
+        targets.push(arch.guest_target());
+        targets.push(arch.linux_gnu_target());
+    }
+    for machine in machines::vms() {
         targets.push(machine.arch.linux_target());
     }
     let doc_targets = crate::toolchains::doc_targets()?;
     targets.extend(doc_targets.iter().map(String::as_str));
     targets.sort_unstable();
     targets.dedup();
-    std::thread::scope(|s| {
-        let apt = s.spawn(|| with_lane("setup", || install::ensure_packages(&packages)));
-        let rustup = install::ensure_components()
-            .and_then(|()| install::ensure_targets(&targets))
-            .and_then(|()| crate::toolchains::ensure_toolchains());
-        joined(apt).and_then(|apt| apt).and(rustup)
-    })
+    install::ensure_components()
+        .and_then(|()| install::ensure_targets(&targets))
+        .and_then(|()| crate::toolchains::ensure_toolchains())
 }
