@@ -6,6 +6,7 @@ use crate::shell::{Run, cargo, say};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 /// A Debian package, and how to tell it is installed without asking dpkg.
 #[derive(Clone, Copy, Debug)]
@@ -51,14 +52,23 @@ pub fn on_path(program: &str) -> bool {
 /// Held by [`ensure_packages`] from its check to its install: apt runs one at a time, and a
 /// step that needs a package waits here while another thread installs it (`cargo xtask test`
 /// installs every package in the background while work that needs none goes on).
-static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static APT: Mutex<()> = Mutex::new(());
+
+/// The same for rustup: held by each `ensure_` function of the Rust tools, targets and
+/// toolchains from its check to its install.
+static RUSTUP: Mutex<()> = Mutex::new(());
+
+/// Takes `lock`, also from a thread that panicked while holding it (it guards no data).
+fn one_at_a_time(lock: &Mutex<()>) -> MutexGuard<'_, ()> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Installs those of `packages` that are missing, in one apt-get call.
 ///
 /// `apt-get update` runs only if the first attempt fails (package unknown, or the package
 /// lists are so old that the .deb is gone from the mirror).
 pub fn ensure_packages(packages: &[DebianPackage]) -> Result<()> {
-    let _one_at_a_time = APT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _apt = one_at_a_time(&APT);
     let mut missing: Vec<&str> = packages
         .iter()
         .filter(|package| !package.is_installed())
@@ -136,6 +146,7 @@ pub fn ensure_components() -> Result<()> {
 /// Installs the rustup toolchain `name` (`1.85`, `nightly`) with the minimal profile if it is
 /// missing.
 pub fn ensure_toolchain(name: &str) -> Result<()> {
+    let _rustup = one_at_a_time(&RUSTUP);
     let installed = Command::new("rustup")
         .args(["toolchain", "list"])
         .output_text()?;
@@ -158,6 +169,7 @@ fn ensure_rustup(
     wanted: &[&str],
     matches: impl Fn(&str, &str) -> bool,
 ) -> Result<()> {
+    let _rustup = one_at_a_time(&RUSTUP);
     let for_toolchain: &[&str] = match &toolchain {
         Some(toolchain) => &["--toolchain", toolchain],
         None => &[],

@@ -174,6 +174,7 @@ pub fn docs_rs() -> Result<()> {
             doc.args(["--features", &build.features.join(",")]);
         }
         if let Some(target) = build.target.as_ref().filter(|target| *target != host) {
+            install::ensure_targets(&[target])?;
             doc.args(["--target", target]);
         }
         doc.run()?;

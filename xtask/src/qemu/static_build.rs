@@ -181,6 +181,7 @@ enum Optimised {
 
 /// Runs `cargo <args>` as [`static_cargo`] sets it up and returns the executables it built.
 fn cargo_static(arch: Arch, args: &[&str], optimised: Optimised) -> Result<Vec<Artifact>> {
+    crate::install::ensure_targets(&[arch.linux_target()])?;
     let mut cmd = static_cargo(arch, args, optimised);
     cmd.arg("--message-format=json-render-diagnostics");
     // Several lanes build at once: only their own progress lines then.
@@ -232,7 +233,10 @@ fn static_cargo(arch: Arch, args: &[&str], optimised: Optimised) -> Command {
         .arg("--manifest-path")
         .arg(workspace_root().join("Cargo.toml"));
     match optimised {
-        Optimised::ForTests => cmd.args(["--profile", "vm"]),
+        Optimised::ForTests => cmd.args(["--profile", "vm"]).args([
+            "--config".to_string(),
+            format!("profile.vm.opt-level={}", arch.test_opt_level()),
+        ]),
         // No debug info, as in the `vm` profile.
         Optimised::ForMeasuring => {
             cmd.args(["--release", "--config", "profile.release.debug=false"])

@@ -48,11 +48,14 @@ fn run_all(selection: &Selection) -> Result<()> {
             None => groups.push((machine.arch, vec![machine])),
         }
     }
+    // rustfmt and clippy before the checks start with them (quick: rustup's default profile
+    // has them).
+    timing::step("setup", "rustup: components", install::ensure_components)?;
     let mut errors = Vec::new();
     let packages = debian_packages();
     std::thread::scope(|s| {
-        // apt in the background, while the Rust tools are installed and the checks start: a
-        // step that needs a package waits for it in `install::ensure_packages`.
+        // apt and rustup in the background while the checks start: a step that needs a
+        // package, a target or a toolchain waits for it in its `install::ensure_*` call.
         let apt = s.spawn(|| {
             timing::step(
                 "setup",
@@ -60,13 +63,13 @@ fn run_all(selection: &Selection) -> Result<()> {
                 || with_lane("setup", || install::ensure_packages(&packages)),
             )
         });
-        if let Err(e) = timing::step("setup", "rustup: targets, components, toolchains", || {
-            install_rust()
-        }) {
-            errors.push(e);
-            errors.extend(joined(apt).and_then(|apt| apt).err());
-            return;
-        }
+        let rustup = s.spawn(|| {
+            timing::step(
+                "setup",
+                "rustup: targets and toolchains (in the background)",
+                install_rust,
+            )
+        });
         // The kernels: downloads and dpkg, little CPU, so all at once from the start.
         let kernels: Vec<_> = groups
             .iter()
@@ -102,7 +105,7 @@ fn run_all(selection: &Selection) -> Result<()> {
                 errors.extend(native::run_work(native, work, &selection.test_args).err());
             }
         }
-        for lane in [apt] {
+        for lane in [apt, rustup] {
             match joined(lane) {
                 Ok(lane_result) => errors.extend(lane_result.err()),
                 Err(e) => errors.push(e),
@@ -204,8 +207,8 @@ fn debian_packages() -> Vec<install::DebianPackage> {
     packages
 }
 
-/// Installs, before any Rust is built, every rustup target and component and Rust toolchain
-/// that a step will need, each asked once for everything, so that no two lanes install at once.
+/// Installs every rustup target and Rust toolchain that a step will need, each asked once for
+/// everything: in one go rather than a step at a time.
 fn install_rust() -> Result<()> {
     let mut targets = Vec::new();
     for arch in machines::arches() {
@@ -219,7 +222,5 @@ fn install_rust() -> Result<()> {
     targets.extend(doc_targets.iter().map(String::as_str));
     targets.sort_unstable();
     targets.dedup();
-    install::ensure_components()
-        .and_then(|()| install::ensure_targets(&targets))
-        .and_then(|()| crate::toolchains::ensure_toolchains())
+    install::ensure_targets(&targets).and_then(|()| crate::toolchains::ensure_toolchains())
 }

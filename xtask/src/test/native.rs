@@ -76,6 +76,7 @@ fn clippy_host() -> Result<()> {
 
 fn clippy_guests() -> Result<()> {
     for arch in machines::arches() {
+        install::ensure_targets(&[arch.guest_target()])?;
         // The guest crate with and without `pool`, which replaces its exits.
         for features in [&[][..], &["--features", "pool"]] {
             cargo()
@@ -96,6 +97,7 @@ fn clippy_guests() -> Result<()> {
 /// for them ([`toolchains::docs_rs`]): the docs then reuse what this checked.
 fn clippy_cross(native: &Machine) -> Result<()> {
     for arch in machines::arches().into_iter().filter(|a| *a != native.arch) {
+        install::ensure_targets(&[arch.linux_gnu_target()])?;
         cargo()
             .args(["clippy", "--quiet", "-p", "ucall-host", "-p", "ucall-tests"])
             // The bench runs in the VMs too (`cargo xtask bench`); examples drive x86_64 KVM
