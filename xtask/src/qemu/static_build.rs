@@ -1,5 +1,7 @@
 //! Static Linux executables for a VM's architecture: `/init`, the runner and the test binaries,
-//! built by cargo and found through its JSON messages.
+//! built by cargo and found through its JSON messages. On the architecture of this machine the
+//! same build is this machine's host-side tests ([`test_here`]) and its runner
+//! ([`runner_here`]).
 
 use crate::arch::Arch;
 use crate::shell::workspace_root;
@@ -9,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The packages whose test binaries run in the VMs: the integration tests and the host's unit
-/// and property tests.
-pub const TEST_PACKAGES: [&str; 2] = ["ucall-tests", "ucall-host"];
+/// tests (those KVM-free run natively only: `qemu::suite`).
+const TEST_PACKAGES: [&str; 2] = ["ucall-tests", "ucall-host"];
 
 /// Every build for a VM turns the runner's feature on, so that the host crate is built once per
 /// architecture for the runner, the tests and the benchmark alike.
@@ -251,8 +253,16 @@ fn static_cargo(arch: Arch, args: &[&str], optimised: Optimised) -> Command {
 
 #[cfg(test)]
 mod tests {
-    use super::executables;
+    use super::{HOST_SIDE_PACKAGES, PROGRAM_PACKAGES, TEST_PACKAGES, executables};
     use std::path::Path;
+
+    #[test]
+    fn host_side_packages_are_those_of_the_programs_and_the_tests_in_name_order() {
+        let mut both = [&PROGRAM_PACKAGES[..], &TEST_PACKAGES[..]].concat();
+        both.sort_unstable();
+        both.dedup();
+        assert_eq!(both, HOST_SIDE_PACKAGES);
+    }
 
     #[test]
     fn test_executables_are_told_from_binaries_by_the_profile_not_the_target() {

@@ -22,8 +22,9 @@ use std::path::PathBuf;
 const RETRIES_AFTER_HANG: usize = 1;
 
 /// Test binaries that never open `/dev/kvm` (pure host logic, seconds of emulated CPU): they
-/// run natively only ([`Work::Tests`] says why).
-const KVM_FREE_TESTS: [&str; 1] = ["properties"];
+/// run natively only ([`Work::Tests`] says why). Besides the property tests, the unit tests of
+/// `/init` and the KVM check, built with them for the VMs.
+const KVM_FREE_TESTS: [&str; 3] = ["properties", "ucall_qemu_init", "ucall_kvm_check"];
 
 /// The host crate's unit tests (`<binary>`, `<filter>`): in the VMs only those of its KVM layer
 /// (`vm::`); the rest of the crate is KVM-free, the same logic on every host, and runs natively

@@ -1,7 +1,9 @@
 //! `cargo xtask test`: the checks and this machine's tests in one lane, while another lane
-//! builds, architecture by architecture, what the VMs run, and every VM boots as soon as its
-//! architecture is built, side by side with others while the host's cores allow. Every step is
-//! timed; the table is printed at the end, also when a step failed.
+//! builds, architecture by architecture, what the VMs run (on x86_64 also this machine's
+//! host-side tests: one build for both), and every VM boots as soon as its architecture is
+//! built, side by side with others while the host's cores allow. apt and rustup install in the
+//! background from the start. Every step is timed; the table is printed at the end, also when a
+//! step failed.
 
 mod native;
 
