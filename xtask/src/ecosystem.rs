@@ -216,7 +216,7 @@ const EXTERNAL_GUEST_JSON_SUMMARY: (&str, &str) = (
 /// Checks exit status 0 (DONE) and the exact lines, once for people and once with `--json`.
 pub fn external_guest(target: &str) -> Result<()> {
     let root = workspace_root();
-    let path = crate::shell::path_with_runner()?;
+    let path = crate::qemu::static_build::path_with_runner()?;
     let crate_dir = root.join("examples/external-guest");
     let cargo_run = |runner_args: &[&str]| {
         say(&format!(

@@ -85,7 +85,7 @@ fn run_expecting(mut command: Command, code: i32, outcome: &str) -> Result<()> {
 /// `cargo test --target <target>` in the example crate with `ucall-run` (debug build) on
 /// `PATH`: once with the default flags, once with `-- --exact tests::adds`.
 pub fn native(target: &str) -> Result<()> {
-    let path = crate::shell::path_with_runner()?;
+    let path = crate::qemu::static_build::path_with_runner()?;
     let cargo_test = |args: &[&str]| {
         let mut command = cargo_in_crate();
         command

@@ -23,18 +23,6 @@ pub const RUNNER_BIN: [&str; 6] = [
     "ucall-run",
 ];
 
-/// `PATH` with [`runner_here`]'s folder first, as after `cargo install`: for crates whose
-/// cargo config names `ucall-run` as the runner.
-///
-/// [`runner_here`]: crate::qemu::static_build::runner_here
-pub fn path_with_runner() -> Result<std::ffi::OsString> {
-    let runner = crate::qemu::static_build::runner_here()?;
-    let folder = runner.parent().map(Path::to_path_buf).unwrap_or_default();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::join_paths(std::iter::once(folder).chain(std::env::split_paths(&path)))
-        .context("cannot put ucall-run's folder on PATH")
-}
-
 /// `cargo`, as the one running xtask, in the workspace root.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

@@ -77,6 +77,16 @@ pub fn runner_here() -> Result<PathBuf> {
     Ok(build_static_with_tests(arch)?.0.runner)
 }
 
+/// `PATH` with [`runner_here`]'s folder first, as after `cargo install`: for crates whose
+/// cargo config names `ucall-run` as the runner.
+pub fn path_with_runner() -> Result<std::ffi::OsString> {
+    let runner = runner_here()?;
+    let folder = runner.parent().map(PathBuf::from).unwrap_or_default();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(folder).chain(std::env::split_paths(&path)))
+        .context("cannot put ucall-run's folder on PATH")
+}
+
 /// `build -p <each of packages> <targets>` with [`FEATURES`].
 fn build_args<'a>(packages: &[&'a str], targets: &'a str) -> Vec<&'a str> {
     let mut args = vec!["build"];
