@@ -7,7 +7,7 @@ use ucall_host::vm::core_dump::{CoreDump, CoreThread, Signal};
 use ucall_host::vm::{RunError, TransportKind, VmBuilder};
 
 /// Bytes of guest memory in the VMs of [`dump_guest`].
-pub const MEMORY_SIZE: u64 = 32 << 20;
+pub const MEMORY_SIZE: u64 = 4 << 20;
 /// Bytes of stack per vCPU in the VMs of [`dump_guest`], from the top of memory down.
 pub const STACK_SIZE: u64 = 64 << 10;
 

@@ -45,18 +45,6 @@ impl Arch {
         }
     }
 
-    /// The opt-level of [`Arch::linux_target`] programs for the tests (the `vm` profile's is 0):
-    /// 1 where the emulated CPU spends enough time in them to repay the longer build. riscv64:
-    /// its VM ran the suite in 37 s instead of 84 s, for a build of 63 s instead of 34 s
-    /// (measured on this project's 2-core machine); aarch64 and x86_64 gained less than their
-    /// builds cost.
-    pub fn test_opt_level(self) -> u8 {
-        match self {
-            Arch::X86_64 | Arch::Aarch64 => 0,
-            Arch::Riscv64 => 1,
-        }
-    }
-
     /// The Linux target with glibc: what docs.rs documents the host crate for, and what the
     /// lints and docs of other architectures check (which link nothing, so need no static C
     /// library and share one build of the dependencies).

@@ -8,11 +8,15 @@ use ucall_tests::{guest_dir, ucall_run};
 
 /// 4 vCPUs of 1000 SYNCs: about 264 KB of JSON, far more than a pipe buffers.
 const ARGS: [&str; 3] = ["--json", "--vcpus", "4"];
+/// One vCPU of 1000 SYNCs: a full disk refuses each of its lines (and the emulated CPUs of the
+/// QEMU machines run a quarter of the ucalls).
+const ONE_VCPU: [&str; 2] = ["--vcpus", "1"];
 
 #[test]
 fn json_to_a_full_disk_is_reported_once_and_exits_2_without_a_panic() {
     let output = ucall_run()
-        .args(ARGS)
+        .arg("--json")
+        .args(ONE_VCPU)
         .arg(guest_dir().join("many_ucalls"))
         .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
         .output()
@@ -49,7 +53,7 @@ fn json_into_a_reader_that_stops_after_100_bytes_ends_quietly_with_exit_2() {
 #[test]
 fn human_output_to_a_full_disk_is_reported_once_and_exits_2_without_a_panic() {
     let output = ucall_run()
-        .args(["--vcpus", "4"])
+        .args(ONE_VCPU)
         .arg(guest_dir().join("many_ucalls"))
         .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
         .output()

@@ -2,10 +2,10 @@
 
 use super::*;
 
-/// Asserts that vCPU 0, running `case`, makes no ucall and is stopped by a 2 s watchdog while
+/// Asserts that vCPU 0, running `case`, makes no ucall and is stopped by a 1 s watchdog while
 /// its neighbour makes all its ucalls.
 fn stopped_by_the_watchdog_while_its_neighbour_finishes(case: Case) {
-    let timeout = Duration::from_secs(2);
+    let timeout = Duration::from_secs(1);
     let mut guest = Hostile::start_with(case, TransportKind::Mmio, 2, timeout);
     let (ucalls, error) = guest.run();
     assert_eq!(ucalls, []);
@@ -109,7 +109,7 @@ fn guest_that_triple_faults_is_reported_shut_down() {
 
 #[test]
 fn guest_that_only_flushes_its_log_ring_is_stopped_by_the_watchdog() {
-    let timeout = Duration::from_secs(2);
+    let timeout = Duration::from_secs(1);
     let elf = guest("flushes_forever");
     let mut vm = VmBuilder::new(&elf)
         .timeout(timeout)
@@ -129,7 +129,7 @@ fn guest_that_only_flushes_its_log_ring_is_stopped_by_the_watchdog() {
 fn runner_stops_a_guest_that_only_flushes_with_exit_2_saying_it_made_no_ucall() {
     let elf = ucall_tests::guest_dir().join("flushes_forever");
     let output = ucall_tests::ucall_run()
-        .args(["--timeout", "2"])
+        .args(["--timeout", "1"])
         .arg(&elf)
         .output()
         .expect("ucall-run starts");
@@ -137,7 +137,7 @@ fn runner_stops_a_guest_that_only_flushes_with_exit_2_saying_it_made_no_ucall() 
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     // The runner's own account of the time: the timeout it was given, not a measured one.
     assert!(
-        stderr.contains("ucall-run: vCPU 0 made no ucall within 2s"),
+        stderr.contains("ucall-run: vCPU 0 made no ucall within 1s"),
         "{stderr}"
     );
 }

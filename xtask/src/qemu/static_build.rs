@@ -245,10 +245,7 @@ fn static_cargo(arch: Arch, args: &[&str], optimised: Optimised) -> Command {
         .arg("--manifest-path")
         .arg(workspace_root().join("Cargo.toml"));
     match optimised {
-        Optimised::ForTests => cmd.args(["--profile", "vm"]).args([
-            "--config".to_string(),
-            format!("profile.vm.opt-level={}", arch.test_opt_level()),
-        ]),
+        Optimised::ForTests => cmd.args(["--profile", "vm"]),
         // No debug info, as in the `vm` profile.
         Optimised::ForMeasuring => {
             cmd.args(["--release", "--config", "profile.release.debug=false"])
