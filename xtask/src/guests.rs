@@ -114,9 +114,10 @@ pub fn build(arch: Arch) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// The target folder of every guest build in cargo's dev profile: the guest crate's lints,
+/// The target folder of the guest crates built in cargo's dev profile outside the workspace:
 /// the example crates and the Markdown files' guest blocks, each a workspace of its own. One
 /// folder, so that their proc macros (and `syn` under them) are built once, not once each.
+/// (The guest crate's lints and docs are the workspace's, in its `target/`.)
 pub fn dev_target_dir() -> PathBuf {
     workspace_root().join("target/guests/dev")
 }

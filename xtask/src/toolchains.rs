@@ -158,7 +158,7 @@ pub fn doc_targets() -> Result<Vec<String>> {
 /// (through [`RUSTDOC_WITH_NIGHTLY_FEATURES`]): some dependencies' build scripts watch that
 /// variable, and with it set for cargo they would be built again, apart from what the lints
 /// checked. So the docs share `target/` with the lints, and document this host's target as
-/// they check it, with no `--target`; the guest crate's docs share the folder of its lints.
+/// they check it, with no `--target`.
 pub fn docs_rs() -> Result<()> {
     let rustdoc = rustdoc_with_nightly_features()?;
     let host = crate::machines::native()?.arch.linux_gnu_target();
@@ -176,21 +176,10 @@ pub fn docs_rs() -> Result<()> {
         if let Some(target) = build.target.as_ref().filter(|target| *target != host) {
             install::ensure_targets(&[target])?;
             doc.args(["--target", target]);
-            // The guest crate's dependencies, as its lints checked them.
-            if is_guest_target(target) {
-                doc.arg("--target-dir").arg(crate::guests::dev_target_dir());
-            }
         }
         doc.run()?;
     }
     Ok(())
-}
-
-/// Whether `target` is a bare-metal target of a machine's guests.
-fn is_guest_target(target: &str) -> bool {
-    crate::machines::arches()
-        .iter()
-        .any(|arch| arch.guest_target() == target)
 }
 
 /// A `RUSTDOC` for cargo: rustdoc (the toolchain's, through `PATH`) with `RUSTC_BOOTSTRAP=1`.

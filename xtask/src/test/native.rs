@@ -83,8 +83,6 @@ fn clippy_guests() -> Result<()> {
                 .args(["clippy", "--quiet", "-p", "ucall-guest", "--target"])
                 .arg(arch.guest_target())
                 .args(features)
-                .arg("--target-dir")
-                .arg(guests::dev_target_dir())
                 .args(["--", "-D", "warnings"])
                 .run()?;
         }
