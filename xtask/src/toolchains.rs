@@ -23,7 +23,10 @@ fn cargo_on(toolchain: &str, folder: &str) -> Command {
         // What the outer cargo set for xtask names the outer toolchain's programs.
         .env_remove("CARGO")
         .env_remove("RUSTC")
-        .env_remove("RUSTDOC");
+        .env_remove("RUSTDOC")
+        // A folder of xtask's own, checked mostly from scratch: incremental would be pure cost
+        // (see `static_build::static_cargo`).
+        .env("CARGO_INCREMENTAL", "0");
     command
 }
 
