@@ -38,11 +38,9 @@ pub const HOST_SIDE_PACKAGES: [&str; 3] = ["ucall-host", "ucall-qemu-init", "uca
 /// Builds `/init`, the KVM check and `ucall-run` as static executables for `arch`, `vm`
 /// profile, in one cargo run.
 pub fn build_static(arch: Arch) -> Result<StaticPrograms> {
-    let built = cargo_static(
-        arch,
-        &build_args(&PROGRAM_PACKAGES, "--bins"),
-        Optimised::ForTests,
-    )?;
+    let mut args = cargo_args("build", &PROGRAM_PACKAGES);
+    args.push("--bins");
+    let built = cargo_static(arch, &args, Optimised::ForTests)?;
     StaticPrograms::among(&built)
 }
 
@@ -52,8 +50,8 @@ pub fn build_static(arch: Arch) -> Result<StaticPrograms> {
 /// Run the tests in the VM like any command, e.g. with `--test-threads=1` or a test-name
 /// filter.
 pub fn build_static_with_tests(arch: Arch) -> Result<(StaticPrograms, Vec<PathBuf>)> {
-    let mut args = build_args(&HOST_SIDE_PACKAGES, "--bins");
-    args.push("--tests");
+    let mut args = cargo_args("build", &HOST_SIDE_PACKAGES);
+    args.extend(["--bins", "--tests"]);
     let built = cargo_static(arch, &args, Optimised::ForTests)?;
     let tests: Vec<PathBuf> = built
         .iter()
@@ -87,13 +85,12 @@ pub fn path_with_runner() -> Result<std::ffi::OsString> {
         .context("cannot put ucall-run's folder on PATH")
 }
 
-/// `build -p <each of packages> <targets>` with [`FEATURES`].
-fn build_args<'a>(packages: &[&'a str], targets: &'a str) -> Vec<&'a str> {
-    let mut args = vec!["build"];
+/// `<command> -p <each of packages>` with [`FEATURES`].
+fn cargo_args<'a>(command: &'a str, packages: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![command];
     for package in packages {
         args.extend(["-p", package]);
     }
-    args.push(targets);
     args.extend(FEATURES);
     args
 }
@@ -187,10 +184,10 @@ enum Optimised {
     /// The dev profile without debug info: what the QEMU machines run, and this machine's
     /// host-side tests. Debug info would make the initramfs 10x bigger (the emulated kernel
     /// unpacks every byte of it on each boot). Unoptimised, because a fresh machine builds it
-    /// once per architecture and its CPU is the scarcer: in a whole fresh `cargo xtask test` on
-    /// this project's 2-core machine, opt-level 0 took 1038 CPU seconds and 518 s, opt-level 1
-    /// 1248 and 624 s (its VMs ran faster, its builds took longer). Still the dev profile, so
-    /// its proc macros are those of every other build.
+    /// once per architecture and its CPU is the scarcer: in a whole `cargo xtask test` from
+    /// scratch at 5d7a7ae on this project's 2-core machine, opt-level 0 took 1038 CPU seconds
+    /// and 518 s, opt-level 1 1248 and 624 s (its VMs ran faster, its builds took longer). Still
+    /// the dev profile, so its proc macros are those of every other build.
     ForTests,
     /// Release, as measured: the benchmark.
     ForMeasuring,
@@ -225,12 +222,11 @@ fn cargo_static(arch: Arch, args: &[&str], optimised: Optimised) -> Result<Vec<A
 /// the static build the VMs of `arch` run is this machine's test build too (one build of the
 /// host side for both). Every test binary gets `test_args`.
 pub fn test_here(arch: Arch, test_args: &[String]) -> Command {
-    let mut args = vec!["test"];
-    for package in HOST_SIDE_PACKAGES {
-        args.extend(["-p", package]);
-    }
-    args.extend(FEATURES);
-    let mut cmd = static_cargo(arch, &args, Optimised::ForTests);
+    let mut cmd = static_cargo(
+        arch,
+        &cargo_args("test", &HOST_SIDE_PACKAGES),
+        Optimised::ForTests,
+    );
     cmd.arg("--").args(test_args);
     cmd
 }
